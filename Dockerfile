@@ -1,0 +1,29 @@
+# The one application image: portal (default CMD), worker (`python worker.py`) and migrations
+# (`python -m portnet.cli migrate`) differ only by their command; see docker-compose.yml.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY . .
+RUN pip install . \
+    && useradd --system --no-create-home --home-dir /app --shell /usr/sbin/nologin portnet \
+    && mkdir -p /app/var \
+    && chown portnet:portnet /app/var
+
+# The code stays root-owned (read-only to the app); only var/ is writable.
+USER portnet
+
+EXPOSE 8000
+CMD ["uvicorn", "web.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,43 @@
+# PortNet Payments. `make run` and `make test` are the two commands of the README.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup migrate seed lint typecheck bench bench-search clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11+ is needed ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) -m portnet.cli migrate
+
+seed: migrate
+	$(PY) -m portnet.cli seed
+
+## Sets everything up, then starts Temporal, the worker, the portal and the sandboxes (Ctrl-C stops all).
+run: seed
+	$(PY) -m portnet.launcher
+
+## Sets everything up, then runs the whole suite on SQLite and on PostgreSQL, then ruff and mypy.
+test: $(STAMP)
+	$(PY) -m pytest -q
+	PORTNET_TEST_DATABASE=postgresql $(PY) -m pytest -q
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+bench: $(STAMP)
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""Settlement notices to emitters (ANP, MARSA MAROC, Bureau Veritas...), who acknowledge later.
+
+The notice id is derived from the payment and the emitter, so a retried call is the same notice and
+the emitter answers it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import httpx
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.ledger import mark_awaiting_partner
+from portnet.db import session_scope
+from portnet.models import Invoice, PaymentInvoice
+from portnet.money import total
+from portnet.settings import get_settings
+from workflows.types import EmitterNoticeInput
+
+SIGNATURE_HEADER = "X-PortNet-Signature"
+
+
+def sign(body: bytes, key: str) -> str:
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def notice_id(payment_id: str, emitter_code: str) -> str:
+    return f"{payment_id}-{emitter_code}"
+
+
+@activity.defn
+async def send_settlement_notice(inp: EmitterNoticeInput) -> str:
+    settings = get_settings()
+    nid = notice_id(inp.payment_id, inp.emitter_code)
+    with session_scope() as session:
+        rows = session.exec(
+            select(Invoice.number, PaymentInvoice.amount_ttc)
+            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+            .where(PaymentInvoice.payment_id == inp.payment_id, col(Invoice.number).in_(inp.invoice_numbers))
+        ).all()
+    invoices = [{"number": n, "amount_ttc": f"{a:.2f}"} for n, a in rows]
+    amount = total(a for _, a in rows)
+    body = json.dumps(
+        {
+            "notice_id": nid,
+            "payment_id": inp.payment_id,
+            "invoices": invoices,
+            "amount": f"{amount:.2f}",
+            "transaction_id": inp.transaction_id,
+            "paid_at": inp.paid_at,
+            "ack_url": settings.public_base_url.rstrip("/") + "/api/v1/callbacks/emitters/ack",
+        },
+        separators=(",", ":"),
+    ).encode()
+    url = f"{settings.emitter_notify_url.rstrip('/')}/{inp.emitter_code}/settlements"
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            url, content=body,
+            headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, settings.emitter_shared_key),
+                     "Idempotency-Key": nid},
+        )
+    if response.status_code in (401, 403, 404, 422):
+        # Our configuration is wrong, not the emitter busy: retrying will not help.
+        raise ApplicationError(f"emitter {inp.emitter_code} refused the notice: HTTP {response.status_code}",
+                               type="BusinessRefusal", non_retryable=True)
+    response.raise_for_status()
+    mark_awaiting_partner(inp.payment_id, inp.emitter_code, nid)
+    return nid

@@ -1,0 +1,223 @@
+"""The ledger tables.
+
+Amounts are stored as integer centimes (see ``MoneyType``) so that SQLite and PostgreSQL are both
+exact; Python sees ``Decimal`` with two places. Timestamps are naive UTC (annotated
+``NaiveDatetime``: SQLModel maps a bare ``datetime`` to a timezone-aware column that refuses naive values).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import NaiveDatetime
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from portnet.money import CENT, to_money
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class MoneyType(TypeDecorator[Decimal]):
+    """Decimal in Python, integer centimes in the database."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        return int(to_money(value) / CENT)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(int(value)) * CENT).quantize(CENT)
+
+
+def money_column(nullable: bool = False) -> Any:
+    return Field(sa_column=sa.Column(MoneyType(), nullable=nullable))
+
+
+class Company(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    customs_code: str = Field(unique=True, index=True)
+    ice: str | None = None
+    address: str | None = None
+    email: str | None = None
+    # PORTNET subscription: renewed only once a subscription invoice's money is in the bank.
+    subscription_end: date | None = None
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True)
+    password_hash: str
+    role: str = "client"
+    company_id: int | None = Field(default=None, foreign_key="company.id")
+    full_name: str | None = None
+    email: str | None = None
+    must_change_password: bool = False
+    is_active: bool = True
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class UserSession(SQLModel, table=True):
+    """Server-side session: the cookie holds a random token, the table its SHA-256."""
+
+    token_hash: str = Field(primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    expires_at: NaiveDatetime
+
+
+class Emitter(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True)
+    name: str = Field(index=True)
+    cin: str | None = None
+    rc_centre: str | None = None
+    rc_number: str | None = None
+    ifu: str | None = None
+    address: str | None = None
+    active: bool = True
+    # PORTNET's own invoices are paid as soon as the money is confirmed; other emitters
+    # acknowledge the settlement notice first.
+    settles_directly: bool = False
+
+
+class Invoice(SQLModel, table=True):
+    __table_args__ = (
+        sa.UniqueConstraint("emitter_id", "number", name="uq_invoice_emitter_number"),
+        sa.Index("ix_invoice_company_date", "company_id", "invoice_date"),
+        sa.Index("ix_invoice_company_status_date", "company_id", "status", "invoice_date"),
+        sa.Index("ix_invoice_status_date", "status", "invoice_date"),
+        sa.Index("ix_invoice_emitter_date", "emitter_id", "invoice_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(index=True)
+    type: str = "principale"
+    principal_number: str | None = None
+    emitter_id: int = Field(foreign_key="emitter.id")
+    company_id: int = Field(foreign_key="company.id")
+    invoice_date: NaiveDatetime
+    due_date: NaiveDatetime | None = None
+    amount_ht: Decimal = money_column()
+    amount_tva: Decimal = money_column()
+    amount_ttc: Decimal = money_column()
+    currency: str = "MAD"
+    status: str = "unpaid"
+    # Comma-separated PaymentMethod codes ("cmi,amanpay,cheque,virement").
+    payment_methods: str = "cmi"
+    description: str | None = None
+    cancelled_at: NaiveDatetime | None = None
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    # True for a subscription invoice: its encashment extends the company's subscription.
+    is_subscription: bool = False
+
+    @property
+    def methods(self) -> list[str]:
+        return [m for m in self.payment_methods.split(",") if m]
+
+
+class PrestationLine(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    prestation: str = Field(index=True)
+    operation_type: str = Field(index=True)
+    reference: str | None = Field(default=None, index=True)
+    end_date: NaiveDatetime | None = None
+
+
+class Payment(SQLModel, table=True):
+    """One payment attempt; its life is driven by the workflow ``workflow_id``."""
+
+    id: str = Field(primary_key=True)  # also the CMI oid
+    workflow_id: str = Field(unique=True)
+    channel: str
+    amount: Decimal = money_column()
+    status: str = "started"
+    company_id: int = Field(foreign_key="company.id", index=True)
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    emitter_codes: str = ""
+    invoice_numbers: str = ""
+    payer_email: str | None = None
+    partner_transaction_id: str | None = None
+    failure_reason: str | None = None
+    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
+    paid_at: NaiveDatetime | None = None
+
+
+class PaymentInvoice(SQLModel, table=True):
+    """Which invoices an attempt covers; ``in_force`` is the guide's "Paiement en vigueur"."""
+
+    payment_id: str = Field(foreign_key="payment.id", primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", primary_key=True, index=True)
+    amount_ttc: Decimal = money_column()
+    in_force: bool = False
+
+
+class InvoiceHold(SQLModel, table=True):
+    """An invoice held by a live attempt. The primary key is the rule: one live attempt per invoice."""
+
+    invoice_id: int = Field(foreign_key="invoice.id", primary_key=True)
+    payment_id: str = Field(foreign_key="payment.id", index=True)
+    # What the invoice goes back to when the attempt ends without money.
+    previous_status: str = "unpaid"
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class Document(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id", index=True)
+    payment_id: str | None = Field(default=None, foreign_key="payment.id", index=True)
+    kind: str  # "invoice" | "receipt"
+    name: str
+    description: str
+    content_type: str = "application/pdf"
+    # Receipts are stored (they are what was issued); invoice PDFs are rendered on demand.
+    content: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class InvoiceMessage(SQLModel, table=True):
+    """The numbered exchange log of an invoice ("Liste des messages")."""
+
+    __table_args__ = (sa.UniqueConstraint("invoice_id", "seq", name="uq_message_invoice_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    seq: int
+    function: str
+    name: str | None = None
+    state: str
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    user_name: str | None = None
+    receiver: str | None = None
+    observations: str | None = None
+    needs_reply: bool = False
+    payment_id: str | None = None
+    # Idempotency for activities that may be retried: one message per (invoice, key).
+    dedupe_key: str | None = Field(default=None, unique=True)
+
+
+class PartnerCallback(SQLModel, table=True):
+    """Every call a partner made to us, kept before it is acted on, with what we made of it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    partner: str = Field(index=True)
+    payment_id: str | None = Field(default=None, index=True)
+    # Same partner event twice -> same key; the second one is a replay.
+    dedupe_key: str | None = Field(default=None, unique=True)
+    verdict: str  # accepted | declined | replay | bad_signature | unknown_order | amount_mismatch | late
+    answer: str | None = None
+    payload: str  # JSON, card number masked by the partner already
+    received_at: NaiveDatetime = Field(default_factory=utcnow)

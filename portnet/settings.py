@@ -1,0 +1,67 @@
+"""Every knob of the system, read from the environment.
+
+The environment names are the field names upper-cased (``DATABASE_URL``, ``CMI_STORE_KEY``...).
+docker-compose.yml sets the same names; a test checks that the two agree, so a setting cannot be
+renamed on one side only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    # Ledger database: SQLite file by default, PostgreSQL at scale.
+    database_url: str = f"sqlite:///{VAR / 'portnet.db'}"
+
+    # Temporal.
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "portnet-payments"
+    # Where finance staff open a workflow; built into back-office links, so a remote UI works too.
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
+    # The portal.
+    public_base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = "dev-only-secret-change-me"
+    session_cookie_secure: bool = False
+    session_max_age_seconds: int = 8 * 3600
+    sandbox_enabled: bool = True
+
+    # CMI hosted payment page (3D_PAY_HOSTING).
+    cmi_gateway_url: str = "http://127.0.0.1:8000/sandbox/cmi/fim/est3Dgate"
+    cmi_client_id: str = "600000001"
+    cmi_store_key: str = "SandboxStoreKey2026"
+    cmi_session_timeout_seconds: int = 900
+    # How long the workflow keeps the invoices held for a card payment: CMI's page timeout + margin.
+    cmi_payment_deadline_seconds: int = 1200
+
+    # Emitters (ANP, MARSA MAROC, ...) receive settlement notices and acknowledge them.
+    emitter_notify_url: str = "http://127.0.0.1:8000/sandbox/emitters"
+    emitter_shared_key: str = "SandboxEmitterKey2026"
+    emitter_ack_deadline_seconds: int = 7 * 24 * 3600
+    # The sandbox emitter acknowledges this many seconds after a notice.
+    sandbox_emitter_ack_delay_seconds: float = 1.0
+
+    # E-mail.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "PortNet Paiements <paiements@portnet.ma>"
+    # The development mail sink (part of the sandboxes) listens here.
+    sandbox_smtp_port: int = 1025
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

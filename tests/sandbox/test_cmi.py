@@ -1,0 +1,442 @@
+"""The CMI sandbox end to end: form, card page, 3-D Secure, callbacks and their retries, status query."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from portnet import cmi_protocol
+from portnet.settings import Settings
+from tests.sandbox.helpers import RECEIVER, Receiver, open_session, payment_form
+
+VISA = "4000000000000010"
+MASTERCARD = "5453010000066100"
+MASTERCARD_3DS = "5191630100004896"
+FUTURE = f"12/{(datetime.now().year + 3) % 100:02d}"
+PAST = f"01/{(datetime.now().year - 1) % 100:02d}"
+
+
+async def pay(
+    client: httpx.AsyncClient, oid: str, pan: str = VISA, expiry: str = FUTURE, cvv: str = "000", **extra: Any
+) -> httpx.Response:
+    payment = {"oid": oid, "pan": pan, "expiry": expiry, "cvv": cvv, **extra}
+    return await client.post("/cmi/card-payments", json=payment)
+
+
+def parse_xml(text: str) -> ET.Element:
+    return ET.fromstring(text)  # noqa: S314 - our own sandbox's answer
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    import html as html_lib
+
+    return {
+        html_lib.unescape(name): html_lib.unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)"', html)
+    }
+
+
+# --- the payment form -------------------------------------------------------------------------
+
+
+async def test_form_signed_by_our_side_opens_the_card_page(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    reply = await client.post("/cmi/fim/est3Dgate", data=payment_form(settings))
+    assert reply.status_code == 200
+    page = reply.text
+    assert "3\u202f600,00 MAD" in page
+    assert "PN-2026-000123" in page
+    assert "Payer" in page and "Annuler" in page
+    assert 'action="/cmi/fim/pay"' in page
+    assert 'name="pan"' in page and 'name="expiry"' in page and 'name="cvv"' in page
+
+
+async def test_wrong_or_missing_hash_is_refused_without_session(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings
+) -> None:
+    form = payment_form(settings)
+    wrong = await client.post("/cmi/fim/est3Dgate", data={**form, "HASH": form["HASH"][:-4] + "AAA="})
+    assert wrong.status_code == 400
+    assert "HASH est invalide" in wrong.text
+    missing = await client.post("/cmi/fim/est3Dgate", data={k: v for k, v in form.items() if k != "HASH"})
+    assert missing.status_code == 400
+    assert "HASH est manquant" in missing.text
+    other_key = payment_form(Settings(cmi_store_key="another"))
+    assert (await client.post("/cmi/fim/est3Dgate", data=other_key)).status_code == 400
+    assert sandbox.state.cmi.orders == {}
+
+
+async def test_tampered_field_is_refused(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings
+) -> None:
+    form = payment_form(settings)
+    for name, value in [("amount", "1.00"), ("CallbackURL", "http://evil.test/cb"), ("BillToStreet2", "x")]:
+        reply = await client.post("/cmi/fim/est3Dgate", data={**form, name: value})
+        assert reply.status_code == 400, name
+    # Only encoding escapes the signature, as partners.md says.
+    assert (
+        await client.post("/cmi/fim/est3Dgate", data={**form, "encoding": "ISO-8859-1"})
+    ).status_code == 200
+
+
+async def test_signed_but_invalid_fields_are_refused(client: httpx.AsyncClient, settings: Settings) -> None:
+    cases = {
+        "currency": "840",
+        "clientid": "999",
+        "storetype": "3D",
+        "hashAlgorithm": "ver2",
+        "amount": "12.5",
+        "okUrl": "javascript:alert(1)",
+        "sessionTimeout": "5",
+    }
+    for name, value in cases.items():
+        form = payment_form(settings, **{name: value})
+        reply = await client.post("/cmi/fim/est3Dgate", data=form)
+        assert reply.status_code == 400, name
+        assert "HASH" not in reply.text.split("<ul>")[1], name  # the hash itself was fine
+    form = payment_form(settings)
+    del form["CallbackURL"]
+    form["HASH"] = cmi_protocol.compute_hash(form, settings.cmi_store_key)
+    reply = await client.post("/cmi/fim/est3Dgate", data=form)
+    assert reply.status_code == 400 and "CallbackURL" in reply.text
+
+
+async def test_natural_order_and_escaping_agree_with_our_side(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    form = payment_form(
+        settings,
+        BillToStreet2="Rue 2 | bloc A",
+        BillToStreet12="C:\\entrepot\\12",
+        BillToStreet1="  espaces autour  ",
+        BillToName="Société A|B \\ C",
+    )
+    reply = await client.post("/cmi/fim/est3Dgate", data=form)
+    assert reply.status_code == 200, reply.text
+
+
+# --- paying on the card page ------------------------------------------------------------------
+
+
+async def test_approved_card_page_flow_calls_back_and_posts_to_ok_url(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+) -> None:
+    oid = await open_session(client, settings)
+    reply = await client.post(
+        "/cmi/fim/pay", data={"oid": oid, "pan": "4000 0000 0000 0010", "expiry": FUTURE, "cvv": "000"}
+    )
+    assert reply.status_code == 200
+    assert "Paiement accepté" in reply.text
+    assert f'action="{RECEIVER}/cmi/ok"' in reply.text
+    assert "submit()" in reply.text
+
+    [callback] = receiver.callbacks
+    assert cmi_protocol.verify_hash(callback, settings.cmi_store_key)
+    assert cmi_protocol.is_approved(callback)
+    sent = payment_form(settings)
+    for name, value in sent.items():
+        if name != "HASH":
+            assert callback[name] == value, name
+    assert re.fullmatch(r"\w{6}", callback["AuthCode"])
+    assert callback["MaskedPan"] == "400000***0010"
+    assert callback["mdStatus"] == "1"
+    assert callback["ErrMsg"] == ""
+    assert re.fullmatch(r"\d{8} \d{2}:\d{2}:\d{2}", callback["EXTRA.TRXDATE"])
+    assert callback["TransId"] and callback["HostRefNum"]
+
+    # The browser carries the same signed fields to okUrl.
+    assert hidden_fields(reply.text) == callback
+    attempt = sandbox.state.cmi.orders[oid].attempts[0]
+    assert attempt.callback_answer == "ACTION=POSTAUTH"
+    assert attempt.captured and attempt.callback_state == "delivered"
+
+
+async def test_declined_card_page_flow_posts_to_fail_url(
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
+) -> None:
+    receiver.callback_answers = [(200, "APPROVED")]
+    oid = await open_session(client, settings)
+    reply = await client.post(
+        "/cmi/fim/pay", data={"oid": oid, "pan": "4111111111111111", "expiry": FUTURE, "cvv": "123"}
+    )
+    assert "Paiement refusé" in reply.text
+    assert f'action="{RECEIVER}/cmi/fail"' in reply.text
+    [callback] = receiver.callbacks
+    assert callback["ProcReturnCode"] == "05" and callback["Response"] == "Declined"
+    assert callback["ErrMsg"] == "Transaction refusée"
+    assert callback["AuthCode"] == ""
+    assert cmi_protocol.verify_hash(callback, settings.cmi_store_key)
+
+
+async def test_card_page_refuses_unreadable_input_without_attempt(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+) -> None:
+    oid = await open_session(client, settings)
+    reply = await client.post("/cmi/fim/pay", data={"oid": oid, "pan": "abc", "expiry": "13/99", "cvv": "0"})
+    assert reply.status_code == 400
+    assert "Numéro de carte invalide" in reply.text
+    assert receiver.callbacks == [] and sandbox.state.cmi.orders[oid].attempts == []
+
+
+async def test_three_d_secure_page_flow(
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
+) -> None:
+    oid = await open_session(client, settings)
+    page = await client.post(
+        "/cmi/fim/pay", data={"oid": oid, "pan": MASTERCARD_3DS, "expiry": FUTURE, "cvv": "000"}
+    )
+    assert "Authentification 3-D Secure" in page.text
+    assert receiver.callbacks == []
+    wrong = await client.post("/cmi/fim/3ds", data={"oid": oid, "code": "999"})
+    assert "Paiement refusé" in wrong.text
+    assert receiver.callbacks[-1]["mdStatus"] == "0"
+    assert receiver.callbacks[-1]["Response"] == "Declined"
+
+    await client.post(
+        "/cmi/fim/pay", data={"oid": oid, "pan": MASTERCARD_3DS, "expiry": FUTURE, "cvv": "000"}
+    )
+    right = await client.post("/cmi/fim/3ds", data={"oid": oid, "code": "123"})
+    assert "Paiement accepté" in right.text
+    callback = receiver.callbacks[-1]
+    assert callback["mdStatus"] == "1" and callback["ProcReturnCode"] == "00"
+    assert callback["MaskedPan"] == "519163***4896"
+    assert cmi_protocol.verify_hash(callback, settings.cmi_store_key)
+
+
+async def test_cancel_sends_the_browser_to_shopurl(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings
+) -> None:
+    oid = await open_session(client, settings)
+    reply = await client.get("/cmi/fim/cancel", params={"oid": oid})
+    assert reply.status_code == 303
+    assert reply.headers["location"] == f"{RECEIVER}/cmi/cancel"
+    assert sandbox.state.cmi.orders[oid].cancelled
+
+
+# --- scripted payments ------------------------------------------------------------------------
+
+
+async def test_scripted_approval(client: httpx.AsyncClient, settings: Settings, receiver: Receiver) -> None:
+    oid = await open_session(client, settings)
+    reply = await pay(client, oid, MASTERCARD)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["result"] == "approved" and body["proc_return_code"] == "00"
+    assert body["callback_answer"] == "ACTION=POSTAUTH"
+    assert body["redirect"]["url"] == f"{RECEIVER}/cmi/ok"
+    assert body["redirect"]["fields"] == receiver.callbacks[0]
+    assert body["trans_id"] == receiver.callbacks[0]["TransId"]
+
+
+async def test_scripted_declines(client: httpx.AsyncClient, settings: Settings, receiver: Receiver) -> None:
+    oid = await open_session(client, settings)
+    cases = [
+        ({"pan": "4242424242424242"}, "05", "Transaction refusée"),
+        ({"pan": "1234567890123"}, "05", "Transaction refusée"),
+        ({"expiry": PAST}, "54", "Carte expirée"),
+        ({"cvv": "123"}, "82", None),
+        ({"pan": MASTERCARD_3DS, "three_ds_code": "000"}, "05", None),
+    ]
+    for overrides, code, message in cases:
+        body = (await pay(client, oid, **overrides)).json()
+        assert body["result"] == "declined", overrides
+        assert body["proc_return_code"] == code, overrides
+        assert body["redirect"]["url"] == f"{RECEIVER}/cmi/fail"
+        if message:
+            assert body["err_msg"] == message
+    assert receiver.callbacks[-1]["mdStatus"] == "0"
+    # Several declined attempts on one order, each with its own TransId, then an approval.
+    approved = (await pay(client, oid, MASTERCARD_3DS, three_ds_code="123")).json()
+    assert approved["result"] == "approved" and approved["md_status"] == "1"
+    trans_ids = [c["TransId"] for c in receiver.callbacks]
+    assert len(trans_ids) == len(cases) + 1 == len(set(trans_ids))
+    assert all(cmi_protocol.verify_hash(c, settings.cmi_store_key) for c in receiver.callbacks)
+
+
+async def test_paid_order_refuses_a_second_payment(
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
+) -> None:
+    oid = await open_session(client, settings)
+    assert (await pay(client, oid)).json()["result"] == "approved"
+    again = await pay(client, oid)
+    assert again.status_code == 409
+    page = await client.post("/cmi/fim/pay", data={"oid": oid, "pan": VISA, "expiry": FUTURE, "cvv": "000"})
+    assert page.status_code == 409 and "Commande déjà payée" in page.text
+    form = await client.post("/cmi/fim/est3Dgate", data=payment_form(settings))
+    assert form.status_code == 409 and "Commande déjà payée" in form.text
+    assert len(receiver.callbacks) == 1
+
+
+async def test_expired_session(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+) -> None:
+    oid = await open_session(client, settings, session_timeout=60)
+    state = sandbox.state.cmi
+    later = datetime.now(state.clock().tzinfo) + timedelta(seconds=61)
+    state.clock = lambda: later
+    page = await client.post("/cmi/fim/pay", data={"oid": oid, "pan": VISA, "expiry": FUTURE, "cvv": "000"})
+    assert page.status_code == 410 and "Session expirée" in page.text
+    assert (await pay(client, oid)).status_code == 410
+    assert receiver.callbacks == []
+
+
+async def test_unknown_order(client: httpx.AsyncClient) -> None:
+    assert (await pay(client, "nope")).status_code == 404
+    page = await client.post(
+        "/cmi/fim/pay", data={"oid": "nope", "pan": VISA, "expiry": FUTURE, "cvv": "000"}
+    )
+    assert page.status_code == 404
+
+
+# --- callback retries -------------------------------------------------------------------------
+
+
+async def test_failure_answer_is_retried_until_acknowledged(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+) -> None:
+    receiver.callback_answers = [(200, "FAILURE"), (503, "down"), (200, "ACTION=POSTAUTH")]
+    oid = await open_session(client, settings)
+    body = (await pay(client, oid)).json()
+    assert body["callback_answer"] == "FAILURE"
+    assert body["callback_state"] == "retrying"
+    await sandbox.state.background.wait_idle()
+    assert len(receiver.callbacks) == 3
+    assert len({c["TransId"] for c in receiver.callbacks}) == 1  # same transaction, sent again
+    attempt = sandbox.state.cmi.orders[oid].attempts[0]
+    assert [t.answer for t in attempt.callback_tries] == ["FAILURE", "down", "ACTION=POSTAUTH"]
+    assert attempt.callback_state == "delivered" and attempt.captured
+
+
+async def test_retries_give_up_after_the_configured_tries(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+) -> None:
+    receiver.callback_answers = [(500, "boom")]
+    sandbox.state.cmi.callback_max_tries = 4
+    oid = await open_session(client, settings)
+    body = (await pay(client, oid, wait_for_retries=True)).json()
+    assert body["callback_state"] == "failed"
+    assert len(receiver.callbacks) == 4
+
+
+async def test_unreachable_merchant_is_retried(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    sandbox.state.outbound.transport = httpx.MockTransport(refuse)
+    oid = await open_session(client, settings)
+    body = (await pay(client, oid)).json()
+    assert body["result"] == "approved" and body["callback_answer"] is None
+    await sandbox.state.background.wait_idle()
+    attempt = sandbox.state.cmi.orders[oid].attempts[0]
+    assert attempt.callback_state == "failed"
+    assert len(attempt.callback_tries) == 3
+    assert all("ConnectError" in (t.error or "") for t in attempt.callback_tries)
+
+
+async def test_acknowledged_but_not_captured(
+    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+) -> None:
+    receiver.callback_answers = [(200, "APPROVED")]
+    oid = await open_session(client, settings)
+    await pay(client, oid)
+    attempt = sandbox.state.cmi.orders[oid].attempts[0]
+    assert attempt.callback_state == "delivered" and not attempt.captured
+    assert len(receiver.callbacks) == 1
+
+
+# --- status query -----------------------------------------------------------------------------
+
+
+def status_request(settings: Settings, order_id: str, client_id: str | None = None) -> str:
+    return (
+        "<CC5Request><Name>portnet-api</Name><Password>secret</Password>"
+        f"<ClientId>{client_id or settings.cmi_client_id}</ClientId><OrderId>{order_id}</OrderId>"
+        "<Extra><ORDERHISTORY>QUERY</ORDERHISTORY></Extra></CC5Request>"
+    )
+
+
+async def test_status_query(client: httpx.AsyncClient, settings: Settings) -> None:
+    oid = await open_session(client, settings)
+    await pay(client, oid, pan="4242424242424242")
+    approved = (await pay(client, oid)).json()
+    reply = await client.post("/cmi/fim/api", content=status_request(settings, oid))
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("application/xml")
+    root = parse_xml(reply.text)
+    assert root.findtext("OrderId") == oid
+    assert root.findtext("Response") == "Approved"
+    assert root.findtext("ProcReturnCode") == "00"
+    assert root.findtext("TransId") == approved["trans_id"]
+    assert root.findtext("Extra/TRXCOUNT") == "2"
+    assert root.findtext("Extra/TRANS_STAT") == "C"
+    assert (root.findtext("Extra/TRX1") or "").split("\t")[1] == "Declined"
+
+
+async def test_status_query_errors(client: httpx.AsyncClient, settings: Settings) -> None:
+    unknown = parse_xml((await client.post("/cmi/fim/api", content=status_request(settings, "none"))).text)
+    assert unknown.findtext("Response") == "Error"
+    assert unknown.findtext("ErrMsg")
+    wrong_client = await client.post("/cmi/fim/api", content=status_request(settings, "x", client_id="1"))
+    assert parse_xml(wrong_client.text).findtext("Response") == "Error"
+    no_password = status_request(settings, "x").replace(
+        "<Password>secret</Password>", "<Password></Password>"
+    )
+    assert (
+        parse_xml((await client.post("/cmi/fim/api", content=no_password)).text).findtext("Response")
+        == "Error"
+    )
+    dtd = '<!DOCTYPE x [<!ENTITY a "b">]>' + status_request(settings, "&a;")
+    assert (await client.post("/cmi/fim/api", content=dtd)).status_code == 400
+    assert (await client.post("/cmi/fim/api", content="not xml")).status_code == 400
+
+
+async def test_status_query_for_order_without_attempt(client: httpx.AsyncClient, settings: Settings) -> None:
+    oid = await open_session(client, settings)
+    root = parse_xml((await client.post("/cmi/fim/api", content=status_request(settings, oid))).text)
+    assert root.findtext("Response") == "Error"
+    assert root.findtext("Extra/TRXCOUNT") == "0"
+
+
+# --- pages for people and mounting ------------------------------------------------------------
+
+
+async def test_transactions_page_lists_sessions_and_attempts(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    oid = await open_session(client, settings)
+    body = (await pay(client, oid)).json()
+    page = await client.get("/cmi/")
+    assert page.status_code == 200
+    assert oid in page.text and body["trans_id"] in page.text
+    detail = (await client.get(f"/cmi/orders/{oid}")).json()
+    assert detail["attempts"][0]["callback_answer"] == "ACTION=POSTAUTH"
+
+
+async def test_links_carry_the_mount_prefix(sandbox: FastAPI, settings: Settings) -> None:
+    portal = FastAPI()
+    portal.mount("/sandbox", sandbox)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=portal), base_url="http://portal") as http:
+        page = await http.post("/sandbox/cmi/fim/est3Dgate", data=payment_form(settings))
+        assert page.status_code == 200
+        assert 'action="/sandbox/cmi/fim/pay"' in page.text
+        assert "/sandbox/cmi/fim/cancel?oid=" in page.text
+        home = await http.get("/sandbox/")
+        assert 'href="/sandbox/mail"' in home.text
+
+
+async def test_auto_redirect_false_leaves_the_result_on_screen(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    oid = await open_session(client, settings, AutoRedirect="false")
+    reply = await client.post("/cmi/fim/pay", data={"oid": oid, "pan": VISA, "expiry": FUTURE, "cvv": "000"})
+    assert "Paiement accepté" in reply.text
+    assert "onload=" not in reply.text
+    assert "Retour au site marchand" in reply.text

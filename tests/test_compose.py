@@ -1,0 +1,186 @@
+"""docker-compose.yml is never run on our machines, so these checks are all that keeps it honest.
+
+They pin what would only fail in production: a setting renamed in portnet/settings.py but not in
+the compose file (it would silently fall back to the development default), a missing secret, a
+search attribute the cluster does not know (workflows would fail on upsert).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from portnet.launcher import temporal_dev_command
+from portnet.search_attributes import SEARCH_ATTRIBUTES
+from portnet.settings import ROOT, Settings
+
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+
+EXPECTED_SERVICES = {
+    "postgresql",
+    "temporal",
+    "temporal-admin-tools",
+    "temporal-ui",
+    "migrate",
+    "web",
+    "worker",
+}
+
+# Without these the production deployment would run on development defaults (SQLite, sandbox CMI,
+# the dev secret key...), so compose must set each of them explicitly.
+REQUIRED_IN_PRODUCTION = [
+    "database_url",
+    "temporal_address",
+    "temporal_namespace",
+    "temporal_task_queue",
+    "temporal_ui_url",
+    "public_base_url",
+    "secret_key",
+    "cmi_gateway_url",
+    "cmi_client_id",
+    "cmi_store_key",
+    "smtp_host",
+    "smtp_port",
+    "mail_from",
+    "emitter_notify_url",
+    "emitter_shared_key",
+    "session_cookie_secure",
+    "sandbox_enabled",
+]
+
+APP_SERVICES = ["web", "worker"]
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}
+_INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # the ["KEY=value", ...] form
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def _resolve(value: str) -> str:
+    """What the value becomes when the operator sets only the required variables."""
+
+    def replace(match: re.Match[str]) -> str:
+        op, arg = match.group("op") or "", match.group("arg") or ""
+        if "?" in op:
+            return "set-by-operator"
+        return arg if "-" in op else ""
+
+    return _INTERPOLATION.sub(replace, value)
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command", [])
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def test_validates_against_the_compose_specification() -> None:
+    # The schema ships inside check-jsonschema: no network needed.
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_expected_services_exist(compose: dict[str, Any]) -> None:
+    assert EXPECTED_SERVICES <= set(compose["services"])
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_environment_names_are_settings(compose: dict[str, Any], name: str) -> None:
+    known = {field.upper() for field in Settings.model_fields}
+    unknown = set(_environment(compose["services"][name])) - known
+    assert not unknown, f"{name}: not fields of portnet.settings.Settings: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_environment_sets_every_production_setting(compose: dict[str, Any], name: str) -> None:
+    assert set(REQUIRED_IN_PRODUCTION) <= set(Settings.model_fields)
+    env = _environment(compose["services"][name])
+    missing = [field.upper() for field in REQUIRED_IN_PRODUCTION if field.upper() not in env]
+    assert not missing, f"{name}: missing production settings {missing}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_environment_parses_into_production_settings(compose: dict[str, Any], name: str) -> None:
+    values = {key.lower(): _resolve(value) for key, value in _environment(compose["services"][name]).items()}
+    settings = Settings.model_validate(values)
+    assert settings.session_cookie_secure is True
+    assert settings.sandbox_enabled is False
+    assert settings.database_url.startswith("postgresql://")
+    assert settings.temporal_address == "temporal:7233"
+    assert settings.cmi_gateway_url.startswith("https://")
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "CMI_STORE_KEY", "EMITTER_SHARED_KEY"])
+def test_secrets_have_no_default(compose: dict[str, Any], name: str) -> None:
+    for service in APP_SERVICES:
+        value = _environment(compose["services"][service])[name]
+        match = _INTERPOLATION.fullmatch(value)
+        assert match is not None and match.group("op") == ":?", f"{service}: {name}={value!r}"
+
+
+@pytest.mark.parametrize(("name", "minimum"), [("web", 2), ("worker", 2)])
+def test_app_services_are_replicated(compose: dict[str, Any], name: str, minimum: int) -> None:
+    assert compose["services"][name]["deploy"]["replicas"] >= minimum
+
+
+def test_admin_tools_register_exactly_the_search_attributes(compose: dict[str, Any]) -> None:
+    script = " ".join(_command(compose["services"]["temporal-admin-tools"]))
+    registered = dict(re.findall(r"search-attribute create --name (\w+) --type (\w+)", script))
+    assert registered == SEARCH_ATTRIBUTES
+
+
+def test_worker_runs_worker_py(compose: dict[str, Any]) -> None:
+    assert _command(compose["services"]["worker"]) == ["python", "worker.py"]
+
+
+def test_dockerfile_runs_the_portal_as_non_root() -> None:
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
+    cmd = next(line for line in lines if line.startswith("CMD "))
+    assert yaml.safe_load(cmd.removeprefix("CMD "))[:3] == ["uvicorn", "web.app:create_app", "--factory"]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in {"root", "0"}
+
+
+def test_temporal_dev_command_registers_search_attributes_and_pragmas() -> None:
+    command = temporal_dev_command("/venv/bin/temporal", Path("/repo/var/temporal.db"))
+    assert command[:3] == ["/venv/bin/temporal", "server", "start-dev"]
+    pairs = list(zip(command, command[1:], strict=False))
+    attributes = [value for flag, value in pairs if flag == "--search-attribute"]
+    assert attributes == [f"{name}={kind}" for name, kind in SEARCH_ATTRIBUTES.items()]
+    pragmas = {value for flag, value in pairs if flag == "--sqlite-pragma"}
+    assert pragmas == {"journal_mode=wal", "synchronous=normal"}
+    for flag, value in [
+        ("--ip", "127.0.0.1"),
+        ("--port", "7233"),
+        ("--ui-port", "8233"),
+        ("--db-filename", "/repo/var/temporal.db"),
+        ("--namespace", "default"),
+        ("--log-level", "warn"),
+        ("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"),
+    ]:
+        assert (flag, value) in pairs, flag

@@ -1,0 +1,135 @@
+"""Deadlines on the time-skipping server: an attempt nobody pays gives its invoices back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+from temporalio.testing import WorkflowEnvironment
+
+from portnet.models import Invoice, InvoiceHold, InvoiceMessage, Payment
+from tests.helpers import payment_input, running_worker, start, wait_status
+from workflows.payment import PaymentWorkflow
+from workflows.types import CmiResult
+
+
+def refreshed(db: Session, invoice: Invoice) -> Invoice:
+    db.expire_all()
+    fresh = db.get(Invoice, invoice.id)
+    assert fresh is not None
+    return fresh
+
+
+async def test_unpaid_card_attempt_expires_at_its_deadline(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    inp = payment_input(invoice.company_id, [invoice.id or 0], deadline=1200)
+    async with running_worker(time_env.client) as queue:
+        handle = await start(time_env.client, inp, queue)
+        view = await wait_status(handle, "awaiting_payer")
+        assert view.amount == "120.00" and view.next_action is not None
+        assert view.next_action.fields is not None and view.next_action.fields["oid"] == inp.payment_id
+        assert refreshed(db, invoice).status == "in_payment"
+        result = await handle.result()  # the server skips the 20 minutes
+    assert result.status == "expired"
+    assert refreshed(db, invoice).status == "unpaid"
+    assert db.exec(select(InvoiceHold).where(InvoiceHold.invoice_id == invoice.id)).first() is None
+    payment = db.get(Payment, inp.payment_id)
+    assert payment is not None and payment.status == "expired"
+    names = [m.name for m in db.exec(select(InvoiceMessage).where(InvoiceMessage.invoice_id == invoice.id)
+                                     .order_by(col(InvoiceMessage.seq))).all()]
+    assert names == ["CMI_PAY_REQ", "CMI_PAY_EXPIRED"]
+
+
+async def test_deadline_after_declines_is_a_failure_with_the_declines_logged(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    inp = payment_input(invoice.company_id, [invoice.id or 0], deadline=600)
+    async with running_worker(time_env.client) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        decision = await handle.execute_update(
+            PaymentWorkflow.cmi_result,
+            CmiResult(callback_id=1, approved=False, proc_return_code="05", trans_id="T1", amount="120.00",
+                      err_msg="Transaction refusée"),
+        )
+        assert decision.answer == "APPROVED"
+        view = await handle.query(PaymentWorkflow.state)
+        assert view is not None and view.declines == 1 and view.status == "awaiting_payer"
+        result = await handle.result()
+    assert result.status == "failed"
+    assert refreshed(db, invoice).status == "unpaid"
+    observations = [m.observations or "" for m in db.exec(
+        select(InvoiceMessage).where(InvoiceMessage.invoice_id == invoice.id)).all()]
+    assert any("code 05" in o for o in observations)
+
+
+async def test_late_approval_after_expiry_is_not_captured(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    inp = payment_input(invoice.company_id, [invoice.id or 0], deadline=60)
+    async with running_worker(time_env.client) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        await time_env.sleep(timedelta(seconds=61))
+        result = await handle.result()
+        assert result.status == "expired"
+    # The workflow is closed: an approval now is answered by the web layer with APPROVED (no capture).
+    assert refreshed(db, invoice).status == "unpaid"
+
+
+async def test_payer_cancel_releases_at_once(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    inp = payment_input(invoice.company_id, [invoice.id or 0])
+    async with running_worker(time_env.client) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        await handle.signal(PaymentWorkflow.cancel, "Annulé par le payeur")
+        result = await handle.result()
+    assert result.status == "cancelled"
+    assert refreshed(db, invoice).status == "unpaid"
+
+
+async def test_second_attempt_on_a_held_invoice_fails_with_conflict(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    first = payment_input(invoice.company_id, [invoice.id or 0])
+    second = payment_input(invoice.company_id, [invoice.id or 0])
+    async with running_worker(time_env.client) as queue:
+        h1 = await start(time_env.client, first, queue)
+        await wait_status(h1, "awaiting_payer")
+        h2 = await start(time_env.client, second, queue)
+        result = await h2.result()
+        assert result.status == "failed" and result.error_code == "conflict"
+        await h1.signal(PaymentWorkflow.cancel, "fin du test")
+        await h1.result()
+    payment = db.get(Payment, second.payment_id)
+    assert payment is not None and payment.status == "failed"
+
+
+async def test_emitter_that_never_acknowledges_leaves_invoice_awaiting_partner(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """ANP's invoice: paid by card, notice refused (sandbox not running here) -> stays confirmed for finance."""
+    invoice = make_invoice(emitter_code="611AGEN001")
+    inp = payment_input(invoice.company_id, [invoice.id or 0])
+    async with running_worker(time_env.client) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        decision = await handle.execute_update(
+            PaymentWorkflow.cmi_result,
+            CmiResult(callback_id=2, approved=True, proc_return_code="00", trans_id="T9", amount="120.00",
+                      auth_code="123456", masked_pan="400000******0010"),
+        )
+        assert decision.answer == "ACTION=POSTAUTH"
+        view = await wait_status(handle, "succeeded")
+        assert view.receipt_document_id is not None
+        await handle.cancel()  # no emitter and no SMTP server here; stop the retries
+    assert refreshed(db, invoice).status in ("payment_confirmed", "awaiting_partner")

@@ -1,0 +1,88 @@
+"""The application factory: API, portal, partner callbacks, and the sandboxes in development.
+
+``uvicorn web.app:create_app --factory``. The Temporal client is connected lazily and reconnected
+on demand, so the portal starts (and /healthz says what is missing) even while Temporal is not up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from temporalio.client import Client
+
+from portnet.settings import Settings, get_settings
+from web.api import callbacks, health, invoices, payments, session
+from web.pages import install_error_pages
+from web.pages import router as pages_router
+
+log = logging.getLogger("portnet.web")
+STATIC = Path(__file__).parent / "static"
+
+
+class TemporalConnection:
+    """One shared client; a failed connect is retried at the next request, not at import time."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client | None:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await asyncio.wait_for(
+                        Client.connect(self._settings.temporal_address, namespace=self._settings.temporal_namespace),
+                        timeout=5,
+                    )
+                except Exception as exc:  # noqa: BLE001 - reported by /healthz, retried next time
+                    log.warning("Temporal unreachable at %s: %s", self._settings.temporal_address, exc)
+        return self._client
+
+
+def create_app(settings: Settings | None = None, temporal_client: Client | None = None,
+               start_mail_sink: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    sandbox_app = None
+    if settings.sandbox_enabled:
+        from sandbox.app import create_sandbox_app
+
+        sandbox_app = create_sandbox_app(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if sandbox_app is not None:
+                from sandbox.app import sandbox_lifespan
+
+                await stack.enter_async_context(sandbox_lifespan(sandbox_app, start_mail_sink=start_mail_sink))
+            yield
+
+    app = FastAPI(
+        title="PortNet Payments",
+        description="Plateforme communautaire de paiement multicanal — API JSON (montants en chaînes, 2 décimales).",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = TemporalConnection(settings, temporal_client)
+    app.include_router(health.router)
+    app.include_router(session.router)
+    app.include_router(invoices.router)
+    app.include_router(payments.router)
+    app.include_router(callbacks.router)
+    app.include_router(pages_router)
+    install_error_pages(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if sandbox_app is not None:
+        app.state.sandbox = sandbox_app
+        app.mount("/sandbox", sandbox_app)
+    return app

@@ -1,0 +1,68 @@
+"""FastAPI dependencies shared by the API and the portal: database, user, Temporal client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlmodel import Session
+from temporalio.client import Client
+
+from portnet.db import get_engine
+from portnet.models import User
+from portnet.settings import Settings, get_settings
+from portnet.statuses import Role
+from web.sessions import user_of_request
+
+
+def db_session() -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+def settings_dep(request: Request) -> Settings:
+    """The app's own settings (tests and benchmarks build apps with their own)."""
+    settings: Settings = getattr(request.app.state, "settings", None) or get_settings()
+    return settings
+
+
+DB = Annotated[Session, Depends(db_session)]
+AppSettings = Annotated[Settings, Depends(settings_dep)]
+
+
+def optional_user(request: Request, db: DB) -> User | None:
+    user = user_of_request(db, request)
+    request.state.user = user
+    return user
+
+
+def api_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise HTTPException(status_code=401, detail="Authentification requise.")
+    return user
+
+
+def finance_user(user: Annotated[User, Depends(api_user)]) -> User:
+    if user.role not in (Role.FINANCE.value, Role.ADMIN.value):
+        raise HTTPException(status_code=403, detail="Réservé au service financier.")
+    return user
+
+
+def company_scope(user: User) -> int | None:
+    """The company whose invoices this user may see; None means all (finance and admin)."""
+    if user.role in (Role.FINANCE.value, Role.ADMIN.value):
+        return None
+    return user.company_id if user.company_id is not None else -1
+
+
+async def temporal_client(request: Request) -> Client:
+    client: Client | None = await request.app.state.temporal.get()
+    if client is None:
+        raise HTTPException(status_code=503, detail="Service de paiement momentanément indisponible.")
+    return client
+
+
+CurrentUser = Annotated[User, Depends(api_user)]
+FinanceUser = Annotated[User, Depends(finance_user)]
+Temporal = Annotated[Client, Depends(temporal_client)]

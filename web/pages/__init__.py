@@ -1,0 +1,13 @@
+"""The portal (server-rendered, French): one router per concern, gathered here for the factory."""
+
+from fastapi import APIRouter
+
+from web.pages import auth, invoices, payments
+from web.pages.errors import install_error_pages
+
+router = APIRouter(include_in_schema=False)
+router.include_router(auth.router)
+router.include_router(invoices.router)
+router.include_router(payments.router)
+
+__all__ = ["install_error_pages", "router"]

@@ -1,0 +1,121 @@
+"""Login, logout and password change of the portal ("ACCÈS GUICHET UNIQUE")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse
+
+from portnet.models import User
+from web.api.session import authenticate, change_password
+from web.deps import DB, AppSettings, optional_user
+from web.pages.guards import (
+    CSRF_MESSAGE,
+    PASSWORD_PAGE,
+    CheckedForm,
+    PageUser,
+    form_str,
+    safe_next,
+)
+from web.pages.rendering import redirect, render
+from web.sessions import close_session, csrf_valid, ensure_prelogin_cookie, open_session
+
+router = APIRouter()
+
+BAD_CREDENTIALS = "Nom d'utilisateur ou mot de passe incorrect."
+MUST_CHANGE = ("Pour votre sécurité, choisissez un nouveau mot de passe avant de continuer "
+               "(votre mot de passe actuel a été attribué par PortNet).")
+
+
+@router.get("/")
+def home(user: Annotated[User | None, Depends(optional_user)]) -> Response:
+    return redirect("/factures" if user is not None else "/connexion")
+
+
+def _login_page(request: Request, settings: AppSettings, *, username: str = "", next_url: str = "",
+                error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    # The token in the form derives from the pre-login cookie, so the cookie is chosen before rendering.
+    probe = Response()
+    ensure_prelogin_cookie(request, probe, settings)
+    response = render(request, "login.html", {"username": username, "next": next_url, "error": error},
+                      status_code=status_code, settings=settings)
+    for cookie in probe.headers.getlist("set-cookie"):
+        response.headers.append("set-cookie", cookie)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/connexion")
+def login_form(request: Request, settings: AppSettings, user: Annotated[User | None, Depends(optional_user)],
+               next: str | None = None) -> Response:
+    if user is not None:
+        return redirect(PASSWORD_PAGE if user.must_change_password else safe_next(next))
+    request.state.user = None
+    return _login_page(request, settings, next_url=safe_next(next, ""))
+
+
+@router.post("/connexion")
+async def login(request: Request, db: DB, settings: AppSettings) -> Response:
+    form = await request.form()
+    token = form.get("csrf_token")
+    if not csrf_valid(request, settings, token if isinstance(token, str) else None):
+        request.state.user = None
+        return render(request, "error.html",
+                      {"title": "Requête invalide", "status": 400, "message": CSRF_MESSAGE},
+                      status_code=400, settings=settings)
+    username = form_str(form, "username", 150)
+    password = form.get("password")
+    next_url = safe_next(form_str(form, "next", 1000), "")
+    user = None
+    if username and isinstance(password, str) and password:
+        user = authenticate(db, username, password)
+    if user is None:
+        return _login_page(request, settings, username=username, next_url=next_url, error=BAD_CREDENTIALS,
+                           status_code=401)
+    if user.must_change_password:
+        response = redirect(PASSWORD_PAGE, MUST_CHANGE, "warning", settings)
+    else:
+        response = redirect(safe_next(next_url))
+    open_session(db, user, settings, response)
+    return response
+
+
+@router.post("/deconnexion")
+def logout(request: Request, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings) -> Response:
+    response = redirect("/connexion", "Vous êtes déconnecté.", "info", settings)
+    close_session(db, request, response)
+    return response
+
+
+def _password_page(request: Request, settings: AppSettings, user: User, problems: list[str] | None = None,
+                   status_code: int = 200) -> HTMLResponse:
+    notice = MUST_CHANGE if user.must_change_password else None
+    return render(request, "password.html", {"problems": problems or [], "notice": notice},
+                  status_code=status_code, settings=settings)
+
+
+@router.get(PASSWORD_PAGE)
+def password_form(request: Request, user: PageUser, settings: AppSettings) -> Response:
+    return _password_page(request, settings, user)
+
+
+@router.post(PASSWORD_PAGE)
+def password_change(request: Request, db: DB, user: PageUser, form: CheckedForm,
+                    settings: AppSettings) -> Response:
+    current = form.get("current_password")
+    new = form.get("new_password")
+    confirm = form.get("confirm_password")
+    current = current if isinstance(current, str) else ""
+    new = new if isinstance(new, str) else ""
+    confirm = confirm if isinstance(confirm, str) else ""
+    problems: list[str] = []
+    if not current or not new:
+        problems.append("Renseignez le mot de passe actuel et le nouveau mot de passe.")
+    elif new != confirm:
+        problems.append("Les mots de passe ne correspondent pas.")
+    else:
+        problems = change_password(db, user, current, new)
+    if problems:
+        return _password_page(request, settings, user, problems, status_code=422)
+    return redirect("/factures", "Votre nouveau mot de passe a été enregistré.", "success", settings)

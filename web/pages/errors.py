@@ -1,0 +1,115 @@
+"""French error pages for the portal; the JSON API keeps FastAPI's JSON errors.
+
+Exception handlers belong to the application, not to a router, hence ``install_error_pages(app)``
+called by the factory.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from portnet.db import get_engine
+from web.pages.rendering import render
+from web.sessions import user_of_request
+
+log = logging.getLogger("portnet.web.pages")
+
+TITLES = {
+    400: "Requête invalide",
+    401: "Authentification requise",
+    403: "Accès refusé",
+    404: "Page introuvable",
+    405: "Méthode non autorisée",
+    409: "Conflit",
+    422: "Données invalides",
+    503: "Service indisponible",
+}
+MESSAGES = {
+    403: "Vous n'avez pas accès à cette page.",
+    404: "La page ou le document demandé n'existe pas, ou ne vous est pas accessible.",
+    405: "Cette adresse ne s'utilise pas ainsi.",
+    500: "Une erreur inattendue s'est produite. Réessayez dans un instant ; si le problème persiste, "
+         "contactez le HelpDesk.",
+}
+
+
+def _phrase(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return ""
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path in ("/healthz", "/docs", "/redoc", "/openapi.json")
+
+
+def _attach_user(request: Request) -> None:
+    """An unknown URL ran no dependency: look the user up so the page still has its menu."""
+    if getattr(request.state, "user", None) is not None:
+        return
+    try:
+        with Session(get_engine(), expire_on_commit=False) as db:
+            request.state.user = user_of_request(db, request)
+    except Exception:  # noqa: BLE001 - an error page must render even when the database does not
+        request.state.user = None
+
+
+def error_page(request: Request, status_code: int, message: str | None = None) -> Response:
+    _attach_user(request)
+    title = TITLES.get(status_code, "Erreur")
+    return render(request, "error.html", {"title": title, "status": status_code,
+                                          "message": message or MESSAGES.get(status_code, title)},
+                  status_code=status_code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if wants_json(request):
+        return await http_exception_handler(request, exc)
+    location = (exc.headers or {}).get("Location")
+    if 300 <= exc.status_code < 400 and location:
+        response = RedirectResponse(location, status_code=exc.status_code)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    # Starlette's default detail is the English reason phrase: keep only the messages we wrote.
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != _phrase(exc.status_code) else None
+    page = error_page(request, exc.status_code, detail)
+    for name, value in (exc.headers or {}).items():
+        page.headers.setdefault(name, value)
+    return page
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if wants_json(request):
+        return await request_validation_exception_handler(request, exc)
+    # A page's parameters come from links and forms we wrote: a malformed one is a page that does not exist.
+    return error_page(request, 404)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if wants_json(request):
+        return JSONResponse({"detail": "Erreur interne."}, status_code=500)
+    try:
+        request.state.user = None  # no database round trip: it may be what failed
+        return render(request, "error.html", {"title": "Erreur interne", "status": 500,
+                                              "message": MESSAGES[500]}, status_code=500)
+    except Exception:  # noqa: BLE001 - last resort
+        return Response("Erreur interne.", status_code=500, media_type="text/plain; charset=utf-8")
+
+
+def install_error_pages(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _server_error)

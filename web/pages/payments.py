@@ -1,0 +1,305 @@
+"""Settling invoices: the confirmation screen, the start of an attempt, its status page, CMI's returns.
+
+The portal writes no payment state. It checks the selection to answer clearly, lets
+``web.payments.start_payment`` start the workflow, and afterwards only reads the workflow (status
+page) or signals it (cancel). CMI's browser returns are redirects to the status page, nothing more:
+the payment result arrives server-to-server (``/api/v1/callbacks/cmi``), signed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from sqlmodel import col, select
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User
+from portnet.money import total
+from portnet.queries import invoices_for_user
+from portnet.statuses import (
+    ENABLED_CHANNELS,
+    PAYABLE_STATUSES,
+    Channel,
+    InvoiceStatus,
+    PaymentMethod,
+    PaymentStatus,
+)
+from web.deps import DB, AppSettings, company_scope
+from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
+from web.pages.rendering import redirect, render
+from web.payments import MAX_INVOICES, PaymentRefused, payment_for_user, read_view, start_payment
+from workflows.payment import PaymentWorkflow
+from workflows.types import PaymentView
+
+router = APIRouter()
+log = logging.getLogger("portnet.web.pages")
+
+UNAVAILABLE = "Service de paiement momentanément indisponible, réessayez."
+PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# How the guide groups the channels on the confirmation screen ("Plateformes de paiement").
+PLATFORMS: tuple[tuple[str, tuple[tuple[Channel, str], ...]], ...] = (
+    ("CMI", ((Channel.CMI_CARD, "Carte bancaire"), (Channel.CMI_FATOURATI, "Fatourati"))),
+    ("Amanpay", ((Channel.AMANPAY_AMANTY, "Amanty"), (Channel.AMANPAY_PAYDIRECT, "PayDirect"),
+                 (Channel.AMANPAY_CODE, "Code de paiement"))),
+    ("Chèque", ((Channel.CHEQUE, "Chèque"),)),
+    ("Virement", ((Channel.BANK_TRANSFER, "Virement"),)),
+)
+# While the workflow is expected to move on its own within seconds, the status page reloads itself.
+MOVING = {PaymentStatus.STARTED.value, PaymentStatus.AWAITING_CONFIRMATION.value}
+
+Row = tuple[Invoice, Emitter, Company]
+
+
+@dataclass
+class ChannelChoice:
+    channel: Channel
+    label: str
+    enabled: bool
+
+
+@dataclass
+class Platform:
+    name: str
+    choices: list[ChannelChoice] = field(default_factory=list)
+
+
+def allowed_methods(rows: list[Row]) -> list[PaymentMethod]:
+    """The methods every selected invoice accepts: one attempt pays all of them through one channel."""
+    common: set[str] | None = None
+    for inv, _, _ in rows:
+        common = set(inv.methods) if common is None else common & set(inv.methods)
+    return [m for m in PaymentMethod if m.value in (common or set())]
+
+
+def platforms_for(methods: list[PaymentMethod]) -> list[Platform]:
+    platforms = []
+    for name, channels in PLATFORMS:
+        choices = [ChannelChoice(c, label, c in ENABLED_CHANNELS)
+                   for c, label in channels if c.method in methods]
+        if choices:
+            platforms.append(Platform(name, choices))
+    return platforms
+
+
+def selection_problem(user: User, ids: list[int], rows: list[Row]) -> tuple[int, str] | None:
+    """What stops this selection from being settled, as (status code, French sentence)."""
+    if not is_client(user):
+        return 403, "Seul un client peut régler ses factures."
+    if not ids:
+        return 422, "Veuillez sélectionner au moins une facture à régler."
+    if len(ids) > MAX_INVOICES:
+        return 422, f"Au plus {MAX_INVOICES} factures par règlement."
+    if len(rows) != len(ids):
+        return 404, ("Facture introuvable\u00a0: la sélection contient une facture qui n'existe pas "
+                     "ou ne vous appartient pas.")
+    payable = {s.value for s in PAYABLE_STATUSES}
+    blocked = [inv for inv, _, _ in rows if inv.status not in payable]
+    if blocked:
+        listed = ", ".join(f"{inv.number} ({InvoiceStatus(inv.status).label})" for inv in blocked)
+        return 409, f"Facture(s) non réglable(s): {listed}."
+    if not allowed_methods(rows):
+        return 422, ("Les factures sélectionnées n'ont aucun moyen de paiement en commun\u00a0: "
+                     "réglez-les séparément.")
+    return None
+
+
+def _rows(db: DB, user: User, ids: list[int]) -> list[Row]:
+    return invoices_for_user(db, ids[: MAX_INVOICES + 1], company_scope(user)) if ids else []
+
+
+def confirmation_page(
+    request: Request, db: DB, user: User, settings: AppSettings, rows: list[Row], *, error: str | None = None,
+    status_code: int = 200, payer: dict[str, str] | None = None, channel: str | None = None,
+    payable: bool = True,
+) -> Response:
+    company = rows[0][2] if rows else (db.get(Company, user.company_id) if user.company_id else None)
+    methods = allowed_methods(rows)
+    platforms = platforms_for(methods)
+    enabled = [c.channel.value for p in platforms for c in p.choices if c.enabled]
+    chosen = channel if channel in enabled else (enabled[0] if enabled else None)
+    payer = payer or {
+        "name": user.full_name or (company.name if company else ""),
+        "email": user.email or (company.email if company and company.email else ""),
+        "phone": "",
+    }
+    emitters = list(dict.fromkeys(em.name for _, em, _ in rows))
+    return render(request, "payments/confirm.html", {
+        "rows": rows,
+        "company": company,
+        "emitters": ", ".join(emitters),
+        "total_ht": total(inv.amount_ht for inv, _, _ in rows),
+        "total_tva": total(inv.amount_tva for inv, _, _ in rows),
+        "total_ttc": total(inv.amount_ttc for inv, _, _ in rows),
+        "methods": methods,
+        "platforms": platforms,
+        "chosen": chosen,
+        "payer": payer,
+        "error": error,
+        # The choices are shown whenever the selection itself is fine; paying needs an enabled one.
+        "offer": payable and bool(rows) and bool(platforms),
+        "can_submit": payable and bool(rows) and bool(enabled),
+    }, status_code=status_code, settings=settings)
+
+
+@router.post("/paiements/confirmation")
+def confirm(request: Request, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings) -> Response:
+    ids = form_ids(form)
+    rows = _rows(db, user, ids)
+    problem = selection_problem(user, ids, rows)
+    if problem is not None:
+        return redirect("/factures", problem[1], "error", settings)
+    return confirmation_page(request, db, user, settings, rows)
+
+
+@router.post("/paiements")
+async def start(request: Request, db: DB, user: PageUser, form: CheckedForm,
+                settings: AppSettings) -> Response:
+    ids = form_ids(form)
+    channel = form_str(form, "channel", 40)
+    payer = {"name": form_str(form, "payer_name", 120), "email": form_str(form, "payer_email", 254),
+             "phone": form_str(form, "payer_phone", 30)}
+    rows = _rows(db, user, ids)
+    problem = selection_problem(user, ids, rows)
+    if problem is not None and not rows:
+        return redirect("/factures", problem[1], "error", settings)
+
+    def again(message: str, status_code: int) -> Response:
+        return confirmation_page(request, db, user, settings, rows, error=message, status_code=status_code,
+                                 payer=payer, channel=channel, payable=problem is None and status_code != 409)
+
+    if problem is not None:
+        return again(problem[1], problem[0])
+    client: Client | None = await request.app.state.temporal.get()
+    if client is None:
+        return again(UNAVAILABLE, 503)
+    try:
+        view = await start_payment(client, db, settings, user, ids, channel, payer)
+    except PaymentRefused as refused:
+        return again(refused.message, refused.status_code)
+    except (RPCError, WorkflowUpdateFailedError) as exc:
+        log.warning("payment start failed for %s: %s", user.username, exc)
+        return again(UNAVAILABLE, 503)
+    action = view.next_action
+    if action is not None and action.type == "redirect_form" and action.url:
+        return render(request, "payments/redirect.html", {"action": action, "view": view},
+                      settings=settings, form_targets=(action.url,))
+    if action is not None and action.type == "redirect" and action.url:
+        return redirect(action.url)
+    return redirect(f"/paiements/{quote(view.id)}")
+
+
+def _owned_payment(db: DB, user: User, payment_id: str) -> Payment:
+    payment = payment_for_user(db, user, payment_id) if PAYMENT_ID.match(payment_id) else None
+    if payment is None:
+        raise HTTPException(status_code=404, detail="Paiement introuvable.")
+    return payment
+
+
+def _covered_invoices(db: DB, payment: Payment) -> list[tuple[Invoice, PaymentInvoice]]:
+    return list(db.exec(
+        select(Invoice, PaymentInvoice)
+        .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+        .where(PaymentInvoice.payment_id == payment.id)
+        .order_by(col(Invoice.number))
+    ).all())
+
+
+def _can_cancel(user: User, payment: Payment, view: PaymentView) -> bool:
+    return is_client(user) and payment.company_id == user.company_id and \
+        view.status == PaymentStatus.AWAITING_PAYER.value
+
+
+@router.get("/paiements/{payment_id}")
+async def status_page(request: Request, payment_id: str, db: DB, user: PageUser,
+                      settings: AppSettings) -> Response:
+    payment = _owned_payment(db, user, payment_id)
+    client: Client | None = await request.app.state.temporal.get()
+    view = await read_view(client, payment)
+    retour = request.query_params.get("retour")
+    action = view.next_action
+    awaiting = view.status == PaymentStatus.AWAITING_PAYER.value
+    resumable = awaiting and action is not None and action.type == "redirect_form" and bool(action.url)
+    resume = action if resumable else None
+    refresh = view.status in MOVING or (awaiting and retour == "ok")
+    ctx: dict[str, Any] = {
+        "payment": payment,
+        "view": view,
+        "amount": Decimal(view.amount) if view.amount else payment.amount,
+        "invoices": _covered_invoices(db, payment),
+        "retour": retour if retour in ("ok", "echec") else None,
+        "refresh": refresh,
+        "can_cancel": _can_cancel(user, payment, view),
+        "resume": resume if is_client(user) else None,
+        "receipt_url": f"/api/v1/payments/{quote(payment.id)}/receipt"
+        if view.status == PaymentStatus.SUCCEEDED.value else None,
+        "ledger_only": client is None,
+    }
+    return render(request, "payments/status.html", ctx, settings=settings,
+                  form_targets=(resume.url,) if resume is not None and resume.url else ())
+
+
+async def _cmi_return(request: Request, payment_id: str) -> Response:
+    """CMI's okUrl/failUrl: a cross-site POST that carries neither our session cookie nor a CSRF token.
+
+    Hence no session, no token and no state change here: the code posted is only a hint for the message;
+    the status page reads the truth from the workflow.
+    """
+    if not PAYMENT_ID.match(payment_id):
+        raise HTTPException(status_code=404, detail="Paiement introuvable.")
+    code = request.query_params.get("ProcReturnCode")
+    if request.method == "POST":
+        posted = (await request.form()).get("ProcReturnCode")
+        code = posted if isinstance(posted, str) else code
+    outcome = "ok" if (code or "").strip() == "00" else "echec"
+    return redirect(f"/paiements/{quote(payment_id)}?retour={outcome}")
+
+
+@router.post("/paiements/{payment_id}/retour")
+async def cmi_return_post(request: Request, payment_id: str) -> Response:
+    return await _cmi_return(request, payment_id)
+
+
+@router.get("/paiements/{payment_id}/retour")
+async def cmi_return_get(request: Request, payment_id: str) -> Response:
+    return await _cmi_return(request, payment_id)
+
+
+@router.get("/paiements/{payment_id}/annuler")
+async def cancel_form(request: Request, payment_id: str, db: DB, user: PageUser,
+                      settings: AppSettings) -> Response:
+    """CMI's shopurl ("back to the shop"): a GET, so it only asks; the POST below cancels."""
+    payment = _owned_payment(db, user, payment_id)
+    client: Client | None = await request.app.state.temporal.get()
+    view = await read_view(client, payment)
+    return render(request, "payments/cancel.html", {
+        "payment": payment, "view": view, "can_cancel": _can_cancel(user, payment, view),
+        "amount": Decimal(view.amount) if view.amount else payment.amount,
+    }, settings=settings)
+
+
+@router.post("/paiements/{payment_id}/annuler")
+async def cancel(request: Request, payment_id: str, db: DB, user: PageUser, form: CheckedForm,
+                 settings: AppSettings) -> Response:
+    payment = _owned_payment(db, user, payment_id)
+    if not is_client(user) or payment.company_id != user.company_id:
+        raise HTTPException(status_code=403, detail="Seul le client qui a lancé ce paiement peut l'annuler.")
+    client: Client | None = await request.app.state.temporal.get()
+    if client is None:
+        raise HTTPException(status_code=503, detail=UNAVAILABLE)
+    status_url = f"/paiements/{quote(payment.id)}"
+    try:
+        await client.get_workflow_handle(payment.workflow_id).signal(PaymentWorkflow.cancel,
+                                                                     f"Annulé par {user.username}")
+    except RPCError as exc:
+        log.info("cancel of %s refused by Temporal: %s", payment.id, exc)
+        return redirect(status_url, "Ce paiement est terminé\u00a0: il ne peut plus être annulé.", "warning",
+                        settings)
+    return redirect(status_url, "Demande d'annulation envoyée. Les factures redeviennent réglables dès "
+                                "qu'elle est prise en compte.", "info", settings)

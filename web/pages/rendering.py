@@ -1,0 +1,256 @@
+"""Templates, filters and the one ``render`` every portal page goes through.
+
+Going through one function is what guarantees that no page forgets the CSRF token, the user's menu,
+the pending flash message or ``Cache-Control: no-store`` (an invoice list must not stay in a shared
+browser's cache after logout).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import jinja2
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.templating import Jinja2Templates
+
+from portnet.models import User
+from portnet.money import format_fr
+from portnet.settings import Settings, get_settings
+from portnet.statuses import (
+    Channel,
+    InvoiceStatus,
+    InvoiceType,
+    MessageFunction,
+    PaymentMethod,
+    PaymentStatus,
+    Role,
+)
+from web.sessions import csrf_token
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# Ledger timestamps are naive UTC; people read Moroccan wall-clock time.
+LOCAL_TZ = ZoneInfo("Africa/Casablanca")
+FLASH_COOKIE = "pn_flash"
+DASH = "—"
+
+
+# --------------------------------------------------------------------------------------- filters
+
+
+def money(value: Decimal | str | None, currency: str | None = "MAD") -> str:
+    """Strings are accepted because the workflow view carries amounts as "3600.00"."""
+    if value is None or value == "":
+        return DASH
+    return format_fr(Decimal(value) if isinstance(value, str) else value, currency)
+
+
+def fr_date(value: datetime | date | None, with_time: bool = True) -> str:
+    """Business dates (invoice date, due date) as stored: they are calendar values, not instants."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
+    return value.strftime("%d/%m/%Y")
+
+
+def fr_stamp(value: datetime | str | None) -> str:
+    """Event instants (payments, messages, documents), stored naive UTC, shown in Casablanca time."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            instant = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        instant = value
+    aware = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
+    return aware.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+
+
+def _label(enum: Any, value: str | None) -> str:
+    """An unknown code is shown as is: a new status must not turn a page into a 500."""
+    if not value:
+        return ""
+    try:
+        return str(enum(value).label)
+    except ValueError:
+        return value
+
+
+def invoice_status(value: str | None) -> str:
+    return _label(InvoiceStatus, value)
+
+
+def invoice_type(value: str | None) -> str:
+    return _label(InvoiceType, value)
+
+
+def payment_status(value: str | None) -> str:
+    return _label(PaymentStatus, value)
+
+
+def channel_label(value: str | None) -> str:
+    return _label(Channel, value)
+
+
+def method_label(value: str | None) -> str:
+    return _label(PaymentMethod, value)
+
+
+def message_function(value: str | None) -> str:
+    return _label(MessageFunction, value)
+
+
+def yes_no(value: bool | None) -> str:
+    return "Oui" if value else "Non"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        money=money, date=fr_date, stamp=fr_stamp, invoice_status=invoice_status, invoice_type=invoice_type,
+        payment_status=payment_status, channel_label=channel_label, method_label=method_label,
+        message_function=message_function, yes_no=yes_no,
+    )
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+# ------------------------------------------------------------------------------------------ menu
+
+
+@dataclass
+class MenuItem:
+    label: str
+    href: str
+    children: list[MenuItem] = field(default_factory=list)
+    active: bool = False
+
+
+def menu_for(user: User | None, path: str) -> list[MenuItem]:
+    if user is None or user.must_change_password:
+        return []
+    children = [
+        MenuItem("Gestion des factures", "/factures"),
+        MenuItem("Consulter des factures", "/factures/consultation"),
+    ]
+    if user.role == Role.CLIENT.value:
+        children.append(MenuItem("Nouvelle demande de facture", "/factures/demande"))
+    for child in children:
+        child.active = path == child.href
+    factures = MenuItem("Factures", "/factures", children,
+                        active=path.startswith("/factures") or path.startswith("/paiements"))
+    return [factures]
+
+
+# ----------------------------------------------------------------------------------------- flash
+
+
+def _sign(settings: Settings, payload: str) -> str:
+    return hmac.new(settings.secret_key.encode(), f"flash:{payload}".encode(), hashlib.sha256).hexdigest()
+
+
+def set_flash(response: Response, message: str, kind: str = "info", settings: Settings | None = None) -> None:
+    """One message for the next page, in a signed cookie: the portal keeps no per-user state for it."""
+    settings = settings or get_settings()
+    payload = base64.urlsafe_b64encode(json.dumps([kind, message]).encode()).decode().rstrip("=")
+    response.set_cookie(FLASH_COOKIE, f"{payload}.{_sign(settings, payload)}", max_age=120, httponly=True,
+                        samesite="lax", secure=settings.session_cookie_secure, path="/")
+
+
+def _read_flash(request: Request, settings: Settings) -> dict[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw or "." not in raw:
+        return None
+    payload, signature = raw.rsplit(".", 1)
+    if not hmac.compare_digest(signature, _sign(settings, payload)):
+        return None
+    try:
+        kind, message = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError):
+        return None
+    return {"kind": str(kind), "message": str(message)}
+
+
+def redirect(url: str, message: str | None = None, kind: str = "info", settings: Settings | None = None,
+             status_code: int = 303) -> RedirectResponse:
+    """303 so that a POST is followed by a GET (no "resend the form?" on reload)."""
+    response = RedirectResponse(url, status_code=status_code)
+    if message:
+        set_flash(response, message, kind, settings)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ---------------------------------------------------------------------------------------- render
+
+
+def _origin(url: str | None) -> str:
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def security_headers(response: Response, form_targets: tuple[str, ...] = ()) -> None:
+    """A strict CSP costs nothing here (no inline script or style anywhere) and contains an XSS."""
+    actions = " ".join(["'self'", *sorted({o for o in map(_origin, form_targets) if o})])
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        f"form-action {actions}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+
+
+def render(
+    request: Request,
+    name: str,
+    ctx: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    settings: Settings | None = None,
+    form_targets: tuple[str, ...] = (),
+) -> HTMLResponse:
+    settings = settings or get_settings()
+    user: User | None = getattr(request.state, "user", None)
+    flash = _read_flash(request, settings)
+    context: dict[str, Any] = {
+        "user": user,
+        "csrf_token": csrf_token(request, settings),
+        "settings": settings,
+        "menu": menu_for(user, request.url.path),
+        "flash": flash,
+        "version": request.app.version if "app" in request.scope else "",
+        "path": request.url.path,
+        "is_client": user is not None and user.role == Role.CLIENT.value,
+    }
+    context.update(ctx or {})
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    if flash is not None or FLASH_COOKIE in request.cookies:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    if user is not None:
+        response.headers["Cache-Control"] = "no-store"
+    security_headers(response, form_targets)
+    return response

@@ -1,0 +1,139 @@
+"""Starting and reading payment attempts, shared by the JSON API and the portal.
+
+The web layer writes no payment state: it checks what it can cheaply (ownership, status, allowed
+channel) to give a clear answer, then starts the workflow and waits on its ``ready`` Update in the
+same round trip (update-with-start). The workflow's reservation stays the arbiter of races.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import Session
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from portnet.models import Company, Payment, User
+from portnet.money import api_amount, total
+from portnet.queries import invoices_for_user
+from portnet.settings import Settings
+from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus, Role
+from web.deps import company_scope
+from workflows.payment import PaymentWorkflow, search_attributes
+from workflows.types import PayerInfo, PaymentInput, PaymentView
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_INVOICES = 50
+
+
+@dataclass
+class PaymentRefused(Exception):
+    status_code: int
+    message: str
+    code: str = "refused"
+
+
+def new_payment_id() -> str:
+    """Our order id, also CMI's ``oid``: short, unique, safe in URLs and in every partner's field."""
+    return "PN" + secrets.token_hex(6).upper()
+
+
+def workflow_id_of(payment_id: str) -> str:
+    return f"payment-{payment_id}"
+
+
+def _payer(user: User, company: Company, payer: dict[str, str] | None) -> PayerInfo:
+    payer = payer or {}
+    email = (payer.get("email") or user.email or company.email or "").strip()
+    if not EMAIL.match(email):
+        raise PaymentRefused(422, "Adresse e-mail du payeur invalide.", "invalid_payer")
+    name = (payer.get("name") or user.full_name or company.name).strip()[:120]
+    phone = (payer.get("phone") or "").strip() or None
+    if phone and not re.fullmatch(r"\+?[0-9 .-]{8,20}", phone):
+        raise PaymentRefused(422, "Numéro de téléphone invalide.", "invalid_payer")
+    return PayerInfo(name=name, email=email, phone=phone)
+
+
+async def start_payment(
+    client: Client, db: Session, settings: Settings, user: User, invoice_ids: list[int], channel: str,
+    payer: dict[str, str] | None,
+) -> PaymentView:
+    if user.role != Role.CLIENT.value or user.company_id is None:
+        raise PaymentRefused(403, "Seul un client peut régler ses factures.", "forbidden")
+    try:
+        chan = Channel(channel)
+    except ValueError:
+        raise PaymentRefused(422, f"Canal de paiement inconnu: {channel}.", "invalid_channel") from None
+    if chan not in ENABLED_CHANNELS:
+        raise PaymentRefused(422, f"Le canal {chan.label} n'est pas encore disponible.", "channel_unavailable")
+    ids = list(dict.fromkeys(invoice_ids))
+    if not ids:
+        raise PaymentRefused(422, "Sélectionnez au moins une facture.", "no_invoice")
+    if len(ids) > MAX_INVOICES:
+        raise PaymentRefused(422, f"Au plus {MAX_INVOICES} factures par règlement.", "too_many_invoices")
+    rows = invoices_for_user(db, ids, company_scope(user))
+    if len(rows) != len(ids):
+        raise PaymentRefused(404, "Facture introuvable.", "not_found")
+    not_payable = [inv for inv, _, _ in rows if inv.status not in PAYABLE_STATUSES]
+    if not_payable:
+        listed = ", ".join(f"{inv.number} ({InvoiceStatus(inv.status).label})" for inv in not_payable)
+        raise PaymentRefused(409, f"Facture(s) non réglable(s): {listed}.", "conflict")
+    refused = [inv.number for inv, _, _ in rows if chan.method.value not in inv.methods]
+    if refused:
+        raise PaymentRefused(
+            422, f"{chan.label} n'est pas autorisé pour la/les facture(s) {', '.join(refused)}.", "method_not_allowed"
+        )
+    company = rows[0][2]
+    payer_info = _payer(user, company, payer)
+    payment_id = new_payment_id()
+    amount = total(inv.amount_ttc for inv, _, _ in rows)
+    inp = PaymentInput(
+        payment_id=payment_id, channel=chan.value, company_id=user.company_id, user_id=user.id,
+        user_name=user.username, invoice_ids=ids, payer=payer_info,
+        payment_deadline_seconds=settings.cmi_payment_deadline_seconds,
+        emitter_ack_deadline_seconds=settings.emitter_ack_deadline_seconds,
+    )
+    operation = WithStartWorkflowOperation(
+        PaymentWorkflow.run, inp,
+        id=workflow_id_of(payment_id),
+        task_queue=settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=search_attributes(
+            inp, company.customs_code, [em.code for _, em, _ in rows], [inv.number for inv, _, _ in rows],
+            api_amount(amount),
+        ),
+    )
+    view = await client.execute_update_with_start_workflow(PaymentWorkflow.ready, start_workflow_operation=operation)
+    if view.status == PaymentStatus.FAILED.value and view.error_code:
+        status = {"conflict": 409, "not_found": 404}.get(view.error_code, 422)
+        raise PaymentRefused(status, view.error or "Paiement refusé.", view.error_code)
+    return view
+
+
+def payment_for_user(db: Session, user: User, payment_id: str) -> Payment | None:
+    payment = db.get(Payment, payment_id)
+    if payment is None:
+        return None
+    scope = company_scope(user)
+    if scope is not None and payment.company_id != scope:
+        return None
+    return payment
+
+
+async def read_view(client: Client | None, payment: Payment) -> PaymentView:
+    """The workflow's own state; the ledger row only if Temporal cannot answer right now."""
+    if client is not None:
+        try:
+            view = await client.get_workflow_handle(payment.workflow_id).query(PaymentWorkflow.state)
+            if view is not None:
+                return view
+        except (RPCError, WorkflowQueryFailedError):
+            pass
+    return PaymentView(
+        id=payment.id, workflow_id=payment.workflow_id, status=payment.status, channel=payment.channel,
+        amount=api_amount(payment.amount), invoice_ids=[], invoice_numbers=payment.invoice_numbers.split(","),
+        error=payment.failure_reason, transaction_id=payment.partner_transaction_id,
+    )

@@ -1,0 +1,174 @@
+/* PORTNET portal: small progressive enhancements. Every page works without this file. */
+(function () {
+  "use strict";
+
+  function onReady(fn) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fn);
+    else fn();
+  }
+
+  function el(tag, text, className) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text); // never innerHTML: partner data
+    if (className) node.className = className;
+    return node;
+  }
+
+  // The CMI hand-off page: post the hidden form at once (the visible button is the no-JS path).
+  function autosubmit() {
+    var form = document.querySelector("form[data-autosubmit]");
+    if (form) window.setTimeout(function () { form.submit(); }, 150);
+  }
+
+  // "Lignes par page" belongs to the search form: applying it needs no extra click.
+  function autosubmitOnChange() {
+    document.querySelectorAll("[data-autosubmit-change]").forEach(function (select) {
+      select.addEventListener("change", function () {
+        if (!select.form) return;
+        if (select.form.requestSubmit) select.form.requestSubmit();
+        else select.form.submit();
+      });
+    });
+  }
+
+  // Blank criteria stay out of the address, so a bookmarked search reads well.
+  function compactSearch() {
+    var form = document.getElementById("search-form");
+    if (!form) return;
+    var blanked = [];
+    form.addEventListener("submit", function () {
+      Array.prototype.forEach.call(form.elements, function (f) {
+        if (f.name && !f.disabled && f.value === "") { f.disabled = true; blanked.push(f); }
+      });
+      window.setTimeout(function () {
+        blanked.forEach(function (f) { f.disabled = false; });
+        blanked = [];
+      }, 0);
+    });
+  }
+
+  // Selection of invoices to settle: a select-all box and a live count.
+  function selection() {
+    var form = document.querySelector("form[data-selection-form]");
+    if (!form) return;
+    var boxes = Array.prototype.slice.call(form.querySelectorAll("input[name=invoice_ids]:not(:disabled)"));
+    var all = form.querySelector("[data-select-all]");
+    var count = form.querySelector("[data-selection-count]");
+    var submit = form.querySelector("button[type=submit]");
+    function update() {
+      var n = boxes.filter(function (b) { return b.checked; }).length;
+      if (count) count.textContent = n ? n + (n > 1 ? " factures sélectionnées" : " facture sélectionnée") : "Aucune facture sélectionnée";
+      if (submit) submit.disabled = n === 0;
+      if (all) {
+        all.checked = n > 0 && n === boxes.length;
+        all.indeterminate = n > 0 && n < boxes.length;
+      }
+    }
+    if (all) {
+      if (boxes.length) all.hidden = false;
+      all.addEventListener("change", function () {
+        boxes.forEach(function (b) { b.checked = all.checked; });
+        update();
+      });
+    }
+    boxes.forEach(function (b) { b.addEventListener("change", update); });
+    update();
+  }
+
+  // "Payer avec …": the button names the chosen channel.
+  function payButton() {
+    var form = document.querySelector("form[data-pay-form]");
+    if (!form) return;
+    var name = form.querySelector("[data-channel-name]");
+    form.querySelectorAll("input[name=channel]").forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        if (radio.checked && name) name.textContent = radio.getAttribute("data-label") || "";
+      });
+    });
+    form.addEventListener("submit", function () {
+      var button = form.querySelector("button[type=submit]");
+      if (button) window.setTimeout(function () { button.disabled = true; }, 0); // no double start
+    });
+  }
+
+  // Emitter look-up dialog; the link it enhances leads to the same look-up as a page.
+  function emitterDialog() {
+    var trigger = document.querySelector("[data-emitter-lookup]");
+    var dialog = document.getElementById("emitter-dialog");
+    var field = document.getElementById("f-emitter");
+    if (!trigger || !dialog || !field || typeof dialog.showModal !== "function" || !window.fetch) return;
+    var search = dialog.querySelector("[data-emitter-search]");
+    var input = dialog.querySelector("#emitter-q");
+    var rows = dialog.querySelector("[data-emitter-rows]");
+    var status = dialog.querySelector("[data-emitter-status]");
+    var seq = 0;
+
+    function pick(code) {
+      field.value = code;
+      dialog.close();
+      field.focus();
+    }
+
+    function show(list) {
+      rows.replaceChildren();
+      list.forEach(function (e) {
+        var tr = el("tr");
+        tr.tabIndex = 0;
+        var first = el("td");
+        var button = el("button", e.code, "row-pick");
+        button.type = "button";
+        button.setAttribute("aria-label", "Choisir " + e.name + " (" + e.code + ")");
+        first.appendChild(button);
+        tr.appendChild(first);
+        [e.name, e.cin, e.rc_centre, e.rc_number, e.ifu, e.address].forEach(function (v) { tr.appendChild(el("td", v || "")); });
+        tr.appendChild(el("td", e.active ? "✓" : "—", e.active ? "ok center" : "muted center"));
+        tr.addEventListener("click", function () { pick(e.code); });
+        tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter") { ev.preventDefault(); pick(e.code); } });
+        rows.appendChild(tr);
+      });
+      status.textContent = list.length ? list.length + " émetteur(s)" : "Aucun émetteur ne correspond.";
+    }
+
+    function load() {
+      var mine = ++seq;
+      status.textContent = "Recherche…";
+      fetch("/api/v1/emitters?q=" + encodeURIComponent(input.value.trim()), {
+        headers: { Accept: "application/json" }, credentials: "same-origin"
+      }).then(function (r) {
+        if (!r.ok) throw new Error(r.status);
+        return r.json();
+      }).then(function (list) {
+        if (mine === seq) show(list);
+      }).catch(function () {
+        if (mine === seq) status.textContent = "La recherche a échoué ; réessayez.";
+      });
+    }
+
+    trigger.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      input.value = field.value;
+      dialog.showModal();
+      input.focus();
+      load();
+    });
+    search.addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
+    var timer = null;
+    input.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(load, 250);
+    });
+    dialog.querySelectorAll("[data-close-dialog]").forEach(function (b) {
+      b.addEventListener("click", function () { dialog.close(); });
+    });
+    dialog.addEventListener("click", function (ev) { if (ev.target === dialog) dialog.close(); });
+  }
+
+  onReady(function () {
+    autosubmit();
+    autosubmitOnChange();
+    compactSearch();
+    selection();
+    payButton();
+    emitterDialog();
+  });
+})();

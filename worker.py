@@ -1,0 +1,57 @@
+"""The Temporal worker: runs the payment workflow and every activity on one task queue.
+
+Ledger activities are synchronous (SQLAlchemy), so they run on a thread pool; partner and mail
+activities are async and run on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import cmi, emitters, ledger, notify
+from portnet.settings import Settings, get_settings
+from workflows.payment import PaymentWorkflow
+
+WORKFLOWS = [PaymentWorkflow]
+ACTIVITIES = [
+    ledger.reserve_invoices,
+    ledger.settle_payment,
+    ledger.release_invoices,
+    ledger.mark_invoices_paid,
+    cmi.build_card_form,
+    notify.send_payment_email,
+    emitters.send_settlement_notice,
+]
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=ACTIVITIES,
+        activity_executor=executor,
+        max_concurrent_activities=32,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    with ThreadPoolExecutor(max_workers=32) as executor:
+        worker = build_worker(client, settings, executor)
+        logging.getLogger("worker").info("polling task queue %s", settings.temporal_task_queue)
+        await worker.run()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

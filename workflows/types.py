@@ -1,0 +1,196 @@
+"""Inputs, outputs and states of the payment workflow and its activities.
+
+Plain dataclasses of str/int/bool so the default Temporal converter carries them unchanged. Amounts
+travel as strings with two decimals ("3600.00"): exact, and readable in the Web UI's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+@dataclass
+class PayerInfo:
+    name: str
+    email: str
+    phone: str | None = None
+
+
+@dataclass
+class PaymentInput:
+    payment_id: str
+    channel: str
+    company_id: int
+    user_id: int | None
+    user_name: str
+    invoice_ids: list[int]
+    payer: PayerInfo
+    # Deadlines come from settings through the input: the workflow reads no environment.
+    payment_deadline_seconds: int = 1200
+    emitter_ack_deadline_seconds: int = 7 * 24 * 3600
+    lang: str = "fr"
+
+
+@dataclass
+class ReserveInput:
+    payment_id: str
+    workflow_id: str
+    channel: str
+    company_id: int
+    user_id: int | None
+    user_name: str
+    invoice_ids: list[int]
+    payer_email: str
+
+
+@dataclass
+class ReservedInvoice:
+    id: int
+    number: str
+    emitter_code: str
+    emitter_name: str
+    amount_ttc: str
+    settles_directly: bool
+
+
+@dataclass
+class Reservation:
+    ok: bool
+    amount: str = "0.00"
+    invoices: list[ReservedInvoice] = field(default_factory=list)
+    client_name: str = ""
+    client_code: str = ""
+    # Set when ok is False: a stable code and a French sentence for the payer.
+    error_code: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class CmiFormInput:
+    payment_id: str
+    amount: str
+    payer: PayerInfo
+    client_name: str
+    lang: str = "fr"
+
+
+@dataclass
+class NextAction:
+    type: str  # "redirect_form" | "redirect" | "none"
+    url: str | None = None
+    fields: dict[str, str] | None = None
+
+
+@dataclass
+class CmiResult:
+    """What the verified CMI callback said; the raw callback is already stored by the web layer."""
+
+    callback_id: int
+    approved: bool
+    proc_return_code: str
+    trans_id: str
+    amount: str
+    auth_code: str | None = None
+    host_ref_num: str | None = None
+    masked_pan: str | None = None
+    err_msg: str | None = None
+    transaction_date: str | None = None
+
+
+@dataclass
+class CmiDecision:
+    """Our answer to CMI: capture (POSTAUTH) or acknowledge without capture (APPROVED)."""
+
+    answer: str
+    reason: str
+
+
+@dataclass
+class Decline:
+    trans_id: str
+    proc_return_code: str
+    err_msg: str | None
+    at: str
+
+
+@dataclass
+class SettleInput:
+    payment_id: str
+    channel: str
+    user_name: str
+    transaction_id: str
+    auth_code: str | None
+    masked_pan: str | None
+    paid_at: str  # ISO 8601, from workflow time
+    payer: PayerInfo
+    declines: list[Decline] = field(default_factory=list)
+
+
+@dataclass
+class Settlement:
+    receipt_document_id: int
+    receipt_number: str
+    # Invoices waiting for their emitter's acknowledgement, grouped by emitter code.
+    awaiting_emitters: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ReleaseInput:
+    payment_id: str
+    channel: str
+    user_name: str
+    final_status: str  # failed | expired | cancelled
+    reason: str
+    declines: list[Decline] = field(default_factory=list)
+
+
+@dataclass
+class EmailInput:
+    payment_id: str
+    to: str
+    kind: str  # "payment_confirmed"
+
+
+@dataclass
+class EmitterNoticeInput:
+    payment_id: str
+    emitter_code: str
+    invoice_numbers: list[str]
+    transaction_id: str
+    paid_at: str
+
+
+@dataclass
+class EmitterAck:
+    emitter_code: str
+    notice_id: str
+    emitter_ack_id: str
+    callback_id: int
+
+
+@dataclass
+class MarkPaidInput:
+    payment_id: str
+    emitter_code: str
+    emitter_ack_id: str
+
+
+@dataclass
+class PaymentView:
+    """What the API and the portal show of an attempt, read from the workflow by query."""
+
+    id: str
+    workflow_id: str
+    status: str
+    channel: str
+    amount: str
+    invoice_ids: list[int]
+    invoice_numbers: list[str] = field(default_factory=list)
+    next_action: NextAction | None = None
+    error_code: str | None = None
+    error: str | None = None
+    transaction_id: str | None = None
+    receipt_document_id: int | None = None
+    declines: int = 0
+    last_decline: str | None = None
+    deadline: str | None = None
+    awaiting_emitters: list[str] = field(default_factory=list)
