@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -18,7 +20,7 @@ from portnet.settings import Settings, get_settings
 from workflows.payment import PaymentWorkflow
 
 WORKFLOWS = [PaymentWorkflow]
-ACTIVITIES = [
+ACTIVITIES: list[Callable[..., Any]] = [
     ledger.reserve_invoices,
     ledger.settle_payment,
     ledger.release_invoices,

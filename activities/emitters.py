@@ -39,12 +39,12 @@ async def send_settlement_notice(inp: EmitterNoticeInput) -> str:
     nid = notice_id(inp.payment_id, inp.emitter_code)
     with session_scope() as session:
         rows = session.exec(
-            select(Invoice.number, PaymentInvoice.amount_ttc)
+            select(Invoice, PaymentInvoice)
             .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
             .where(PaymentInvoice.payment_id == inp.payment_id, col(Invoice.number).in_(inp.invoice_numbers))
         ).all()
-    invoices = [{"number": n, "amount_ttc": f"{a:.2f}"} for n, a in rows]
-    amount = total(a for _, a in rows)
+    invoices = [{"number": inv.number, "amount_ttc": f"{link.amount_ttc:.2f}"} for inv, link in rows]
+    amount = total(link.amount_ttc for _, link in rows)
     body = json.dumps(
         {
             "notice_id": nid,
@@ -60,14 +60,21 @@ async def send_settlement_notice(inp: EmitterNoticeInput) -> str:
     url = f"{settings.emitter_notify_url.rstrip('/')}/{inp.emitter_code}/settlements"
     async with httpx.AsyncClient(timeout=20) as client:
         response = await client.post(
-            url, content=body,
-            headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, settings.emitter_shared_key),
-                     "Idempotency-Key": nid},
+            url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(body, settings.emitter_shared_key),
+                "Idempotency-Key": nid,
+            },
         )
     if response.status_code in (401, 403, 404, 422):
         # Our configuration is wrong, not the emitter busy: retrying will not help.
-        raise ApplicationError(f"emitter {inp.emitter_code} refused the notice: HTTP {response.status_code}",
-                               type="BusinessRefusal", non_retryable=True)
+        raise ApplicationError(
+            f"emitter {inp.emitter_code} refused the notice: HTTP {response.status_code}",
+            type="BusinessRefusal",
+            non_retryable=True,
+        )
     response.raise_for_status()
     mark_awaiting_partner(inp.payment_id, inp.emitter_code, nid)
     return nid

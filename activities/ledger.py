@@ -7,7 +7,9 @@ is) and run on the worker's thread pool.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -40,8 +42,8 @@ from workflows.types import (
     Reservation,
     ReservedInvoice,
     ReserveInput,
-    Settlement,
     SettleInput,
+    Settlement,
 )
 
 RECEIVER = {"CMI": "CMI", "AMA": "Amanpay", "FIN": "PortNet"}
@@ -66,8 +68,12 @@ def _reservation_of(session: Session, payment: Payment) -> Reservation:
         amount=f"{payment.amount:.2f}",
         invoices=[
             ReservedInvoice(
-                id=inv.id or 0, number=inv.number, emitter_code=em.code, emitter_name=em.name,
-                amount_ttc=f"{pi.amount_ttc:.2f}", settles_directly=em.settles_directly,
+                id=inv.id or 0,
+                number=inv.number,
+                emitter_code=em.code,
+                emitter_name=em.name,
+                amount_ttc=f"{pi.amount_ttc:.2f}",
+                settles_directly=em.settles_directly,
             )
             for inv, em, pi in rows
         ],
@@ -82,9 +88,15 @@ def _refuse(inp: ReserveInput, code: str, message: str) -> Reservation:
         if session.get(Payment, inp.payment_id) is None:
             session.add(
                 Payment(
-                    id=inp.payment_id, workflow_id=inp.workflow_id, channel=inp.channel, amount=0,
-                    status=PaymentStatus.FAILED.value, company_id=inp.company_id, user_id=inp.user_id,
-                    payer_email=inp.payer_email, failure_reason=message,
+                    id=inp.payment_id,
+                    workflow_id=inp.workflow_id,
+                    channel=inp.channel,
+                    amount=Decimal("0.00"),
+                    status=PaymentStatus.FAILED.value,
+                    company_id=inp.company_id,
+                    user_id=inp.user_id,
+                    payer_email=inp.payer_email,
+                    failure_reason=message,
                 )
             )
     return Reservation(ok=False, error_code=code, error=message)
@@ -102,8 +114,10 @@ def reserve_invoices(inp: ReserveInput) -> Reservation:
                     return Reservation(ok=False, error_code="conflict", error=existing.failure_reason)
                 return _reservation_of(session, existing)
 
-            query = select(Invoice, Emitter).join(Emitter, col(Emitter.id) == Invoice.emitter_id).where(
-                col(Invoice.id).in_(inp.invoice_ids)
+            query = (
+                select(Invoice, Emitter)
+                .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+                .where(col(Invoice.id).in_(inp.invoice_ids))
             )
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(of=Invoice)  # type: ignore[arg-type]
@@ -115,7 +129,8 @@ def reserve_invoices(inp: ReserveInput) -> Reservation:
             blocked = [inv.number for inv, _ in rows if inv.status not in PAYABLE_STATUSES]
             if blocked:
                 labels = ", ".join(
-                    f"{inv.number} ({InvoiceStatus(inv.status).label})" for inv, _ in rows
+                    f"{inv.number} ({InvoiceStatus(inv.status).label})"
+                    for inv, _ in rows
                     if inv.number in blocked
                 )
                 raise _Refusal("conflict", f"Facture(s) non réglable(s): {labels}.")
@@ -123,8 +138,13 @@ def reserve_invoices(inp: ReserveInput) -> Reservation:
             assert company is not None
             amount = total(inv.amount_ttc for inv, _ in rows)
             payment = Payment(
-                id=inp.payment_id, workflow_id=inp.workflow_id, channel=inp.channel, amount=amount,
-                status=PaymentStatus.STARTED.value, company_id=inp.company_id, user_id=inp.user_id,
+                id=inp.payment_id,
+                workflow_id=inp.workflow_id,
+                channel=inp.channel,
+                amount=amount,
+                status=PaymentStatus.STARTED.value,
+                company_id=inp.company_id,
+                user_id=inp.user_id,
                 payer_email=inp.payer_email,
                 emitter_codes=",".join(sorted({em.code for _, em in rows})),
                 invoice_numbers=",".join(inv.number for inv, _ in rows),
@@ -135,16 +155,24 @@ def reserve_invoices(inp: ReserveInput) -> Reservation:
             for inv, _ in rows:
                 assert inv.id is not None
                 session.add(InvoiceHold(invoice_id=inv.id, payment_id=payment.id, previous_status=inv.status))
-                session.add(PaymentInvoice(payment_id=payment.id, invoice_id=inv.id, amount_ttc=inv.amount_ttc))
+                session.add(
+                    PaymentInvoice(payment_id=payment.id, invoice_id=inv.id, amount_ttc=inv.amount_ttc)
+                )
             session.flush()  # the hold's primary key refuses an invoice held by another live attempt
             for inv, _ in rows:
                 assert inv.id is not None
                 inv.status = InvoiceStatus.IN_PAYMENT.value
                 session.add(inv)
                 append_message(
-                    session, inv.id, function=function, name=f"{function}_PAY_REQ", state=inv.status,
+                    session,
+                    inv.id,
+                    function=function,
+                    name=f"{function}_PAY_REQ",
+                    state=inv.status,
                     observations=f"Reglement des factures: {numbers} ({Channel(inp.channel).label})",
-                    user_name=inp.user_name, receiver=RECEIVER.get(function), payment_id=payment.id,
+                    user_name=inp.user_name,
+                    receiver=RECEIVER.get(function),
+                    payment_id=payment.id,
                     dedupe_key=f"{payment.id}:reserve:{inv.id}",
                 )
             return _reservation_of(session, payment)
@@ -160,15 +188,21 @@ class _Refusal(Exception):
         self.code, self.message = code, message
 
 
-def _log_declines(session: Session, payment: Payment, invoice_ids: list[int], inp: SettleInput | ReleaseInput,
-                  function: str) -> None:
+def _log_declines(
+    session: Session, payment: Payment, invoice_ids: list[int], inp: SettleInput | ReleaseInput, function: str
+) -> None:
     for decline in inp.declines:
         for invoice_id in invoice_ids:
             append_message(
-                session, invoice_id, function=function, name=f"{function}_PAY_DECLINED",
+                session,
+                invoice_id,
+                function=function,
+                name=f"{function}_PAY_DECLINED",
                 state=InvoiceStatus.IN_PAYMENT.value,
-                observations=f"Paiement refusé (code {decline.proc_return_code}): {decline.err_msg or ''}".strip(),
-                user_name=inp.user_name, receiver=RECEIVER.get(function), payment_id=payment.id,
+                observations=f"Paiement refusé (code {decline.proc_return_code}): {decline.err_msg or '-'}",
+                user_name=inp.user_name,
+                receiver=RECEIVER.get(function),
+                payment_id=payment.id,
                 dedupe_key=f"{payment.id}:decline:{decline.trans_id}:{invoice_id}",
                 at=_naive(decline.at),
             )
@@ -185,8 +219,10 @@ def settle_payment(inp: SettleInput) -> Settlement:
         links = session.exec(select(PaymentInvoice).where(PaymentInvoice.payment_id == payment.id)).all()
         invoice_ids = [link.invoice_id for link in links]
         rows = session.exec(
-            select(Invoice, Emitter).join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-            .where(col(Invoice.id).in_(invoice_ids)).order_by(col(Invoice.number))
+            select(Invoice, Emitter)
+            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+            .where(col(Invoice.id).in_(invoice_ids))
+            .order_by(col(Invoice.number))
         ).all()
         awaiting: dict[str, list[str]] = {}
         if payment.status != PaymentStatus.SUCCEEDED.value:
@@ -203,23 +239,38 @@ def settle_payment(inp: SettleInput) -> Settlement:
                 assert inv.id is not None
                 inv.status = InvoiceStatus.PAYMENT_CONFIRMED.value
                 append_message(
-                    session, inv.id, function=function, name=f"{function}_PAY_OK", state=inv.status,
+                    session,
+                    inv.id,
+                    function=function,
+                    name=f"{function}_PAY_OK",
+                    state=inv.status,
                     observations=f"Paiement confirmé, transaction {inp.transaction_id}",
-                    user_name=inp.user_name, receiver=RECEIVER.get(function), payment_id=payment.id,
-                    dedupe_key=f"{payment.id}:settle:{inv.id}", at=paid_at,
+                    user_name=inp.user_name,
+                    receiver=RECEIVER.get(function),
+                    payment_id=payment.id,
+                    dedupe_key=f"{payment.id}:settle:{inv.id}",
+                    at=paid_at,
                 )
                 if em.settles_directly:
                     inv.status = InvoiceStatus.PAID.value
                     append_message(
-                        session, inv.id, function="INV", name="INV_PAID", state=inv.status,
-                        observations="Facture payée", receiver=em.name, payment_id=payment.id,
-                        dedupe_key=f"{payment.id}:paid:{inv.id}", at=paid_at,
+                        session,
+                        inv.id,
+                        function="INV",
+                        name="INV_PAID",
+                        state=inv.status,
+                        observations="Facture payée",
+                        receiver=em.name,
+                        payment_id=payment.id,
+                        dedupe_key=f"{payment.id}:paid:{inv.id}",
+                        at=paid_at,
                     )
                 session.add(inv)
             session.execute(sa.delete(InvoiceHold).where(col(InvoiceHold.payment_id) == payment.id))
         for inv, em in rows:
             if not em.settles_directly and inv.status in (
-                InvoiceStatus.PAYMENT_CONFIRMED.value, InvoiceStatus.AWAITING_PARTNER.value
+                InvoiceStatus.PAYMENT_CONFIRMED.value,
+                InvoiceStatus.AWAITING_PARTNER.value,
             ):
                 awaiting.setdefault(em.code, []).append(inv.number)
 
@@ -229,15 +280,20 @@ def settle_payment(inp: SettleInput) -> Settlement:
         if receipt is None:
             receipt = _store_receipt(session, payment, rows, inp)
         assert receipt.id is not None
-        return Settlement(receipt_document_id=receipt.id, receipt_number=_receipt_number(payment),
-                          awaiting_emitters=awaiting)
+        return Settlement(
+            receipt_document_id=receipt.id,
+            receipt_number=_receipt_number(payment),
+            awaiting_emitters=awaiting,
+        )
 
 
 def _receipt_number(payment: Payment) -> str:
     return f"REC-{payment.id}"
 
 
-def _store_receipt(session: Session, payment: Payment, rows: list, inp: SettleInput) -> Document:  # type: ignore[type-arg]
+def _store_receipt(
+    session: Session, payment: Payment, rows: Sequence[tuple[Invoice, Emitter]], inp: SettleInput
+) -> Document:
     company = session.get(Company, payment.company_id)
     assert company is not None and payment.paid_at is not None
     pdf = documents.render_receipt_pdf(
@@ -257,8 +313,12 @@ def _store_receipt(session: Session, payment: Payment, rows: list, inp: SettleIn
         )
     )
     doc = Document(
-        payment_id=payment.id, kind="receipt", name=f"RECU_{payment.id}.pdf",
-        description="Reçu de paiement", content=pdf, created_at=payment.paid_at,
+        payment_id=payment.id,
+        kind="receipt",
+        name=f"RECU_{payment.id}.pdf",
+        description="Reçu de paiement",
+        content=pdf,
+        created_at=payment.paid_at,
     )
     session.add(doc)
     session.flush()
@@ -282,9 +342,15 @@ def release_invoices(inp: ReleaseInput) -> None:
                 invoice.status = hold.previous_status
                 session.add(invoice)
             append_message(
-                session, hold.invoice_id, function=function, name=f"{function}_PAY_{inp.final_status.upper()}",
-                state=invoice.status, observations=f"Tentative {payment.id}: {inp.reason}",
-                user_name=inp.user_name, receiver=RECEIVER.get(function), payment_id=payment.id,
+                session,
+                hold.invoice_id,
+                function=function,
+                name=f"{function}_PAY_{inp.final_status.upper()}",
+                state=invoice.status,
+                observations=f"Tentative {payment.id}: {inp.reason}",
+                user_name=inp.user_name,
+                receiver=RECEIVER.get(function),
+                payment_id=payment.id,
                 dedupe_key=f"{payment.id}:release:{hold.invoice_id}",
             )
             session.delete(hold)
@@ -304,9 +370,16 @@ def mark_awaiting_partner(payment_id: str, emitter_code: str, notice_id: str) ->
                 inv.status = InvoiceStatus.AWAITING_PARTNER.value
                 session.add(inv)
             append_message(
-                session, inv.id, function="INV", name="INV_SETTLEMENT_NOTICE", state=inv.status,
-                observations=f"Avis de règlement {notice_id} transmis à {em.name}", receiver=em.name,
-                needs_reply=True, payment_id=payment_id, dedupe_key=f"{payment_id}:notice:{inv.id}",
+                session,
+                inv.id,
+                function="INV",
+                name="INV_SETTLEMENT_NOTICE",
+                state=inv.status,
+                observations=f"Avis de règlement {notice_id} transmis à {em.name}",
+                receiver=em.name,
+                needs_reply=True,
+                payment_id=payment_id,
+                dedupe_key=f"{payment_id}:notice:{inv.id}",
             )
 
 
@@ -320,9 +393,15 @@ def mark_invoices_paid(inp: MarkPaidInput) -> None:
                 inv.status = InvoiceStatus.PAID.value
                 session.add(inv)
             append_message(
-                session, inv.id, function="INV", name="INV_PAID", state=inv.status,
-                observations=f"Règlement acquitté par {em.name} ({inp.emitter_ack_id})", receiver="PortNet",
-                payment_id=inp.payment_id, dedupe_key=f"{inp.payment_id}:ack:{inv.id}",
+                session,
+                inv.id,
+                function="INV",
+                name="INV_PAID",
+                state=inv.status,
+                observations=f"Règlement acquitté par {em.name} ({inp.emitter_ack_id})",
+                receiver="PortNet",
+                payment_id=inp.payment_id,
+                dedupe_key=f"{inp.payment_id}:ack:{inv.id}",
             )
 
 

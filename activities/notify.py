@@ -47,14 +47,17 @@ def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
         "company": company,
         "channel": Channel(payment.channel).label,
         "invoices": [
-            {"number": inv.number, "emitter": em.name, "amount": format_fr(pi.amount_ttc)} for inv, em, pi in rows
+            {"number": inv.number, "emitter": em.name, "amount": format_fr(pi.amount_ttc)}
+            for inv, em, pi in rows
         ],
         "amount": format_fr(payment.amount),
         "paid_at": payment.paid_at.strftime("%d/%m/%Y %H:%M"),
         "url": f"{settings.public_base_url.rstrip('/')}/paiements/{payment.id}",
     }
     msg = EmailMessage()
-    msg["Subject"] = f"PortNet - Paiement confirmé {context['amount']} ({payment.invoice_numbers.replace(',', ', ')})"
+    msg["Subject"] = (
+        f"PortNet - Paiement confirmé {context['amount']} ({payment.invoice_numbers.replace(',', ', ')})"
+    )
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Date"] = format_datetime(payment.paid_at)

@@ -76,13 +76,17 @@ def _filters(criteria: InvoiceSearch, company_id: int | None) -> list[sa.ColumnE
         term = criteria.emitter.strip()
         where.append(
             col(Invoice.emitter_id).in_(
-                select(Emitter.id).where(sa.or_(col(Emitter.code) == term, sa.func.lower(Emitter.name) == term.lower()))
+                select(Emitter.id).where(
+                    sa.or_(col(Emitter.code) == term, sa.func.lower(Emitter.name) == term.lower())
+                )
             )
         )
     if criteria.date_from:
         where.append(col(Invoice.invoice_date) >= datetime.combine(criteria.date_from, time.min))
     if criteria.date_to:
-        where.append(col(Invoice.invoice_date) < datetime.combine(criteria.date_to + timedelta(days=1), time.min))
+        where.append(
+            col(Invoice.invoice_date) < datetime.combine(criteria.date_to + timedelta(days=1), time.min)
+        )
     line_filters = []
     if criteria.prestation:
         line_filters.append(col(PrestationLine.prestation) == criteria.prestation)
@@ -91,13 +95,13 @@ def _filters(criteria: InvoiceSearch, company_id: int | None) -> list[sa.ColumnE
     if criteria.reference:
         line_filters.append(col(PrestationLine.reference) == criteria.reference.strip())
     if line_filters:
-        where.append(
-            sa.exists().where(col(PrestationLine.invoice_id) == Invoice.id, *line_filters)
-        )
+        where.append(sa.exists().where(col(PrestationLine.invoice_id) == Invoice.id, *line_filters))
     return where
 
 
-def search_invoices(session: Session, criteria: InvoiceSearch, company_id: int | None) -> tuple[list[InvoiceRow], int]:
+def search_invoices(
+    session: Session, criteria: InvoiceSearch, company_id: int | None
+) -> tuple[list[InvoiceRow], int]:
     """``company_id`` None means every company (finance staff)."""
     where = _filters(criteria, company_id)
     page_size = max(1, min(criteria.page_size, MAX_PAGE_SIZE))
@@ -118,14 +122,27 @@ def search_invoices(session: Session, criteria: InvoiceSearch, company_id: int |
 def row_of(inv: Invoice, em: Emitter, co: Company) -> InvoiceRow:
     assert inv.id is not None
     return InvoiceRow(
-        id=inv.id, number=inv.number, type=inv.type, emitter_code=em.code, emitter_name=em.name,
-        client_name=co.name, client_code=co.customs_code, invoice_date=inv.invoice_date,
-        due_date=inv.due_date, amount_ht=inv.amount_ht, amount_tva=inv.amount_tva, amount_ttc=inv.amount_ttc,
-        currency=inv.currency, status=inv.status, payment_methods=inv.methods,
+        id=inv.id,
+        number=inv.number,
+        type=inv.type,
+        emitter_code=em.code,
+        emitter_name=em.name,
+        client_name=co.name,
+        client_code=co.customs_code,
+        invoice_date=inv.invoice_date,
+        due_date=inv.due_date,
+        amount_ht=inv.amount_ht,
+        amount_tva=inv.amount_tva,
+        amount_ttc=inv.amount_ttc,
+        currency=inv.currency,
+        status=inv.status,
+        payment_methods=inv.methods,
     )
 
 
-def invoices_for_user(session: Session, ids: list[int], company_id: int | None) -> list[tuple[Invoice, Emitter, Company]]:
+def invoices_for_user(
+    session: Session, ids: list[int], company_id: int | None
+) -> list[tuple[Invoice, Emitter, Company]]:
     query = (
         select(Invoice, Emitter, Company)
         .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
@@ -153,24 +170,36 @@ def invoice_detail(session: Session, invoice_id: int, company_id: int | None) ->
     if not found:
         return None
     inv, em, co = found[0]
-    prestations = list(session.exec(
-        select(PrestationLine).where(PrestationLine.invoice_id == invoice_id).order_by(col(PrestationLine.id))
-    ).all())
-    payments = list(session.exec(
-        select(Payment, PaymentInvoice)
-        .join(PaymentInvoice, col(PaymentInvoice.payment_id) == Payment.id)
-        .where(PaymentInvoice.invoice_id == invoice_id)
-        .order_by(col(Payment.created_at))
-    ).all())
+    prestations = list(
+        session.exec(
+            select(PrestationLine)
+            .where(PrestationLine.invoice_id == invoice_id)
+            .order_by(col(PrestationLine.id))
+        ).all()
+    )
+    payments = list(
+        session.exec(
+            select(Payment, PaymentInvoice)
+            .join(PaymentInvoice, col(PaymentInvoice.payment_id) == Payment.id)
+            .where(PaymentInvoice.invoice_id == invoice_id)
+            .order_by(col(Payment.created_at))
+        ).all()
+    )
     payment_ids = [p.id for p, _ in payments]
-    documents = list(session.exec(
-        select(Document)
-        .where(sa.or_(col(Document.invoice_id) == invoice_id, col(Document.payment_id).in_(payment_ids)))
-        .order_by(col(Document.created_at))
-    ).all())
-    messages = list(session.exec(
-        select(InvoiceMessage).where(InvoiceMessage.invoice_id == invoice_id).order_by(col(InvoiceMessage.seq))
-    ).all())
+    documents = list(
+        session.exec(
+            select(Document)
+            .where(sa.or_(col(Document.invoice_id) == invoice_id, col(Document.payment_id).in_(payment_ids)))
+            .order_by(col(Document.created_at))
+        ).all()
+    )
+    messages = list(
+        session.exec(
+            select(InvoiceMessage)
+            .where(InvoiceMessage.invoice_id == invoice_id)
+            .order_by(col(InvoiceMessage.seq))
+        ).all()
+    )
     return InvoiceDetail(inv, em, co, prestations, payments, documents, messages)
 
 
@@ -178,7 +207,9 @@ def search_emitters(session: Session, q: str | None, limit: int = 50) -> list[Em
     query = select(Emitter)
     if q:
         like = f"%{q.strip().lower()}%"
-        query = query.where(sa.or_(sa.func.lower(Emitter.name).like(like), sa.func.lower(Emitter.code).like(like)))
+        query = query.where(
+            sa.or_(sa.func.lower(Emitter.name).like(like), sa.func.lower(Emitter.code).like(like))
+        )
     return list(session.exec(query.order_by(col(Emitter.name)).limit(limit)).all())
 
 

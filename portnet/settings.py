@@ -31,7 +31,7 @@ class Settings(BaseSettings):
 
     # The portal.
     public_base_url: str = "http://127.0.0.1:8000"
-    secret_key: str = "dev-only-secret-change-me"
+    secret_key: str = "dev-only-secret-change-me"  # noqa: S105 - development default; compose requires a real one
     session_cookie_secure: bool = False
     session_max_age_seconds: int = 8 * 3600
     sandbox_enabled: bool = True

@@ -149,7 +149,7 @@ class Role(StrEnum):
 
 
 class MessageFunction(StrEnum):
-    """"Fonction de la demande" of the message log."""
+    """ "Fonction de la demande" of the message log."""
 
     INV = "INV"
     CMI = "CMI"

@@ -113,21 +113,40 @@ _counter = iter(range(10_000_000))
 def make_invoice(db: Session) -> Callable[..., Invoice]:
     """A new unpaid invoice of its own, so tests that pay never step on each other."""
 
-    def make(customs_code: str = "290240", emitter_code: str = "6110DOO116", ht: str = "100.00",
-             tva: str = "20.00", methods: str = "cmi,amanpay,cheque,virement", status: str = "unpaid") -> Invoice:
+    def make(
+        customs_code: str = "290240",
+        emitter_code: str = "6110DOO116",
+        ht: str = "100.00",
+        tva: str = "20.00",
+        methods: str = "cmi,amanpay,cheque,virement",
+        status: str = "unpaid",
+    ) -> Invoice:
         company = db.exec(select(Company).where(Company.customs_code == customs_code)).one()
         emitter = db.exec(select(Emitter).where(Emitter.code == emitter_code)).one()
         amount_ht, amount_tva = Decimal(ht), Decimal(tva)
         invoice = Invoice(
-            number=f"T{os.getpid() % 1000:03d}{next(_counter):05d}", emitter_id=emitter.id or 0,
-            company_id=company.id or 0, invoice_date=datetime(2026, 11, 1), due_date=datetime(2026, 12, 31),
-            amount_ht=amount_ht, amount_tva=amount_tva, amount_ttc=amount_ht + amount_tva,
-            payment_methods=methods, status=status, description="Facture de test",
+            number=f"T{os.getpid() % 1000:03d}{next(_counter):05d}",
+            emitter_id=emitter.id or 0,
+            company_id=company.id or 0,
+            invoice_date=datetime(2026, 11, 1),
+            due_date=datetime(2026, 12, 31),
+            amount_ht=amount_ht,
+            amount_tva=amount_tva,
+            amount_ttc=amount_ht + amount_tva,
+            payment_methods=methods,
+            status=status,
+            description="Facture de test",
         )
         db.add(invoice)
         db.flush()
-        db.add(PrestationLine(invoice_id=invoice.id or 0, prestation="Droits de port", operation_type="Escale navire",
-                              reference="ESC-TEST"))
+        db.add(
+            PrestationLine(
+                invoice_id=invoice.id or 0,
+                prestation="Droits de port",
+                operation_type="Escale navire",
+                reference="ESC-TEST",
+            )
+        )
         db.commit()
         return invoice
 
@@ -144,12 +163,12 @@ async def _register_search_attributes(env: WorkflowEnvironment) -> None:
 
 
 def search_attribute_keys() -> list[SearchAttributeKey]:  # type: ignore[type-arg]
-    makers = {
+    makers: dict[str, Callable[[str], SearchAttributeKey]] = {  # type: ignore[type-arg]
         "Keyword": SearchAttributeKey.for_keyword,
         "KeywordList": SearchAttributeKey.for_keyword_list,
         "Double": SearchAttributeKey.for_float,
     }
-    return [makers[kind](name) for name, kind in SEARCH_ATTRIBUTES.items()]  # type: ignore[operator]
+    return [makers[kind](name) for name, kind in SEARCH_ATTRIBUTES.items()]
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -170,8 +189,10 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=search_attribute_keys(),
         dev_server_extra_args=[
-            "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
-            "--log-level", "error",
+            "--dynamic-config-value",
+            "history.transferProcessorMaxPollRPS=1000",
+            "--log-level",
+            "error",
         ],
     )
     yield env

@@ -29,21 +29,37 @@ async def running_worker(client: Client, task_queue: str | None = None) -> Async
             yield queue
 
 
-def payment_input(company_id: int, invoice_ids: list[int], deadline: int = 1200, email: str = "payeur@sataa.ma",
-                  user_id: int | None = None) -> PaymentInput:
+def payment_input(
+    company_id: int,
+    invoice_ids: list[int],
+    deadline: int = 1200,
+    email: str = "payeur@sataa.ma",
+    user_id: int | None = None,
+) -> PaymentInput:
     return PaymentInput(
-        payment_id="PN" + uuid.uuid4().hex[:12].upper(), channel="cmi_card", company_id=company_id,
-        user_id=user_id, user_name="sataa", invoice_ids=invoice_ids,
+        payment_id="PN" + uuid.uuid4().hex[:12].upper(),
+        channel="cmi_card",
+        company_id=company_id,
+        user_id=user_id,
+        user_name="sataa",
+        invoice_ids=invoice_ids,
         payer=PayerInfo(name="SATAA IMPORT EXPORT SARL AU", email=email),
-        payment_deadline_seconds=deadline, emitter_ack_deadline_seconds=3600,
+        payment_deadline_seconds=deadline,
+        emitter_ack_deadline_seconds=3600,
     )
 
 
-async def start(client: Client, inp: PaymentInput, queue: str) -> WorkflowHandle[PaymentWorkflow, PaymentView]:
-    return await client.start_workflow(PaymentWorkflow.run, inp, id=f"payment-{inp.payment_id}", task_queue=queue)
+async def start(
+    client: Client, inp: PaymentInput, queue: str
+) -> WorkflowHandle[PaymentWorkflow, PaymentView]:
+    return await client.start_workflow(
+        PaymentWorkflow.run, inp, id=f"payment-{inp.payment_id}", task_queue=queue
+    )
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, every: float = 0.05) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, every: float = 0.05
+) -> T:
     """Polls until the probe returns something truthy; fails with the last value after ``timeout``."""
     deadline = asyncio.get_running_loop().time() + timeout
     last: T | None = None
@@ -55,8 +71,9 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
-async def wait_status(handle: WorkflowHandle[PaymentWorkflow, PaymentView], *statuses: str,
-                      timeout: float = 20.0) -> PaymentView:
+async def wait_status(
+    handle: WorkflowHandle[PaymentWorkflow, PaymentView], *statuses: str, timeout: float = 20.0
+) -> PaymentView:
     async def probe() -> PaymentView | None:
         view = await handle.query(PaymentWorkflow.state)
         return view if view is not None and view.status in statuses else None

@@ -40,7 +40,9 @@ class TemporalConnection:
             if self._client is None:
                 try:
                     self._client = await asyncio.wait_for(
-                        Client.connect(self._settings.temporal_address, namespace=self._settings.temporal_namespace),
+                        Client.connect(
+                            self._settings.temporal_address, namespace=self._settings.temporal_namespace
+                        ),
                         timeout=5,
                     )
                 except Exception as exc:  # noqa: BLE001 - reported by /healthz, retried next time
@@ -48,8 +50,9 @@ class TemporalConnection:
         return self._client
 
 
-def create_app(settings: Settings | None = None, temporal_client: Client | None = None,
-               start_mail_sink: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, temporal_client: Client | None = None, start_mail_sink: bool = True
+) -> FastAPI:
     settings = settings or get_settings()
     sandbox_app = None
     if settings.sandbox_enabled:
@@ -63,12 +66,14 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
             if sandbox_app is not None:
                 from sandbox.app import sandbox_lifespan
 
-                await stack.enter_async_context(sandbox_lifespan(sandbox_app, start_mail_sink=start_mail_sink))
+                await stack.enter_async_context(
+                    sandbox_lifespan(sandbox_app, start_mail_sink=start_mail_sink)
+                )
             yield
 
     app = FastAPI(
         title="PortNet Payments",
-        description="Plateforme communautaire de paiement multicanal — API JSON (montants en chaînes, 2 décimales).",
+        description="Plateforme communautaire de paiement multicanal — API JSON.",
         version="0.1.0",
         lifespan=lifespan,
     )

@@ -21,8 +21,10 @@ def invoice_document(detail: InvoiceDetail) -> documents.InvoiceDocument:
         amount_ttc=inv.amount_ttc,
         due_date=inv.due_date,
         principal_number=inv.principal_number,
-        lines=[documents.PrestationItem(p.prestation, p.operation_type, p.reference, p.end_date)
-               for p in detail.prestations],
+        lines=[
+            documents.PrestationItem(p.prestation, p.operation_type, p.reference, p.end_date)
+            for p in detail.prestations
+        ],
         currency=inv.currency,
         description=inv.description,
     )

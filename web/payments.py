@@ -58,7 +58,12 @@ def _payer(user: User, company: Company, payer: dict[str, str] | None) -> PayerI
 
 
 async def start_payment(
-    client: Client, db: Session, settings: Settings, user: User, invoice_ids: list[int], channel: str,
+    client: Client,
+    db: Session,
+    settings: Settings,
+    user: User,
+    invoice_ids: list[int],
+    channel: str,
     payer: dict[str, str] | None,
 ) -> PaymentView:
     if user.role != Role.CLIENT.value or user.company_id is None:
@@ -68,7 +73,9 @@ async def start_payment(
     except ValueError:
         raise PaymentRefused(422, f"Canal de paiement inconnu: {channel}.", "invalid_channel") from None
     if chan not in ENABLED_CHANNELS:
-        raise PaymentRefused(422, f"Le canal {chan.label} n'est pas encore disponible.", "channel_unavailable")
+        raise PaymentRefused(
+            422, f"Le canal {chan.label} n'est pas encore disponible.", "channel_unavailable"
+        )
     ids = list(dict.fromkeys(invoice_ids))
     if not ids:
         raise PaymentRefused(422, "Sélectionnez au moins une facture.", "no_invoice")
@@ -84,29 +91,42 @@ async def start_payment(
     refused = [inv.number for inv, _, _ in rows if chan.method.value not in inv.methods]
     if refused:
         raise PaymentRefused(
-            422, f"{chan.label} n'est pas autorisé pour la/les facture(s) {', '.join(refused)}.", "method_not_allowed"
+            422,
+            f"{chan.label} n'est pas autorisé pour la/les facture(s) {', '.join(refused)}.",
+            "method_not_allowed",
         )
     company = rows[0][2]
     payer_info = _payer(user, company, payer)
     payment_id = new_payment_id()
     amount = total(inv.amount_ttc for inv, _, _ in rows)
     inp = PaymentInput(
-        payment_id=payment_id, channel=chan.value, company_id=user.company_id, user_id=user.id,
-        user_name=user.username, invoice_ids=ids, payer=payer_info,
+        payment_id=payment_id,
+        channel=chan.value,
+        company_id=user.company_id,
+        user_id=user.id,
+        user_name=user.username,
+        invoice_ids=ids,
+        payer=payer_info,
         payment_deadline_seconds=settings.cmi_payment_deadline_seconds,
         emitter_ack_deadline_seconds=settings.emitter_ack_deadline_seconds,
     )
     operation = WithStartWorkflowOperation(
-        PaymentWorkflow.run, inp,
+        PaymentWorkflow.run,
+        inp,
         id=workflow_id_of(payment_id),
         task_queue=settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         search_attributes=search_attributes(
-            inp, company.customs_code, [em.code for _, em, _ in rows], [inv.number for inv, _, _ in rows],
+            inp,
+            company.customs_code,
+            [em.code for _, em, _ in rows],
+            [inv.number for inv, _, _ in rows],
             api_amount(amount),
         ),
     )
-    view = await client.execute_update_with_start_workflow(PaymentWorkflow.ready, start_workflow_operation=operation)
+    view = await client.execute_update_with_start_workflow(
+        PaymentWorkflow.ready, start_workflow_operation=operation
+    )
     if view.status == PaymentStatus.FAILED.value and view.error_code:
         status = {"conflict": 409, "not_found": 404}.get(view.error_code, 422)
         raise PaymentRefused(status, view.error or "Paiement refusé.", view.error_code)
@@ -133,7 +153,13 @@ async def read_view(client: Client | None, payment: Payment) -> PaymentView:
         except (RPCError, WorkflowQueryFailedError):
             pass
     return PaymentView(
-        id=payment.id, workflow_id=payment.workflow_id, status=payment.status, channel=payment.channel,
-        amount=api_amount(payment.amount), invoice_ids=[], invoice_numbers=payment.invoice_numbers.split(","),
-        error=payment.failure_reason, transaction_id=payment.partner_transaction_id,
+        id=payment.id,
+        workflow_id=payment.workflow_id,
+        status=payment.status,
+        channel=payment.channel,
+        amount=api_amount(payment.amount),
+        invoice_ids=[],
+        invoice_numbers=payment.invoice_numbers.split(","),
+        error=payment.failure_reason,
+        transaction_id=payment.partner_transaction_id,
     )

@@ -31,13 +31,24 @@ def open_session(db: Session, user: User, settings: Settings, response: Response
     assert user.id is not None
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    db.add(UserSession(token_hash=_digest(token), user_id=user.id, created_at=now,
-                       expires_at=now + timedelta(seconds=settings.session_max_age_seconds)))
+    db.add(
+        UserSession(
+            token_hash=_digest(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.session_max_age_seconds),
+        )
+    )
     db.exec(delete(UserSession).where(col(UserSession.expires_at) < now))  # type: ignore[call-overload]
     db.commit()
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=settings.session_max_age_seconds, httponly=True,
-        samesite="lax", secure=settings.session_cookie_secure, path="/",
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_max_age_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=settings.session_cookie_secure,
+        path="/",
     )
     return token
 
@@ -76,8 +87,14 @@ def ensure_prelogin_cookie(request: Request, response: Response, settings: Setti
         return
     value = getattr(request.state, "new_prelogin", None) or secrets.token_urlsafe(24)
     request.state.new_prelogin = value
-    response.set_cookie(PRELOGIN_COOKIE, value, httponly=True, samesite="strict",
-                        secure=settings.session_cookie_secure, path="/")
+    response.set_cookie(
+        PRELOGIN_COOKIE,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=settings.session_cookie_secure,
+        path="/",
+    )
 
 
 def csrf_valid(request: Request, settings: Settings, submitted: str | None) -> bool:

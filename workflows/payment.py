@@ -43,30 +43,27 @@ SA_INVOICES = SearchAttributeKey.for_keyword_list("InvoiceNumbers")
 SA_AMOUNT = SearchAttributeKey.for_float("AmountTTC")
 
 # Ledger writes are local and quick; retry them patiently (a locked SQLite file, a PG failover).
-LEDGER = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        non_retryable_error_types=["BusinessRefusal"],
-    ),
-}
+LEDGER_TIMEOUT = timedelta(seconds=30)
+LEDGER_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["BusinessRefusal"],
+)
 # Partners and SMTP may be down for a while: back off up to a minute, for up to a day.
-PARTNER = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "schedule_to_close_timeout": timedelta(days=1),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=1),
-        non_retryable_error_types=["BusinessRefusal"],
-    ),
-}
+PARTNER_TIMEOUT = timedelta(seconds=30)
+PARTNER_GIVE_UP = timedelta(days=1)
+PARTNER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["BusinessRefusal"],
+)
 
 
-def search_attributes(inp: PaymentInput, client_code: str, emitters: list[str], numbers: list[str],
-                      amount: str) -> TypedSearchAttributes:
+def search_attributes(
+    inp: PaymentInput, client_code: str, emitters: list[str], numbers: list[str], amount: str
+) -> TypedSearchAttributes:
     """Start-time attributes, so finance can find an attempt before its first activity ran."""
     return TypedSearchAttributes(
         [
@@ -142,15 +139,21 @@ class PaymentWorkflow:
     async def run(self, inp: PaymentInput) -> PaymentView:
         wf_id = workflow.info().workflow_id
         self._view = PaymentView(
-            id=inp.payment_id, workflow_id=wf_id, status=PaymentStatus.STARTED.value,
-            channel=inp.channel, amount="0.00", invoice_ids=list(inp.invoice_ids),
+            id=inp.payment_id,
+            workflow_id=wf_id,
+            status=PaymentStatus.STARTED.value,
+            channel=inp.channel,
+            amount="0.00",
+            invoice_ids=list(inp.invoice_ids),
         )
         try:
             return await self._attempt(inp, wf_id)
         except asyncio.CancelledError:
             # Cancelled from the Temporal UI or API: give the invoices back before we go.
             if self._view.status not in (PaymentStatus.SUCCEEDED.value,) and self._view.amount != "0.00":
-                await asyncio.shield(self._release(inp, PaymentStatus.CANCELLED, "Tentative annulée par l'opérateur"))
+                await asyncio.shield(
+                    self._release(inp, PaymentStatus.CANCELLED, "Tentative annulée par l'opérateur")
+                )
             raise
 
     async def _attempt(self, inp: PaymentInput, wf_id: str) -> PaymentView:
@@ -159,11 +162,17 @@ class PaymentWorkflow:
         reservation = await workflow.execute_activity(
             ledger.reserve_invoices,
             ReserveInput(
-                payment_id=inp.payment_id, workflow_id=wf_id, channel=inp.channel,
-                company_id=inp.company_id, user_id=inp.user_id, user_name=inp.user_name,
-                invoice_ids=inp.invoice_ids, payer_email=inp.payer.email,
+                payment_id=inp.payment_id,
+                workflow_id=wf_id,
+                channel=inp.channel,
+                company_id=inp.company_id,
+                user_id=inp.user_id,
+                user_name=inp.user_name,
+                invoice_ids=inp.invoice_ids,
+                payer_email=inp.payer.email,
             ),
-            **LEDGER,  # type: ignore[arg-type]
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         if not reservation.ok:
             view.error_code, view.error = reservation.error_code, reservation.error
@@ -220,12 +229,18 @@ class PaymentWorkflow:
         settlement = await workflow.execute_activity(
             ledger.settle_payment,
             SettleInput(
-                payment_id=inp.payment_id, channel=inp.channel, user_name=inp.user_name,
-                transaction_id=approved.trans_id, auth_code=approved.auth_code,
-                masked_pan=approved.masked_pan, paid_at=workflow.now().isoformat(),
-                payer=inp.payer, declines=self._declines,
+                payment_id=inp.payment_id,
+                channel=inp.channel,
+                user_name=inp.user_name,
+                transaction_id=approved.trans_id,
+                auth_code=approved.auth_code,
+                masked_pan=approved.masked_pan,
+                paid_at=workflow.now().isoformat(),
+                payer=inp.payer,
+                declines=self._declines,
             ),
-            **LEDGER,  # type: ignore[arg-type]
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         view.receipt_document_id = settlement.receipt_document_id
         view.awaiting_emitters = sorted(settlement.awaiting_emitters)
@@ -233,8 +248,11 @@ class PaymentWorkflow:
 
         try:
             await workflow.execute_activity(
-                notify.send_payment_email, EmailInput(inp.payment_id, inp.payer.email, "payment_confirmed"),
-                **PARTNER,  # type: ignore[arg-type]
+                notify.send_payment_email,
+                EmailInput(inp.payment_id, inp.payer.email, "payment_confirmed"),
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                schedule_to_close_timeout=PARTNER_GIVE_UP,
+                retry_policy=PARTNER_RETRY,
             )
         except ActivityError:
             # The money is in: a mail that cannot go out after a day of retries must not undo it.
@@ -253,26 +271,34 @@ class PaymentWorkflow:
                 workflow.execute_activity(
                     emitters.send_settlement_notice,
                     EmitterNoticeInput(inp.payment_id, code, awaiting[code], transaction_id, paid_at),
-                    **PARTNER,  # type: ignore[arg-type]
+                    start_to_close_timeout=PARTNER_TIMEOUT,
+                    schedule_to_close_timeout=PARTNER_GIVE_UP,
+                    retry_policy=PARTNER_RETRY,
                 )
                 for code in codes
             ],
             return_exceptions=True,
         )
         # An emitter that could not take the notice keeps its invoices "Paiement confirmé" for finance.
-        pending = {code for code, result in zip(codes, results, strict=True) if not isinstance(result, BaseException)}
+        pending = {
+            code for code, result in zip(codes, results, strict=True) if not isinstance(result, BaseException)
+        }
         deadline = workflow.now() + timedelta(seconds=inp.emitter_ack_deadline_seconds)
         while pending:
             remaining = (deadline - workflow.now()).total_seconds()
             try:
-                await workflow.wait_condition(lambda: bool(pending & set(self._acks)), timeout=max(remaining, 1))
+                await workflow.wait_condition(
+                    lambda: bool(pending & set(self._acks)), timeout=max(remaining, 1)
+                )
             except TimeoutError:
                 workflow.logger.warning("emitters %s did not acknowledge %s", sorted(pending), inp.payment_id)
                 return
             for code in sorted(pending & set(self._acks)):
                 await workflow.execute_activity(
-                    ledger.mark_invoices_paid, MarkPaidInput(inp.payment_id, code, self._acks[code].emitter_ack_id),
-                    **LEDGER,  # type: ignore[arg-type]
+                    ledger.mark_invoices_paid,
+                    MarkPaidInput(inp.payment_id, code, self._acks[code].emitter_ack_id),
+                    start_to_close_timeout=LEDGER_TIMEOUT,
+                    retry_policy=LEDGER_RETRY,
                 )
                 pending.discard(code)
                 view.awaiting_emitters = sorted(pending)
@@ -284,7 +310,8 @@ class PaymentWorkflow:
         await workflow.execute_activity(
             ledger.release_invoices,
             ReleaseInput(inp.payment_id, inp.channel, inp.user_name, status.value, reason, self._declines),
-            **LEDGER,  # type: ignore[arg-type]
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         view.error = view.error or reason
         self._set_status(status)
@@ -293,4 +320,3 @@ class PaymentWorkflow:
         assert self._view is not None
         self._view.status = status.value
         workflow.upsert_search_attributes([SA_STATUS.value_set(status.value)])
-

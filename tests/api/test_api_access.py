@@ -91,8 +91,9 @@ async def test_finance_sees_every_company(api: httpx.AsyncClient) -> None:
         ({"date_from": "2020-01-01", "date_to": "2020-12-31"}, lambda i: i["date"].startswith("2020")),
     ],
 )
-async def test_each_criterion_narrows(api: httpx.AsyncClient, params: dict[str, str],
-                                      check: Callable[[dict[str, str]], bool]) -> None:
+async def test_each_criterion_narrows(
+    api: httpx.AsyncClient, params: dict[str, str], check: Callable[[dict[str, str]], bool]
+) -> None:
     await login(api, "sataa")
     everything = (await api.get("/api/v1/invoices")).json()["total"]
     page = (await api.get("/api/v1/invoices", params={**params, "page_size": 100})).json()
@@ -100,17 +101,26 @@ async def test_each_criterion_narrows(api: httpx.AsyncClient, params: dict[str, 
     assert all(check(i) for i in page["items"])
 
 
-async def test_prestation_criteria_and_paging(api: httpx.AsyncClient, make_invoice: Callable[..., Invoice]) -> None:
+async def test_prestation_criteria_and_paging(
+    api: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     invoice = make_invoice()
     await login(api, "sataa")
-    by_ref = (await api.get("/api/v1/invoices", params={"reference": "ESC-TEST", "number": invoice.number})).json()
+    by_ref = (
+        await api.get("/api/v1/invoices", params={"reference": "ESC-TEST", "number": invoice.number})
+    ).json()
     assert by_ref["total"] == 1
-    by_line = (await api.get("/api/v1/invoices", params={"prestation": "Droits de port",
-                                                         "operation_type": "Escale navire"})).json()
+    by_line = (
+        await api.get(
+            "/api/v1/invoices", params={"prestation": "Droits de port", "operation_type": "Escale navire"}
+        )
+    ).json()
     assert by_line["total"] >= 1
     first = (await api.get("/api/v1/invoices", params={"page": 1, "page_size": 10})).json()
     second = (await api.get("/api/v1/invoices", params={"page": 2, "page_size": 10})).json()
-    assert len(first["items"]) == 10 and not {i["id"] for i in first["items"]} & {i["id"] for i in second["items"]}
+    assert len(first["items"]) == 10 and not {i["id"] for i in first["items"]} & {
+        i["id"] for i in second["items"]
+    }
 
 
 async def test_bad_query_values_are_422(api: httpx.AsyncClient) -> None:
@@ -129,19 +139,28 @@ async def test_emitter_lookup(api: httpx.AsyncClient) -> None:
 
 async def test_password_change_rules(api: httpx.AsyncClient) -> None:
     await login(api, "tmta")
-    wrong = await api.post("/api/v1/session/password", json={"current_password": "x", "new_password": "Abcdef12345!"})
+    wrong = await api.post(
+        "/api/v1/session/password", json={"current_password": "x", "new_password": "Abcdef12345!"}
+    )
     assert wrong.status_code == 422
-    weak = await api.post("/api/v1/session/password",
-                          json={"current_password": "Portnet2026!", "new_password": "short"})
+    weak = await api.post(
+        "/api/v1/session/password", json={"current_password": "Portnet2026!", "new_password": "short"}
+    )
     assert weak.status_code == 422
-    ok = await api.post("/api/v1/session/password",
-                        json={"current_password": "Portnet2026!", "new_password": "Nouveau-Mot2passe"})
+    ok = await api.post(
+        "/api/v1/session/password",
+        json={"current_password": "Portnet2026!", "new_password": "Nouveau-Mot2passe"},
+    )
     assert ok.status_code == 204
-    back = await api.post("/api/v1/session/password",
-                          json={"current_password": "Nouveau-Mot2passe", "new_password": "Portnet2026!"})
+    back = await api.post(
+        "/api/v1/session/password",
+        json={"current_password": "Nouveau-Mot2passe", "new_password": "Portnet2026!"},
+    )
     assert back.status_code == 204
 
 
 async def test_payments_need_a_session(api: httpx.AsyncClient) -> None:
-    assert (await api.post("/api/v1/payments", json={"invoice_ids": [1], "channel": "cmi_card"})).status_code == 401
+    assert (
+        await api.post("/api/v1/payments", json={"invoice_ids": [1], "channel": "cmi_card"})
+    ).status_code == 401
     assert (await api.get("/api/v1/payments/PNX")).status_code == 401

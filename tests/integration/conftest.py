@@ -34,8 +34,9 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, web_port: int) 
     async with running_worker(dev_env.client) as queue:
         settings = get_settings().model_copy(update={"temporal_task_queue": queue})
         app = create_app(settings, temporal_client=dev_env.client)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=web_port, log_level="warning",
-                                               lifespan="on"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=web_port, log_level="warning", lifespan="on")
+        )
         task = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.05)

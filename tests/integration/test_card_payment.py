@@ -20,10 +20,14 @@ DECLINED = {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123"}
 
 
 async def start_card_payment(client: httpx.AsyncClient, invoice_ids: list[int]) -> dict[str, Any]:
-    response = await client.post("/api/v1/payments", json={
-        "invoice_ids": invoice_ids, "channel": "cmi_card",
-        "payer": {"name": "Yassine Alaoui", "email": "tresorerie@sataa.ma"},
-    })
+    response = await client.post(
+        "/api/v1/payments",
+        json={
+            "invoice_ids": invoice_ids,
+            "channel": "cmi_card",
+            "payer": {"name": "Yassine Alaoui", "email": "tresorerie@sataa.ma"},
+        },
+    )
     assert response.status_code == 201, response.text
     payment: dict[str, Any] = response.json()
     assert payment["status"] == "awaiting_payer"
@@ -54,12 +58,17 @@ async def until_status(client: httpx.AsyncClient, payment_id: str, *statuses: st
     return await eventually(probe, timeout=30)
 
 
-async def test_guide_invoice_paid_by_visa(stack: Stack, sataa: httpx.AsyncClient,
-                                          anonymous: httpx.AsyncClient) -> None:
+async def test_guide_invoice_paid_by_visa(
+    stack: Stack, sataa: httpx.AsyncClient, anonymous: httpx.AsyncClient
+) -> None:
     found = (await sataa.get("/api/v1/invoices", params={"number": "00069321"})).json()
     assert found["total"] == 1
     invoice = found["items"][0]
-    assert (invoice["amount_ht"], invoice["amount_tva"], invoice["amount_ttc"]) == ("3000.00", "600.00", "3600.00")
+    assert (invoice["amount_ht"], invoice["amount_tva"], invoice["amount_ttc"]) == (
+        "3000.00",
+        "600.00",
+        "3600.00",
+    )
 
     payment = await start_card_payment(sataa, [invoice["id"]])
     assert payment["amount"] == "3600.00" and payment["invoice_numbers"] == ["00069321"]
@@ -89,8 +98,9 @@ async def test_guide_invoice_paid_by_visa(stack: Stack, sataa: httpx.AsyncClient
     assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF-")
 
     async def mail() -> list[dict[str, Any]] | None:
-        messages: list[dict[str, Any]] = (await anonymous.get("/sandbox/mail",
-                                                              params={"to": "tresorerie@sataa.ma"})).json()
+        messages: list[dict[str, Any]] = (
+            await anonymous.get("/sandbox/mail", params={"to": "tresorerie@sataa.ma"})
+        ).json()
         return [m for m in messages if payment["id"] in (m.get("text") or "")] or None
 
     messages = await eventually(mail, timeout=30)
@@ -105,8 +115,9 @@ async def test_guide_invoice_paid_by_visa(stack: Stack, sataa: httpx.AsyncClient
     assert f"payment-{payment['id']}" in await eventually(listed, timeout=30)
 
 
-async def test_declines_then_approval_end_paid(sataa: httpx.AsyncClient, anonymous: httpx.AsyncClient,
-                                               make_invoice: Callable[..., Invoice]) -> None:
+async def test_declines_then_approval_end_paid(
+    sataa: httpx.AsyncClient, anonymous: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     invoice = make_invoice(ht="2202.00", tva="440.40")
     payment = await start_card_payment(sataa, [invoice.id or 0])
     await open_cmi_page(anonymous, payment)
@@ -130,7 +141,13 @@ async def test_forged_and_replayed_callbacks_change_nothing(
     invoice = make_invoice()
     payment = await start_card_payment(sataa, [invoice.id or 0])
     fields = dict(payment["next_action"]["fields"])
-    forged = {**fields, "ProcReturnCode": "00", "Response": "Approved", "TransId": "FORGED1", "AuthCode": "000000"}
+    forged = {
+        **fields,
+        "ProcReturnCode": "00",
+        "Response": "Approved",
+        "TransId": "FORGED1",
+        "AuthCode": "000000",
+    }
     forged["HASH"] = cmi_protocol.compute_hash(forged, "not-the-store-key")
     answer = await anonymous.post("/api/v1/callbacks/cmi", data=forged)
     assert answer.text == "FAILURE"
@@ -140,23 +157,40 @@ async def test_forged_and_replayed_callbacks_change_nothing(
     view = (await sataa.get(f"/api/v1/payments/{payment['id']}")).json()
     assert view["status"] == "awaiting_payer"
 
-    genuine = {**fields, "ProcReturnCode": "00", "Response": "Approved", "TransId": "GEN1", "AuthCode": "654321",
-               "MaskedPan": "400000***0010", "mdStatus": "1"}
+    genuine = {
+        **fields,
+        "ProcReturnCode": "00",
+        "Response": "Approved",
+        "TransId": "GEN1",
+        "AuthCode": "654321",
+        "MaskedPan": "400000***0010",
+        "mdStatus": "1",
+    }
     genuine["HASH"] = cmi_protocol.compute_hash(genuine, get_settings().cmi_store_key)
     assert (await anonymous.post("/api/v1/callbacks/cmi", data=genuine)).text == "ACTION=POSTAUTH"
     assert (await anonymous.post("/api/v1/callbacks/cmi", data=genuine)).text == "ACTION=POSTAUTH"
     await until_status(sataa, payment["id"], "succeeded")
     db.expire_all()
-    verdicts = [c.verdict for c in db.exec(select(PartnerCallback)
-                                           .where(PartnerCallback.payment_id == payment["id"])).all()]
+    verdicts = [
+        c.verdict
+        for c in db.exec(select(PartnerCallback).where(PartnerCallback.payment_id == payment["id"])).all()
+    ]
     assert sorted(verdicts) == ["accepted", "amount_mismatch", "bad_signature", "replay"]
     detail = (await sataa.get(f"/api/v1/invoices/{invoice.id}")).json()
     assert len([p for p in detail["payments"] if p["in_force"]]) == 1
 
 
-async def test_unknown_order_is_acknowledged_without_capture(anonymous: httpx.AsyncClient, stack: Stack) -> None:
-    fields = {"oid": "PNNOSUCHORDER", "amount": "10.00", "ProcReturnCode": "00", "Response": "Approved",
-              "TransId": "X1", "clientid": get_settings().cmi_client_id}
+async def test_unknown_order_is_acknowledged_without_capture(
+    anonymous: httpx.AsyncClient, stack: Stack
+) -> None:
+    fields = {
+        "oid": "PNNOSUCHORDER",
+        "amount": "10.00",
+        "ProcReturnCode": "00",
+        "Response": "Approved",
+        "TransId": "X1",
+        "clientid": get_settings().cmi_client_id,
+    }
     fields["HASH"] = cmi_protocol.compute_hash(fields, get_settings().cmi_store_key)
     assert (await anonymous.post("/api/v1/callbacks/cmi", data=fields)).text == "APPROVED"
 
@@ -197,19 +231,25 @@ async def test_other_emitter_waits_for_its_acknowledgement(
     assert (await sataa.get(f"/api/v1/invoices/{portnet.id}")).json()["status"] == "paid"
 
 
-async def test_refusals_are_clear(sataa: httpx.AsyncClient, aska: httpx.AsyncClient,
-                                  make_invoice: Callable[..., Invoice]) -> None:
+async def test_refusals_are_clear(
+    sataa: httpx.AsyncClient, aska: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     aska_invoice = (await aska.get("/api/v1/invoices", params={"number": "00028653"})).json()["items"][0]
-    other = await sataa.post("/api/v1/payments", json={"invoice_ids": [aska_invoice["id"]], "channel": "cmi_card"})
+    other = await sataa.post(
+        "/api/v1/payments", json={"invoice_ids": [aska_invoice["id"]], "channel": "cmi_card"}
+    )
     assert other.status_code == 404
     paid = make_invoice(status="paid")
     refused = await sataa.post("/api/v1/payments", json={"invoice_ids": [paid.id], "channel": "cmi_card"})
     assert refused.status_code == 409 and "Facture payée" in refused.json()["detail"]
     blocked = make_invoice(status="blocked")
-    assert (await sataa.post("/api/v1/payments", json={"invoice_ids": [blocked.id],
-                                                        "channel": "cmi_card"})).status_code == 409
+    assert (
+        await sataa.post("/api/v1/payments", json={"invoice_ids": [blocked.id], "channel": "cmi_card"})
+    ).status_code == 409
     cheque_only = make_invoice(methods="cheque")
-    wrong_method = await sataa.post("/api/v1/payments", json={"invoice_ids": [cheque_only.id], "channel": "cmi_card"})
+    wrong_method = await sataa.post(
+        "/api/v1/payments", json={"invoice_ids": [cheque_only.id], "channel": "cmi_card"}
+    )
     assert wrong_method.status_code == 422
     unknown = await sataa.post("/api/v1/payments", json={"invoice_ids": [paid.id], "channel": "bitcoin"})
     assert unknown.status_code == 422

@@ -64,8 +64,9 @@ def count_of(html: str) -> int:
     return int(match.group(1))
 
 
-async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD,
-                next_url: str | None = None) -> httpx.Response:
+async def login(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD, next_url: str | None = None
+) -> httpx.Response:
     page = await client.get("/connexion")
     data = {"username": username, "password": password, "csrf_token": token_of(page.text)}
     if next_url is not None:
@@ -87,14 +88,21 @@ def location(response: httpx.Response) -> str:
     return response.headers["location"]
 
 
-def make_user(db: Session, customs_code: str | None = "290240", must_change: bool = False,
-              role: str = "client") -> User:
+def make_user(
+    db: Session, customs_code: str | None = "290240", must_change: bool = False, role: str = "client"
+) -> User:
     company = None
     if customs_code:
         company = db.exec(select(Company).where(Company.customs_code == customs_code)).one()
-    user = User(username=f"page{uuid.uuid4().hex[:8]}", password_hash=hash_password(PASSWORD), role=role,
-                company_id=company.id if company else None, full_name="Utilisateur de test",
-                email="test@demo.portnet.ma", must_change_password=must_change)
+    user = User(
+        username=f"page{uuid.uuid4().hex[:8]}",
+        password_hash=hash_password(PASSWORD),
+        role=role,
+        company_id=company.id if company else None,
+        full_name="Utilisateur de test",
+        email="test@demo.portnet.ma",
+        must_change_password=must_change,
+    )
     db.add(user)
     db.commit()
     return user
@@ -126,7 +134,7 @@ async def test_login_page_and_good_login(portal: httpx.AsyncClient) -> None:
     listing = await portal.get("/factures")
     assert listing.status_code == 200 and "Gestion des factures" in listing.text
     assert listing.headers["cache-control"] == "no-store"
-    assert "Nom d'utilisateur: <a href=\"/mot-de-passe\"" in listing.text and ">sataa</a>" in listing.text
+    assert 'Nom d\'utilisateur: <a href="/mot-de-passe"' in listing.text and ">sataa</a>" in listing.text
 
 
 async def test_bad_credentials_keep_username_and_never_echo_password(portal: httpx.AsyncClient) -> None:
@@ -145,18 +153,22 @@ async def test_login_without_csrf_is_a_400(portal: httpx.AsyncClient) -> None:
     response = await portal.post("/connexion", data={"username": "sataa", "password": PASSWORD})
     assert response.status_code == 400
     assert "Jeton de sécurité invalide, rechargez la page." in response.text
-    forged = await portal.post("/connexion",
-                               data={"username": "sataa", "password": PASSWORD, "csrf_token": "x" * 64})
+    forged = await portal.post(
+        "/connexion", data={"username": "sataa", "password": PASSWORD, "csrf_token": "x" * 64}
+    )
     assert forged.status_code == 400 and "pn_session" not in forged.cookies
 
 
-@pytest.mark.parametrize(("target", "expected"), [
-    ("/factures/consultation?status=paid", "/factures/consultation?status=paid"),
-    ("//evil.example/x", "/factures"),
-    ("https://evil.example/", "/factures"),
-    ("/\\evil.example", "/factures"),
-    ("javascript:alert(1)", "/factures"),
-])
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/factures/consultation?status=paid", "/factures/consultation?status=paid"),
+        ("//evil.example/x", "/factures"),
+        ("https://evil.example/", "/factures"),
+        ("/\\evil.example", "/factures"),
+        ("javascript:alert(1)", "/factures"),
+    ],
+)
 async def test_login_next_is_relative_only(portal: httpx.AsyncClient, target: str, expected: str) -> None:
     assert location(await login(portal, "sataa", next_url=target)) == expected
 
@@ -165,8 +177,13 @@ async def test_pages_require_a_session(portal: httpx.AsyncClient) -> None:
     assert location(await portal.get("/factures")) == "/connexion?next=/factures"
     target = location(await portal.get("/factures/consultation", params={"status": "unpaid"}))
     assert parse_qs(urlsplit(target).query)["next"] == ["/factures/consultation?status=unpaid"]
-    for path in ("/factures/1", "/mot-de-passe", "/factures/emetteurs", "/paiements/PN0001",
-                 "/factures/demande"):
+    for path in (
+        "/factures/1",
+        "/mot-de-passe",
+        "/factures/emetteurs",
+        "/paiements/PN0001",
+        "/factures/demande",
+    ):
         assert location(await portal.get(path)).startswith("/connexion"), path
 
 
@@ -199,8 +216,15 @@ async def test_password_change_validation_and_success(portal: httpx.AsyncClient,
     token = token_of((await portal.get("/mot-de-passe")).text)
 
     async def change(current: str, new: str, confirm: str) -> httpx.Response:
-        return await portal.post("/mot-de-passe", data={"csrf_token": token, "current_password": current,
-                                                        "new_password": new, "confirm_password": confirm})
+        return await portal.post(
+            "/mot-de-passe",
+            data={
+                "csrf_token": token,
+                "current_password": current,
+                "new_password": new,
+                "confirm_password": confirm,
+            },
+        )
 
     mismatch = await change(PASSWORD, "Nouveau-Secret-2027", "Nouveau-Secret-2028")
     assert mismatch.status_code == 422 and "Les mots de passe ne correspondent pas." in mismatch.text
@@ -209,8 +233,11 @@ async def test_password_change_validation_and_success(portal: httpx.AsyncClient,
     assert wrong.status_code == 422 and "Le mot de passe actuel est incorrect." in wrong.text
     weak = await change(PASSWORD, "court1", "court1")
     assert weak.status_code == 422 and "au moins 10 caractères" in weak.text
-    no_token = {"current_password": PASSWORD, "new_password": "Nouveau-2027x",
-                "confirm_password": "Nouveau-2027x"}
+    no_token = {
+        "current_password": PASSWORD,
+        "new_password": "Nouveau-2027x",
+        "confirm_password": "Nouveau-2027x",
+    }
     assert (await portal.post("/mot-de-passe", data=no_token)).status_code == 400
     done = await change(PASSWORD, "Nouveau-Secret-2027", "Nouveau-Secret-2027")
     assert location(done) == "/factures"
@@ -225,8 +252,9 @@ async def test_password_change_validation_and_success(portal: httpx.AsyncClient,
 # ----------------------------------------------------------------------------------------- search
 
 
-async def test_search_criteria_each_narrow_the_results(portal: httpx.AsyncClient, db: Session,
-                                                       make_invoice: Callable[..., Invoice]) -> None:
+async def test_search_criteria_each_narrow_the_results(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
     special = make_invoice(ht="10.00", tva="2.00")
     await logged_in(portal, "sataa")
     everything = count_of((await portal.get("/factures")).text)
@@ -240,18 +268,33 @@ async def test_search_criteria_each_narrow_the_results(portal: httpx.AsyncClient
     guide = invoice_id(db, "00069321")
     assert await search(number="00069321") == (1, {guide})
     cases: list[dict[str, str]] = [
-        {"type": "avoir"}, {"status": "paid"}, {"date_from": "2017-10-01", "date_to": "2017-10-31"},
-        {"emitter": "ANP"}, {"emitter": "611AGEN001"}, {"prestation": "Abonnement Portnet"},
-        {"operation_type": "Abonnement PORTNET"}, {"reference": "Abonnement annuel IMP"},
+        {"type": "avoir"},
+        {"status": "paid"},
+        {"date_from": "2017-10-01", "date_to": "2017-10-31"},
+        {"emitter": "ANP"},
+        {"emitter": "611AGEN001"},
+        {"prestation": "Abonnement Portnet"},
+        {"operation_type": "Abonnement PORTNET"},
+        {"reference": "Abonnement annuel IMP"},
     ]
     for params in cases:
         count, _ = await search(**params)
         assert 0 < count < everything, params
-    count, ids = await search(date_from="2017-10-31", date_to="2017-10-31", emitter="PORTNET",
-                              reference="Abonnement annuel IMP")
+    count, ids = await search(
+        date_from="2017-10-31", date_to="2017-10-31", emitter="PORTNET", reference="Abonnement annuel IMP"
+    )
     assert guide in ids
-    assert special.id in (await search(prestation="Droits de port", operation_type="Escale navire",
-                                       reference="ESC-TEST", page_size="100"))[1]
+    assert (
+        special.id
+        in (
+            await search(
+                prestation="Droits de port",
+                operation_type="Escale navire",
+                reference="ESC-TEST",
+                page_size="100",
+            )
+        )[1]
+    )
     # The French date form typed without a date picker is understood too.
     assert guide in (await search(date_from="31/10/2017", date_to="31/10/2017"))[1]
 
@@ -278,20 +321,28 @@ async def test_paging_keeps_the_criteria(portal: httpx.AsyncClient) -> None:
     assert junk.status_code == 200 and "Page 1 / " in junk.text
 
 
-@pytest.mark.parametrize("params", [
-    {"date_from": "2017-13-45"}, {"date_to": "hier"}, {"status": "inconnu"}, {"type": "bizarre"},
-    {"date_from": "2018-01-01", "date_to": "2017-01-01"},
-])
-async def test_bad_criteria_show_a_message_not_a_500(portal: httpx.AsyncClient,
-                                                     params: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"date_from": "2017-13-45"},
+        {"date_to": "hier"},
+        {"status": "inconnu"},
+        {"type": "bizarre"},
+        {"date_from": "2018-01-01", "date_to": "2017-01-01"},
+    ],
+)
+async def test_bad_criteria_show_a_message_not_a_500(
+    portal: httpx.AsyncClient, params: dict[str, str]
+) -> None:
     await logged_in(portal, "sataa")
     response = await portal.get("/factures", params=params)
     assert response.status_code == 422
     assert 'class="alert alert--error"' in response.text and "Paramètres de recherche" in response.text
 
 
-async def test_management_and_consultation(portal: httpx.AsyncClient, db: Session,
-                                           make_invoice: Callable[..., Invoice]) -> None:
+async def test_management_and_consultation(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
     # The guide's invoice may have been paid by another test of the run: a fresh one of the same amount.
     fresh = make_invoice(ht="3000.00", tva="600.00")
     await logged_in(portal, "sataa")
@@ -299,18 +350,35 @@ async def test_management_and_consultation(portal: httpx.AsyncClient, db: Sessio
     assert f'name="invoice_ids" value="{fresh.id}"' in management and "Régler Factures" in management
     assert f'href="/api/v1/invoices/{fresh.id}/pdf"' in management
     assert f"3{NNBSP}600,00 MAD" in management and "Non réglée" in management
-    for label in ("Numéro de la facture", "Type de facture", "Statut facture", "Date de la facture du", "Au",
-                  "Émetteur", "Prestation", "Type d'opération", "Référence", "Effacer", "Rechercher",
-                  "SÉLECTIONNER", "Complémentaire", "Attente confirmation partenaire", "Moyen de paiement",
-                  "Operations", "Date d'échéance de règlement", "emitter-dialog"):
+    for label in (
+        "Numéro de la facture",
+        "Type de facture",
+        "Statut facture",
+        "Date de la facture du",
+        "Au",
+        "Émetteur",
+        "Prestation",
+        "Type d'opération",
+        "Référence",
+        "Effacer",
+        "Rechercher",
+        "SÉLECTIONNER",
+        "Complémentaire",
+        "Attente confirmation partenaire",
+        "Moyen de paiement",
+        "Operations",
+        "Date d'échéance de règlement",
+        "emitter-dialog",
+    ):
         assert label in management, label
     consultation = (await portal.get("/factures/consultation", params={"number": "00069321"})).text
     assert "Consulter des factures" in consultation and count_of(consultation) == 1
     assert 'name="invoice_ids"' not in consultation and "Régler Factures" not in consultation
 
 
-async def test_paid_invoices_cannot_be_selected(portal: httpx.AsyncClient,
-                                                make_invoice: Callable[..., Invoice]) -> None:
+async def test_paid_invoices_cannot_be_selected(
+    portal: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     paid = make_invoice(status="paid")
     await logged_in(portal, "sataa")
     page = (await portal.get("/factures", params={"number": paid.number})).text
@@ -320,8 +388,9 @@ async def test_paid_invoices_cannot_be_selected(portal: httpx.AsyncClient,
 
 async def test_emitter_lookup_without_javascript(portal: httpx.AsyncClient) -> None:
     await logged_in(portal, "sataa")
-    page = await portal.get("/factures/emetteurs",
-                            params={"q": "anp", "retour": "consultation", "status": "unpaid"})
+    page = await portal.get(
+        "/factures/emetteurs", params={"q": "anp", "retour": "consultation", "status": "unpaid"}
+    )
     assert page.status_code == 200 and "ANP" in page.text and "B123131231" in page.text
     assert 'href="/factures/consultation?status=unpaid&amp;emitter=611AGEN001"' in page.text
     listing = (await portal.get("/factures")).text
@@ -342,17 +411,32 @@ async def test_invoice_detail_sections(portal: httpx.AsyncClient, db: Session) -
     guide = invoice_id(db, "00069321")
     page = await portal.get(f"/factures/{guide}")
     assert page.status_code == 200
-    for text in ("Suivi du Facture", "Information de facture", "Prestations", "Données paiement",
-                 "Liste des documents", "Description de la facture", "Liste des messages", "Dirham",
-                 "Abonnement annuel IMP", "[REN]Abonnement annuel IMP", "Invoice (facture) (INV)", "INV_115",
-                 "Création de la Facture", "242#6110DOO116#20171101114900#INV00069321.pdf",
-                 f"3{NNBSP}000,00", "31/10/2017 00:00", "30/12/2017 00:00"):
+    for text in (
+        "Suivi du Facture",
+        "Information de facture",
+        "Prestations",
+        "Données paiement",
+        "Liste des documents",
+        "Description de la facture",
+        "Liste des messages",
+        "Dirham",
+        "Abonnement annuel IMP",
+        "[REN]Abonnement annuel IMP",
+        "Invoice (facture) (INV)",
+        "INV_115",
+        "Création de la Facture",
+        "242#6110DOO116#20171101114900#INV00069321.pdf",
+        f"3{NNBSP}000,00",
+        "31/10/2017 00:00",
+        "30/12/2017 00:00",
+    ):
         assert text in page.text, text
     assert f'href="/api/v1/invoices/{guide}/pdf"' in page.text
 
 
-async def test_payable_invoice_detail_offers_to_pay(portal: httpx.AsyncClient,
-                                                    make_invoice: Callable[..., Invoice]) -> None:
+async def test_payable_invoice_detail_offers_to_pay(
+    portal: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     fresh = make_invoice()
     await logged_in(portal, "sataa")
     assert "Régler cette facture" in (await portal.get(f"/factures/{fresh.id}")).text
@@ -382,12 +466,14 @@ async def test_error_pages(portal: httpx.AsyncClient) -> None:
 
 
 async def confirm(portal: httpx.AsyncClient, token: str, ids: list[int]) -> httpx.Response:
-    return await portal.post("/paiements/confirmation",
-                             data={"csrf_token": token, "invoice_ids": [str(i) for i in ids]})
+    return await portal.post(
+        "/paiements/confirmation", data={"csrf_token": token, "invoice_ids": [str(i) for i in ids]}
+    )
 
 
-async def test_confirmation_totals_are_exact(portal: httpx.AsyncClient,
-                                             make_invoice: Callable[..., Invoice]) -> None:
+async def test_confirmation_totals_are_exact(
+    portal: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     """The guide shows "Total TVA: 880.80000000000002 MAD" for these two invoices: a float sum."""
     marsa = {"customs_code": "1247", "emitter_code": "611MARS001", "methods": "cmi"}
     a = make_invoice(ht="2202.00", tva="440.40", **marsa)
@@ -410,8 +496,9 @@ async def test_confirmation_totals_are_exact(portal: httpx.AsyncClient,
     assert "Payer avec" in text and "Retour" in text
 
 
-async def test_confirmation_offers_the_channels_of_all_invoices(portal: httpx.AsyncClient,
-                                                               make_invoice: Callable[..., Invoice]) -> None:
+async def test_confirmation_offers_the_channels_of_all_invoices(
+    portal: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     a = make_invoice(methods="cmi,amanpay,cheque")
     b = make_invoice(methods="cmi,virement")
     token = await logged_in(portal, "sataa")
@@ -433,8 +520,9 @@ async def test_confirmation_offers_the_channels_of_all_invoices(portal: httpx.As
     assert "aucun moyen de paiement en commun" in (await portal.get("/factures")).text
 
 
-async def test_confirmation_refuses_bad_selections(portal: httpx.AsyncClient, db: Session,
-                                                   make_invoice: Callable[..., Invoice]) -> None:
+async def test_confirmation_refuses_bad_selections(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
     token = await logged_in(portal, "sataa")
     nothing = await portal.post("/paiements/confirmation", data={"csrf_token": token})
     assert location(nothing) == "/factures"
@@ -464,52 +552,75 @@ async def test_finance_sees_every_company_but_cannot_pay(portal: httpx.AsyncClie
 # -------------------------------------------------------------------------------- payment start
 
 
-async def test_payment_start_without_temporal_is_a_503(portal: httpx.AsyncClient,
-                                                       make_invoice: Callable[..., Invoice]) -> None:
+async def test_payment_start_without_temporal_is_a_503(
+    portal: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     invoice = make_invoice(methods="cmi")
     token = await logged_in(portal, "sataa")
-    response = await portal.post("/paiements", data={
-        "csrf_token": token, "invoice_ids": str(invoice.id), "channel": "cmi_card",
-        "payer_name": "Comptabilité SATAA", "payer_email": "sataa@demo.portnet.ma", "payer_phone": "",
-    })
+    response = await portal.post(
+        "/paiements",
+        data={
+            "csrf_token": token,
+            "invoice_ids": str(invoice.id),
+            "channel": "cmi_card",
+            "payer_name": "Comptabilité SATAA",
+            "payer_email": "sataa@demo.portnet.ma",
+            "payer_phone": "",
+        },
+    )
     assert response.status_code == 503
     assert "Service de paiement momentanément indisponible, réessayez." in response.text
     assert 'action="/paiements"' in response.text  # the payer can simply try again
 
 
-@pytest.mark.parametrize(("fields", "status", "message"), [
-    ({"channel": "cheque"}, 422, "n&#39;est pas encore disponible"),
-    ({"payer_email": "pas-une-adresse"}, 422, "Adresse e-mail du payeur invalide."),
-    ({"payer_phone": "abc"}, 422, "Numéro de téléphone invalide."),
-])
+@pytest.mark.parametrize(
+    ("fields", "status", "message"),
+    [
+        ({"channel": "cheque"}, 422, "n&#39;est pas encore disponible"),
+        ({"payer_email": "pas-une-adresse"}, 422, "Adresse e-mail du payeur invalide."),
+        ({"payer_phone": "abc"}, 422, "Numéro de téléphone invalide."),
+    ],
+)
 async def test_payment_refusals_come_back_to_the_confirmation(
-    portal: httpx.AsyncClient, make_invoice: Callable[..., Invoice], fields: dict[str, str], status: int,
+    portal: httpx.AsyncClient,
+    make_invoice: Callable[..., Invoice],
+    fields: dict[str, str],
+    status: int,
     message: str,
 ) -> None:
     portal.app.state.temporal = InertTemporal()  # type: ignore[attr-defined]
     invoice = make_invoice()
     token = await logged_in(portal, "sataa")
-    data: dict[str, Any] = {"csrf_token": token, "invoice_ids": str(invoice.id), "channel": "cmi_card",
-                            "payer_name": "Comptabilité SATAA", "payer_email": "sataa@demo.portnet.ma",
-                            "payer_phone": "", **fields}
+    data: dict[str, Any] = {
+        "csrf_token": token,
+        "invoice_ids": str(invoice.id),
+        "channel": "cmi_card",
+        "payer_name": "Comptabilité SATAA",
+        "payer_email": "sataa@demo.portnet.ma",
+        "payer_phone": "",
+        **fields,
+    }
     response = await portal.post("/paiements", data=data)
     assert response.status_code == status and message in response.text
     assert "Régler des factures" in response.text and invoice.number in response.text
     assert f'value="{data["payer_email"]}"' in response.text  # what the payer typed is kept
 
 
-async def test_payment_of_a_settled_invoice_is_a_409(portal: httpx.AsyncClient,
-                                                     make_invoice: Callable[..., Invoice]) -> None:
+async def test_payment_of_a_settled_invoice_is_a_409(
+    portal: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     invoice = make_invoice(status="in_payment")
     token = await logged_in(portal, "sataa")
-    response = await portal.post("/paiements", data={"csrf_token": token, "invoice_ids": str(invoice.id),
-                                                     "channel": "cmi_card"})
+    response = await portal.post(
+        "/paiements", data={"csrf_token": token, "invoice_ids": str(invoice.id), "channel": "cmi_card"}
+    )
     assert response.status_code == 409 and "non réglable" in response.text
     assert 'action="/paiements"' not in response.text
 
 
-async def test_post_forms_without_csrf_are_refused(portal: httpx.AsyncClient,
-                                                   make_invoice: Callable[..., Invoice]) -> None:
+async def test_post_forms_without_csrf_are_refused(
+    portal: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     invoice = make_invoice()
     await logged_in(portal, "sataa")
     for path, data in (
@@ -529,9 +640,15 @@ async def test_post_forms_without_csrf_are_refused(portal: httpx.AsyncClient,
 
 def make_payment(db: Session, invoice: Invoice, status: str = "awaiting_payer") -> Payment:
     payment_id = "PN" + uuid.uuid4().hex[:12].upper()
-    payment = Payment(id=payment_id, workflow_id=f"payment-{payment_id}", channel="cmi_card",
-                      amount=invoice.amount_ttc, status=status, company_id=invoice.company_id,
-                      invoice_numbers=invoice.number)
+    payment = Payment(
+        id=payment_id,
+        workflow_id=f"payment-{payment_id}",
+        channel="cmi_card",
+        amount=invoice.amount_ttc,
+        status=status,
+        company_id=invoice.company_id,
+        invoice_numbers=invoice.number,
+    )
     db.add(payment)
     db.flush()
     db.add(PaymentInvoice(payment_id=payment_id, invoice_id=invoice.id or 0, amount_ttc=invoice.amount_ttc))
@@ -540,8 +657,9 @@ def make_payment(db: Session, invoice: Invoice, status: str = "awaiting_payer") 
 
 
 async def test_cmi_return_redirects_without_session_or_token(portal: httpx.AsyncClient) -> None:
-    ok = await portal.post("/paiements/PNABC123/retour",
-                           data={"ProcReturnCode": "00", "Response": "Approved"})
+    ok = await portal.post(
+        "/paiements/PNABC123/retour", data={"ProcReturnCode": "00", "Response": "Approved"}
+    )
     assert location(ok) == "/paiements/PNABC123?retour=ok"
     ko = await portal.post("/paiements/PNABC123/retour", data={"ProcReturnCode": "51"})
     assert location(ko) == "/paiements/PNABC123?retour=echec"
@@ -551,8 +669,9 @@ async def test_cmi_return_redirects_without_session_or_token(portal: httpx.Async
     assert location(await portal.get("/paiements/PNABC123?retour=ok")).startswith("/connexion")
 
 
-async def test_payment_status_page_from_the_ledger(portal: httpx.AsyncClient, db: Session,
-                                                   make_invoice: Callable[..., Invoice]) -> None:
+async def test_payment_status_page_from_the_ledger(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
     invoice = make_invoice(ht="3000.00", tva="600.00")
     payment = make_payment(db, invoice)
     await logged_in(portal, "sataa")
@@ -566,8 +685,9 @@ async def test_payment_status_page_from_the_ledger(portal: httpx.AsyncClient, db
     assert 'http-equiv="refresh"' not in page.text
 
 
-async def test_other_company_payment_is_a_404(portal: httpx.AsyncClient, db: Session,
-                                              make_invoice: Callable[..., Invoice]) -> None:
+async def test_other_company_payment_is_a_404(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
     payment = make_payment(db, make_invoice(customs_code="93583"))
     token = await logged_in(portal, "sataa")
     assert (await portal.get(f"/paiements/{payment.id}")).status_code == 404
@@ -576,8 +696,9 @@ async def test_other_company_payment_is_a_404(portal: httpx.AsyncClient, db: Ses
     assert cancel.status_code == 404
 
 
-async def test_cancel_asks_first_and_needs_temporal(portal: httpx.AsyncClient, db: Session,
-                                                    make_invoice: Callable[..., Invoice]) -> None:
+async def test_cancel_asks_first_and_needs_temporal(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
     payment = make_payment(db, make_invoice())
     token = await logged_in(portal, "sataa")
     ask = await portal.get(f"/paiements/{payment.id}/annuler")
@@ -610,8 +731,9 @@ class FakeTemporal:
     async def get(self) -> FakeTemporal:
         return self
 
-    async def execute_update_with_start_workflow(self, update: Any,
-                                                 start_workflow_operation: Any) -> PaymentView:
+    async def execute_update_with_start_workflow(
+        self, update: Any, start_workflow_operation: Any
+    ) -> PaymentView:
         return self.view
 
     def get_workflow_handle(self, workflow_id: str) -> Any:
@@ -629,24 +751,37 @@ class FakeTemporal:
 
 def awaiting_view(payment_id: str, amount: str = "120.00") -> PaymentView:
     return PaymentView(
-        id=payment_id, workflow_id=f"payment-{payment_id}", status="awaiting_payer", channel="cmi_card",
-        amount=amount, invoice_ids=[], next_action=NextAction(
-            type="redirect_form", url=CMI_URL,
+        id=payment_id,
+        workflow_id=f"payment-{payment_id}",
+        status="awaiting_payer",
+        channel="cmi_card",
+        amount=amount,
+        invoice_ids=[],
+        next_action=NextAction(
+            type="redirect_form",
+            url=CMI_URL,
             fields={"clientid": "600000001", "oid": payment_id, "amount": amount, "HASH": "a+b/c=="},
         ),
         deadline="2026-11-27T10:20:00+00:00",
     )
 
 
-async def test_started_payment_hands_over_to_cmi(portal: httpx.AsyncClient,
-                                                 make_invoice: Callable[..., Invoice]) -> None:
+async def test_started_payment_hands_over_to_cmi(
+    portal: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
     invoice = make_invoice()
     portal.app.state.temporal = FakeTemporal(awaiting_view("PNFAKE000001"))  # type: ignore[attr-defined]
     token = await logged_in(portal, "sataa")
-    response = await portal.post("/paiements", data={
-        "csrf_token": token, "invoice_ids": str(invoice.id), "channel": "cmi_card",
-        "payer_name": "Comptabilité SATAA", "payer_email": "sataa@demo.portnet.ma",
-    })
+    response = await portal.post(
+        "/paiements",
+        data={
+            "csrf_token": token,
+            "invoice_ids": str(invoice.id),
+            "channel": "cmi_card",
+            "payer_name": "Comptabilité SATAA",
+            "payer_email": "sataa@demo.portnet.ma",
+        },
+    )
     assert response.status_code == 200
     text = response.text
     assert f'<form method="post" action="{CMI_URL}" data-autosubmit>' in text
@@ -659,7 +794,9 @@ async def test_started_payment_hands_over_to_cmi(portal: httpx.AsyncClient,
 
 
 async def test_status_page_resumes_and_cancels_through_the_workflow(
-    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice],
+    portal: httpx.AsyncClient,
+    db: Session,
+    make_invoice: Callable[..., Invoice],
 ) -> None:
     payment = make_payment(db, make_invoice())
     fake = FakeTemporal(awaiting_view(payment.id))

@@ -38,8 +38,14 @@ async def test_unpaid_card_attempt_expires_at_its_deadline(
     assert db.exec(select(InvoiceHold).where(InvoiceHold.invoice_id == invoice.id)).first() is None
     payment = db.get(Payment, inp.payment_id)
     assert payment is not None and payment.status == "expired"
-    names = [m.name for m in db.exec(select(InvoiceMessage).where(InvoiceMessage.invoice_id == invoice.id)
-                                     .order_by(col(InvoiceMessage.seq))).all()]
+    names = [
+        m.name
+        for m in db.exec(
+            select(InvoiceMessage)
+            .where(InvoiceMessage.invoice_id == invoice.id)
+            .order_by(col(InvoiceMessage.seq))
+        ).all()
+    ]
     assert names == ["CMI_PAY_REQ", "CMI_PAY_EXPIRED"]
 
 
@@ -53,8 +59,14 @@ async def test_deadline_after_declines_is_a_failure_with_the_declines_logged(
         await wait_status(handle, "awaiting_payer")
         decision = await handle.execute_update(
             PaymentWorkflow.cmi_result,
-            CmiResult(callback_id=1, approved=False, proc_return_code="05", trans_id="T1", amount="120.00",
-                      err_msg="Transaction refusée"),
+            CmiResult(
+                callback_id=1,
+                approved=False,
+                proc_return_code="05",
+                trans_id="T1",
+                amount="120.00",
+                err_msg="Transaction refusée",
+            ),
         )
         assert decision.answer == "APPROVED"
         view = await handle.query(PaymentWorkflow.state)
@@ -62,8 +74,10 @@ async def test_deadline_after_declines_is_a_failure_with_the_declines_logged(
         result = await handle.result()
     assert result.status == "failed"
     assert refreshed(db, invoice).status == "unpaid"
-    observations = [m.observations or "" for m in db.exec(
-        select(InvoiceMessage).where(InvoiceMessage.invoice_id == invoice.id)).all()]
+    observations = [
+        m.observations or ""
+        for m in db.exec(select(InvoiceMessage).where(InvoiceMessage.invoice_id == invoice.id)).all()
+    ]
     assert any("code 05" in o for o in observations)
 
 
@@ -117,7 +131,7 @@ async def test_second_attempt_on_a_held_invoice_fails_with_conflict(
 async def test_emitter_that_never_acknowledges_leaves_invoice_awaiting_partner(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
-    """ANP's invoice: paid by card, notice refused (sandbox not running here) -> stays confirmed for finance."""
+    """ANP's invoice paid by card; no emitter sandbox here, so it stays confirmed for finance."""
     invoice = make_invoice(emitter_code="611AGEN001")
     inp = payment_input(invoice.company_id, [invoice.id or 0])
     async with running_worker(time_env.client) as queue:
@@ -125,8 +139,15 @@ async def test_emitter_that_never_acknowledges_leaves_invoice_awaiting_partner(
         await wait_status(handle, "awaiting_payer")
         decision = await handle.execute_update(
             PaymentWorkflow.cmi_result,
-            CmiResult(callback_id=2, approved=True, proc_return_code="00", trans_id="T9", amount="120.00",
-                      auth_code="123456", masked_pan="400000******0010"),
+            CmiResult(
+                callback_id=2,
+                approved=True,
+                proc_return_code="00",
+                trans_id="T9",
+                amount="120.00",
+                auth_code="123456",
+                masked_pan="400000******0010",
+            ),
         )
         assert decision.answer == "ACTION=POSTAUTH"
         view = await wait_status(handle, "succeeded")

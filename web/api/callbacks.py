@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from portnet import cmi_protocol
 from portnet.db import get_engine
-from portnet.models import Payment, PartnerCallback
+from portnet.models import PartnerCallback, Payment
 from portnet.money import api_amount
 from portnet.settings import get_settings
 from workflows.payment import PaymentWorkflow
@@ -39,15 +39,21 @@ NEVER_STORED = {"pan", "cv2", "cvv", "ecom_payment_card_expdate_month", "ecom_pa
 def _record(partner: str, payload: dict[str, str], payment_id: str | None) -> int:
     clean = {k: v for k, v in payload.items() if k.lower() not in NEVER_STORED}
     with Session(get_engine(), expire_on_commit=False) as db:
-        row = PartnerCallback(partner=partner, payment_id=payment_id, verdict="received",
-                              payload=json.dumps(clean, ensure_ascii=False, sort_keys=True))
+        row = PartnerCallback(
+            partner=partner,
+            payment_id=payment_id,
+            verdict="received",
+            payload=json.dumps(clean, ensure_ascii=False, sort_keys=True),
+        )
         db.add(row)
         db.commit()
         assert row.id is not None
         return row.id
 
 
-def _judge(callback_id: int, verdict: str, answer: str | None, dedupe_key: str | None = None) -> PartnerCallback | None:
+def _judge(
+    callback_id: int, verdict: str, answer: str | None, dedupe_key: str | None = None
+) -> PartnerCallback | None:
     """Writes the verdict; with a dedupe key, returns the earlier row if this event was seen before."""
     with Session(get_engine(), expire_on_commit=False) as db:
         row = db.get(PartnerCallback, callback_id)
@@ -141,8 +147,13 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
             return answer("late", "APPROVED", dedupe)
         log.warning("cmi callback %s: Temporal error %s", callback_id, err.status)
         return answer("temporal_unavailable", "FAILURE", dedupe)
-    verdict = ("accepted" if decision.answer.startswith("ACTION=POSTAUTH") else
-               "declined" if not result.approved else "not_captured")
+    verdict = (
+        "accepted"
+        if decision.answer.startswith("ACTION=POSTAUTH")
+        else "declined"
+        if not result.approved
+        else "not_captured"
+    )
     return answer(verdict, decision.answer, dedupe)
 
 
@@ -172,10 +183,16 @@ async def emitter_ack(request: Request) -> JSONResponse:
     if client is None:
         _judge(callback_id, "temporal_unavailable", "503", f"emitter:{notice_id}")
         return JSONResponse({"detail": "Réessayez plus tard."}, status_code=503)
-    ack = EmitterAck(emitter_code=code, notice_id=notice_id, emitter_ack_id=str(data.get("emitter_ack_id", "")),
-                     callback_id=callback_id)
+    ack = EmitterAck(
+        emitter_code=code,
+        notice_id=notice_id,
+        emitter_ack_id=str(data.get("emitter_ack_id", "")),
+        callback_id=callback_id,
+    )
     try:
-        await client.get_workflow_handle(payment.workflow_id).signal(PaymentWorkflow.emitter_acknowledged, ack)
+        await client.get_workflow_handle(payment.workflow_id).signal(
+            PaymentWorkflow.emitter_acknowledged, ack
+        )
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             _judge(callback_id, "late", "200", f"emitter:{notice_id}")

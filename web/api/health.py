@@ -30,4 +30,6 @@ async def healthz(request: Request) -> JSONResponse:
         except Exception as exc:  # noqa: BLE001
             checks["temporal"] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503)
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
+    )

@@ -18,12 +18,15 @@ ERRORS = {code: {"model": ErrorOut} for code in (403, 404, 409, 422, 503)}
 
 
 @router.post("", status_code=201, response_model=PaymentOut, responses=ERRORS)  # type: ignore[arg-type]
-async def create_payment(body: PaymentBody, user: CurrentUser, db: DB, settings: AppSettings,
-                         client: Temporal) -> PaymentOut | JSONResponse:
+async def create_payment(
+    body: PaymentBody, user: CurrentUser, db: DB, settings: AppSettings, client: Temporal
+) -> PaymentOut | JSONResponse:
     try:
         view = await start_payment(client, db, settings, user, body.invoice_ids, body.channel, body.payer)
     except PaymentRefused as refused:
-        return JSONResponse({"detail": refused.message, "code": refused.code}, status_code=refused.status_code)
+        return JSONResponse(
+            {"detail": refused.message, "code": refused.code}, status_code=refused.status_code
+        )
     return PaymentOut.of(view)
 
 
@@ -41,18 +44,28 @@ async def cancel_payment(payment_id: str, user: CurrentUser, db: DB, client: Tem
     payment = payment_for_user(db, user, payment_id)
     if payment is None:
         raise HTTPException(status_code=404, detail="Paiement introuvable.")
-    await client.get_workflow_handle(payment.workflow_id).signal(PaymentWorkflow.cancel, f"Annulé par {user.username}")
+    await client.get_workflow_handle(payment.workflow_id).signal(
+        PaymentWorkflow.cancel, f"Annulé par {user.username}"
+    )
     return {"status": "cancel_requested"}
 
 
-@router.get("/{payment_id}/receipt", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}}, 404: {"model": ErrorOut}})
+@router.get(
+    "/{payment_id}/receipt",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, 404: {"model": ErrorOut}},
+)
 def receipt(payment_id: str, user: CurrentUser, db: DB) -> Response:
     payment = payment_for_user(db, user, payment_id)
     if payment is None:
         raise HTTPException(status_code=404, detail="Paiement introuvable.")
-    doc = db.exec(select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")).first()
+    doc = db.exec(
+        select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")
+    ).first()
     if doc is None or doc.content is None:
         raise HTTPException(status_code=404, detail="Reçu disponible une fois le paiement réussi.")
-    return Response(doc.content, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{doc.name}"'})
+    return Response(
+        doc.content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{doc.name}"'},
+    )

@@ -55,12 +55,23 @@ class InvoiceOut(BaseModel):
     @classmethod
     def of(cls, row: InvoiceRow) -> InvoiceOut:
         return cls(
-            id=row.id, number=row.number, type=row.type, type_label=InvoiceType(row.type).label,
-            emitter=row.emitter_name, emitter_code=row.emitter_code, client=row.client_name,
-            client_code=row.client_code, date=row.invoice_date, due_date=row.due_date,
-            amount_ht=api_amount(row.amount_ht), amount_tva=api_amount(row.amount_tva),
-            amount_ttc=api_amount(row.amount_ttc), currency=row.currency, status=row.status,
-            status_label=InvoiceStatus(row.status).label, payment_methods=row.payment_methods,
+            id=row.id,
+            number=row.number,
+            type=row.type,
+            type_label=InvoiceType(row.type).label,
+            emitter=row.emitter_name,
+            emitter_code=row.emitter_code,
+            client=row.client_name,
+            client_code=row.client_code,
+            date=row.invoice_date,
+            due_date=row.due_date,
+            amount_ht=api_amount(row.amount_ht),
+            amount_tva=api_amount(row.amount_tva),
+            amount_ttc=api_amount(row.amount_ttc),
+            currency=row.currency,
+            status=row.status,
+            status_label=InvoiceStatus(row.status).label,
+            payment_methods=row.payment_methods,
         )
 
 
@@ -165,11 +176,21 @@ class PaymentOut(BaseModel):
     def of(cls, view: PaymentView) -> PaymentOut:
         action: Any = view.next_action
         return cls(
-            id=view.id, workflow_id=view.workflow_id, status=view.status, channel=view.channel,
-            amount=view.amount, invoice_ids=view.invoice_ids, invoice_numbers=view.invoice_numbers,
-            next_action=NextActionOut(type=action.type, url=action.url, fields=action.fields) if action else None,
-            error=view.error, transaction_id=view.transaction_id, deadline=view.deadline,
-            declines=view.declines, last_decline=view.last_decline,
+            id=view.id,
+            workflow_id=view.workflow_id,
+            status=view.status,
+            channel=view.channel,
+            amount=view.amount,
+            invoice_ids=view.invoice_ids,
+            invoice_numbers=view.invoice_numbers,
+            next_action=NextActionOut(type=action.type, url=action.url, fields=action.fields)
+            if action
+            else None,
+            error=view.error,
+            transaction_id=view.transaction_id,
+            deadline=view.deadline,
+            declines=view.declines,
+            last_decline=view.last_decline,
             receipt_url=f"/api/v1/payments/{view.id}/receipt" if view.receipt_document_id else None,
         )
 

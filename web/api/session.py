@@ -31,8 +31,11 @@ _DUMMY_HASH = hash_password("not-a-real-password-0")
 def user_out(db: DB, user: User) -> UserOut:
     company = db.get(Company, user.company_id) if user.company_id else None
     return UserOut(
-        username=user.username, role=user.role, company=company.name if company else None,
-        customs_code=company.customs_code if company else None, must_change_password=user.must_change_password,
+        username=user.username,
+        role=user.role,
+        company=company.name if company else None,
+        customs_code=company.customs_code if company else None,
+        must_change_password=user.must_change_password,
     )
 
 

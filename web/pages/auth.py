@@ -24,8 +24,10 @@ from web.sessions import close_session, csrf_valid, ensure_prelogin_cookie, open
 router = APIRouter()
 
 BAD_CREDENTIALS = "Nom d'utilisateur ou mot de passe incorrect."
-MUST_CHANGE = ("Pour votre sécurité, choisissez un nouveau mot de passe avant de continuer "
-               "(votre mot de passe actuel a été attribué par PortNet).")
+MUST_CHANGE = (
+    "Pour votre sécurité, choisissez un nouveau mot de passe avant de continuer "
+    "(votre mot de passe actuel a été attribué par PortNet)."
+)
 
 
 @router.get("/")
@@ -33,13 +35,25 @@ def home(user: Annotated[User | None, Depends(optional_user)]) -> Response:
     return redirect("/factures" if user is not None else "/connexion")
 
 
-def _login_page(request: Request, settings: AppSettings, *, username: str = "", next_url: str = "",
-                error: str | None = None, status_code: int = 200) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    settings: AppSettings,
+    *,
+    username: str = "",
+    next_url: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     # The token in the form derives from the pre-login cookie, so the cookie is chosen before rendering.
     probe = Response()
     ensure_prelogin_cookie(request, probe, settings)
-    response = render(request, "login.html", {"username": username, "next": next_url, "error": error},
-                      status_code=status_code, settings=settings)
+    response = render(
+        request,
+        "login.html",
+        {"username": username, "next": next_url, "error": error},
+        status_code=status_code,
+        settings=settings,
+    )
     for cookie in probe.headers.getlist("set-cookie"):
         response.headers.append("set-cookie", cookie)
     response.headers["Cache-Control"] = "no-store"
@@ -47,8 +61,12 @@ def _login_page(request: Request, settings: AppSettings, *, username: str = "", 
 
 
 @router.get("/connexion")
-def login_form(request: Request, settings: AppSettings, user: Annotated[User | None, Depends(optional_user)],
-               next: str | None = None) -> Response:
+def login_form(
+    request: Request,
+    settings: AppSettings,
+    user: Annotated[User | None, Depends(optional_user)],
+    next: str | None = None,
+) -> Response:
     if user is not None:
         return redirect(PASSWORD_PAGE if user.must_change_password else safe_next(next))
     request.state.user = None
@@ -61,9 +79,13 @@ async def login(request: Request, db: DB, settings: AppSettings) -> Response:
     token = form.get("csrf_token")
     if not csrf_valid(request, settings, token if isinstance(token, str) else None):
         request.state.user = None
-        return render(request, "error.html",
-                      {"title": "Requête invalide", "status": 400, "message": CSRF_MESSAGE},
-                      status_code=400, settings=settings)
+        return render(
+            request,
+            "error.html",
+            {"title": "Requête invalide", "status": 400, "message": CSRF_MESSAGE},
+            status_code=400,
+            settings=settings,
+        )
     username = form_str(form, "username", 150)
     password = form.get("password")
     next_url = safe_next(form_str(form, "next", 1000), "")
@@ -71,8 +93,9 @@ async def login(request: Request, db: DB, settings: AppSettings) -> Response:
     if username and isinstance(password, str) and password:
         user = authenticate(db, username, password)
     if user is None:
-        return _login_page(request, settings, username=username, next_url=next_url, error=BAD_CREDENTIALS,
-                           status_code=401)
+        return _login_page(
+            request, settings, username=username, next_url=next_url, error=BAD_CREDENTIALS, status_code=401
+        )
     if user.must_change_password:
         response = redirect(PASSWORD_PAGE, MUST_CHANGE, "warning", settings)
     else:
@@ -88,11 +111,21 @@ def logout(request: Request, db: DB, user: PageUser, form: CheckedForm, settings
     return response
 
 
-def _password_page(request: Request, settings: AppSettings, user: User, problems: list[str] | None = None,
-                   status_code: int = 200) -> HTMLResponse:
+def _password_page(
+    request: Request,
+    settings: AppSettings,
+    user: User,
+    problems: list[str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     notice = MUST_CHANGE if user.must_change_password else None
-    return render(request, "password.html", {"problems": problems or [], "notice": notice},
-                  status_code=status_code, settings=settings)
+    return render(
+        request,
+        "password.html",
+        {"problems": problems or [], "notice": notice},
+        status_code=status_code,
+        settings=settings,
+    )
 
 
 @router.get(PASSWORD_PAGE)
@@ -101,8 +134,9 @@ def password_form(request: Request, user: PageUser, settings: AppSettings) -> Re
 
 
 @router.post(PASSWORD_PAGE)
-def password_change(request: Request, db: DB, user: PageUser, form: CheckedForm,
-                    settings: AppSettings) -> Response:
+def password_change(
+    request: Request, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings
+) -> Response:
     current = form.get("current_password")
     new = form.get("new_password")
     confirm = form.get("confirm_password")

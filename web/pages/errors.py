@@ -37,7 +37,7 @@ MESSAGES = {
     404: "La page ou le document demandé n'existe pas, ou ne vous est pas accessible.",
     405: "Cette adresse ne s'utilise pas ainsi.",
     500: "Une erreur inattendue s'est produite. Réessayez dans un instant ; si le problème persiste, "
-         "contactez le HelpDesk.",
+    "contactez le HelpDesk.",
 }
 
 
@@ -67,9 +67,12 @@ def _attach_user(request: Request) -> None:
 def error_page(request: Request, status_code: int, message: str | None = None) -> Response:
     _attach_user(request)
     title = TITLES.get(status_code, "Erreur")
-    return render(request, "error.html", {"title": title, "status": status_code,
-                                          "message": message or MESSAGES.get(status_code, title)},
-                  status_code=status_code)
+    return render(
+        request,
+        "error.html",
+        {"title": title, "status": status_code, "message": message or MESSAGES.get(status_code, title)},
+        status_code=status_code,
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -103,8 +106,12 @@ async def _server_error(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": "Erreur interne."}, status_code=500)
     try:
         request.state.user = None  # no database round trip: it may be what failed
-        return render(request, "error.html", {"title": "Erreur interne", "status": 500,
-                                              "message": MESSAGES[500]}, status_code=500)
+        return render(
+            request,
+            "error.html",
+            {"title": "Erreur interne", "status": 500, "message": MESSAGES[500]},
+            status_code=500,
+        )
     except Exception:  # noqa: BLE001 - last resort
         return Response("Erreur interne.", status_code=500, media_type="text/plain; charset=utf-8")
 

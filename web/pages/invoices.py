@@ -22,8 +22,17 @@ router = APIRouter()
 PAGE_SIZES = (10, 20, 50, 100)
 DEFAULT_PAGE_SIZE = 20
 # The search criteria, in the order of the guide's form; all of them travel in the query string.
-CRITERIA = ("number", "type", "status", "date_from", "date_to", "emitter", "prestation", "operation_type",
-            "reference")
+CRITERIA = (
+    "number",
+    "type",
+    "status",
+    "date_from",
+    "date_to",
+    "emitter",
+    "prestation",
+    "operation_type",
+    "reference",
+)
 FR_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
 
 
@@ -66,8 +75,9 @@ def _choices(db: DB) -> dict[str, Any]:
     }
 
 
-def _invoice_list(request: Request, db: DB, user: PageUser, settings: AppSettings,
-                  screen: Screen) -> Response:
+def _invoice_list(
+    request: Request, db: DB, user: PageUser, settings: AppSettings, screen: Screen
+) -> Response:
     params = request.query_params
     values = {name: (params.get(name) or "").strip()[:100] for name in CRITERIA}
     values["date_from"], values["date_to"] = _iso_date(values["date_from"]), _iso_date(values["date_to"])
@@ -80,9 +90,17 @@ def _invoice_list(request: Request, db: DB, user: PageUser, settings: AppSetting
     count = 0
     try:
         criteria = criteria_of(
-            values["number"], values["type"], values["status"], values["emitter"], values["date_from"],
-            values["date_to"], values["prestation"], values["operation_type"], values["reference"],
-            page, page_size,
+            values["number"],
+            values["type"],
+            values["status"],
+            values["emitter"],
+            values["date_from"],
+            values["date_to"],
+            values["prestation"],
+            values["operation_type"],
+            values["reference"],
+            page,
+            page_size,
         )
     except HTTPException as exc:
         error = str(exc.detail)
@@ -106,23 +124,29 @@ def _invoice_list(request: Request, db: DB, user: PageUser, settings: AppSetting
 
     can_pay = screen.selectable and is_client(user)
     payable = {s.value for s in PAYABLE_STATUSES}
-    return render(request, "invoices/list.html", {
-        "screen": screen,
-        "values": values,
-        "rows": rows,
-        "count": count,
-        "page": page,
-        "pages": pages,
-        "page_size": page_size,
-        "prev_url": page_url(page - 1) if page > 1 else None,
-        "next_url": page_url(page + 1) if page < pages else None,
-        "error": error,
-        "can_pay": can_pay,
-        "payable": payable,
-        "emitter_lookup_url": "/factures/emetteurs?" + urlencode(
-            {"retour": screen.back, **{k: v for k, v in kept.items() if k != "emitter"}}),
-        **_choices(db),
-    }, status_code=422 if error else 200, settings=settings)
+    return render(
+        request,
+        "invoices/list.html",
+        {
+            "screen": screen,
+            "values": values,
+            "rows": rows,
+            "count": count,
+            "page": page,
+            "pages": pages,
+            "page_size": page_size,
+            "prev_url": page_url(page - 1) if page > 1 else None,
+            "next_url": page_url(page + 1) if page < pages else None,
+            "error": error,
+            "can_pay": can_pay,
+            "payable": payable,
+            "emitter_lookup_url": "/factures/emetteurs?"
+            + urlencode({"retour": screen.back, **{k: v for k, v in kept.items() if k != "emitter"}}),
+            **_choices(db),
+        },
+        status_code=422 if error else 200,
+        settings=settings,
+    )
 
 
 @router.get("/factures")
@@ -149,14 +173,23 @@ def emitter_lookup(request: Request, db: DB, user: PageUser, settings: AppSettin
     kept = {k: (params.get(k) or "").strip()[:100] for k in CRITERIA if k != "emitter" and params.get(k)}
     emitters = queries.search_emitters(db, q or None)
     rows = [(e, f"{screen.path}?{urlencode({**kept, 'emitter': e.code})}") for e in emitters]
-    return render(request, "invoices/emitters.html", {
-        "q": q, "rows": rows, "screen": screen, "kept": kept,
-    }, settings=settings)
+    return render(
+        request,
+        "invoices/emitters.html",
+        {
+            "q": q,
+            "rows": rows,
+            "screen": screen,
+            "kept": kept,
+        },
+        settings=settings,
+    )
 
 
 @router.get("/factures/{invoice_id}")
-def invoice_detail(request: Request, invoice_id: str, db: DB, user: PageUser,
-                   settings: AppSettings) -> Response:
+def invoice_detail(
+    request: Request, invoice_id: str, db: DB, user: PageUser, settings: AppSettings
+) -> Response:
     detail = None
     if invoice_id.isdigit() and len(invoice_id) < 19:
         detail = queries.invoice_detail(db, int(invoice_id), company_scope(user))
@@ -165,18 +198,34 @@ def invoice_detail(request: Request, invoice_id: str, db: DB, user: PageUser,
     inv = detail.invoice
     assert inv.id is not None
     documents = [
-        {"name": d.name, "description": d.description, "created_at": d.created_at,
-         "url": document_url(inv.id, d.kind, d.payment_id)}
+        {
+            "name": d.name,
+            "description": d.description,
+            "created_at": d.created_at,
+            "url": document_url(inv.id, d.kind, d.payment_id),
+        }
         for d in detail.documents
     ]
     if not any(d.kind == "invoice" for d in detail.documents):
         # Invoice PDFs are rendered on demand; list it even when no document row was recorded.
-        documents.insert(0, {"name": f"INV{inv.number}.pdf", "description": "Facture",
-                             "created_at": inv.created_at, "url": document_url(inv.id, "invoice", None)})
-    return render(request, "invoices/detail.html", {
-        "d": detail,
-        "inv": inv,
-        "documents": documents,
-        "payments": detail.payments,
-        "can_pay": is_client(user) and inv.status in {s.value for s in PAYABLE_STATUSES},
-    }, settings=settings)
+        documents.insert(
+            0,
+            {
+                "name": f"INV{inv.number}.pdf",
+                "description": "Facture",
+                "created_at": inv.created_at,
+                "url": document_url(inv.id, "invoice", None),
+            },
+        )
+    return render(
+        request,
+        "invoices/detail.html",
+        {
+            "d": detail,
+            "inv": inv,
+            "documents": documents,
+            "payments": detail.payments,
+            "can_pay": is_client(user) and inv.status in {s.value for s in PAYABLE_STATUSES},
+        },
+        settings=settings,
+    )

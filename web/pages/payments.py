@@ -46,8 +46,14 @@ PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # How the guide groups the channels on the confirmation screen ("Plateformes de paiement").
 PLATFORMS: tuple[tuple[str, tuple[tuple[Channel, str], ...]], ...] = (
     ("CMI", ((Channel.CMI_CARD, "Carte bancaire"), (Channel.CMI_FATOURATI, "Fatourati"))),
-    ("Amanpay", ((Channel.AMANPAY_AMANTY, "Amanty"), (Channel.AMANPAY_PAYDIRECT, "PayDirect"),
-                 (Channel.AMANPAY_CODE, "Code de paiement"))),
+    (
+        "Amanpay",
+        (
+            (Channel.AMANPAY_AMANTY, "Amanty"),
+            (Channel.AMANPAY_PAYDIRECT, "PayDirect"),
+            (Channel.AMANPAY_CODE, "Code de paiement"),
+        ),
+    ),
     ("Chèque", ((Channel.CHEQUE, "Chèque"),)),
     ("Virement", ((Channel.BANK_TRANSFER, "Virement"),)),
 )
@@ -81,8 +87,9 @@ def allowed_methods(rows: list[Row]) -> list[PaymentMethod]:
 def platforms_for(methods: list[PaymentMethod]) -> list[Platform]:
     platforms = []
     for name, channels in PLATFORMS:
-        choices = [ChannelChoice(c, label, c in ENABLED_CHANNELS)
-                   for c, label in channels if c.method in methods]
+        choices = [
+            ChannelChoice(c, label, c in ENABLED_CHANNELS) for c, label in channels if c.method in methods
+        ]
         if choices:
             platforms.append(Platform(name, choices))
     return platforms
@@ -97,16 +104,19 @@ def selection_problem(user: User, ids: list[int], rows: list[Row]) -> tuple[int,
     if len(ids) > MAX_INVOICES:
         return 422, f"Au plus {MAX_INVOICES} factures par règlement."
     if len(rows) != len(ids):
-        return 404, ("Facture introuvable\u00a0: la sélection contient une facture qui n'existe pas "
-                     "ou ne vous appartient pas.")
+        return 404, (
+            "Facture introuvable\u00a0: la sélection contient une facture qui n'existe pas "
+            "ou ne vous appartient pas."
+        )
     payable = {s.value for s in PAYABLE_STATUSES}
     blocked = [inv for inv, _, _ in rows if inv.status not in payable]
     if blocked:
         listed = ", ".join(f"{inv.number} ({InvoiceStatus(inv.status).label})" for inv in blocked)
         return 409, f"Facture(s) non réglable(s): {listed}."
     if not allowed_methods(rows):
-        return 422, ("Les factures sélectionnées n'ont aucun moyen de paiement en commun\u00a0: "
-                     "réglez-les séparément.")
+        return 422, (
+            "Les factures sélectionnées n'ont aucun moyen de paiement en commun\u00a0: réglez-les séparément."
+        )
     return None
 
 
@@ -115,8 +125,16 @@ def _rows(db: DB, user: User, ids: list[int]) -> list[Row]:
 
 
 def confirmation_page(
-    request: Request, db: DB, user: User, settings: AppSettings, rows: list[Row], *, error: str | None = None,
-    status_code: int = 200, payer: dict[str, str] | None = None, channel: str | None = None,
+    request: Request,
+    db: DB,
+    user: User,
+    settings: AppSettings,
+    rows: list[Row],
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    payer: dict[str, str] | None = None,
+    channel: str | None = None,
     payable: bool = True,
 ) -> Response:
     company = rows[0][2] if rows else (db.get(Company, user.company_id) if user.company_id else None)
@@ -130,22 +148,28 @@ def confirmation_page(
         "phone": "",
     }
     emitters = list(dict.fromkeys(em.name for _, em, _ in rows))
-    return render(request, "payments/confirm.html", {
-        "rows": rows,
-        "company": company,
-        "emitters": ", ".join(emitters),
-        "total_ht": total(inv.amount_ht for inv, _, _ in rows),
-        "total_tva": total(inv.amount_tva for inv, _, _ in rows),
-        "total_ttc": total(inv.amount_ttc for inv, _, _ in rows),
-        "methods": methods,
-        "platforms": platforms,
-        "chosen": chosen,
-        "payer": payer,
-        "error": error,
-        # The choices are shown whenever the selection itself is fine; paying needs an enabled one.
-        "offer": payable and bool(rows) and bool(platforms),
-        "can_submit": payable and bool(rows) and bool(enabled),
-    }, status_code=status_code, settings=settings)
+    return render(
+        request,
+        "payments/confirm.html",
+        {
+            "rows": rows,
+            "company": company,
+            "emitters": ", ".join(emitters),
+            "total_ht": total(inv.amount_ht for inv, _, _ in rows),
+            "total_tva": total(inv.amount_tva for inv, _, _ in rows),
+            "total_ttc": total(inv.amount_ttc for inv, _, _ in rows),
+            "methods": methods,
+            "platforms": platforms,
+            "chosen": chosen,
+            "payer": payer,
+            "error": error,
+            # The choices are shown whenever the selection itself is fine; paying needs an enabled one.
+            "offer": payable and bool(rows) and bool(platforms),
+            "can_submit": payable and bool(rows) and bool(enabled),
+        },
+        status_code=status_code,
+        settings=settings,
+    )
 
 
 @router.post("/paiements/confirmation")
@@ -159,20 +183,34 @@ def confirm(request: Request, db: DB, user: PageUser, form: CheckedForm, setting
 
 
 @router.post("/paiements")
-async def start(request: Request, db: DB, user: PageUser, form: CheckedForm,
-                settings: AppSettings) -> Response:
+async def start(
+    request: Request, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings
+) -> Response:
     ids = form_ids(form)
     channel = form_str(form, "channel", 40)
-    payer = {"name": form_str(form, "payer_name", 120), "email": form_str(form, "payer_email", 254),
-             "phone": form_str(form, "payer_phone", 30)}
+    payer = {
+        "name": form_str(form, "payer_name", 120),
+        "email": form_str(form, "payer_email", 254),
+        "phone": form_str(form, "payer_phone", 30),
+    }
     rows = _rows(db, user, ids)
     problem = selection_problem(user, ids, rows)
     if problem is not None and not rows:
         return redirect("/factures", problem[1], "error", settings)
 
     def again(message: str, status_code: int) -> Response:
-        return confirmation_page(request, db, user, settings, rows, error=message, status_code=status_code,
-                                 payer=payer, channel=channel, payable=problem is None and status_code != 409)
+        return confirmation_page(
+            request,
+            db,
+            user,
+            settings,
+            rows,
+            error=message,
+            status_code=status_code,
+            payer=payer,
+            channel=channel,
+            payable=problem is None and status_code != 409,
+        )
 
     if problem is not None:
         return again(problem[1], problem[0])
@@ -188,8 +226,13 @@ async def start(request: Request, db: DB, user: PageUser, form: CheckedForm,
         return again(UNAVAILABLE, 503)
     action = view.next_action
     if action is not None and action.type == "redirect_form" and action.url:
-        return render(request, "payments/redirect.html", {"action": action, "view": view},
-                      settings=settings, form_targets=(action.url,))
+        return render(
+            request,
+            "payments/redirect.html",
+            {"action": action, "view": view},
+            settings=settings,
+            form_targets=(action.url,),
+        )
     if action is not None and action.type == "redirect" and action.url:
         return redirect(action.url)
     return redirect(f"/paiements/{quote(view.id)}")
@@ -203,22 +246,28 @@ def _owned_payment(db: DB, user: User, payment_id: str) -> Payment:
 
 
 def _covered_invoices(db: DB, payment: Payment) -> list[tuple[Invoice, PaymentInvoice]]:
-    return list(db.exec(
-        select(Invoice, PaymentInvoice)
-        .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
-        .where(PaymentInvoice.payment_id == payment.id)
-        .order_by(col(Invoice.number))
-    ).all())
+    return list(
+        db.exec(
+            select(Invoice, PaymentInvoice)
+            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+            .where(PaymentInvoice.payment_id == payment.id)
+            .order_by(col(Invoice.number))
+        ).all()
+    )
 
 
 def _can_cancel(user: User, payment: Payment, view: PaymentView) -> bool:
-    return is_client(user) and payment.company_id == user.company_id and \
-        view.status == PaymentStatus.AWAITING_PAYER.value
+    return (
+        is_client(user)
+        and payment.company_id == user.company_id
+        and view.status == PaymentStatus.AWAITING_PAYER.value
+    )
 
 
 @router.get("/paiements/{payment_id}")
-async def status_page(request: Request, payment_id: str, db: DB, user: PageUser,
-                      settings: AppSettings) -> Response:
+async def status_page(
+    request: Request, payment_id: str, db: DB, user: PageUser, settings: AppSettings
+) -> Response:
     payment = _owned_payment(db, user, payment_id)
     client: Client | None = await request.app.state.temporal.get()
     view = await read_view(client, payment)
@@ -238,11 +287,17 @@ async def status_page(request: Request, payment_id: str, db: DB, user: PageUser,
         "can_cancel": _can_cancel(user, payment, view),
         "resume": resume if is_client(user) else None,
         "receipt_url": f"/api/v1/payments/{quote(payment.id)}/receipt"
-        if view.status == PaymentStatus.SUCCEEDED.value else None,
+        if view.status == PaymentStatus.SUCCEEDED.value
+        else None,
         "ledger_only": client is None,
     }
-    return render(request, "payments/status.html", ctx, settings=settings,
-                  form_targets=(resume.url,) if resume is not None and resume.url else ())
+    return render(
+        request,
+        "payments/status.html",
+        ctx,
+        settings=settings,
+        form_targets=(resume.url,) if resume is not None and resume.url else (),
+    )
 
 
 async def _cmi_return(request: Request, payment_id: str) -> Response:
@@ -272,21 +327,30 @@ async def cmi_return_get(request: Request, payment_id: str) -> Response:
 
 
 @router.get("/paiements/{payment_id}/annuler")
-async def cancel_form(request: Request, payment_id: str, db: DB, user: PageUser,
-                      settings: AppSettings) -> Response:
+async def cancel_form(
+    request: Request, payment_id: str, db: DB, user: PageUser, settings: AppSettings
+) -> Response:
     """CMI's shopurl ("back to the shop"): a GET, so it only asks; the POST below cancels."""
     payment = _owned_payment(db, user, payment_id)
     client: Client | None = await request.app.state.temporal.get()
     view = await read_view(client, payment)
-    return render(request, "payments/cancel.html", {
-        "payment": payment, "view": view, "can_cancel": _can_cancel(user, payment, view),
-        "amount": Decimal(view.amount) if view.amount else payment.amount,
-    }, settings=settings)
+    return render(
+        request,
+        "payments/cancel.html",
+        {
+            "payment": payment,
+            "view": view,
+            "can_cancel": _can_cancel(user, payment, view),
+            "amount": Decimal(view.amount) if view.amount else payment.amount,
+        },
+        settings=settings,
+    )
 
 
 @router.post("/paiements/{payment_id}/annuler")
-async def cancel(request: Request, payment_id: str, db: DB, user: PageUser, form: CheckedForm,
-                 settings: AppSettings) -> Response:
+async def cancel(
+    request: Request, payment_id: str, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings
+) -> Response:
     payment = _owned_payment(db, user, payment_id)
     if not is_client(user) or payment.company_id != user.company_id:
         raise HTTPException(status_code=403, detail="Seul le client qui a lancé ce paiement peut l'annuler.")
@@ -295,11 +359,17 @@ async def cancel(request: Request, payment_id: str, db: DB, user: PageUser, form
         raise HTTPException(status_code=503, detail=UNAVAILABLE)
     status_url = f"/paiements/{quote(payment.id)}"
     try:
-        await client.get_workflow_handle(payment.workflow_id).signal(PaymentWorkflow.cancel,
-                                                                     f"Annulé par {user.username}")
+        await client.get_workflow_handle(payment.workflow_id).signal(
+            PaymentWorkflow.cancel, f"Annulé par {user.username}"
+        )
     except RPCError as exc:
         log.info("cancel of %s refused by Temporal: %s", payment.id, exc)
-        return redirect(status_url, "Ce paiement est terminé\u00a0: il ne peut plus être annulé.", "warning",
-                        settings)
-    return redirect(status_url, "Demande d'annulation envoyée. Les factures redeviennent réglables dès "
-                                "qu'elle est prise en compte.", "info", settings)
+        return redirect(
+            status_url, "Ce paiement est terminé\u00a0: il ne peut plus être annulé.", "warning", settings
+        )
+    return redirect(
+        status_url,
+        "Demande d'annulation envoyée. Les factures redeviennent réglables dès qu'elle est prise en compte.",
+        "info",
+        settings,
+    )

@@ -126,9 +126,16 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        money=money, date=fr_date, stamp=fr_stamp, invoice_status=invoice_status, invoice_type=invoice_type,
-        payment_status=payment_status, channel_label=channel_label, method_label=method_label,
-        message_function=message_function, yes_no=yes_no,
+        money=money,
+        date=fr_date,
+        stamp=fr_stamp,
+        invoice_status=invoice_status,
+        invoice_type=invoice_type,
+        payment_status=payment_status,
+        channel_label=channel_label,
+        method_label=method_label,
+        message_function=message_function,
+        yes_no=yes_no,
     )
     return env
 
@@ -158,8 +165,12 @@ def menu_for(user: User | None, path: str) -> list[MenuItem]:
         children.append(MenuItem("Nouvelle demande de facture", "/factures/demande"))
     for child in children:
         child.active = path == child.href
-    factures = MenuItem("Factures", "/factures", children,
-                        active=path.startswith("/factures") or path.startswith("/paiements"))
+    factures = MenuItem(
+        "Factures",
+        "/factures",
+        children,
+        active=path.startswith("/factures") or path.startswith("/paiements"),
+    )
     return [factures]
 
 
@@ -174,8 +185,15 @@ def set_flash(response: Response, message: str, kind: str = "info", settings: Se
     """One message for the next page, in a signed cookie: the portal keeps no per-user state for it."""
     settings = settings or get_settings()
     payload = base64.urlsafe_b64encode(json.dumps([kind, message]).encode()).decode().rstrip("=")
-    response.set_cookie(FLASH_COOKIE, f"{payload}.{_sign(settings, payload)}", max_age=120, httponly=True,
-                        samesite="lax", secure=settings.session_cookie_secure, path="/")
+    response.set_cookie(
+        FLASH_COOKIE,
+        f"{payload}.{_sign(settings, payload)}",
+        max_age=120,
+        httponly=True,
+        samesite="lax",
+        secure=settings.session_cookie_secure,
+        path="/",
+    )
 
 
 def _read_flash(request: Request, settings: Settings) -> dict[str, str] | None:
@@ -192,8 +210,13 @@ def _read_flash(request: Request, settings: Settings) -> dict[str, str] | None:
     return {"kind": str(kind), "message": str(message)}
 
 
-def redirect(url: str, message: str | None = None, kind: str = "info", settings: Settings | None = None,
-             status_code: int = 303) -> RedirectResponse:
+def redirect(
+    url: str,
+    message: str | None = None,
+    kind: str = "info",
+    settings: Settings | None = None,
+    status_code: int = 303,
+) -> RedirectResponse:
     """303 so that a POST is followed by a GET (no "resend the form?" on reload)."""
     response = RedirectResponse(url, status_code=status_code)
     if message:
