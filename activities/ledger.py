@@ -18,6 +18,7 @@ from temporalio import activity
 
 from portnet import documents
 from portnet.db import session_scope
+from portnet.localtime import to_local
 from portnet.messagelog import append_message
 from portnet.models import (
     Company,
@@ -301,7 +302,7 @@ def _store_receipt(
             receipt_number=_receipt_number(payment),
             payment_id=payment.id,
             channel_label=Channel(payment.channel).label,
-            paid_at=payment.paid_at,
+            paid_at=to_local(payment.paid_at),
             client=documents.ClientInfo(company.name, company.customs_code, company.ice, company.address),
             invoices=[documents.PaidInvoiceItem(inv.number, em.name, inv.amount_ttc) for inv, em in rows],
             total_paid=payment.amount,

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from temporalio import activity
 
 from portnet.db import session_scope
+from portnet.localtime import to_local
 from portnet.models import Company, Document, Emitter, Invoice, Payment, PaymentInvoice
 from portnet.money import format_fr
 from portnet.settings import get_settings
@@ -51,7 +52,7 @@ def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
             for inv, em, pi in rows
         ],
         "amount": format_fr(payment.amount),
-        "paid_at": payment.paid_at.strftime("%d/%m/%Y %H:%M"),
+        "paid_at": to_local(payment.paid_at).strftime("%d/%m/%Y %H:%M"),
         "url": f"{settings.public_base_url.rstrip('/')}/paiements/{payment.id}",
     }
     msg = EmailMessage()

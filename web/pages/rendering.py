@@ -12,18 +12,18 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.templating import Jinja2Templates
 
+from portnet.localtime import to_local
 from portnet.models import User
 from portnet.money import format_fr
 from portnet.settings import Settings, get_settings
@@ -39,8 +39,6 @@ from portnet.statuses import (
 from web.sessions import csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-# Ledger timestamps are naive UTC; people read Moroccan wall-clock time.
-LOCAL_TZ = ZoneInfo("Africa/Casablanca")
 FLASH_COOKIE = "pn_flash"
 DASH = "—"
 
@@ -75,8 +73,7 @@ def fr_stamp(value: datetime | str | None) -> str:
             return value
     else:
         instant = value
-    aware = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
-    return aware.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+    return to_local(instant).strftime("%d/%m/%Y %H:%M")
 
 
 def _label(enum: Any, value: str | None) -> str:
