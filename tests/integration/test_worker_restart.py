@@ -1,0 +1,50 @@
+"""A worker killed while the payer is on CMI's page: the next worker finishes the payment."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from sqlmodel import Session
+from temporalio.testing import WorkflowEnvironment
+
+from portnet.models import Invoice
+from tests.helpers import payment_input, running_worker, start, wait_status
+from workflows.payment import PaymentWorkflow
+from workflows.types import CmiResult
+
+
+async def test_payment_survives_a_worker_restart(
+    dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    inp = payment_input(invoice.company_id, [invoice.id or 0])
+    async with running_worker(dev_env.client) as queue:
+        handle = await start(dev_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+    # No worker polls the queue now. CMI's callback arrives meanwhile and waits for one.
+    approval = asyncio.create_task(
+        handle.execute_update(
+            PaymentWorkflow.cmi_result,
+            CmiResult(
+                callback_id=7,
+                approved=True,
+                proc_return_code="00",
+                trans_id="RESTART1",
+                amount="120.00",
+                auth_code="111111",
+                masked_pan="400000******0010",
+            ),
+        )
+    )
+    await asyncio.sleep(1.0)
+    assert not approval.done()
+    async with running_worker(dev_env.client, task_queue=queue):
+        decision = await asyncio.wait_for(approval, timeout=30)
+        assert decision.answer == "ACTION=POSTAUTH"
+        view = await wait_status(handle, "succeeded", timeout=30)
+        assert view.transaction_id == "RESTART1"
+        await handle.cancel()  # the confirmation e-mail has no SMTP server in this test
+    db.expire_all()
+    fresh = db.get(Invoice, invoice.id)
+    assert fresh is not None and fresh.status == "paid"
