@@ -11,12 +11,12 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from portnet.models import Company, Payment, User
+from portnet.models import Company, Payment, PaymentInvoice, User
 from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
 from portnet.settings import Settings
@@ -143,7 +143,7 @@ def payment_for_user(db: Session, user: User, payment_id: str) -> Payment | None
     return payment
 
 
-async def read_view(client: Client | None, payment: Payment) -> PaymentView:
+async def read_view(client: Client | None, payment: Payment, db: Session | None = None) -> PaymentView:
     """The workflow's own state; the ledger row only if Temporal cannot answer right now."""
     if client is not None:
         try:
@@ -152,13 +152,17 @@ async def read_view(client: Client | None, payment: Payment) -> PaymentView:
                 return view
         except (RPCError, WorkflowQueryFailedError):
             pass
+    invoice_ids: list[int] = []
+    if db is not None:
+        links = db.exec(select(PaymentInvoice).where(PaymentInvoice.payment_id == payment.id)).all()
+        invoice_ids = [link.invoice_id for link in links]
     return PaymentView(
         id=payment.id,
         workflow_id=payment.workflow_id,
         status=payment.status,
         channel=payment.channel,
         amount=api_amount(payment.amount),
-        invoice_ids=[],
+        invoice_ids=invoice_ids,
         invoice_numbers=payment.invoice_numbers.split(","),
         error=payment.failure_reason,
         transaction_id=payment.partner_transaction_id,

@@ -87,6 +87,8 @@ class PaymentWorkflow:
         self._cancel_reason: str | None = None
         self._acks: dict[str, EmitterAck] = {}
         self._ready = False
+        # True while the invoices are held by this attempt: what a cancellation must give back.
+        self._holding = False
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class PaymentWorkflow:
             return await self._attempt(inp, wf_id)
         except asyncio.CancelledError:
             # Cancelled from the Temporal UI or API: give the invoices back before we go.
-            if self._view.status not in (PaymentStatus.SUCCEEDED.value,) and self._view.amount != "0.00":
+            if self._holding:
                 await asyncio.shield(
                     self._release(inp, PaymentStatus.CANCELLED, "Tentative annulée par l'opérateur")
                 )
@@ -179,6 +181,7 @@ class PaymentWorkflow:
             self._set_status(PaymentStatus.FAILED)
             self._ready = True
             return view
+        self._holding = True
         view.amount = reservation.amount
         view.invoice_numbers = [i.number for i in reservation.invoices]
 
@@ -242,6 +245,7 @@ class PaymentWorkflow:
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
         )
+        self._holding = False
         view.receipt_document_id = settlement.receipt_document_id
         view.awaiting_emitters = sorted(settlement.awaiting_emitters)
         self._set_status(PaymentStatus.SUCCEEDED)
@@ -313,6 +317,7 @@ class PaymentWorkflow:
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
         )
+        self._holding = False
         view.error = view.error or reason
         self._set_status(status)
 

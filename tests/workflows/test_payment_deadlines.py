@@ -154,3 +154,21 @@ async def test_emitter_that_never_acknowledges_leaves_invoice_awaiting_partner(
         assert view.receipt_document_id is not None
         await handle.cancel()  # no emitter and no SMTP server here; stop the retries
     assert refreshed(db, invoice).status in ("payment_confirmed", "awaiting_partner")
+
+
+async def test_operator_cancel_from_temporal_gives_the_invoices_back(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    inp = payment_input(invoice.company_id, [invoice.id or 0])
+    async with running_worker(time_env.client) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        await handle.cancel()
+        try:
+            await handle.result()
+        except Exception:  # noqa: BLE001, S110 - the workflow ends cancelled, which result() raises
+            pass
+    assert refreshed(db, invoice).status == "unpaid"
+    payment = db.get(Payment, inp.payment_id)
+    assert payment is not None and payment.status == "cancelled"

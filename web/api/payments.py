@@ -36,7 +36,7 @@ async def get_payment(payment_id: str, user: CurrentUser, db: DB, request: Reque
     if payment is None:
         raise HTTPException(status_code=404, detail="Paiement introuvable.")
     client = await request.app.state.temporal.get()
-    return PaymentOut.of(await read_view(client, payment))
+    return PaymentOut.of(await read_view(client, payment, db))
 
 
 @router.post("/{payment_id}/cancel", status_code=202, responses={404: {"model": ErrorOut}})
