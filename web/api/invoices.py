@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from portnet import queries
 from portnet.documents import render_invoice_pdf
@@ -36,11 +37,10 @@ def criteria_of(
     prestation: str | None = None,
     operation_type: str | None = None,
     reference: str | None = None,
-    page: int = 1,
-    page_size: int = 20,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 20,
 ) -> queries.InvoiceSearch:
-    """Shared with the portal: blank fields are no criterion; a bad value is a 422, not a 500."""
-    from datetime import date
+    """The API's dependency and the portal's parser: blank fields are no criterion; a bad value is a 422."""
 
     def clean(value: str | None) -> str | None:
         return value.strip() if value and value.strip() else None
@@ -70,33 +70,8 @@ def criteria_of(
 
 @router.get("/invoices", response_model=InvoicePage)
 def list_invoices(
-    user: CurrentUser,
-    db: DB,
-    number: str | None = None,
-    type: str | None = None,
-    status: str | None = None,
-    emitter: str | None = None,
-    date_from: str | None = None,
-    date_to: str | None = None,
-    prestation: str | None = None,
-    operation_type: str | None = None,
-    reference: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    user: CurrentUser, db: DB, criteria: Annotated[queries.InvoiceSearch, Depends(criteria_of)]
 ) -> InvoicePage:
-    criteria = criteria_of(
-        number,
-        type,
-        status,
-        emitter,
-        date_from,
-        date_to,
-        prestation,
-        operation_type,
-        reference,
-        page,
-        page_size,
-    )
     rows, count = queries.search_invoices(db, criteria, company_scope(user))
     return InvoicePage(
         items=[InvoiceOut.of(r) for r in rows], total=count, page=criteria.page, page_size=criteria.page_size
