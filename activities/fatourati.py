@@ -23,6 +23,7 @@ from portnet.localtime import to_local
 from portnet.models import Company, Emitter, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
 from portnet.money import format_fr
 from portnet.settings import get_settings
+from portnet.statuses import PaymentStatus
 from workflows.types import FatouratiToken, ReferenceEmailInput, TokenInput
 
 
@@ -100,6 +101,11 @@ async def create_token(inp: TokenInput) -> FatouratiToken:
         data.partner_reference = reference
         data.expires_at = datetime.fromisoformat(inp.expires_at).replace(tzinfo=None)
         session.add(data)
+        payment = session.get(Payment, inp.payment_id)
+        if payment is not None and payment.status == PaymentStatus.STARTED.value:
+            payment.status = PaymentStatus.AWAITING_PAYER.value
+            payment.updated_at = utcnow()
+            session.add(payment)
     return FatouratiToken(reference, inp.expires_at)
 
 

@@ -13,8 +13,8 @@ from temporalio import activity
 
 from portnet.db import session_scope
 from portnet.messagelog import append_message
-from portnet.models import Company, Invoice, Payment, PaymentChannelData, PaymentInvoice
-from portnet.statuses import Channel
+from portnet.models import Company, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
+from portnet.statuses import Channel, PaymentStatus
 from workflows.types import DecisionLogInput, RenewalInput
 
 DECLARATION_LABELS = {
@@ -48,6 +48,11 @@ def record_declaration(payment_id: str, user_name: str, declaration: dict[str, s
         data = session.get(PaymentChannelData, payment_id) or PaymentChannelData(payment_id=payment_id)
         data.declaration = json.dumps(declaration, ensure_ascii=False, sort_keys=True)
         session.add(data)
+        if payment.status == PaymentStatus.STARTED.value:
+            # Finance's "awaiting confirmation" list reads the ledger.
+            payment.status = PaymentStatus.AWAITING_CONFIRMATION.value
+            payment.updated_at = utcnow()
+            session.add(payment)
         label = Channel(payment.channel).label
         for inv in _invoices(session, payment_id):
             assert inv.id is not None

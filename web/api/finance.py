@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,7 @@ from web.finance import (
     PaymentFilters,
     apply_unapplied,
     decide,
+    invoice_action,
     list_payments,
     list_unapplied,
     payment_json,
@@ -111,3 +112,21 @@ def refund(unapplied_id: int, body: RefundBody, user: FinanceUser, db: DB) -> An
     except FinanceError as err:
         return _error(err)
     return unapplied_json(row)
+
+
+class ReasonBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=500)
+
+
+@router.post("/invoices/{invoice_id}/{action}", responses=ERRORS)
+async def invoice_action_api(
+    invoice_id: int, action: str, body: ReasonBody, user: FinanceUser, db: DB, request: Request
+) -> Any:
+    """block / unblock / cancel an invoice; a live attempt holding it is cancelled first."""
+    client = await request.app.state.temporal.get()
+    try:
+        invoice = await invoice_action(client, db, user, invoice_id, action, body.reason)
+    except FinanceError as err:
+        return _error(err)
+    return {"id": invoice.id, "number": invoice.number, "status": invoice.status}
