@@ -168,7 +168,7 @@ def compose_channel_email(payment_id: str, to: str, kind: str) -> EmailMessage:
         intro = (
             "Voici votre référence Fatourati pour régler vos factures PortNet."
             if kind == "fatourati_reference"
-            else "Votre référence Fatourati n'est pas encore payée et expire dans 30 minutes."
+            else f"Votre référence Fatourati n'est pas encore payée : elle expire le {deadline}."
         )
         text = (
             f"Bonjour,\n\n{intro}\n\n"
