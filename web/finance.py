@@ -7,6 +7,7 @@ decision leaves a line in the invoices' message log with the finance user's name
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -318,6 +319,19 @@ async def invoice_action(
                 409, "Un paiement de cette facture est en cours de règlement : réessayez plus tard."
             )
         await handle.signal(PaymentWorkflow.cancel, f"{label} ({user.username}) : {reason.strip()[:200]}")
+        # Only the workflow knows whether money was accepted meanwhile: wait for its verdict.
+        outcome = await _final_status(handle)
+        if outcome != PaymentStatus.CANCELLED.value:
+            raise FinanceError(
+                409,
+                "Le paiement en cours n'a pas pu être annulé"
+                + (" (paiement accepté entre-temps)." if outcome == PaymentStatus.SUCCEEDED.value else ".")
+                + " Rechargez la page.",
+            )
+        db.expire_all()  # the hold and the invoice as the release left them
+        db.refresh(invoice)
+        if db.get(InvoiceHold, invoice_id) is not None or invoice.status not in allowed:
+            raise FinanceError(409, "La facture a changé entre-temps : rechargez la page.")
     assert invoice.id is not None
     invoice.status = target.value
     if target == InvoiceStatus.CANCELLED:
@@ -335,6 +349,27 @@ async def invoice_action(
     )
     db.commit()
     return invoice
+
+
+async def _final_status(handle: Any, wait_seconds: float = 15.0) -> str | None:
+    """The attempt's status once it is over (or None if it does not end within ``wait_seconds``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while loop.time() < deadline:
+        try:
+            view = await handle.query(PaymentWorkflow.state)
+        except RPCError:
+            view = None
+        if view is not None and PaymentStatus(view.status).is_final:
+            return str(view.status)
+        if (
+            view is not None
+            and view.status == PaymentStatus.AWAITING_CONFIRMATION.value
+            and view.channel not in (OFFLINE_CHANNELS)
+        ):
+            return PaymentStatus.SUCCEEDED.value  # the money was accepted: it will settle
+        await asyncio.sleep(0.1)
+    return None
 
 
 def finance_invoices(
