@@ -15,7 +15,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import cmi, emitters, ledger, notify
+from activities import cmi, emitters, fatourati, ledger, notify, offline
 from portnet.settings import Settings, get_settings
 from workflows.payment import PaymentWorkflow
 
@@ -28,6 +28,13 @@ ACTIVITIES: list[Callable[..., Any]] = [
     cmi.build_card_form,
     notify.send_payment_email,
     emitters.send_settlement_notice,
+    # Issue 4: CMI Fatourati, cheque and bank transfer.
+    fatourati.create_token,
+    fatourati.cancel_token,
+    fatourati.send_channel_email,
+    offline.record_declaration,
+    offline.log_finance_decision,
+    offline.renew_subscriptions,
 ]
 
 

@@ -221,3 +221,48 @@ class PartnerCallback(SQLModel, table=True):
     answer: str | None = None
     payload: str  # JSON, card number masked by the partner already
     received_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class PaymentChannelData(SQLModel, table=True):
+    """What a channel adds to an attempt: the Fatourati reference, or the payer's declaration.
+
+    A table of its own (one row per attempt) keeps ``payment`` as the foundation made it.
+    """
+
+    __tablename__ = "payment_channel_data"
+
+    payment_id: str = Field(foreign_key="payment.id", primary_key=True)
+    # The Fatourati 13-digit reference (tokenRef), unique across attempts.
+    partner_reference: str | None = Field(default=None, unique=True)
+    expires_at: NaiveDatetime | None = None
+    # Cheque: number and bank; transfer: reference and date. JSON.
+    declaration: str | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+    decided_at: NaiveDatetime | None = None
+
+
+class UnappliedPayment(SQLModel, table=True):
+    """Money a partner reports that no invoice took: late (after the deadline), duplicate, unknown.
+
+    Never dropped and never applied silently: finance applies it to an unpaid invoice or marks it
+    for refund.
+    """
+
+    __tablename__ = "unapplied_payment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    partner: str
+    # The partner's own transaction number: one row per partner transaction.
+    transaction_number: str = Field(unique=True)
+    partner_reference: str | None = Field(default=None, index=True)
+    payment_id: str | None = Field(default=None, foreign_key="payment.id", index=True)
+    callback_id: int | None = Field(default=None, foreign_key="partnercallback.id")
+    amount: Decimal = money_column()
+    reason: str
+    status: str = Field(default="open", index=True)  # open | applied | refund
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    decided_by: str | None = None
+    decided_at: NaiveDatetime | None = None
+    note: str | None = None
+    received_at: NaiveDatetime = Field(default_factory=utcnow)

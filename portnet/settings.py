@@ -61,6 +61,20 @@ class Settings(BaseSettings):
     # The development mail sink (part of the sandboxes) listens here.
     sandbox_smtp_port: int = 1025
 
+    # CMI Fatourati (bill reference paid in a bank app or at an agency).
+    fatourati_base_url: str = "http://127.0.0.1:8000/sandbox/fatourati/api"
+    fatourati_merchant_code: str = "PORTNET"
+    fatourati_store_id: str = "PN001"
+    fatourati_api_key: str = "SandboxFatouratiKey2026"
+    # The reference's life (the guide: 3 hours) and the reminder e-mail before it ends.
+    fatourati_expiry_seconds: int = 3 * 3600
+    fatourati_reminder_before_seconds: int = 1800
+
+    # Cheque and bank transfer: how long finance has to confirm the money arrived.
+    offline_payment_deadline_seconds: int = 30 * 24 * 3600
+    # Who is alerted when a declared cheque or transfer was never confirmed.
+    finance_alert_email: str = "finance@portnet.ma"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -105,7 +105,12 @@ CHANNEL_METHOD: dict[Channel, PaymentMethod] = {
 }
 
 # The channels this build can take payments on; later issues add theirs here.
-ENABLED_CHANNELS: tuple[Channel, ...] = (Channel.CMI_CARD,)
+ENABLED_CHANNELS: tuple[Channel, ...] = (
+    Channel.CMI_CARD,
+    Channel.CMI_FATOURATI,  # issue 4
+    Channel.CHEQUE,  # issue 4
+    Channel.BANK_TRANSFER,  # issue 4
+)
 
 
 class PaymentStatus(StrEnum):

@@ -78,6 +78,7 @@ def database_url(web_port: int, smtp_port: int) -> Iterator[str]:
         "SANDBOX_SMTP_PORT": str(smtp_port),
         "SANDBOX_EMITTER_ACK_DELAY_SECONDS": "0.2",
         "SECRET_KEY": "test-secret",
+        "FATOURATI_BASE_URL": f"{base}/sandbox/fatourati/api",  # issue 4
     }
     saved = {k: os.environ.get(k) for k in [*env, "DATABASE_URL"]}
     with fresh_database_url() as url:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import date
 
 from sqlmodel import Session, select
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryFailedError
@@ -21,6 +22,7 @@ from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
 from portnet.settings import Settings
 from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus, Role
+from web.channel_inputs import DeclarationError, deadline_seconds, declaration_for
 from web.deps import company_scope
 from workflows.payment import PaymentWorkflow, search_attributes
 from workflows.types import PayerInfo, PaymentInput, PaymentView
@@ -65,6 +67,7 @@ async def start_payment(
     invoice_ids: list[int],
     channel: str,
     payer: dict[str, str] | None,
+    declaration: dict[str, str] | None = None,
 ) -> PaymentView:
     if user.role != Role.CLIENT.value or user.company_id is None:
         raise PaymentRefused(403, "Seul un client peut régler ses factures.", "forbidden")
@@ -97,6 +100,10 @@ async def start_payment(
         )
     company = rows[0][2]
     payer_info = _payer(user, company, payer)
+    try:
+        declared = declaration_for(chan, declaration, date.today())
+    except DeclarationError as bad:
+        raise PaymentRefused(422, str(bad), "invalid_declaration") from None
     payment_id = new_payment_id()
     amount = total(inv.amount_ttc for inv, _, _ in rows)
     inp = PaymentInput(
@@ -107,8 +114,11 @@ async def start_payment(
         user_name=user.username,
         invoice_ids=ids,
         payer=payer_info,
-        payment_deadline_seconds=settings.cmi_payment_deadline_seconds,
+        payment_deadline_seconds=deadline_seconds(chan, settings),
         emitter_ack_deadline_seconds=settings.emitter_ack_deadline_seconds,
+        reminder_before_seconds=settings.fatourati_reminder_before_seconds,
+        declaration=declared,
+        finance_alert_email=settings.finance_alert_email,
     )
     operation = WithStartWorkflowOperation(
         PaymentWorkflow.run,

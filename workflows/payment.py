@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import cmi, emitters, ledger, notify
     from portnet.statuses import Channel, PaymentStatus
+    from workflows import channels
     from workflows.types import (
         CmiDecision,
         CmiFormInput,
@@ -26,6 +27,9 @@ with workflow.unsafe.imports_passed_through():
         EmailInput,
         EmitterAck,
         EmitterNoticeInput,
+        FatouratiDecision,
+        FatouratiResult,
+        FinanceDecision,
         MarkPaidInput,
         NextAction,
         PaymentInput,
@@ -89,6 +93,7 @@ class PaymentWorkflow:
         self._ready = False
         # True while the invoices are held by this attempt: what a cancellation must give back.
         self._holding = False
+        self._channels = channels.ChannelState()
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -125,6 +130,16 @@ class PaymentWorkflow:
         self._approved = result
         self._set_status(PaymentStatus.AWAITING_CONFIRMATION)
         return CmiDecision("ACTION=POSTAUTH", "approved")
+
+    @workflow.update
+    def fatourati_result(self, result: FatouratiResult) -> FatouratiDecision:
+        """CMI Fatourati's verified payment callback (issue 4; logic in workflows/channels.py)."""
+        return channels.decide_fatourati(self, result)
+
+    @workflow.signal
+    def finance_decision(self, decision: FinanceDecision) -> None:
+        """Finance confirms or rejects a declared cheque or transfer (issue 4)."""
+        channels.accept_finance(self, decision)
 
     @workflow.signal
     def cancel(self, reason: str) -> None:
@@ -185,6 +200,8 @@ class PaymentWorkflow:
         view.amount = reservation.amount
         view.invoice_numbers = [i.number for i in reservation.invoices]
 
+        if inp.channel in channels.ISSUE4_CHANNELS:
+            return await channels.run_channel(self, inp)
         if inp.channel != Channel.CMI_CARD.value:
             # Other channels come with their own issues; the API refuses them before we get here.
             await self._release(inp, PaymentStatus.FAILED, f"Canal non disponible: {inp.channel}")

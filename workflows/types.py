@@ -29,6 +29,10 @@ class PaymentInput:
     payment_deadline_seconds: int = 1200
     emitter_ack_deadline_seconds: int = 7 * 24 * 3600
     lang: str = "fr"
+    # Issue 4: Fatourati's reference life and reminder, the cheque/transfer wait, the declaration.
+    reminder_before_seconds: int = 1800
+    declaration: dict[str, str] | None = None
+    finance_alert_email: str = "finance@portnet.ma"
 
 
 @dataclass
@@ -195,3 +199,69 @@ class PaymentView:
     last_decline: str | None = None
     deadline: str | None = None
     awaiting_emitters: list[str] = field(default_factory=list)
+
+
+# --- issue 4: CMI Fatourati, cheque and bank transfer, finance decisions ------------------------
+
+
+@dataclass
+class TokenInput:
+    payment_id: str
+    amount: str
+    expires_at: str  # ISO 8601 UTC, from workflow time
+    payer: PayerInfo
+
+
+@dataclass
+class FatouratiToken:
+    reference: str
+    expires_at: str
+
+
+@dataclass
+class FatouratiResult:
+    """CMI Fatourati's verified payment callback; the raw callback is already stored."""
+
+    callback_id: int
+    transaction_number: str
+    decision_code: str  # "0" paid, "1" refused
+    amount: str
+    channel: str
+    transaction_date: str | None = None
+
+
+@dataclass
+class FatouratiDecision:
+    # accepted | duplicate | refused | unapplied | amount_mismatch
+    outcome: str
+    reason: str
+    receipt_number: str | None = None
+
+
+@dataclass
+class ReferenceEmailInput:
+    payment_id: str
+    to: str
+    kind: str  # "fatourati_reference" | "fatourati_reminder" | "offline_unconfirmed"
+
+
+@dataclass
+class FinanceDecision:
+    confirm: bool
+    user_name: str
+    reason: str = ""
+
+
+@dataclass
+class DecisionLogInput:
+    payment_id: str
+    user_name: str
+    confirm: bool
+    reason: str
+    at: str
+
+
+@dataclass
+class RenewalInput:
+    payment_id: str
+    confirmed_on: str  # ISO date of the confirmation, from workflow time

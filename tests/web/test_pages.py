@@ -504,15 +504,26 @@ async def test_confirmation_offers_the_channels_of_all_invoices(
     token = await logged_in(portal, "sataa")
     text = (await confirm(portal, token, [a.id or 0, b.id or 0])).text
     assert re.search(r'value="cmi_card"[^>]*checked', text)
-    assert re.search(r'value="cmi_fatourati"[^>]*disabled', text) and "bientôt disponible" in text
+    # Issue 4: CMI Fatourati is enabled next to the card.
+    assert re.search(r'value="cmi_fatourati"', text) and not re.search(
+        r'value="cmi_fatourati"[^>]*disabled', text
+    )
     for absent in ("amanpay_amanty", "amanpay_paydirect", "amanpay_code", 'value="cheque"', "bank_transfer"):
         assert absent not in text, absent
-    # Only offline channels in common: shown, disabled, and no way to pay.
+    # Only the cheque in common (issue 4 enables it): offered, with its declaration fields.
     c = make_invoice(methods="amanpay,cheque")
     d = make_invoice(methods="cheque")
     offline = (await confirm(portal, token, [c.id or 0, d.id or 0])).text
-    assert re.search(r'value="cheque"[^>]*disabled', offline) and "cmi_card" not in offline
-    assert 'action="/paiements"' not in offline and "Aucun moyen de paiement en ligne" in offline
+    assert re.search(r'value="cheque"', offline) and not re.search(r'value="cheque"[^>]*disabled', offline)
+    assert (
+        "cmi_card" not in offline and 'action="/paiements"' in offline and 'name="cheque_number"' in offline
+    )
+    # Only channels not yet available in common: shown, disabled, and no way to pay.
+    f = make_invoice(methods="amanpay")
+    g = make_invoice(methods="amanpay")
+    soon = (await confirm(portal, token, [f.id or 0, g.id or 0])).text
+    assert re.search(r'value="amanpay_amanty"[^>]*disabled', soon) and "bientôt disponible" in soon
+    assert 'action="/paiements"' not in soon and "Aucun moyen de paiement en ligne" in soon
     # Nothing in common: back to the list with the reason.
     e = make_invoice(methods="cmi")
     refused = await confirm(portal, token, [d.id or 0, e.id or 0])
@@ -576,7 +587,7 @@ async def test_payment_start_without_temporal_is_a_503(
 @pytest.mark.parametrize(
     ("fields", "status", "message"),
     [
-        ({"channel": "cheque"}, 422, "n&#39;est pas encore disponible"),
+        ({"channel": "amanpay_amanty"}, 422, "n&#39;est pas encore disponible"),
         ({"payer_email": "pas-une-adresse"}, 422, "Adresse e-mail du payeur invalide."),
         ({"payer_phone": "abc"}, 422, "Numéro de téléphone invalide."),
     ],

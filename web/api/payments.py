@@ -22,7 +22,9 @@ async def create_payment(
     body: PaymentBody, user: CurrentUser, db: DB, settings: AppSettings, client: Temporal
 ) -> PaymentOut | JSONResponse:
     try:
-        view = await start_payment(client, db, settings, user, body.invoice_ids, body.channel, body.payer)
+        view = await start_payment(
+            client, db, settings, user, body.invoice_ids, body.channel, body.payer, body.declaration
+        )
     except PaymentRefused as refused:
         return JSONResponse(
             {"detail": refused.message, "code": refused.code}, status_code=refused.status_code

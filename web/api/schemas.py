@@ -148,6 +148,8 @@ class PaymentBody(BaseModel):
     invoice_ids: list[int] = Field(min_length=1, max_length=50)
     channel: str
     payer: dict[str, str] | None = None
+    # Cheque: {"cheque_number","bank"}; bank transfer: {"transfer_reference","transfer_date"}.
+    declaration: dict[str, str] | None = None
 
 
 class NextActionOut(BaseModel):

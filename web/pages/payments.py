@@ -32,6 +32,7 @@ from portnet.statuses import (
     PaymentStatus,
 )
 from web.deps import DB, AppSettings, company_scope
+from web.pages.channel_pages import channel_context, declaration_of
 from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
 from web.pages.rendering import redirect, render
 from web.payments import MAX_INVOICES, PaymentRefused, payment_for_user, read_view, start_payment
@@ -218,7 +219,7 @@ async def start(
     if client is None:
         return again(UNAVAILABLE, 503)
     try:
-        view = await start_payment(client, db, settings, user, ids, channel, payer)
+        view = await start_payment(client, db, settings, user, ids, channel, payer, declaration_of(form))
     except PaymentRefused as refused:
         return again(refused.message, refused.status_code)
     except (RPCError, WorkflowUpdateFailedError) as exc:
@@ -291,6 +292,9 @@ async def status_page(
         else None,
         "ledger_only": client is None,
     }
+    ctx.update(channel_context(db, settings, payment, view))  # issue 4: Fatourati, cheque, transfer
+    if ctx["offline"]:
+        ctx["refresh"] = False  # finance may take days: no self-reloading page
     return render(
         request,
         "payments/status.html",

@@ -168,6 +168,21 @@ def menu_for(user: User | None, path: str) -> list[MenuItem]:
         children,
         active=path.startswith("/factures") or path.startswith("/paiements"),
     )
+    if user.role in (Role.FINANCE.value, Role.ADMIN.value):  # issue 4: the finance back-office
+        finance = MenuItem(
+            "Finance",
+            "/finance/paiements",
+            [
+                MenuItem("Paiements", "/finance/paiements"),
+                MenuItem("En attente de confirmation", "/finance/confirmations"),
+                MenuItem("Encaissements non affectés", "/finance/encaissements"),
+                MenuItem("Factures", "/finance/factures"),
+            ],
+            active=path.startswith("/finance"),
+        )
+        for child in finance.children:
+            child.active = path == child.href
+        return [factures, finance]
     return [factures]
 
 

@@ -1,0 +1,201 @@
+"""CMI Fatourati adapter: create and cancel the bill reference, e-mail it and remind the payer.
+
+Every call is signed (portnet.fatourati_protocol) and idempotent: CMI keys a token by our order id,
+so a retried creation returns the same reference; cancelling twice is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import httpx
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.notify import send
+from portnet import fatourati_protocol as proto
+from portnet.db import session_scope
+from portnet.localtime import to_local
+from portnet.models import Company, Emitter, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
+from portnet.money import format_fr
+from portnet.settings import get_settings
+from portnet.statuses import PaymentStatus
+from workflows.types import FatouratiToken, ReferenceEmailInput, TokenInput
+
+
+def callback_urls(base_url: str) -> dict[str, str]:
+    base = base_url.rstrip("/")
+    return {
+        "callbackUrl": f"{base}/api/v1/callbacks/fatourati",
+        "checkStatusUrl": f"{base}/api/v1/callbacks/fatourati/status",
+    }
+
+
+def _refusal(response: httpx.Response) -> ApplicationError:
+    return ApplicationError(
+        f"Fatourati refused: HTTP {response.status_code} {response.text[:300]}",
+        type="BusinessRefusal",
+        non_retryable=True,
+    )
+
+
+@activity.defn
+async def create_token(inp: TokenInput) -> FatouratiToken:
+    settings = get_settings()
+    with session_scope() as session:
+        data = session.get(PaymentChannelData, inp.payment_id)
+        if data is not None and data.partner_reference and data.expires_at is not None:
+            return FatouratiToken(data.partner_reference, inp.expires_at)
+        rows = session.exec(
+            select(Invoice, Emitter, PaymentInvoice)
+            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+            .where(PaymentInvoice.payment_id == inp.payment_id)
+            .order_by(col(Invoice.number))
+        ).all()
+    fields: dict[str, object] = {
+        "amount": proto.amount_text(inp.amount),
+        "currency": proto.CURRENCY_MAD,
+        "merchantCode": settings.fatourati_merchant_code,
+        "storeId": settings.fatourati_store_id,
+        "orderId": inp.payment_id,
+        "expiryDate": inp.expires_at,
+    }
+    body = {
+        **proto.signed(fields, proto.TOKEN_REQUEST, settings.fatourati_api_key),
+        "customer": {"name": inp.payer.name, "email": inp.payer.email, "phone": inp.payer.phone or ""},
+        # One item per invoice, as CMI's token carries them.
+        "items": [
+            {
+                "ref": inv.number,
+                "description": f"Facture {inv.number} - {em.name}",
+                "amount": f"{pi.amount_ttc:.2f}",
+            }
+            for inv, em, pi in rows
+        ],
+        **callback_urls(settings.public_base_url),
+    }
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            f"{settings.fatourati_base_url.rstrip('/')}/tokens",
+            json=body,
+            headers={"Idempotency-Key": inp.payment_id},
+        )
+    if response.status_code in (400, 401, 403, 422):
+        raise _refusal(response)
+    response.raise_for_status()
+    answer = response.json()
+    if not proto.verify(answer, proto.TOKEN_RESPONSE, settings.fatourati_api_key):
+        raise ApplicationError("Fatourati answer badly signed", type="BusinessRefusal", non_retryable=True)
+    reference = str(answer["tokenRef"])
+    if not (reference.isdigit() and len(reference) == 13) or answer.get("orderId") != inp.payment_id:
+        raise ApplicationError(f"unexpected token {reference!r}", type="BusinessRefusal", non_retryable=True)
+    with session_scope() as session:
+        data = session.get(PaymentChannelData, inp.payment_id) or PaymentChannelData(
+            payment_id=inp.payment_id
+        )
+        data.partner_reference = reference
+        data.expires_at = datetime.fromisoformat(inp.expires_at).replace(tzinfo=None)
+        session.add(data)
+        payment = session.get(Payment, inp.payment_id)
+        if payment is not None and payment.status == PaymentStatus.STARTED.value:
+            payment.status = PaymentStatus.AWAITING_PAYER.value
+            payment.updated_at = utcnow()
+            session.add(payment)
+    return FatouratiToken(reference, inp.expires_at)
+
+
+@activity.defn
+async def cancel_token(payment_id: str) -> str:
+    """At the deadline: the reference must not take money any more. Returns CMI's status."""
+    settings = get_settings()
+    with session_scope() as session:
+        data = session.get(PaymentChannelData, payment_id)
+        reference = data.partner_reference if data is not None else None
+    if not reference:
+        return "NOT_FOUND"
+    fields = {
+        "merchantCode": settings.fatourati_merchant_code,
+        "storeId": settings.fatourati_store_id,
+        "tokenRef": reference,
+    }
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            f"{settings.fatourati_base_url.rstrip('/')}/tokens/{reference}/cancel",
+            json=proto.signed(fields, proto.TOKEN_CANCEL, settings.fatourati_api_key),
+            headers={"Idempotency-Key": f"{payment_id}-cancel"},
+        )
+    if response.status_code == 404:
+        return "NOT_FOUND"
+    if response.status_code in (400, 401, 403, 422):
+        raise _refusal(response)
+    response.raise_for_status()
+    return str(response.json().get("status", ""))
+
+
+SUBJECTS = {
+    "fatourati_reference": "PortNet - Votre référence Fatourati {reference} ({amount})",
+    "fatourati_reminder": "PortNet - Rappel : votre référence Fatourati {reference} expire à {deadline}",
+    "offline_unconfirmed": "PortNet finance - Règlement {payment} non confirmé dans le délai",
+}
+
+
+def compose_channel_email(payment_id: str, to: str, kind: str) -> EmailMessage:
+    settings = get_settings()
+    with session_scope() as session:
+        payment = session.get(Payment, payment_id)
+        assert payment is not None
+        company = session.get(Company, payment.company_id)
+        data = session.get(PaymentChannelData, payment_id)
+        numbers = payment.invoice_numbers.replace(",", ", ")
+    reference = data.partner_reference if data is not None else ""
+    deadline = to_local(data.expires_at).strftime("%d/%m/%Y %H:%M") if data and data.expires_at else ""
+    amount = format_fr(payment.amount)
+    url = f"{settings.public_base_url.rstrip('/')}/paiements/{payment.id}"
+    declaration = json.loads(data.declaration) if data is not None and data.declaration else {}
+    if kind == "offline_unconfirmed":
+        text = (
+            f"Le règlement {payment.id} ({amount}, factures {numbers}, client "
+            f"{company.name if company else ''}) déclaré par {payment.channel} "
+            f"({', '.join(f'{k}: {v}' for k, v in declaration.items())}) n'a pas été confirmé "
+            "dans le délai. Les factures ont été libérées.\n"
+        )
+    else:
+        intro = (
+            "Voici votre référence Fatourati pour régler vos factures PortNet."
+            if kind == "fatourati_reference"
+            else f"Votre référence Fatourati n'est pas encore payée : elle expire le {deadline}."
+        )
+        text = (
+            f"Bonjour,\n\n{intro}\n\n"
+            f"Référence Fatourati : {reference}\n"
+            f"Montant : {amount}\n"
+            f"Factures : {numbers}\n"
+            f"À payer avant le : {deadline} (heure du Maroc)\n\n"
+            "Utilisez l'un des canaux de paiement autorisés (AttijariNet, BMCE Direct, CIH Online, "
+            "Barid Bank Mobile, CAM Online, CDM Banque Direct, SG Maroc Cashnet, CashPlus, "
+            "Global Vision Fawatir, CMI Fawatir Cash, DamanePay / DamanCash), sélectionnez le "
+            "service ANP puis « PortNet » et communiquez votre référence Fatourati. Passé ce délai, "
+            "votre règlement sera refusé.\n\n"
+            f"Suivre ce paiement : {url}\n\n"
+            "PORTNET S.A. - HelpDesk 05 20 47 31 00 - http://reclamation.portnet.ma\n"
+        )
+    msg = EmailMessage()
+    msg["Subject"] = SUBJECTS[kind].format(
+        reference=reference, amount=amount, deadline=deadline, payment=payment.id
+    )
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Date"] = format_datetime(utcnow().replace(tzinfo=None), usegmt=False)
+    msg["Message-ID"] = make_msgid(idstring=f"{kind}-{payment.id}", domain="portnet.ma")
+    msg.set_content(text)
+    return msg
+
+
+@activity.defn
+async def send_channel_email(inp: ReferenceEmailInput) -> None:
+    await send(compose_channel_email(inp.payment_id, inp.to, inp.kind))

@@ -1,0 +1,368 @@
+"""An imitation of CMI Fatourati: bill references that a payer pays in a bank app or at an agency.
+
+Reached by us over HTTP only, signed as ../shared/partners.md says (HMAC-SHA256 hex over the
+``|``-joined fields followed by the store API key). Like CMI it refuses a payment on an expired,
+cancelled or already paid reference, and it calls the merchant's callback, signed, after a payment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from portnet.settings import Settings
+from sandbox.runtime import log
+
+router = APIRouter(prefix="/fatourati")
+
+CURRENCY_MAD = "504"
+TOKEN_REQUEST = ("amount", "currency", "merchantCode", "storeId", "orderId", "expiryDate")
+TOKEN_RESPONSE = ("tokenRef", "orderId", "amount", "expiryDate")
+TOKEN_CANCEL = ("merchantCode", "storeId", "tokenRef")
+CALLBACK = (
+    "tokenRef",
+    "orderId",
+    "totalAmount",
+    "currency",
+    "transactionDate",
+    "transactionNumber",
+    "channel",
+    "decisionCode",
+    "merchantCode",
+    "storeId",
+)
+
+
+def sign(fields: Mapping[str, object], order: Sequence[str], api_key: str) -> str:
+    message = "|".join([*(str(fields.get(name, "") or "") for name in order), api_key])
+    return hmac.new(api_key.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def verify(fields: Mapping[str, object], order: Sequence[str], api_key: str) -> bool:
+    return hmac.compare_digest(str(fields.get("signature", "") or "").lower(), sign(fields, order, api_key))
+
+
+@dataclass(frozen=True)
+class BankChannel:
+    code: str
+    name: str
+    operator: str
+    asks_amount: bool
+    agency: bool = False
+
+
+# The guide's channels; those whose steps say "saisir la référence ... et le montant" ask the amount.
+CHANNELS: tuple[BankChannel, ...] = (
+    BankChannel("attijarinet", "AttijariNet / Attijari Mobile", "Attijariwafa bank", True),
+    BankChannel("bmce", "BMCE Portail / BMCE Direct", "Bank of Africa", True),
+    BankChannel("cih", "CIH Online / CIH Online Mobile", "CIH Bank", False),
+    BankChannel("baridbank", "Barid Bank Mobile", "Al Barid Bank", True),
+    BankChannel("cam", "CAM Online", "Crédit Agricole du Maroc", False),
+    BankChannel("cdm", "CDM Banque Direct", "Crédit du Maroc", False),
+    BankChannel("sgma", "SG Maroc Cashnet", "Société Générale Maroc", False),
+    BankChannel("cashplus", "CashPlus", "CashPlus", False, agency=True),
+    BankChannel("globalvision", "Global Vision Fawatir", "Global Vision", False, agency=True),
+    BankChannel("fawatircash", "CMI Fawatir Cash", "CMI", False, agency=True),
+    BankChannel("damane", "DamanePay / DamanCash", "Damane Cash", False, agency=True),
+)
+BY_CODE = {c.code: c for c in CHANNELS}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Token:
+    ref: str
+    order_id: str
+    amount: str
+    expires_at: datetime
+    callback_url: str
+    customer: dict[str, Any]
+    items: list[dict[str, Any]]
+    created_at: datetime
+    cancelled: bool = False
+    paid_by: str | None = None  # transaction number
+    payments: list[dict[str, Any]] = field(default_factory=list)
+
+    def status(self, now: datetime) -> str:
+        if self.paid_by:
+            return "PAID"
+        if self.cancelled:
+            return "CANCELLED"
+        if now >= self.expires_at:
+            return "EXPIRED"
+        return "PENDING"
+
+
+@dataclass
+class FatouratiState:
+    settings: Settings
+    tokens: dict[str, Token] = field(default_factory=dict)
+    by_order: dict[str, str] = field(default_factory=dict)
+    clock: Callable[[], datetime] = _utcnow
+    txn_counter: int = 0
+
+    def new_ref(self) -> str:
+        while True:
+            ref = "10890" + f"{secrets.randbelow(10**8):08d}"
+            if ref not in self.tokens:
+                return ref
+
+    def new_txn(self) -> str:
+        self.txn_counter += 1
+        return f"FTR{self.clock():%y%m%d}{self.txn_counter:06d}{secrets.randbelow(1000):03d}"
+
+
+def _state(request: Request) -> FatouratiState:
+    state: FatouratiState = request.app.state.fatourati
+    return state
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+# --- the merchant API ------------------------------------------------------------------------
+
+
+@router.post("/api/tokens")
+async def create_token(request: Request) -> Response:
+    state = _state(request)
+    settings = state.settings
+    try:
+        body = await request.json()
+        assert isinstance(body, dict)
+    except (ValueError, AssertionError):
+        return _error(400, "bad_request", "Corps JSON attendu.")
+    if not verify(body, TOKEN_REQUEST, settings.fatourati_api_key):
+        return _error(401, "bad_signature", "Signature invalide.")
+    if body.get("merchantCode") != settings.fatourati_merchant_code or body.get("storeId") != (
+        settings.fatourati_store_id
+    ):
+        return _error(403, "unknown_merchant", "Marchand ou magasin inconnu.")
+    if str(body.get("currency")) != CURRENCY_MAD:
+        return _error(422, "bad_currency", "Seul le dirham (504) est accepté.")
+    try:
+        amount = Decimal(str(body.get("amount")))
+        expires = datetime.fromisoformat(str(body.get("expiryDate")))
+    except (InvalidOperation, ValueError):
+        return _error(422, "bad_fields", "Montant ou date d'expiration invalide.")
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    items = body.get("items") or []
+    if amount <= 0 or not items:
+        return _error(422, "bad_fields", "Montant positif et au moins un article requis.")
+    items_total = sum((Decimal(str(i.get("amount", "0"))) for i in items), Decimal("0"))
+    if items_total != amount:
+        return _error(422, "bad_items", "La somme des articles ne fait pas le montant.")
+    order_id = str(body.get("orderId"))
+    ref = state.by_order.get(order_id)
+    if ref is None:  # idempotent per order: a retried creation gets the same reference
+        ref = state.new_ref()
+        state.tokens[ref] = Token(
+            ref=ref,
+            order_id=order_id,
+            amount=f"{amount:.2f}",
+            expires_at=expires,
+            callback_url=str(body.get("callbackUrl") or ""),
+            customer=dict(body.get("customer") or {}),
+            items=list(items),
+            created_at=state.clock(),
+        )
+        state.by_order[order_id] = ref
+    token = state.tokens[ref]
+    answer = {
+        "tokenRef": token.ref,
+        "orderId": token.order_id,
+        "amount": token.amount,
+        "expiryDate": token.expires_at.isoformat(),
+    }
+    return JSONResponse({**answer, "signature": sign(answer, TOKEN_RESPONSE, settings.fatourati_api_key)})
+
+
+@router.post("/api/tokens/{ref}/cancel")
+async def cancel_token(request: Request, ref: str) -> Response:
+    state = _state(request)
+    body = await request.json()
+    if not verify({**body, "tokenRef": ref}, TOKEN_CANCEL, state.settings.fatourati_api_key):
+        return _error(401, "bad_signature", "Signature invalide.")
+    token = state.tokens.get(ref)
+    if token is None:
+        return _error(404, "NOT_FOUND", "Référence inconnue.")
+    if token.paid_by is None:
+        token.cancelled = True
+    return JSONResponse({"tokenRef": ref, "status": token.status(state.clock())})
+
+
+@router.get("/api/tokens/{ref}")
+async def token_status(request: Request, ref: str) -> Response:
+    state = _state(request)
+    token = state.tokens.get(ref)
+    if token is None:
+        return JSONResponse({"tokenRef": ref, "status": "NOT_FOUND"}, status_code=404)
+    return JSONResponse(
+        {
+            "tokenRef": ref,
+            "orderId": token.order_id,
+            "amount": token.amount,
+            "expiryDate": token.expires_at.isoformat(),
+            "status": token.status(state.clock()),
+            "payments": token.payments,
+        }
+    )
+
+
+# --- paying: the bank channels ---------------------------------------------------------------
+
+
+async def pay(
+    request: Request, reference: str, amount: str | None, channel_code: str, refuse: bool = False
+) -> dict[str, Any]:
+    """What a bank channel does when the payer validates: CMI's rules, then the signed callback."""
+    state = _state(request)
+    settings = state.settings
+    channel = BY_CODE.get(channel_code)
+    if channel is None:
+        return {"result": "refused", "reason": "Canal inconnu."}
+    reference = reference.strip().replace(" ", "")
+    token = state.tokens.get(reference)
+    if token is None or len(reference) != 13:
+        return {"result": "refused", "reason": "Référence Fatourati inconnue."}
+    status = token.status(state.clock())
+    if status != "PENDING":
+        reasons = {
+            "PAID": "Cette référence a déjà été payée.",
+            "CANCELLED": "Cette référence a été annulée.",
+            "EXPIRED": "Référence expirée : passé le délai, le paiement est refusé.",
+        }
+        return {"result": "refused", "reason": reasons[status], "status": status}
+    if channel.asks_amount:
+        try:
+            ok = amount is not None and Decimal(amount.replace(",", ".").replace(" ", "")) == Decimal(
+                token.amount
+            )
+        except InvalidOperation:
+            ok = False
+        if not ok:
+            return {"result": "refused", "reason": "Le montant ne correspond pas à la référence."}
+    txn = state.new_txn()
+    now = state.clock()
+    fields: dict[str, object] = {
+        "tokenRef": token.ref,
+        "orderId": token.order_id,
+        "totalAmount": token.amount,
+        "currency": CURRENCY_MAD,
+        "transactionDate": now.isoformat(),
+        "transactionNumber": txn,
+        "channel": channel.code,
+        "operator": channel.operator,
+        "decisionCode": "1" if refuse else "0",
+        "merchantCode": settings.fatourati_merchant_code,
+        "storeId": settings.fatourati_store_id,
+    }
+    fields["signature"] = sign(fields, CALLBACK, settings.fatourati_api_key)
+    if not refuse:
+        token.paid_by = txn
+    answer = await deliver(request, token, fields)
+    record = {
+        "transaction_number": txn,
+        "channel": channel.code,
+        "at": now.isoformat(),
+        "decision_code": fields["decisionCode"],
+        "merchant_status": answer.get("status_code"),
+        "merchant_answer": answer.get("body"),
+    }
+    token.payments.append(record)
+    result = "refused" if refuse else "paid"
+    return {
+        "result": result,
+        "reason": "Paiement refusé par la banque." if refuse else None,
+        "transaction_number": txn,
+        "reference": token.ref,
+        "amount": token.amount,
+        "merchant_answer": answer.get("body"),
+        "merchant_status": answer.get("status_code"),
+    }
+
+
+async def deliver(request: Request, token: Token, fields: dict[str, object]) -> dict[str, Any]:
+    """Calls the merchant's callback (three tries), like CMI does after a payment."""
+    outbound = request.app.state.outbound
+    last: dict[str, Any] = {}
+    for _ in range(3):
+        try:
+            async with outbound.client() as client:
+                response = await client.post(token.callback_url, json=fields)
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = response.text
+            last = {"status_code": response.status_code, "body": body}
+            if response.status_code < 500:
+                return last
+        except Exception as exc:  # noqa: BLE001 - the network, whatever it throws, is retried
+            log.warning("fatourati callback to %s failed: %s", token.callback_url, exc)
+            last = {"status_code": None, "body": str(exc)}
+    return last
+
+
+@router.post("/payments")
+async def pay_api(request: Request) -> Response:
+    """For scripts: {"reference","amount","channel"} does what the channel page does."""
+    body = await request.json()
+    result = await pay(
+        request,
+        str(body.get("reference", "")),
+        None if body.get("amount") is None else str(body.get("amount")),
+        str(body.get("channel", "")),
+        refuse=bool(body.get("refuse", False)),
+    )
+    return JSONResponse(result)
+
+
+@router.get("/", response_class=HTMLResponse, name="fatourati_index")
+async def index(request: Request) -> Response:
+    state = _state(request)
+    now = state.clock()
+    tokens = sorted(state.tokens.values(), key=lambda t: t.created_at, reverse=True)
+    response: Response = request.app.state.templates.TemplateResponse(
+        request,
+        "fatourati/index.html",
+        {"channels": CHANNELS, "tokens": [(t, t.status(now)) for t in tokens]},
+    )
+    return response
+
+
+@router.get("/canal/{code}", response_class=HTMLResponse, name="fatourati_channel")
+async def channel_page(request: Request, code: str) -> Response:
+    channel = BY_CODE.get(code)
+    if channel is None:
+        return HTMLResponse("Canal inconnu", status_code=404)
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "fatourati/channel.html", {"channel": channel, "result": None, "form": {}}
+    )
+    return response
+
+
+@router.post("/canal/{code}", response_class=HTMLResponse)
+async def channel_pay(request: Request, code: str) -> Response:
+    channel = BY_CODE.get(code)
+    if channel is None:
+        return HTMLResponse("Canal inconnu", status_code=404)
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    result = await pay(request, form.get("reference", ""), form.get("amount"), code)
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "fatourati/channel.html", {"channel": channel, "result": result, "form": form}
+    )
+    return response

@@ -1,0 +1,154 @@
+"""The Fatourati sandbox: signed token life, CMI's refusals, the signed callback it sends us."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from portnet import fatourati_protocol as proto
+from portnet.settings import Settings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def merchant(received: list[dict[str, Any]]) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/callback")
+    async def callback(request: Request) -> JSONResponse:
+        body = await request.json()
+        received.append(body)
+        return JSONResponse({"status": "ACCEPTED", "receiptNumber": "REC-TEST"})
+
+    return app
+
+
+def token_request(
+    settings: Settings, order_id: str, expires: datetime, amount: str = "3600.00"
+) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "amount": amount,
+        "currency": "504",
+        "merchantCode": settings.fatourati_merchant_code,
+        "storeId": settings.fatourati_store_id,
+        "orderId": order_id,
+        "expiryDate": expires.isoformat(),
+    }
+    return {
+        **proto.signed(fields, proto.TOKEN_REQUEST, settings.fatourati_api_key),
+        "items": [{"ref": "00069321", "amount": "1800.00"}, {"ref": "00069322", "amount": "1800.00"}],
+        "callbackUrl": "http://merchant.test/callback",
+        "customer": {"name": "SATAA", "email": "t@sataa.ma"},
+    }
+
+
+async def setup(
+    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> tuple[Clock, list[dict[str, Any]], str]:
+    clock = Clock()
+    received: list[dict[str, Any]] = []
+    sandbox.state.fatourati.clock = clock
+    sandbox.state.outbound.transport = httpx.ASGITransport(app=merchant(received))
+    reply = await client.post(
+        "/fatourati/api/tokens", json=token_request(settings, "PN0001", clock.now + timedelta(hours=3))
+    )
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert proto.verify(body, proto.TOKEN_RESPONSE, settings.fatourati_api_key)
+    assert len(body["tokenRef"]) == 13 and body["tokenRef"].isdigit()
+    return clock, received, body["tokenRef"]
+
+
+async def test_token_is_idempotent_and_badly_signed_requests_are_refused(
+    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    clock, _, ref = await setup(sandbox, client, settings)
+    again = await client.post(
+        "/fatourati/api/tokens", json=token_request(settings, "PN0001", clock.now + timedelta(hours=3))
+    )
+    assert again.json()["tokenRef"] == ref
+    forged = token_request(settings, "PN0002", clock.now + timedelta(hours=3))
+    forged["amount"] = "1.00"  # signature no longer matches
+    assert (await client.post("/fatourati/api/tokens", json=forged)).status_code == 401
+    bad_items = token_request(settings, "PN0003", clock.now + timedelta(hours=3), amount="3000.00")
+    assert (await client.post("/fatourati/api/tokens", json=bad_items)).status_code == 422
+
+
+async def test_payment_at_2h59m59s_is_taken_and_calls_back_signed(
+    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    clock, received, ref = await setup(sandbox, client, settings)
+    clock.now += timedelta(hours=2, minutes=59, seconds=59)
+    result = (await client.post("/fatourati/payments", json={"reference": ref, "channel": "cih"})).json()
+    assert result["result"] == "paid" and result["merchant_answer"]["receiptNumber"] == "REC-TEST"
+    assert len(received) == 1
+    callback = received[0]
+    assert proto.verify(callback, proto.CALLBACK, settings.fatourati_api_key)
+    assert (
+        callback["decisionCode"] == "0"
+        and callback["totalAmount"] == "3600.00"
+        and callback["orderId"] == "PN0001"
+    )
+    status = (await client.get(f"/fatourati/api/tokens/{ref}")).json()
+    assert status["status"] == "PAID"
+
+
+async def test_payment_at_3h00m01s_is_refused_without_callback(
+    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    clock, received, ref = await setup(sandbox, client, settings)
+    clock.now += timedelta(hours=3, seconds=1)
+    result = (await client.post("/fatourati/payments", json={"reference": ref, "channel": "cih"})).json()
+    assert result["result"] == "refused" and "expirée" in result["reason"]
+    assert received == []
+
+
+async def test_cancelled_reference_and_amount_asking_channels(
+    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    _, received, ref = await setup(sandbox, client, settings)
+    wrong = (
+        await client.post("/fatourati/payments", json={"reference": ref, "amount": "3500", "channel": "bmce"})
+    ).json()
+    assert wrong["result"] == "refused"
+    cancel = {
+        "merchantCode": settings.fatourati_merchant_code,
+        "storeId": settings.fatourati_store_id,
+        "tokenRef": ref,
+    }
+    forged = {**cancel, "signature": "00"}
+    assert (await client.post(f"/fatourati/api/tokens/{ref}/cancel", json=forged)).status_code == 401
+    reply = await client.post(
+        f"/fatourati/api/tokens/{ref}/cancel",
+        json=proto.signed(cancel, proto.TOKEN_CANCEL, settings.fatourati_api_key),
+    )
+    assert reply.json()["status"] == "CANCELLED"
+    result = (
+        await client.post(
+            "/fatourati/payments", json={"reference": ref, "amount": "3600,00", "channel": "bmce"}
+        )
+    ).json()
+    assert result["result"] == "refused" and received == []
+
+
+async def test_channel_page_in_french(
+    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    _, received, ref = await setup(sandbox, client, settings)
+    index = await client.get("/fatourati/")
+    for name in ("AttijariNet / Attijari Mobile", "CIH Online", "CashPlus", "DamanePay / DamanCash"):
+        assert name in index.text
+    page = await client.get("/fatourati/canal/baridbank")
+    assert page.status_code == 200 and 'name="amount"' in page.text
+    paid = await client.post("/fatourati/canal/baridbank", data={"reference": ref, "amount": "3600.00"})
+    assert "Paiement effectué" in paid.text and "REC-TEST" in paid.text and len(received) == 1

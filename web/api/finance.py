@@ -1,0 +1,132 @@
+"""The finance back-office API: attempts, confirmations of cheques and transfers, unapplied money.
+
+Finance (and admin) only; a client gets 403, nobody logged in 401.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from web.api.schemas import ErrorOut
+from web.deps import DB, AppSettings, FinanceUser, Temporal
+from web.finance import (
+    FinanceError,
+    PaymentFilters,
+    apply_unapplied,
+    decide,
+    invoice_action,
+    list_payments,
+    list_unapplied,
+    payment_json,
+    refund_unapplied,
+    unapplied_json,
+)
+
+router = APIRouter(prefix="/api/v1/finance", tags=["finance"])
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422)}
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=500)
+
+
+class ApplyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    invoice_number: str = Field(min_length=1, max_length=40)
+
+
+class RefundBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(default="", max_length=500)
+
+
+def _error(err: FinanceError) -> JSONResponse:
+    return JSONResponse({"detail": err.message}, status_code=err.status_code)
+
+
+@router.get("/payments", responses=ERRORS)
+def payments(
+    user: FinanceUser,
+    db: DB,
+    settings: AppSettings,
+    channel: str | None = None,
+    status: str | None = None,
+    company: str | None = None,
+    invoice: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    page: int = Query(1, ge=1),
+    page_size: int = Query(50, ge=1, le=200),
+) -> dict[str, Any]:
+    rows, total = list_payments(
+        db, PaymentFilters(channel, status, company, invoice, date_from, date_to, page, page_size)
+    )
+    return {"items": [payment_json(settings, p, c, d) for p, c, d in rows], "total": total}
+
+
+@router.post("/payments/{payment_id}/confirm", status_code=202, responses=ERRORS)
+async def confirm(
+    payment_id: str, user: FinanceUser, db: DB, client: Temporal, body: DecisionBody | None = None
+) -> Any:
+    try:
+        await decide(client, db, user, payment_id, True, body.reason if body else "")
+    except FinanceError as err:
+        return _error(err)
+    return {"status": "confirm_requested", "payment_id": payment_id}
+
+
+@router.post("/payments/{payment_id}/reject", status_code=202, responses=ERRORS)
+async def reject(payment_id: str, body: DecisionBody, user: FinanceUser, db: DB, client: Temporal) -> Any:
+    try:
+        await decide(client, db, user, payment_id, False, body.reason)
+    except FinanceError as err:
+        return _error(err)
+    return {"status": "reject_requested", "payment_id": payment_id}
+
+
+@router.get("/unapplied", responses=ERRORS)
+def unapplied(user: FinanceUser, db: DB, status: str | None = None) -> dict[str, Any]:
+    rows = list_unapplied(db, status)
+    return {"items": [unapplied_json(r) for r in rows], "total": len(rows)}
+
+
+@router.post("/unapplied/{unapplied_id}/apply", responses=ERRORS)
+def apply(unapplied_id: int, body: ApplyBody, user: FinanceUser, db: DB) -> Any:
+    try:
+        invoice = apply_unapplied(db, user, unapplied_id, body.invoice_number)
+    except FinanceError as err:
+        return _error(err)
+    return {"status": "applied", "invoice_number": invoice.number, "invoice_status": invoice.status}
+
+
+@router.post("/unapplied/{unapplied_id}/refund", responses=ERRORS)
+def refund(unapplied_id: int, body: RefundBody, user: FinanceUser, db: DB) -> Any:
+    try:
+        row = refund_unapplied(db, user, unapplied_id, body.note)
+    except FinanceError as err:
+        return _error(err)
+    return unapplied_json(row)
+
+
+class ReasonBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=500)
+
+
+@router.post("/invoices/{invoice_id}/{action}", responses=ERRORS)
+async def invoice_action_api(
+    invoice_id: int, action: str, body: ReasonBody, user: FinanceUser, db: DB, request: Request
+) -> Any:
+    """block / unblock / cancel an invoice; a live attempt holding it is cancelled first."""
+    client = await request.app.state.temporal.get()
+    try:
+        invoice = await invoice_action(client, db, user, invoice_id, action, body.reason)
+    except FinanceError as err:
+        return _error(err)
+    return {"id": invoice.id, "number": invoice.number, "status": invoice.status}

@@ -1,0 +1,391 @@
+"""The finance back-office's operations, shared by its pages and its JSON API.
+
+Decisions on a live attempt go to its workflow (signals); the web layer writes only what no
+workflow owns: an unapplied payment's fate and an invoice's block / unblock / cancel. Every
+decision leaves a line in the invoices' message log with the finance user's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from portnet.messagelog import append_message
+from portnet.models import (
+    Company,
+    Emitter,
+    Invoice,
+    InvoiceHold,
+    Payment,
+    PaymentChannelData,
+    PaymentInvoice,
+    UnappliedPayment,
+    User,
+    utcnow,
+)
+from portnet.money import api_amount
+from portnet.settings import Settings
+from portnet.statuses import PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus
+from workflows.channels import OFFLINE_CHANNELS
+from workflows.payment import PaymentWorkflow
+from workflows.types import FinanceDecision
+
+
+@dataclass
+class FinanceError(Exception):
+    status_code: int
+    message: str
+
+
+def temporal_link(settings: Settings, workflow_id: str) -> str:
+    """The workflow in the Temporal Web UI, built from settings so a remote UI works too."""
+    base = settings.temporal_ui_url.rstrip("/")
+    namespace = quote(settings.temporal_namespace, safe="")
+    return f"{base}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
+
+
+@dataclass
+class PaymentFilters:
+    channel: str | None = None
+    status: str | None = None
+    company: str | None = None  # customs code or part of the name
+    invoice: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    page: int = 1
+    page_size: int = 50
+
+
+def list_payments(
+    db: Session, f: PaymentFilters
+) -> tuple[list[tuple[Payment, Company, PaymentChannelData | None]], int]:
+    query = (
+        select(Payment, Company, PaymentChannelData)
+        .join(Company, col(Company.id) == Payment.company_id)
+        .join(PaymentChannelData, col(PaymentChannelData.payment_id) == Payment.id, isouter=True)
+    )
+    if f.channel:
+        query = query.where(Payment.channel == f.channel)
+    if f.status:
+        query = query.where(Payment.status == f.status)
+    if f.company:
+        like = f"%{f.company.lower()}%"
+        query = query.where(
+            sa.or_(col(Company.customs_code) == f.company, sa.func.lower(Company.name).like(like))
+        )
+    if f.invoice:
+        query = query.where(col(Payment.invoice_numbers).contains(f.invoice))
+    if f.date_from:
+        query = query.where(col(Payment.created_at) >= datetime.combine(f.date_from, time()))
+    if f.date_to:
+        query = query.where(col(Payment.created_at) < datetime.combine(f.date_to + timedelta(days=1), time()))
+    total = db.exec(select(sa.func.count()).select_from(query.subquery())).one()
+    rows = db.exec(
+        query.order_by(col(Payment.created_at).desc(), col(Payment.id))
+        .offset((max(f.page, 1) - 1) * f.page_size)
+        .limit(f.page_size)
+    ).all()
+    return list(rows), int(total)
+
+
+def payment_json(
+    settings: Settings, payment: Payment, company: Company, data: PaymentChannelData | None
+) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "workflow_id": payment.workflow_id,
+        "channel": payment.channel,
+        "channel_label": Channel(payment.channel).label,
+        "status": payment.status,
+        "amount": api_amount(payment.amount),
+        "company": {"name": company.name, "customs_code": company.customs_code},
+        "invoice_numbers": [n for n in payment.invoice_numbers.split(",") if n],
+        "created_at": payment.created_at.isoformat(),
+        "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
+        "partner_reference": data.partner_reference if data else None,
+        "expires_at": data.expires_at.isoformat() if data and data.expires_at else None,
+        "declaration": json.loads(data.declaration) if data and data.declaration else None,
+        "decided_by": data.decided_by if data else None,
+        "decision_reason": data.decision_reason if data else None,
+        "failure_reason": payment.failure_reason,
+        "temporal_url": temporal_link(settings, payment.workflow_id),
+    }
+
+
+def awaiting_confirmation(db: Session) -> list[tuple[Payment, Company, PaymentChannelData | None]]:
+    rows, _ = list_payments(
+        db, PaymentFilters(status=PaymentStatus.AWAITING_CONFIRMATION.value, page_size=500)
+    )
+    return [r for r in rows if r[0].channel in OFFLINE_CHANNELS and (r[2] is None or r[2].decided_by is None)]
+
+
+async def decide(
+    client: Client, db: Session, user: User, payment_id: str, confirm: bool, reason: str
+) -> Payment:
+    """Confirm (the money is in the bank) or reject a declared cheque or transfer: a signal."""
+    payment = db.get(Payment, payment_id)
+    if payment is None:
+        raise FinanceError(404, "Paiement introuvable.")
+    if payment.channel not in OFFLINE_CHANNELS:
+        raise FinanceError(409, "Seuls les chèques et virements attendent une confirmation de la finance.")
+    if payment.status != PaymentStatus.AWAITING_CONFIRMATION.value:
+        raise FinanceError(
+            409, f"Ce règlement n'attend plus de confirmation ({PaymentStatus(payment.status).label})."
+        )
+    if not confirm and len(reason.strip()) < 3:
+        raise FinanceError(422, "Indiquez le motif du rejet.")
+    handle = client.get_workflow_handle(payment.workflow_id)
+    view = await handle.query(PaymentWorkflow.state)
+    if view is None or view.status != PaymentStatus.AWAITING_CONFIRMATION.value:
+        raise FinanceError(409, "Ce règlement n'attend plus de confirmation.")
+    await handle.signal(
+        PaymentWorkflow.finance_decision, FinanceDecision(confirm, user.username, reason.strip()[:500])
+    )
+    return payment
+
+
+# --- unapplied payments ---------------------------------------------------------------------
+
+
+def list_unapplied(db: Session, status: str | None = None) -> list[UnappliedPayment]:
+    query = select(UnappliedPayment)
+    if status:
+        query = query.where(UnappliedPayment.status == status)
+    return list(db.exec(query.order_by(col(UnappliedPayment.received_at).desc())).all())
+
+
+def unapplied_json(row: UnappliedPayment) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "partner": row.partner,
+        "transaction_number": row.transaction_number,
+        "partner_reference": row.partner_reference,
+        "payment_id": row.payment_id,
+        "amount": api_amount(row.amount),
+        "reason": row.reason,
+        "status": row.status,
+        "invoice_id": row.invoice_id,
+        "decided_by": row.decided_by,
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "note": row.note,
+        "received_at": row.received_at.isoformat(),
+    }
+
+
+def _open_unapplied(db: Session, unapplied_id: int) -> UnappliedPayment:
+    row = db.get(UnappliedPayment, unapplied_id)
+    if row is None:
+        raise FinanceError(404, "Encaissement introuvable.")
+    if row.status != "open":
+        raise FinanceError(409, "Cet encaissement a déjà été traité.")
+    return row
+
+
+def apply_unapplied(db: Session, user: User, unapplied_id: int, invoice_number: str) -> Invoice:
+    """Late or duplicate money settles an invoice that is still unpaid (and held by nothing)."""
+    row = _open_unapplied(db, unapplied_id)
+    found = db.exec(
+        select(Invoice, Emitter)
+        .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+        .where(Invoice.number == invoice_number.strip())
+    ).all()
+    if len(found) != 1:
+        raise FinanceError(404, "Facture introuvable (ou numéro ambigu).")
+    invoice, emitter = found[0]
+    assert invoice.id is not None
+    if (
+        invoice.status not in {s.value for s in PAYABLE_STATUSES}
+        or db.get(InvoiceHold, invoice.id) is not None
+    ):
+        raise FinanceError(
+            409, f"La facture {invoice.number} n'est plus à régler ({InvoiceStatus(invoice.status).label})."
+        )
+    if row.amount < invoice.amount_ttc:
+        raise FinanceError(422, "Le montant encaissé ne couvre pas la facture.")
+    now = utcnow()
+    payment = Payment(
+        id=f"PNU{row.id:09d}",
+        workflow_id=f"unapplied-{row.id}",
+        channel=Channel.CMI_FATOURATI.value if row.partner == "fatourati" else Channel.BANK_TRANSFER.value,
+        amount=invoice.amount_ttc,
+        status=PaymentStatus.SUCCEEDED.value,
+        company_id=invoice.company_id,
+        user_id=user.id,
+        emitter_codes=emitter.code,
+        invoice_numbers=invoice.number,
+        partner_transaction_id=row.transaction_number,
+        paid_at=row.received_at,
+    )
+    db.add(payment)
+    db.flush()
+    db.add(
+        PaymentInvoice(
+            payment_id=payment.id, invoice_id=invoice.id, amount_ttc=invoice.amount_ttc, in_force=True
+        )
+    )
+    invoice.status = (
+        InvoiceStatus.PAID.value if emitter.settles_directly else InvoiceStatus.PAYMENT_CONFIRMED.value
+    )
+    db.add(invoice)
+    append_message(
+        db,
+        invoice.id,
+        function="FIN",
+        name="FIN_UNAPPLIED_APPLIED",
+        state=invoice.status,
+        observations=(
+            f"Encaissement {row.transaction_number} ({api_amount(row.amount)} MAD)"
+            f" affecté par {user.username}"
+        ),
+        user_name=user.username,
+        receiver="PortNet",
+        payment_id=payment.id,
+    )
+    row.status, row.invoice_id, row.decided_by, row.decided_at = "applied", invoice.id, user.username, now
+    row.note = f"Affecté à la facture {invoice.number}"
+    db.add(row)
+    db.commit()
+    return invoice
+
+
+def refund_unapplied(db: Session, user: User, unapplied_id: int, note: str) -> UnappliedPayment:
+    row = _open_unapplied(db, unapplied_id)
+    row.status, row.decided_by, row.decided_at = "refund", user.username, utcnow()
+    row.note = note.strip()[:500] or "À rembourser"
+    db.add(row)
+    db.commit()
+    return row
+
+
+# --- invoices: block / unblock / cancel -----------------------------------------------------
+
+INVOICE_ACTIONS = {
+    "block": ("Bloquée par la finance", InvoiceStatus.BLOCKED),
+    "unblock": ("Débloquée par la finance", InvoiceStatus.UNPAID),
+    "cancel": ("Annulée par la finance", InvoiceStatus.CANCELLED),
+}
+
+
+async def invoice_action(
+    client: Client | None, db: Session, user: User, invoice_id: int, action: str, reason: str
+) -> Invoice:
+    if action not in INVOICE_ACTIONS:
+        raise FinanceError(422, "Action inconnue.")
+    if len(reason.strip()) < 3:
+        raise FinanceError(422, "Indiquez le motif.")
+    invoice = db.get(Invoice, invoice_id)
+    if invoice is None:
+        raise FinanceError(404, "Facture introuvable.")
+    label, target = INVOICE_ACTIONS[action]
+    allowed = {
+        "block": {InvoiceStatus.UNPAID.value, InvoiceStatus.REQUESTED.value, InvoiceStatus.IN_PAYMENT.value},
+        "unblock": {InvoiceStatus.BLOCKED.value},
+        "cancel": {
+            InvoiceStatus.UNPAID.value,
+            InvoiceStatus.REQUESTED.value,
+            InvoiceStatus.IN_PAYMENT.value,
+            InvoiceStatus.BLOCKED.value,
+        },
+    }[action]
+    if invoice.status not in allowed:
+        raise FinanceError(409, f"Impossible pour une facture « {InvoiceStatus(invoice.status).label} ».")
+    hold = db.get(InvoiceHold, invoice_id)
+    if hold is not None:
+        # A live attempt holds it: it must let go first. Once money was accepted it is too late.
+        payment = db.get(Payment, hold.payment_id)
+        assert payment is not None
+        if client is None:
+            raise FinanceError(503, "Service de paiement momentanément indisponible.")
+        handle = client.get_workflow_handle(payment.workflow_id)
+        try:
+            view = await handle.query(PaymentWorkflow.state)
+        except RPCError:
+            view = None
+        live = {PaymentStatus.STARTED.value, PaymentStatus.AWAITING_PAYER.value}
+        if payment.channel in OFFLINE_CHANNELS:
+            live.add(PaymentStatus.AWAITING_CONFIRMATION.value)
+        if view is None or view.status not in live:
+            raise FinanceError(
+                409, "Un paiement de cette facture est en cours de règlement : réessayez plus tard."
+            )
+        await handle.signal(PaymentWorkflow.cancel, f"{label} ({user.username}) : {reason.strip()[:200]}")
+        # Only the workflow knows whether money was accepted meanwhile: wait for its verdict.
+        outcome = await _final_status(handle)
+        if outcome != PaymentStatus.CANCELLED.value:
+            raise FinanceError(
+                409,
+                "Le paiement en cours n'a pas pu être annulé"
+                + (" (paiement accepté entre-temps)." if outcome == PaymentStatus.SUCCEEDED.value else ".")
+                + " Rechargez la page.",
+            )
+        db.expire_all()  # the hold and the invoice as the release left them
+        db.refresh(invoice)
+        if db.get(InvoiceHold, invoice_id) is not None or invoice.status not in allowed:
+            raise FinanceError(409, "La facture a changé entre-temps : rechargez la page.")
+    assert invoice.id is not None
+    invoice.status = target.value
+    if target == InvoiceStatus.CANCELLED:
+        invoice.cancelled_at = utcnow()
+    db.add(invoice)
+    append_message(
+        db,
+        invoice.id,
+        function="FIN",
+        name=f"FIN_INVOICE_{action.upper()}",
+        state=invoice.status,
+        observations=f"{label} : {reason.strip()[:300]}",
+        user_name=user.username,
+        receiver="PortNet",
+    )
+    db.commit()
+    return invoice
+
+
+async def _final_status(handle: Any, wait_seconds: float = 15.0) -> str | None:
+    """The attempt's status once it is over (or None if it does not end within ``wait_seconds``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while loop.time() < deadline:
+        try:
+            view = await handle.query(PaymentWorkflow.state)
+        except RPCError:
+            view = None
+        if view is not None and PaymentStatus(view.status).is_final:
+            return str(view.status)
+        if (
+            view is not None
+            and view.status == PaymentStatus.AWAITING_CONFIRMATION.value
+            and view.channel not in (OFFLINE_CHANNELS)
+        ):
+            return PaymentStatus.SUCCEEDED.value  # the money was accepted: it will settle
+        await asyncio.sleep(0.1)
+    return None
+
+
+def finance_invoices(
+    db: Session, number: str | None, status: str | None, limit: int = 50
+) -> list[tuple[Invoice, Emitter, Company]]:
+    query = (
+        select(Invoice, Emitter, Company)
+        .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+        .join(Company, col(Company.id) == Invoice.company_id)
+    )
+    if number:
+        query = query.where(Invoice.number == number.strip())
+    if status:
+        query = query.where(Invoice.status == status)
+    return list(db.exec(query.order_by(col(Invoice.invoice_date).desc()).limit(limit)).all())
+
+
+def as_decimal(value: Decimal) -> str:
+    return api_amount(value)

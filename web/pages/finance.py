@@ -1,0 +1,191 @@
+"""The finance back-office pages (French): payments, awaiting confirmation, unapplied money, invoices.
+
+Reachable from the portal menu for finance (and admin) users only. Every form carries the CSRF token;
+decisions go through web.finance, like the JSON API.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from portnet.models import User
+from portnet.statuses import Channel, InvoiceStatus, PaymentStatus, Role
+from web.deps import DB, AppSettings
+from web.finance import (
+    FinanceError,
+    PaymentFilters,
+    apply_unapplied,
+    awaiting_confirmation,
+    decide,
+    finance_invoices,
+    invoice_action,
+    list_payments,
+    list_unapplied,
+    payment_json,
+    refund_unapplied,
+)
+from web.pages.guards import CheckedForm, form_str, page_user
+from web.pages.rendering import redirect, render
+
+router = APIRouter(prefix="/finance")
+log = logging.getLogger("portnet.web.finance")
+
+
+def finance_page_user(user: Annotated[User, Depends(page_user)]) -> User:
+    if user.role not in (Role.FINANCE.value, Role.ADMIN.value):
+        raise HTTPException(status_code=403, detail="Réservé au service financier.")
+    return user
+
+
+FinancePageUser = Annotated[User, Depends(finance_page_user)]
+
+
+def _date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@router.get("/paiements")
+def payments_page(request: Request, db: DB, user: FinancePageUser, settings: AppSettings) -> Response:
+    q = request.query_params
+    try:
+        page = max(int(q.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    filters = PaymentFilters(
+        channel=q.get("channel") or None,
+        status=q.get("status") or None,
+        company=(q.get("company") or "").strip() or None,
+        invoice=(q.get("invoice") or "").strip() or None,
+        date_from=_date(q.get("date_from")),
+        date_to=_date(q.get("date_to")),
+        page=page,
+        page_size=50,
+    )
+    rows, total = list_payments(db, filters)
+    return render(
+        request,
+        "finance/payments.html",
+        {
+            "items": [payment_json(settings, p, c, d) for p, c, d in rows],
+            "total": total,
+            "page": page,
+            "pages": max((total + 49) // 50, 1),
+            "values": {
+                k: q.get(k, "") for k in ("channel", "status", "company", "invoice", "date_from", "date_to")
+            },
+            "channels": [(c.value, c.label) for c in Channel],
+            "statuses": [(s.value, s.label) for s in PaymentStatus],
+            "temporal_list_url": (
+                f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows"
+            ),
+        },
+        settings=settings,
+    )
+
+
+@router.get("/confirmations")
+def confirmations_page(request: Request, db: DB, user: FinancePageUser, settings: AppSettings) -> Response:
+    rows = awaiting_confirmation(db)
+    return render(
+        request,
+        "finance/confirmations.html",
+        {"items": [payment_json(settings, p, c, d) for p, c, d in rows]},
+        settings=settings,
+    )
+
+
+@router.post("/paiements/{payment_id}/decision")
+async def decision(
+    request: Request, payment_id: str, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
+) -> Response:
+    choice = form_str(form, "decision", 10)
+    reason = form_str(form, "reason", 500)
+    client: Client | None = await request.app.state.temporal.get()
+    if client is None:
+        return redirect(
+            "/finance/confirmations", "Service de paiement indisponible, réessayez.", "error", settings
+        )
+    try:
+        await decide(client, db, user, payment_id, choice == "confirm", reason)
+    except FinanceError as err:
+        return redirect("/finance/confirmations", err.message, "error", settings)
+    except RPCError as err:
+        log.warning("decision on %s failed: %s", payment_id, err)
+        return redirect(
+            "/finance/confirmations", "Service de paiement indisponible, réessayez.", "error", settings
+        )
+    verb = "confirmé" if choice == "confirm" else "rejeté"
+    return redirect("/finance/confirmations", f"Règlement {payment_id} {verb}.", "success", settings)
+
+
+@router.get("/encaissements")
+def unapplied_page(request: Request, db: DB, user: FinancePageUser, settings: AppSettings) -> Response:
+    status = request.query_params.get("status", "open")
+    return render(
+        request,
+        "finance/unapplied.html",
+        {"items": list_unapplied(db, status or None), "status": status},
+        settings=settings,
+    )
+
+
+@router.post("/encaissements/{unapplied_id}/affecter")
+def apply_page(
+    unapplied_id: int, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
+) -> Response:
+    try:
+        invoice = apply_unapplied(db, user, unapplied_id, form_str(form, "invoice_number", 40))
+    except FinanceError as err:
+        return redirect("/finance/encaissements", err.message, "error", settings)
+    return redirect(
+        "/finance/encaissements", f"Encaissement affecté à la facture {invoice.number}.", "success", settings
+    )
+
+
+@router.post("/encaissements/{unapplied_id}/rembourser")
+def refund_page(
+    unapplied_id: int, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
+) -> Response:
+    try:
+        refund_unapplied(db, user, unapplied_id, form_str(form, "note", 500))
+    except FinanceError as err:
+        return redirect("/finance/encaissements", err.message, "error", settings)
+    return redirect("/finance/encaissements", "Encaissement marqué à rembourser.", "success", settings)
+
+
+@router.get("/factures")
+def invoices_page(request: Request, db: DB, user: FinancePageUser, settings: AppSettings) -> Response:
+    number = (request.query_params.get("number") or "").strip()
+    status = request.query_params.get("status") or ""
+    rows = finance_invoices(db, number or None, status or None) if (number or status) else []
+    ctx: dict[str, Any] = {
+        "rows": rows,
+        "values": {"number": number, "status": status},
+        "statuses": [(s.value, s.label) for s in InvoiceStatus],
+        "searched": bool(number or status),
+    }
+    return render(request, "finance/invoices.html", ctx, settings=settings)
+
+
+@router.post("/factures/{invoice_id}/action")
+async def invoice_action_page(
+    request: Request, invoice_id: int, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
+) -> Response:
+    action = form_str(form, "action", 10)
+    back = f"/finance/factures?number={form_str(form, 'number', 40)}"
+    client: Client | None = await request.app.state.temporal.get()
+    try:
+        invoice = await invoice_action(client, db, user, invoice_id, action, form_str(form, "reason", 500))
+    except FinanceError as err:
+        return redirect(back, err.message, "error", settings)
+    label = InvoiceStatus(invoice.status).label
+    return redirect(back, f"Facture {invoice.number} : {label}.", "success", settings)
