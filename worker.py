@@ -15,7 +15,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import cmi, emitters, ledger, notify
+from activities import amanpay, amanpay_mail, cmi, emitters, ledger, notify
 from portnet.settings import Settings, get_settings
 from workflows.payment import PaymentWorkflow
 
@@ -28,6 +28,12 @@ ACTIVITIES: list[Callable[..., Any]] = [
     cmi.build_card_form,
     notify.send_payment_email,
     emitters.send_settlement_notice,
+    amanpay.create_order,
+    amanpay.cancel_order,
+    amanpay.paydirect_start,
+    amanpay.paydirect_resend,
+    amanpay.paydirect_verify,
+    amanpay_mail.send_code_email,
 ]
 
 

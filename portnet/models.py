@@ -221,3 +221,26 @@ class PartnerCallback(SQLModel, table=True):
     answer: str | None = None
     payload: str  # JSON, card number masked by the partner already
     received_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class UnappliedPayment(SQLModel, table=True):
+    """Money a partner says it received that settled nothing (a cash code paid after its expiry...).
+
+    Never dropped: finance sees it in the back-office list and on the invoices of the attempt, and
+    decides (apply by hand, refund). ``partner_reference`` is the partner's transaction id: one row
+    per payment however many times the partner notifies it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    partner: str
+    partner_reference: str = Field(unique=True)
+    payment_id: str | None = Field(default=None, foreign_key="payment.id", index=True)
+    channel: str
+    amount: Decimal = money_column()
+    reason: str
+    callback_id: int | None = None
+    paid_at: NaiveDatetime | None = None
+    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    resolved_at: NaiveDatetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None

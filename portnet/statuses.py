@@ -105,7 +105,12 @@ CHANNEL_METHOD: dict[Channel, PaymentMethod] = {
 }
 
 # The channels this build can take payments on; later issues add theirs here.
-ENABLED_CHANNELS: tuple[Channel, ...] = (Channel.CMI_CARD,)
+ENABLED_CHANNELS: tuple[Channel, ...] = (
+    Channel.CMI_CARD,
+    Channel.AMANPAY_CODE,
+    Channel.AMANPAY_AMANTY,
+    Channel.AMANPAY_PAYDIRECT,
+)
 
 
 class PaymentStatus(StrEnum):

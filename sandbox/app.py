@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from portnet.settings import Settings, get_settings
-from sandbox import cmi, emitters, mail
+from sandbox import amanpay, cmi, emitters, mail
 from sandbox.runtime import Background, Outbound, make_templates
 
 
@@ -35,6 +35,7 @@ def create_sandbox_app(settings: Settings | None = None) -> FastAPI:
     app.state.emitters = emitters.EmitterState(
         settings=settings, ack_delay_seconds=settings.sandbox_emitter_ack_delay_seconds
     )
+    app.state.amanpay = amanpay.AmanpayState(settings=settings)
     app.state.mailbox = mail.Mailbox()
     app.state.mail_sink = mail.MailSink(settings, mailbox=app.state.mailbox)
 
@@ -48,6 +49,7 @@ def create_sandbox_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cmi.router)
     app.include_router(mail.router)
     app.include_router(emitters.router)
+    app.include_router(amanpay.router)
     return app
 
 

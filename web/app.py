@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from portnet.settings import Settings, get_settings
-from web.api import callbacks, health, invoices, payments, session
+from web.api import amanpay, callbacks, health, invoices, payments, session
 from web.pages import install_error_pages
 from web.pages import router as pages_router
 
@@ -84,6 +84,7 @@ def create_app(
     app.include_router(invoices.router)
     app.include_router(payments.router)
     app.include_router(callbacks.router)
+    app.include_router(amanpay.router)
     app.include_router(pages_router)
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

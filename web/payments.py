@@ -21,6 +21,7 @@ from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
 from portnet.settings import Settings
 from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus, Role
+from web.amanpay import ChannelRefused, payer_for, settings_for
 from web.deps import company_scope
 from workflows.payment import PaymentWorkflow, search_attributes
 from workflows.types import PayerInfo, PaymentInput, PaymentView
@@ -65,6 +66,7 @@ async def start_payment(
     invoice_ids: list[int],
     channel: str,
     payer: dict[str, str] | None,
+    payment_id: str | None = None,
 ) -> PaymentView:
     if user.role != Role.CLIENT.value or user.company_id is None:
         raise PaymentRefused(403, "Seul un client peut régler ses factures.", "forbidden")
@@ -96,8 +98,18 @@ async def start_payment(
             "method_not_allowed",
         )
     company = rows[0][2]
-    payer_info = _payer(user, company, payer)
-    payment_id = new_payment_id()
+    try:
+        amanpay_payer, name, phone = payer_for(chan, payer or {})
+    except ChannelRefused as bad:
+        raise PaymentRefused(bad.status_code, bad.message, bad.code) from None
+    payer_info = _payer(
+        user, company, {**(payer or {}), "name": name or "", "phone": phone or ""} if name else payer
+    )
+    if payment_id is None or not re.fullmatch(r"PN[0-9A-F]{12}", payment_id):
+        payment_id = new_payment_id()
+    elif db.get(Payment, payment_id) is not None:
+        # The order number shown on the Amanpay screen was already used (a second submit).
+        raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict")
     amount = total(inv.amount_ttc for inv, _, _ in rows)
     inp = PaymentInput(
         payment_id=payment_id,
@@ -109,6 +121,8 @@ async def start_payment(
         payer=payer_info,
         payment_deadline_seconds=settings.cmi_payment_deadline_seconds,
         emitter_ack_deadline_seconds=settings.emitter_ack_deadline_seconds,
+        amanpay=amanpay_payer,
+        amanpay_settings=settings_for(settings) if amanpay_payer is not None else None,
     )
     operation = WithStartWorkflowOperation(
         PaymentWorkflow.run,

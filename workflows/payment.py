@@ -18,7 +18,10 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import cmi, emitters, ledger, notify
     from portnet.statuses import Channel, PaymentStatus
+    from workflows import amanpay as amanpay_flow
     from workflows.types import (
+        AmanpayDecision,
+        AmanpayNotice,
         CmiDecision,
         CmiFormInput,
         CmiResult,
@@ -32,7 +35,10 @@ with workflow.unsafe.imports_passed_through():
         PaymentView,
         ReleaseInput,
         ReserveInput,
+        SealedCode,
         SettleInput,
+        SmsCodeOutcome,
+        SmsResendOutcome,
     )
 
 SA_CHANNEL = SearchAttributeKey.for_keyword("PaymentChannel")
@@ -87,6 +93,7 @@ class PaymentWorkflow:
         self._cancel_reason: str | None = None
         self._acks: dict[str, EmitterAck] = {}
         self._ready = False
+        self._amanpay = amanpay_flow.AmanpayState()
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -123,6 +130,30 @@ class PaymentWorkflow:
         self._approved = result
         self._set_status(PaymentStatus.AWAITING_CONFIRMATION)
         return CmiDecision("ACTION=POSTAUTH", "approved")
+
+    # Amanpay and PayDirect: the logic lives in workflows/amanpay.py.
+
+    @workflow.update
+    def amanpay_result(self, notice: AmanpayNotice) -> AmanpayDecision:
+        """Amanpay's verified notification (cash code paid, Amanty paid/refused/cancelled)."""
+        return amanpay_flow.on_notice(self, notice)
+
+    @workflow.update
+    async def sms_code(self, code: SealedCode) -> SmsCodeOutcome:
+        """The PayDirect SMS code, sealed by the web layer; the bank compares it."""
+        return await amanpay_flow.on_sms_code(self, code)
+
+    @sms_code.validator
+    def _validate_sms_code(self, code: SealedCode) -> None:
+        amanpay_flow.validate_sms_code(self, code)
+
+    @workflow.update
+    async def sms_resend(self) -> SmsResendOutcome:
+        return await amanpay_flow.on_sms_resend(self)
+
+    @sms_resend.validator
+    def _validate_sms_resend(self) -> None:
+        amanpay_flow.validate_sms_resend(self)
 
     @workflow.signal
     def cancel(self, reason: str) -> None:
@@ -181,6 +212,10 @@ class PaymentWorkflow:
             return view
         view.amount = reservation.amount
         view.invoice_numbers = [i.number for i in reservation.invoices]
+
+        if inp.channel in amanpay_flow.CHANNELS:
+            await amanpay_flow.run(self, inp, reservation)
+            return view
 
         if inp.channel != Channel.CMI_CARD.value:
             # Other channels come with their own issues; the API refuses them before we get here.
