@@ -61,7 +61,7 @@ def test_migrate(capsys: pytest.CaptureFixture[str]) -> None:
         assert _run(url, "migrate") == 0
         assert migrate.current_revision(url) == migrate.head_revision()
         assert _run(url, "migrate") == 0
-    assert migrate.head_revision() in capsys.readouterr().out
+    assert str(migrate.head_revision()) in capsys.readouterr().out
 
 
 def test_seed_is_idempotent_and_summarised(seeded_url: str, capsys: pytest.CaptureFixture[str]) -> None:

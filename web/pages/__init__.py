@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter
 
-from web.pages import auth, invoices, payments
+from web.pages import amanpay, auth, invoices, payments
 from web.pages.errors import install_error_pages
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(invoices.router)
 router.include_router(payments.router)
+router.include_router(amanpay.router)
 
 __all__ = ["install_error_pages", "router"]
