@@ -81,7 +81,7 @@ async def fake_paydirect_verify(inp: PayDirectVerifyInput) -> PayDirectVerdict:
     return PayDirectVerdict(result="wrong", attempts_left=2)
 
 
-FAKES = {
+FAKES: dict[str, Callable[..., Any]] = {
     "create_order": fake_create_order,
     "cancel_order": fake_cancel_order,
     "send_code_email": fake_send_code_email,
