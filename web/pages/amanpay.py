@@ -74,7 +74,7 @@ def choice_page(
             "ids": ids,
             "choices": CHOICES,
             "chosen": channel,
-            "payer": payer,
+            "payer": {name: "" for name in (*FIELDS, "name")} | {k: v for k, v in payer.items() if v},
             "error": error,
         },
         settings=settings,
