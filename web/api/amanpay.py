@@ -182,8 +182,12 @@ async def amanpay_callback(request: Request) -> JSONResponse:
     if accepted:
         return answer("accepted", 200, {"status": "accepted"}, dedupe)
     if notice.status == "paid":
+        log.info("amanpay paid notice for %s not taken by the workflow: %s", payment.id, reason)
         record_unapplied(
-            payment, data, callback_id, f"Paiement notifié après la clôture de la tentative ({reason})"
+            payment,
+            data,
+            callback_id,
+            "Paiement notifié après l'expiration du code ou la clôture de la tentative",
         )
         return answer("unapplied", 200, {"status": "unapplied"}, dedupe)
     return answer("late", 200, {"status": "ignored"}, dedupe)
