@@ -176,4 +176,5 @@ async def read_view(client: Client | None, payment: Payment) -> PaymentView:
         invoice_numbers=payment.invoice_numbers.split(","),
         error=payment.failure_reason,
         transaction_id=payment.partner_transaction_id,
+        from_ledger=True,
     )

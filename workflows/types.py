@@ -205,6 +205,8 @@ class PaymentView:
     last_decline: str | None = None
     deadline: str | None = None
     awaiting_emitters: list[str] = field(default_factory=list)
+    # Set by the web layer when the workflow could not answer (no worker) and the ledger row is shown.
+    from_ledger: bool = False
 
 
 # --- Amanpay (cash code, Amanty) and PayDirect -----------------------------------------------------

@@ -300,7 +300,7 @@ async def status_page(
         "receipt_url": f"/api/v1/payments/{quote(payment.id)}/receipt"
         if view.status == PaymentStatus.SUCCEEDED.value
         else None,
-        "ledger_only": client is None,
+        "ledger_only": client is None or view.from_ledger,
     }
     return render(
         request,
