@@ -15,7 +15,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import cmi, emitters, fatourati, ledger, notify, offline
+from activities import amanpay, amanpay_mail, cmi, emitters, fatourati, ledger, notify, offline
 from portnet.settings import Settings, get_settings
 from workflows.payment import PaymentWorkflow
 
@@ -35,6 +35,12 @@ ACTIVITIES: list[Callable[..., Any]] = [
     offline.record_declaration,
     offline.log_finance_decision,
     offline.renew_subscriptions,
+    amanpay.create_order,
+    amanpay.cancel_order,
+    amanpay.paydirect_start,
+    amanpay.paydirect_resend,
+    amanpay.paydirect_verify,
+    amanpay_mail.send_code_email,
 ]
 
 

@@ -265,4 +265,7 @@ class UnappliedPayment(SQLModel, table=True):
     decided_by: str | None = None
     decided_at: NaiveDatetime | None = None
     note: str | None = None
-    received_at: NaiveDatetime = Field(default_factory=utcnow)
+    # The channel it came through (cmi_fatourati, amanpay_code...) and when the payer paid.
+    channel: str | None = None
+    paid_at: NaiveDatetime | None = None
+    received_at: NaiveDatetime = Field(default_factory=utcnow, index=True)

@@ -51,6 +51,22 @@ class Settings(BaseSettings):
     # The sandbox emitter acknowledges this many seconds after a notice.
     sandbox_emitter_ack_delay_seconds: float = 1.0
 
+    # Amanpay (cash payment code at Tashilat, Amanty wallet) and Banque Populaire PayDirect.
+    amanpay_base_url: str = "http://127.0.0.1:8000/sandbox/amanpay"
+    amanpay_merchant_id: str = "PORTNET01"
+    amanpay_secret_key: str = "SandboxAmanpayKey2026"  # noqa: S105 - sandbox default; compose requires a real one
+    # How long a cash payment code stays payable at Tashilat (72 h).
+    amanpay_code_ttl_seconds: int = 259200
+    # How long the invoices stay held while the payer is on the Amanty page.
+    amanpay_redirect_deadline_seconds: int = 1200
+    paydirect_base_url: str = "http://127.0.0.1:8000/sandbox/paydirect"
+    paydirect_secret_key: str = "SandboxPayDirectKey2026"  # noqa: S105 - sandbox default; compose requires a real one
+    # One SMS code lives 10 min; the whole SMS code step (with resends) at most 15 min.
+    paydirect_otp_ttl_seconds: int = 600
+    paydirect_step_timeout_seconds: int = 900
+    # The sandbox SMS gateway the PayDirect sandbox sends its codes through.
+    sms_gateway_url: str = "http://127.0.0.1:8000/sandbox/sms"
+
     # E-mail.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025

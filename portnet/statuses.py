@@ -110,6 +110,9 @@ ENABLED_CHANNELS: tuple[Channel, ...] = (
     Channel.CMI_FATOURATI,  # issue 4
     Channel.CHEQUE,  # issue 4
     Channel.BANK_TRANSFER,  # issue 4
+    Channel.AMANPAY_CODE,
+    Channel.AMANPAY_AMANTY,
+    Channel.AMANPAY_PAYDIRECT,
 )
 
 

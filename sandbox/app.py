@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from portnet.settings import Settings, get_settings
-from sandbox import cmi, emitters, fatourati, mail
+from sandbox import amanpay, cmi, emitters, fatourati, mail
 from sandbox.runtime import Background, Outbound, make_templates
 
 
@@ -36,6 +36,7 @@ def create_sandbox_app(settings: Settings | None = None) -> FastAPI:
         settings=settings, ack_delay_seconds=settings.sandbox_emitter_ack_delay_seconds
     )
     app.state.fatourati = fatourati.FatouratiState(settings=settings)
+    app.state.amanpay = amanpay.AmanpayState(settings=settings)
     app.state.mailbox = mail.Mailbox()
     app.state.mail_sink = mail.MailSink(settings, mailbox=app.state.mailbox)
 
@@ -50,6 +51,7 @@ def create_sandbox_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(mail.router)
     app.include_router(emitters.router)
     app.include_router(fatourati.router)
+    app.include_router(amanpay.router)
     return app
 
 

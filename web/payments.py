@@ -22,6 +22,7 @@ from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
 from portnet.settings import Settings
 from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus, Role
+from web.amanpay import ChannelRefused, payer_for, settings_for
 from web.channel_inputs import DeclarationError, deadline_seconds, declaration_for
 from web.deps import company_scope
 from workflows.payment import PaymentWorkflow, search_attributes
@@ -68,6 +69,7 @@ async def start_payment(
     channel: str,
     payer: dict[str, str] | None,
     declaration: dict[str, str] | None = None,
+    payment_id: str | None = None,
 ) -> PaymentView:
     if user.role != Role.CLIENT.value or user.company_id is None:
         raise PaymentRefused(403, "Seul un client peut régler ses factures.", "forbidden")
@@ -99,12 +101,22 @@ async def start_payment(
             "method_not_allowed",
         )
     company = rows[0][2]
-    payer_info = _payer(user, company, payer)
     try:
         declared = declaration_for(chan, declaration, date.today())
     except DeclarationError as bad:
         raise PaymentRefused(422, str(bad), "invalid_declaration") from None
-    payment_id = new_payment_id()
+    try:
+        amanpay_payer, name, phone = payer_for(chan, payer or {})
+    except ChannelRefused as bad:
+        raise PaymentRefused(bad.status_code, bad.message, bad.code) from None
+    payer_info = _payer(
+        user, company, {**(payer or {}), "name": name or "", "phone": phone or ""} if name else payer
+    )
+    if payment_id is None or not re.fullmatch(r"PN[0-9A-F]{12}", payment_id):
+        payment_id = new_payment_id()
+    elif db.get(Payment, payment_id) is not None:
+        # The order number shown on the Amanpay screen was already used (a second submit).
+        raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict")
     amount = total(inv.amount_ttc for inv, _, _ in rows)
     inp = PaymentInput(
         payment_id=payment_id,
@@ -119,6 +131,8 @@ async def start_payment(
         reminder_before_seconds=settings.fatourati_reminder_before_seconds,
         declaration=declared,
         finance_alert_email=settings.finance_alert_email,
+        amanpay=amanpay_payer,
+        amanpay_settings=settings_for(settings) if amanpay_payer is not None else None,
     )
     operation = WithStartWorkflowOperation(
         PaymentWorkflow.run,
@@ -176,4 +190,5 @@ async def read_view(client: Client | None, payment: Payment, db: Session | None 
         invoice_numbers=payment.invoice_numbers.split(","),
         error=payment.failure_reason,
         transaction_id=payment.partner_transaction_id,
+        from_ledger=True,
     )

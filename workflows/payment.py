@@ -18,8 +18,11 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import cmi, emitters, ledger, notify
     from portnet.statuses import Channel, PaymentStatus
+    from workflows import amanpay as amanpay_flow
     from workflows import channels
     from workflows.types import (
+        AmanpayDecision,
+        AmanpayNotice,
         CmiDecision,
         CmiFormInput,
         CmiResult,
@@ -36,7 +39,10 @@ with workflow.unsafe.imports_passed_through():
         PaymentView,
         ReleaseInput,
         ReserveInput,
+        SealedCode,
         SettleInput,
+        SmsCodeOutcome,
+        SmsResendOutcome,
     )
 
 SA_CHANNEL = SearchAttributeKey.for_keyword("PaymentChannel")
@@ -94,6 +100,7 @@ class PaymentWorkflow:
         # True while the invoices are held by this attempt: what a cancellation must give back.
         self._holding = False
         self._channels = channels.ChannelState()
+        self._amanpay = amanpay_flow.AmanpayState()
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -140,6 +147,30 @@ class PaymentWorkflow:
     def finance_decision(self, decision: FinanceDecision) -> None:
         """Finance confirms or rejects a declared cheque or transfer (issue 4)."""
         channels.accept_finance(self, decision)
+
+    # Amanpay and PayDirect: the logic lives in workflows/amanpay.py.
+
+    @workflow.update
+    def amanpay_result(self, notice: AmanpayNotice) -> AmanpayDecision:
+        """Amanpay's verified notification (cash code paid, Amanty paid/refused/cancelled)."""
+        return amanpay_flow.on_notice(self, notice)
+
+    @workflow.update
+    async def sms_code(self, code: SealedCode) -> SmsCodeOutcome:
+        """The PayDirect SMS code, sealed by the web layer; the bank compares it."""
+        return await amanpay_flow.on_sms_code(self, code)
+
+    @sms_code.validator
+    def _validate_sms_code(self, code: SealedCode) -> None:
+        amanpay_flow.validate_sms_code(self, code)
+
+    @workflow.update
+    async def sms_resend(self) -> SmsResendOutcome:
+        return await amanpay_flow.on_sms_resend(self)
+
+    @sms_resend.validator
+    def _validate_sms_resend(self) -> None:
+        amanpay_flow.validate_sms_resend(self)
 
     @workflow.signal
     def cancel(self, reason: str) -> None:
@@ -202,6 +233,10 @@ class PaymentWorkflow:
 
         if inp.channel in channels.ISSUE4_CHANNELS:
             return await channels.run_channel(self, inp)
+        if inp.channel in amanpay_flow.CHANNELS:
+            await amanpay_flow.run(self, inp, reservation)
+            return view
+
         if inp.channel != Channel.CMI_CARD.value:
             # Other channels come with their own issues; the API refuses them before we get here.
             await self._release(inp, PaymentStatus.FAILED, f"Canal non disponible: {inp.channel}")

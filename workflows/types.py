@@ -33,6 +33,9 @@ class PaymentInput:
     reminder_before_seconds: int = 1800
     declaration: dict[str, str] | None = None
     finance_alert_email: str = "finance@portnet.ma"
+    # Amanpay sub-channels only.
+    amanpay: AmanpayPayer | None = None
+    amanpay_settings: AmanpaySettings | None = None
 
 
 @dataclass
@@ -80,9 +83,16 @@ class CmiFormInput:
 
 @dataclass
 class NextAction:
-    type: str  # "redirect_form" | "redirect" | "none"
+    type: str  # "redirect_form" | "redirect" | "payment_code" | "sms_code" | "none"
     url: str | None = None
     fields: dict[str, str] | None = None
+    # payment_code: the cash code; payment_code and sms_code: when it stops being valid.
+    code: str | None = None
+    expires_at: str | None = None
+    # sms_code: tries left on the current code, resends left, and when the next resend is allowed.
+    attempts_left: int | None = None
+    resends_left: int | None = None
+    resend_at: str | None = None
 
 
 @dataclass
@@ -199,6 +209,8 @@ class PaymentView:
     last_decline: str | None = None
     deadline: str | None = None
     awaiting_emitters: list[str] = field(default_factory=list)
+    # Set by the web layer when the workflow could not answer (no worker) and the ledger row is shown.
+    from_ledger: bool = False
 
 
 # --- issue 4: CMI Fatourati, cheque and bank transfer, finance decisions ------------------------
@@ -265,3 +277,134 @@ class DecisionLogInput:
 class RenewalInput:
     payment_id: str
     confirmed_on: str  # ISO date of the confirmation, from workflow time
+
+
+# --- Amanpay (cash code, Amanty) and PayDirect -----------------------------------------------------
+
+
+@dataclass
+class AmanpayPayer:
+    """The channel's own fields of ``payer`` (cash code: names; PayDirect: the contract)."""
+
+    last_name: str = ""
+    first_name: str = ""
+    contract_number: str = ""
+    cin: str = ""
+    mandataire: str = ""
+    phone: str = ""
+
+
+@dataclass
+class AmanpaySettings:
+    code_ttl_seconds: int = 259200
+    redirect_deadline_seconds: int = 1200
+    otp_ttl_seconds: int = 600
+    step_timeout_seconds: int = 900
+    resend_interval_seconds: int = 60
+    max_resends: int = 3
+
+
+@dataclass
+class AmanpayOrderInput:
+    payment_id: str
+    method: str  # code | amanty
+    amount: str
+    email: str
+    last_name: str = ""
+    first_name: str = ""
+    ttl_seconds: int = 0
+
+
+@dataclass
+class AmanpayOrder:
+    ok: bool
+    code: str | None = None
+    expires_at: str | None = None
+    redirect_url: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class AmanpayNotice:
+    """A verified Amanpay notification (the raw one is stored by the web layer)."""
+
+    callback_id: int
+    event_id: str
+    status: str  # paid | refused | cancelled
+    amount: str
+    transaction_id: str = ""
+    channel: str = ""
+    reason: str = ""
+
+
+@dataclass
+class AmanpayDecision:
+    accepted: bool
+    reason: str
+
+
+@dataclass
+class CodeEmailInput:
+    payment_id: str
+    to: str
+    code: str
+    amount: str
+    expires_at: str
+    last_name: str = ""
+    first_name: str = ""
+
+
+@dataclass
+class PayDirectStartInput:
+    payment_id: str
+    amount: str
+    contract_number: str
+    cin: str
+    mandataire: str
+    phone: str
+    email: str
+
+
+@dataclass
+class PayDirectStart:
+    ok: bool
+    auth_ref: str = ""
+    attempts_left: int = 0
+    error_code: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class SealedCode:
+    """The SMS code as the workflow sees it: ciphertext bound to the payment, never the digits."""
+
+    sealed: str
+
+
+@dataclass
+class PayDirectVerifyInput:
+    payment_id: str
+    auth_ref: str
+    sealed: str
+    request_id: str
+
+
+@dataclass
+class PayDirectVerdict:
+    result: str  # authorized | wrong | dead | expired
+    attempts_left: int = 0
+    transaction_id: str = ""
+    authorization_code: str = ""
+
+
+@dataclass
+class SmsCodeOutcome:
+    result: str  # authorized | wrong | dead | expired
+    attempts_left: int
+    message: str
+
+
+@dataclass
+class SmsResendOutcome:
+    expires_at: str
+    resends_left: int

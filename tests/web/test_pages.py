@@ -518,12 +518,14 @@ async def test_confirmation_offers_the_channels_of_all_invoices(
     assert (
         "cmi_card" not in offline and 'action="/paiements"' in offline and 'name="cheque_number"' in offline
     )
-    # Only channels not yet available in common: shown, disabled, and no way to pay.
+    # Only Amanpay in common (issue 3 enables it): its three sub-channels, and nothing else.
     f = make_invoice(methods="amanpay")
     g = make_invoice(methods="amanpay")
-    soon = (await confirm(portal, token, [f.id or 0, g.id or 0])).text
-    assert re.search(r'value="amanpay_amanty"[^>]*disabled', soon) and "bientôt disponible" in soon
-    assert 'action="/paiements"' not in soon and "Aucun moyen de paiement en ligne" in soon
+    amanpay = (await confirm(portal, token, [f.id or 0, g.id or 0])).text
+    for sub in ("amanpay_amanty", "amanpay_paydirect", "amanpay_code"):
+        assert re.search(rf'value="{sub}"', amanpay)
+        assert not re.search(rf'value="{sub}"[^>]*disabled', amanpay)
+    assert "cmi_card" not in amanpay and 'action="/paiements"' in amanpay
     # Nothing in common: back to the list with the reason.
     e = make_invoice(methods="cmi")
     refused = await confirm(portal, token, [d.id or 0, e.id or 0])
@@ -587,7 +589,7 @@ async def test_payment_start_without_temporal_is_a_503(
 @pytest.mark.parametrize(
     ("fields", "status", "message"),
     [
-        ({"channel": "amanpay_amanty"}, 422, "n&#39;est pas encore disponible"),
+        ({"channel": "bitcoin"}, 422, "Canal de paiement inconnu"),
         ({"payer_email": "pas-une-adresse"}, 422, "Adresse e-mail du payeur invalide."),
         ({"payer_phone": "abc"}, 422, "Numéro de téléphone invalide."),
     ],

@@ -156,6 +156,11 @@ class NextActionOut(BaseModel):
     type: str
     url: str | None = None
     fields: dict[str, str] | None = None
+    code: str | None = None
+    expires_at: str | None = None
+    attempts_left: int | None = None
+    resends_left: int | None = None
+    resend_at: str | None = None
 
 
 class PaymentOut(BaseModel):
@@ -185,7 +190,16 @@ class PaymentOut(BaseModel):
             amount=view.amount,
             invoice_ids=view.invoice_ids,
             invoice_numbers=view.invoice_numbers,
-            next_action=NextActionOut(type=action.type, url=action.url, fields=action.fields)
+            next_action=NextActionOut(
+                type=action.type,
+                url=action.url,
+                fields=action.fields,
+                code=action.code,
+                expires_at=action.expires_at,
+                attempts_left=action.attempts_left,
+                resends_left=action.resends_left,
+                resend_at=action.resend_at,
+            )
             if action
             else None,
             error=view.error,

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from web.pages import auth, finance, invoices, payments
+from web.pages import amanpay, auth, finance, invoices, payments
 from web.pages.errors import install_error_pages
 
 router = APIRouter(include_in_schema=False)
@@ -10,5 +10,6 @@ router.include_router(auth.router)
 router.include_router(invoices.router)
 router.include_router(payments.router)
 router.include_router(finance.router)  # issue 4
+router.include_router(amanpay.router)
 
 __all__ = ["install_error_pages", "router"]

@@ -14,6 +14,7 @@ from portnet.models import PrestationLine
 from portnet.statuses import PAYABLE_STATUSES, InvoiceStatus, InvoiceType
 from web.api.invoices import criteria_of, document_url
 from web.deps import DB, AppSettings, company_scope
+from web.pages.amanpay import unapplied_for_invoice
 from web.pages.guards import PageUser, is_client
 from web.pages.rendering import render
 
@@ -225,6 +226,7 @@ def invoice_detail(
             "inv": inv,
             "documents": documents,
             "payments": detail.payments,
+            "unapplied": unapplied_for_invoice(db, inv.id),
             "can_pay": is_client(user) and inv.status in {s.value for s in PAYABLE_STATUSES},
         },
         settings=settings,

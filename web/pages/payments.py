@@ -32,6 +32,7 @@ from portnet.statuses import (
     PaymentStatus,
 )
 from web.deps import DB, AppSettings, company_scope
+from web.pages import amanpay as amanpay_pages
 from web.pages.channel_pages import channel_context, declaration_of
 from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
 from web.pages.rendering import redirect, render
@@ -215,12 +216,24 @@ async def start(
 
     if problem is not None:
         return again(problem[1], problem[0])
+    order_id = None
+    if channel in amanpay_pages.AMANPAY_CHANNELS:
+        if amanpay_pages.wants_choice_screen(channel, form):
+            return amanpay_pages.choice_page(request, settings, rows, ids, channel, payer)
+        payer = amanpay_pages.payer_fields(form)
+        order_id = amanpay_pages.order_id_of(form)
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
         return again(UNAVAILABLE, 503)
     try:
-        view = await start_payment(client, db, settings, user, ids, channel, payer, declaration_of(form))
+        view = await start_payment(
+            client, db, settings, user, ids, channel, payer, declaration_of(form), payment_id=order_id
+        )
     except PaymentRefused as refused:
+        if channel in amanpay_pages.AMANPAY_CHANNELS and refused.status_code != 409:
+            return amanpay_pages.choice_page(
+                request, settings, rows, ids, channel, payer, refused.message, refused.status_code
+            )
         return again(refused.message, refused.status_code)
     except (RPCError, WorkflowUpdateFailedError) as exc:
         log.warning("payment start failed for %s: %s", user.username, exc)
@@ -290,7 +303,7 @@ async def status_page(
         "receipt_url": f"/api/v1/payments/{quote(payment.id)}/receipt"
         if view.status == PaymentStatus.SUCCEEDED.value
         else None,
-        "ledger_only": client is None,
+        "ledger_only": client is None or view.from_ledger,
     }
     ctx.update(channel_context(db, settings, payment, view))  # issue 4: Fatourati, cheque, transfer
     if ctx["offline"]:
