@@ -53,6 +53,8 @@ class Company(SQLModel, table=True):
     email: str | None = None
     # PORTNET subscription: renewed only once a subscription invoice's money is in the bank.
     subscription_end: date | None = None
+    # The company's customer id at MARSA MAROC (pre-fills "Nouvelle demande de facture").
+    marsa_customer_id: str | None = None
 
 
 class User(SQLModel, table=True):

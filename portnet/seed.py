@@ -160,6 +160,7 @@ class CompanySpec:
     address: str
     email: str
     subscription_end: date
+    marsa_customer_id: str | None = None
 
 
 COMPANIES: tuple[CompanySpec, ...] = (
@@ -186,6 +187,7 @@ COMPANIES: tuple[CompanySpec, ...] = (
         "Zone portuaire, Boulevard des Almohades, 20250 Casablanca",
         "comptabilite@tmta.ma",
         date(2026, 12, 31),
+        marsa_customer_id="000236",
     ),
 )
 
@@ -430,6 +432,7 @@ def _ensure_companies(session: Session, created: Counter[str]) -> dict[str, Comp
             address=spec.address,
             email=spec.email,
             subscription_end=spec.subscription_end,
+            marsa_customer_id=spec.marsa_customer_id,
         )
         session.add(company)
         existing[spec.customs_code] = company

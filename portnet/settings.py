@@ -91,6 +91,28 @@ class Settings(BaseSettings):
     # Who is alerted when a declared cheque or transfer was never confirmed.
     finance_alert_email: str = "finance@portnet.ma"
 
+    # MARSA MAROC's invoicing API (issue 5): invoices by terminal and customer id or by number.
+    marsa_maroc_base_url: str = "http://127.0.0.1:8000/sandbox/marsa-maroc"
+    marsa_maroc_api_token: str = "SandboxMarsaToken2026"  # noqa: S105 - sandbox default; compose requires a real one
+    marsa_maroc_page_size: int = 10
+    # One page call: a slower answer is a timeout, retried with backoff by Temporal.
+    marsa_maroc_timeout_seconds: float = 10.0
+    # The emitter code MARSA MAROC's invoices are filed under in our ledger.
+    marsa_maroc_emitter_code: str = "611MARS001"
+    # The terminals offered on "Nouvelle demande de facture": "code:Name" pairs, comma-separated.
+    marsa_maroc_terminals: str = (
+        "CASA:Casablanca,MOHA:Mohammedia,JORF:Jorf Lasfar,SAFI:Safi,AGAD:Agadir,TMED:Tanger Med,"
+        "NADO:Nador,ALHO:Al Hoceima,LAAY:Laâyoune,DAKH:Dakhla"
+    )
+
+    def marsa_terminals(self) -> list[tuple[str, str]]:
+        pairs = []
+        for item in self.marsa_maroc_terminals.split(","):
+            code, _, name = item.strip().partition(":")
+            if code.strip():
+                pairs.append((code.strip(), (name or code).strip()))
+        return pairs
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
