@@ -15,11 +15,12 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import amanpay, amanpay_mail, cmi, emitters, fatourati, ledger, notify, offline
+from activities import amanpay, amanpay_mail, cmi, emitters, fatourati, ledger, marsa_maroc, notify, offline
 from portnet.settings import Settings, get_settings
+from workflows.marsa_request import MarsaRequestWorkflow
 from workflows.payment import PaymentWorkflow
 
-WORKFLOWS = [PaymentWorkflow]
+WORKFLOWS = [PaymentWorkflow, MarsaRequestWorkflow]
 ACTIVITIES: list[Callable[..., Any]] = [
     ledger.reserve_invoices,
     ledger.settle_payment,
@@ -41,6 +42,9 @@ ACTIVITIES: list[Callable[..., Any]] = [
     amanpay.paydirect_resend,
     amanpay.paydirect_verify,
     amanpay_mail.send_code_email,
+    # Issue 5: MARSA MAROC invoice requests.
+    marsa_maroc.fetch_invoice_page,
+    marsa_maroc.upsert_invoices,
 ]
 
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from portnet.settings import Settings, get_settings
-from sandbox import amanpay, cmi, emitters, fatourati, mail
+from sandbox import amanpay, cmi, emitters, fatourati, mail, marsa_maroc
 from sandbox.runtime import Background, Outbound, make_templates
 
 
@@ -37,6 +37,7 @@ def create_sandbox_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.fatourati = fatourati.FatouratiState(settings=settings)
     app.state.amanpay = amanpay.AmanpayState(settings=settings)
+    app.state.marsa = marsa_maroc.MarsaState(settings=settings)
     app.state.mailbox = mail.Mailbox()
     app.state.mail_sink = mail.MailSink(settings, mailbox=app.state.mailbox)
 
@@ -52,6 +53,7 @@ def create_sandbox_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(emitters.router)
     app.include_router(fatourati.router)
     app.include_router(amanpay.router)
+    app.include_router(marsa_maroc.router)
     return app
 
 

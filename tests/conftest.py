@@ -82,6 +82,9 @@ def database_url(web_port: int, smtp_port: int) -> Iterator[str]:
         "SANDBOX_EMITTER_ACK_DELAY_SECONDS": "0.2",
         "SECRET_KEY": "test-secret",
         "FATOURATI_BASE_URL": f"{base}/sandbox/fatourati/api",  # issue 4
+        "MARSA_MAROC_BASE_URL": f"{base}/sandbox/marsa-maroc",  # issue 5
+        # A slow MARSA MAROC page times out quickly in tests (then Temporal retries it).
+        "MARSA_MAROC_TIMEOUT_SECONDS": "2",
     }
     saved = {k: os.environ.get(k) for k in [*env, "DATABASE_URL"]}
     with fresh_database_url() as url:

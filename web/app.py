@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from portnet.settings import Settings, get_settings
-from web.api import amanpay, callbacks, fatourati_callbacks, health, invoices, payments, session
+from web.api import amanpay, callbacks, fatourati_callbacks, health, invoices, marsa_maroc, payments, session
 from web.api import finance as finance_api
 from web.pages import install_error_pages
 from web.pages import router as pages_router
@@ -88,6 +88,7 @@ def create_app(
     app.include_router(fatourati_callbacks.router)  # issue 4
     app.include_router(finance_api.router)  # issue 4
     app.include_router(amanpay.router)
+    app.include_router(marsa_maroc.router)  # issue 5
     app.include_router(pages_router)
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
