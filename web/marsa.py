@@ -16,6 +16,7 @@ from portnet.settings import Settings
 from workflows.marsa_request import MarsaRequestWorkflow, request_workflow_id
 from workflows.marsa_types import MarsaRequestInput, MarsaRequestView
 
+UNAVAILABLE_MESSAGE = "Le service de demande de factures est momentanément indisponible. Réessayez plus tard."
 _CUSTOMER_ID = re.compile(r"^[0-9A-Za-z]{1,20}$")
 _INVOICE_NUMBER = re.compile(r"^[0-9A-Za-z/-]{1,32}$")
 

@@ -5,6 +5,7 @@ The sandbox is told to misbehave through its admin endpoint; every test resets i
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from portnet.models import Company, Emitter, Invoice
 from tests.helpers import eventually, running_worker
 from tests.integration.conftest import Stack, login
 from tests.integration.test_card_payment import VISA, open_cmi_page, pay, until_status
+from tests.integration.test_issue4_pages import csrf
 from workflows.marsa_request import MarsaRequestWorkflow, request_workflow_id
 from workflows.marsa_types import MarsaRequestInput
 
@@ -226,3 +228,49 @@ async def test_retrieval_survives_a_worker_restart(
         result = await handle.result()
     assert result.status == "completed" and result.pages_done == 3
     assert len(result.invoice_ids) == 23 and len(marsa_invoices(db)) == 23
+
+
+async def test_portal_request_page_to_confirmation_with_cmi_channels_only(tmta: httpx.AsyncClient) -> None:
+    form = await tmta.get("/factures/demande")
+    assert form.status_code == 200
+    html = form.text
+    for name in ("Casablanca", "Mohammedia", "Jorf Lasfar", "Tanger Med", "Laâyoune", "Dakhla"):
+        assert name in html, name
+    assert 'value="000236"' in html and "Envoyer" in html
+    token = csrf(html)
+
+    await fault(tmta, kind="slow", times=1, delay_seconds=1.0)
+    sent = await tmta.post(
+        "/factures/demande",
+        data={"csrf_token": token, "terminal": "CASA", "customer_id": "000236", "invoice_number": ""},
+    )
+    assert sent.status_code == 303
+    location = sent.headers["location"]
+    assert location.startswith("/factures/demande/MR")
+    first = await tmta.get(location)
+    assert first.status_code == 200
+    if "Traitement en cours" in first.text:
+        assert '<meta http-equiv="refresh"' in first.text
+
+    async def listed() -> str | None:
+        page = (await tmta.get(location)).text
+        return page if "Résultats ( 23 )" in page else None
+
+    page = await eventually(listed, timeout=30)
+    assert "MARSAMAROC CASA" in page and "Page 1 / 2" in page
+    second_page = (await tmta.get(location, params={"page": 2})).text
+    assert "Page 2 / 2" in second_page
+    ids = re.findall(r'name="invoice_ids" value="(\d+)"', page)
+    assert ids, "no payable invoice on the page"
+    confirmation = await tmta.post(
+        "/paiements/confirmation", data={"csrf_token": csrf(page), "invoice_ids": ids[:2]}
+    )
+    assert confirmation.status_code == 200
+    text = confirmation.text
+    assert "Carte bancaire" in text and "Fatourati" in text
+    assert 'value="amanpay_amanty"' not in text and 'value="cheque"' not in text
+
+    refused = await tmta.post(
+        "/factures/demande", data={"csrf_token": token, "terminal": "CASA", "customer_id": "999999"}
+    )
+    assert refused.status_code == 403 and "pas celui de votre société" in refused.text

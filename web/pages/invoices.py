@@ -10,13 +10,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from portnet import queries
-from portnet.models import PrestationLine
+from portnet.models import Company, PrestationLine
 from portnet.statuses import PAYABLE_STATUSES, InvoiceStatus, InvoiceType
+from web import marsa
 from web.api.invoices import criteria_of, document_url
 from web.deps import DB, AppSettings, company_scope
 from web.pages.amanpay import unapplied_for_invoice
-from web.pages.guards import PageUser, is_client
-from web.pages.rendering import render
+from web.pages.guards import CheckedForm, PageUser, form_str, is_client
+from web.pages.rendering import redirect, render
+from workflows.marsa_types import MarsaRequestView
 
 router = APIRouter()
 
@@ -160,9 +162,107 @@ def consultation(request: Request, db: DB, user: PageUser, settings: AppSettings
     return _invoice_list(request, db, user, settings, CONSULTATION)
 
 
+REQUEST_PAGE_SIZE = 20
+
+
+def _request_page(
+    request: Request,
+    db: DB,
+    user: PageUser,
+    settings: AppSettings,
+    *,
+    view: MarsaRequestView | None = None,
+    form: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    company = db.get(Company, user.company_id) if user.company_id is not None else None
+    terminal_names = dict(marsa.terminals(settings))
+    values = form or {
+        "terminal": view.terminal if view else next(iter(terminal_names), ""),
+        "customer_id": (company.marsa_customer_id or "") if company else "",
+        "invoice_number": (view.invoice_number or "") if view else "",
+    }
+    rows: list[queries.InvoiceRow] = []
+    page, pages = 1, 1
+    if view is not None and view.status == "completed":
+        everything = marsa.invoices_of(db, view, company_scope(user))
+        pages = max(1, -(-len(everything) // REQUEST_PAGE_SIZE))
+        page = min(max(1, _int(request.query_params.get("page"), 1)), pages)
+        rows = everything[(page - 1) * REQUEST_PAGE_SIZE : page * REQUEST_PAGE_SIZE]
+        count = len(everything)
+    else:
+        count = 0
+    return render(
+        request,
+        "invoices/request.html",
+        {
+            "terminals": marsa.terminals(settings),
+            "terminal_name": terminal_names.get(values.get("terminal", ""), ""),
+            "emitter_name": "MARSAMAROC CASA",
+            "values": values,
+            "view": view,
+            "percent": marsa.percent(view) if view else 0,
+            "error": error or (view.error if view else None),
+            "rows": rows,
+            "count": count,
+            "page": page,
+            "pages": pages,
+            "payable": PAYABLE_STATUSES,
+            "can_pay": is_client(user),
+        },
+        settings=settings,
+        status_code=status_code,
+    )
+
+
 @router.get("/factures/demande")
-def invoice_request(request: Request, user: PageUser, settings: AppSettings) -> Response:
-    return render(request, "invoices/request.html", {}, settings=settings)
+def invoice_request(request: Request, db: DB, user: PageUser, settings: AppSettings) -> Response:
+    return _request_page(request, db, user, settings)
+
+
+@router.post("/factures/demande")
+async def invoice_request_send(
+    request: Request, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings
+) -> Response:
+    values = {
+        "terminal": form_str(form, "terminal", 20),
+        "customer_id": form_str(form, "customer_id", 40),
+        "invoice_number": form_str(form, "invoice_number", 40),
+    }
+    client = await request.app.state.temporal.get()
+    if client is None:
+        return _request_page(
+            request, db, user, settings, form=values, error=marsa.UNAVAILABLE_MESSAGE, status_code=503
+        )
+    try:
+        request_id = await marsa.start_request(
+            client,
+            settings,
+            db,
+            user,
+            values["terminal"],
+            values["customer_id"] if not values["invoice_number"] else None,
+            values["invoice_number"] or None,
+        )
+    except marsa.RequestRefused as refused:
+        return _request_page(
+            request, db, user, settings, form=values, error=refused.message, status_code=refused.status_code
+        )
+    return redirect(f"/factures/demande/{request_id}", settings=settings)
+
+
+@router.get("/factures/demande/{request_id}")
+async def invoice_request_progress(
+    request: Request, request_id: str, db: DB, user: PageUser, settings: AppSettings
+) -> Response:
+    client = await request.app.state.temporal.get()
+    if client is None:
+        return _request_page(request, db, user, settings, error=marsa.UNAVAILABLE_MESSAGE, status_code=503)
+    view = await marsa.read_request(client, request_id, user)
+    if view is None:
+        raise HTTPException(status_code=404, detail="Demande de facture introuvable.")
+    return _request_page(request, db, user, settings, view=view)
 
 
 @router.get("/factures/emetteurs")
