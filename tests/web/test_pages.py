@@ -397,10 +397,11 @@ async def test_emitter_lookup_without_javascript(portal: httpx.AsyncClient) -> N
     assert 'href="/factures/emetteurs?retour=gestion"' in listing
 
 
-async def test_invoice_request_is_announced(portal: httpx.AsyncClient) -> None:
+async def test_invoice_request_form(portal: httpx.AsyncClient) -> None:
     await logged_in(portal, "tmta")
     page = await portal.get("/factures/demande")
-    assert page.status_code == 200 and "bientôt disponible" in page.text
+    assert page.status_code == 200 and "Demande de factures" in page.text
+    assert 'value="000236"' in page.text and "Tanger Med" in page.text and "Envoyer" in page.text
 
 
 # ----------------------------------------------------------------------------------------- detail
