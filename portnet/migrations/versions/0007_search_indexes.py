@@ -1,0 +1,30 @@
+"""Indexes for a client's search by number and by emitter.
+
+bench/search.py at 1,000,000 invoices: by number 369 ms -> 6 ms (SQLite), by emitter 565 ms -> 18 ms
+(SQLite) and 196 ms -> 27 ms (PostgreSQL) once the company filter and the criterion share an index.
+
+Revision ID: 0007_search_indexes
+Revises: 0006_marsa
+Create Date: 2026-11-27 02:45:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0007_search_indexes"
+down_revision: str | Sequence[str] | None = "0006_marsa"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_invoice_company_number", "invoice", ["company_id", "number"], unique=False)
+    op.create_index(
+        "ix_invoice_company_emitter_date", "invoice", ["company_id", "emitter_id", "invoice_date"], unique=False
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_invoice_company_emitter_date", table_name="invoice")
+    op.drop_index("ix_invoice_company_number", table_name="invoice")
