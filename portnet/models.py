@@ -102,7 +102,7 @@ class Invoice(SQLModel, table=True):
         sa.Index("ix_invoice_status_date", "status", "invoice_date"),
         sa.Index("ix_invoice_emitter_date", "emitter_id", "invoice_date"),
         # A client's searches by number and by emitter (bench/search.py at 1,000,000 invoices).
-        sa.Index("ix_invoice_company_number", "company_id", "number"),
+        sa.Index("ix_invoice_company_number", "company_id", "number", "invoice_date"),
         sa.Index("ix_invoice_company_emitter_date", "company_id", "emitter_id", "invoice_date"),
     )
 

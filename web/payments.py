@@ -148,6 +148,8 @@ async def start_payment(
             api_amount(amount),
         ),
     )
+    # Give the connection back before waiting on Temporal: a request must not hold the pool meanwhile.
+    db.close()
     view = await client.execute_update_with_start_workflow(
         PaymentWorkflow.ready, start_workflow_operation=operation
     )

@@ -38,6 +38,7 @@ async def get_payment(payment_id: str, user: CurrentUser, db: DB, request: Reque
     if payment is None:
         raise HTTPException(status_code=404, detail="Paiement introuvable.")
     client = await request.app.state.temporal.get()
+    db.close()  # not held while the workflow is queried; the ledger fallback opens a new one
     return PaymentOut.of(await read_view(client, payment, db))
 
 

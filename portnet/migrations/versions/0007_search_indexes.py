@@ -1,7 +1,7 @@
 """Indexes for a client's search by number and by emitter.
 
-bench/search.py at 1,000,000 invoices: by number 369 ms -> 6 ms (SQLite), by emitter 565 ms -> 18 ms
-(SQLite) and 196 ms -> 27 ms (PostgreSQL) once the company filter and the criterion share an index.
+bench/search.py at 1,000,000 invoices: by number 369 ms -> 9 ms (SQLite, even without ANALYZE: the
+index also serves the ORDER BY), by emitter 565 ms -> 15-18 ms (SQLite) and 196 ms -> 27 ms (PostgreSQL).
 
 Revision ID: 0007_search_indexes
 Revises: 0006_marsa
@@ -19,7 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_invoice_company_number", "invoice", ["company_id", "number"], unique=False)
+    op.create_index(
+        "ix_invoice_company_number", "invoice", ["company_id", "number", "invoice_date"], unique=False
+    )
     op.create_index(
         "ix_invoice_company_emitter_date", "invoice", ["company_id", "emitter_id", "invoice_date"], unique=False
     )
