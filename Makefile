@@ -2,6 +2,9 @@
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# `make run`, the tests and the benchmarks run the development configuration (sandboxes, sandbox
+# secrets); anything else is production, which refuses unsafe defaults.
+export PORTNET_ENV ?= development
 STAMP  := $(VENV)/.installed
 
 .PHONY: run test setup migrate seed lint typecheck bench bench-search clean

@@ -150,6 +150,7 @@ def stack_env(tmp: Path, temporal_port: int, ui_port: int, web_port: int, smtp_p
         "SMTP_PORT": str(smtp_port),
         "SANDBOX_SMTP_PORT": str(smtp_port),
         "SANDBOX_EMITTER_ACK_DELAY_SECONDS": "0.2",
+        "PORTNET_ENV": "development",
         "SECRET_KEY": f"bench-{secrets.token_hex(16)}",
     }
 

@@ -131,6 +131,7 @@ def use_database(url: str) -> None:
 
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("SECRET_KEY", f"bench-{secrets.token_hex(16)}")
+    os.environ["PORTNET_ENV"] = "development"
     portnet_settings.get_settings.cache_clear()
     portnet_db._engine_for.cache_clear()
 

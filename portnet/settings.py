@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,6 +19,10 @@ VAR = ROOT / "var"
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    # Production unless told otherwise: `make run`, the tests and the benchmarks say `development`.
+    # Production refuses unsafe defaults (public secrets, the sandboxes, insecure cookies).
+    portnet_env: Literal["development", "production"] = "production"
 
     # Ledger database: SQLite file by default, PostgreSQL at scale.
     database_url: str = f"sqlite:///{VAR / 'portnet.db'}"
@@ -104,6 +109,10 @@ class Settings(BaseSettings):
         "CASA:Casablanca,MOHA:Mohammedia,JORF:Jorf Lasfar,SAFI:Safi,AGAD:Agadir,TMED:Tanger Med,"
         "NADO:Nador,ALHO:Al Hoceima,LAAY:Laâyoune,DAKH:Dakhla"
     )
+
+    @property
+    def is_production(self) -> bool:
+        return self.portnet_env == "production"
 
     def marsa_terminals(self) -> list[tuple[str, str]]:
         pairs = []

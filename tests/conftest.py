@@ -29,6 +29,10 @@ from portnet.models import Company, Emitter, Invoice, PrestationLine
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from tests._db import fresh_database_url
 
+# The tests run the development configuration (sandboxes, sandbox secrets); production mode is
+# tested with Settings built explicitly for it.
+os.environ["PORTNET_ENV"] = "development"
+
 BIN = Path(sys.prefix) / "bin"
 
 SA_TYPES = {
