@@ -184,8 +184,9 @@ async def test_unknown_order_is_acknowledged_without_capture(
     anonymous: httpx.AsyncClient, stack: Stack
 ) -> None:
     fields = {
-        "oid": "PNNOSUCHORDER",
+        "oid": "PN00000000000F",
         "amount": "10.00",
+        "currency": "504",
         "ProcReturnCode": "00",
         "Response": "Approved",
         "TransId": "X1",
