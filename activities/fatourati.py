@@ -24,7 +24,7 @@ from portnet.db import session_scope
 from portnet.localtime import to_local
 from portnet.models import Company, Emitter, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
 from portnet.money import format_fr, to_money
-from portnet.partner_fields import MessageRejected
+from portnet.partner_fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
 from portnet.statuses import PaymentStatus
 from workflows.types import FatouratiToken, ReferenceEmailInput, TokenInput
@@ -53,13 +53,7 @@ def _unverified(what: str, why: str, retryable: bool) -> ApplicationError:
 
 
 def _json(response: httpx.Response) -> dict[str, object]:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise MessageRejected("body", "not a JSON object")
-    return data
+    return strict_json_object(response.content)
 
 
 @activity.defn

@@ -176,7 +176,10 @@ CALLBACK_RULES: dict[str, re.Pattern[str] | tuple[str, ...] | int] = {
     "MaskedPan": _MASKED_PAN,
     "HASH": _HASH,
 }
-CALLBACK_REQUIRED = ("clientid", "oid", "amount", "currency", "ProcReturnCode", "Response", "TransId", "HASH")
+# All of them but the two the form carries only when known: a field left out or renamed could keep
+# the hash (it covers values in name order, and ``encoding`` not at all).
+CALLBACK_OPTIONAL = ("BillToCompany", "tel")
+CALLBACK_REQUIRED = tuple(name for name in CALLBACK_RULES if name not in CALLBACK_OPTIONAL)
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ def parse_datetime(value: str) -> datetime | None:
 
 
 def strict_json_object(raw: bytes) -> dict[str, Any]:
-    """A JSON object, as UTF-8, without duplicate names or the non-standard NaN/Infinity constants."""
+    """A flat JSON object (every partner message is one), as UTF-8, without duplicate names, the
+    non-standard NaN/Infinity constants, nested values or characters that cannot be encoded."""
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         names = [name for name, _ in items]
@@ -88,12 +89,21 @@ def strict_json_object(raw: bytes) -> dict[str, Any]:
 
     try:
         data = json.loads(raw.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        if isinstance(exc, MessageRejected):
-            raise
+    except MessageRejected:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise MessageRejected("body", "not a JSON document") from None
     if not isinstance(data, dict):
         raise MessageRejected("body", "not a JSON object")
+    for name, value in data.items():
+        if isinstance(value, dict | list):
+            raise MessageRejected(name[:64], "nested value")
+        for text in (name, value):
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:  # "\ud800" is valid JSON but no character
+                    raise MessageRejected("body", "lone surrogate") from None
     return data
 
 

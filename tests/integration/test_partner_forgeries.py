@@ -8,7 +8,6 @@ CMI callbacks correctly signed but for another merchant or currency.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -139,9 +138,13 @@ async def test_cmi_callback_for_another_merchant_or_currency_is_not_captured(
         "ProcReturnCode": "00",
         "Response": "Approved",
         "AuthCode": "123456",
-        "MaskedPan": "400000***0010",
+        "HostRefNum": "26331123456",
+        "ErrMsg": "",
         "mdStatus": "1",
+        "EXTRA.TRXDATE": "20261127 10:00:00",
+        "MaskedPan": "400000***0010",
     }
+    # Correctly signed with our store key (a key shared with another store, or a test gateway).
     other_store = _signed_cmi({**approved, "clientid": "600000999", "TransId": "OTHERSTORE1"})
     dollars = _signed_cmi({**approved, "currency": "840", "TransId": "DOLLARS1"})
     for forged in (other_store, dollars):
@@ -159,7 +162,11 @@ async def test_cmi_callback_for_another_merchant_or_currency_is_not_captured(
         ).all()
     ]
     assert verdicts == ["malformed", "malformed"]
-    await sataa.post(f"/api/v1/payments/{payment['id']}/cancel")
+    # The same message with our merchant id and the dirham is taken: those two fields made the difference.
+    genuine = await anonymous.post(
+        "/api/v1/callbacks/cmi", data=_signed_cmi({**approved, "TransId": "OURS1"})
+    )
+    assert genuine.text == "ACTION=POSTAUTH"
 
 
 async def test_two_megabyte_callback_is_refused_with_413_and_kept_capped(
@@ -187,7 +194,3 @@ async def test_two_megabyte_callback_is_refused_with_413_and_kept_capped(
         assert row.raw_body == big[: 16 * 1024]
         assert row.raw_sha256 == hashlib.sha256(row.raw_body).hexdigest()
         assert row.raw_truncated is True
-
-
-def _hmac(key: str, body: bytes) -> str:
-    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
