@@ -67,7 +67,7 @@ def format_amount(amount: Decimal | str) -> str:
     return f"{to_money(amount):.2f}"
 
 
-_UNSAFE_OR_SPACE = re.compile(r"[|\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_UNSAFE_OR_SPACE = re.compile(r"\s*[|\x00-\x1f\x7f-\x9f\u2028\u2029]+\s*")
 
 
 def clean_text(value: str, max_length: int = 255) -> str:

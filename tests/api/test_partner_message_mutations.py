@@ -13,12 +13,10 @@ and exactly one callback row was added, judged ``malformed`` or ``bad_signature`
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,12 +36,10 @@ from portnet.models import (
     PartnerCallback,
     Payment,
     PaymentChannelData,
-    PaymentInvoice,
     UnappliedPayment,
 )
 from portnet.settings import get_settings
-from web.app import create_app
-from workflows.types import AmanpayDecision, CmiDecision, FatouratiDecision
+from tests.api.partners import Ledger, Portal, RecordingTemporal
 
 EXAMPLES = settings(
     max_examples=120,
@@ -52,34 +48,6 @@ EXAMPLES = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 REJECTED = {"malformed", "bad_signature"}
-
-
-class RecordingTemporal:
-    """Stands for Temporal: records whatever reaches it and answers as an accepting workflow would."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    async def get(self) -> RecordingTemporal:
-        return self
-
-    def get_workflow_handle(self, workflow_id: str) -> Any:
-        fake = self
-        payment_id = workflow_id.removeprefix("payment-")
-
-        class Handle:
-            async def execute_update(self, update: Any, arg: Any) -> Any:
-                fake.calls.append((workflow_id, update.__name__))
-                return {
-                    "cmi_result": CmiDecision("ACTION=POSTAUTH", "approved"),
-                    "fatourati_result": FatouratiDecision("accepted", "paid", f"REC-{payment_id}"),
-                    "amanpay_result": AmanpayDecision(True, "paid"),
-                }[update.__name__]
-
-            async def signal(self, signal: Any, arg: Any) -> None:
-                fake.calls.append((workflow_id, signal.__name__))
-
-        return Handle()
 
 
 @dataclass
@@ -109,12 +77,6 @@ class Genuine:
             "Content-Type": "application/json",
             self.signature: self.header_signature if header is None else header,
         }
-
-
-@dataclass
-class Ledger:
-    payment_id: str
-    invoice_id: int
 
 
 def _snapshot(db: Session, ledger: Ledger) -> tuple[Any, ...]:
@@ -280,52 +242,6 @@ def accepted_once(client: Portal, case: Genuine) -> None:
 
 
 # --- fixtures: a live attempt and its genuine message, per partner -----------------------------------
-
-
-class Portal:
-    """The portal app called in process, synchronously (hypothesis drives plain functions)."""
-
-    def __init__(self) -> None:
-        self.app = create_app(get_settings(), start_mail_sink=False)
-        self.app.state.temporal = RecordingTemporal()
-        self.loop = asyncio.new_event_loop()
-        transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
-        self.http = httpx.AsyncClient(transport=transport, base_url="http://portal.test")
-
-    def post(self, path: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
-        return self.loop.run_until_complete(self.http.post(path, content=content, headers=headers))
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.http.aclose())
-        self.loop.close()
-
-
-@pytest.fixture
-def client() -> Iterator[Portal]:
-    portal = Portal()
-    yield portal
-    portal.close()
-
-
-@pytest.fixture
-def ledger(db: Session, make_invoice: Callable[..., Invoice]) -> Ledger:
-    invoice = make_invoice(ht="100.00", tva="20.00")
-    payment_id = "PN" + secrets.token_hex(6).upper()
-    db.add(
-        Payment(
-            id=payment_id,
-            workflow_id=f"payment-{payment_id}",
-            channel="cmi_card",
-            amount=invoice.amount_ttc,
-            status="awaiting_payer",
-            company_id=invoice.company_id,
-            invoice_numbers=invoice.number,
-        )
-    )
-    db.flush()
-    db.add(PaymentInvoice(payment_id=payment_id, invoice_id=invoice.id or 0, amount_ttc=invoice.amount_ttc))
-    db.commit()
-    return Ledger(payment_id, invoice.id or 0)
 
 
 def _fatourati_signatures(fields: dict[str, Any], own: fatourati.MessageType) -> list[str]:
