@@ -48,7 +48,7 @@ DECISION_PAID, DECISION_REFUSED = "0", "1"
 STATUSES = ("PAID", "PENDING", "EXPIRED", "CANCELLED", "NOT_FOUND")
 # Our answers to a callback (signed, 200) and their receipts: REC-<payment> or ENC-<unapplied id>.
 ANSWER_STATUSES = ("ACCEPTED", "RECEIVED_UNAPPLIED", "RECORDED")
-RECEIPT = re.compile(r"(?:REC-PN[0-9A-F]{12}|ENC-[0-9]{8,12})?")
+RECEIPT = re.compile(r"(?:(?:REC|ENC)-[A-Za-z0-9-]{0,40})?")
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def strict_json_object(raw: bytes) -> dict[str, Any]:
         raise MessageRejected("body", "not a JSON object")
     for name, value in data.items():
         if isinstance(value, dict | list):
-            raise MessageRejected(name[:64], "nested value")
+            raise MessageRejected(ascii(name[:40]), "nested value")
         for text in (name, value):
             if isinstance(text, str):
                 try:
@@ -139,7 +139,7 @@ class FieldReader:
             raise MessageRejected("body", "too many fields")
         for name in fields:
             if name not in allowed:
-                raise MessageRejected(str(name)[:64], "unknown field")
+                raise MessageRejected(ascii(str(name)[:40]), "unknown field")
         for name in required:
             if name not in fields:
                 raise MessageRejected(name, "missing")

@@ -29,7 +29,16 @@ from portnet.partner_fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
 from web.amanpay import ChannelRefused, resend_sms_code, submit_sms_code
 from web.api.callback_inbox import read_capped
-from web.api.callbacks import BAD_SIGNATURE, MALFORMED, TOO_LARGE, as_payload, judge, payment_of, record
+from web.api.callbacks import (
+    BAD_SIGNATURE,
+    MALFORMED,
+    TOO_LARGE,
+    as_payload,
+    claimed,
+    judge,
+    payment_of,
+    record,
+)
 from web.api.schemas import ErrorOut, PaymentOut
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.payments import payment_for_user, read_view
@@ -146,7 +155,7 @@ async def amanpay_callback(request: Request) -> JSONResponse:
         notice = amanpay_protocol.read_notification(data, settings.amanpay_merchant_id)
     except MessageRejected as rejected:
         log.info("amanpay notification rejected: %s", rejected)
-    callback_id = await record("amanpay", as_payload(data), notice.order_id if notice else None, raw)
+    callback_id = await record("amanpay", as_payload(data), claimed(data, "order_id"), raw)
 
     async def answer(
         verdict: str, status: int, body: dict[str, str], dedupe: str | None = None

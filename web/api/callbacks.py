@@ -75,6 +75,12 @@ async def record(
     return await run_in_threadpool(_record, partner, payload, payment_id, raw, verdict, answer)
 
 
+def claimed(data: dict[str, object] | None, name: str) -> str | None:
+    """The order id a message claims, to file even a rejected one under its payment (if well-formed)."""
+    value = (data or {}).get(name)
+    return value if isinstance(value, str) and PAYMENT_ID.fullmatch(value) else None
+
+
 def as_payload(data: dict[str, object] | None) -> dict[str, str]:
     """What the ``payload`` column keeps of a parsed body: names and values as text, bounded."""
     if not data:
@@ -232,7 +238,9 @@ async def emitter_ack(request: Request) -> JSONResponse:
         ack = emitter_protocol.read_ack(data)
     except MessageRejected as rejected:
         log.info("emitter ack rejected: %s", rejected)
-    callback_id = await record("emitter", as_payload(data), ack.payment_id if ack else None, raw)
+    notice = (data or {}).get("notice_id")
+    claimed_id = notice.partition("-")[0] if isinstance(notice, str) else None
+    callback_id = await record("emitter", as_payload(data), claimed_id, raw)
     if ack is None:
         await judge(callback_id, "malformed", "400")
         return JSONResponse(MALFORMED, status_code=400)

@@ -32,7 +32,7 @@ from portnet.partner_fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
 from portnet.statuses import PaymentStatus
 from web.api.callback_inbox import read_capped
-from web.api.callbacks import as_payload, judge, record
+from web.api.callbacks import as_payload, claimed, judge, record
 from workflows.payment import PaymentWorkflow
 from workflows.types import FatouratiDecision, FatouratiResult
 
@@ -115,7 +115,7 @@ async def fatourati_callback(request: Request) -> JSONResponse:
         callback = proto.read_callback(data, settings.fatourati_merchant_code, settings.fatourati_store_id)
     except MessageRejected as rejected:
         log.info("fatourati callback rejected: %s", rejected)
-    callback_id = await record("fatourati", as_payload(data), callback.order_id if callback else None, raw)
+    callback_id = await record("fatourati", as_payload(data), claimed(data, "orderId"), raw)
 
     async def refuse(verdict: str, dedupe: str | None = None) -> JSONResponse:
         status_code, body = FIXED[verdict]
