@@ -1,13 +1,13 @@
 """Settlement notices to emitters (ANP, MARSA MAROC, Bureau Veritas...), who acknowledge later.
 
 The notice id is derived from the payment and the emitter, so a retried call is the same notice and
-the emitter answers it once.
+the emitter answers it once. Signed with the shared emitter key under the label
+``EMITTER_SETTLEMENT_NOTICE`` (portnet/emitter_protocol.py), so it can never pass for an emitter's
+acknowledgement, which is signed under ``EMITTER_ACK``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 
 import httpx
@@ -16,21 +16,19 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import mark_awaiting_partner
+from portnet import emitter_protocol
 from portnet.db import session_scope
 from portnet.models import Invoice, PaymentInvoice
 from portnet.money import total
 from portnet.settings import get_settings
 from workflows.types import EmitterNoticeInput
 
-SIGNATURE_HEADER = "X-PortNet-Signature"
+SIGNATURE_HEADER = emitter_protocol.SIGNATURE_HEADER
+notice_id = emitter_protocol.notice_id
 
 
 def sign(body: bytes, key: str) -> str:
-    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
-
-
-def notice_id(payment_id: str, emitter_code: str) -> str:
-    return f"{payment_id}-{emitter_code}"
+    return emitter_protocol.sign(key, emitter_protocol.Message.SETTLEMENT_NOTICE, body)
 
 
 @activity.defn

@@ -1,7 +1,9 @@
 """CMI Fatourati adapter: create and cancel the bill reference, e-mail it and remind the payer.
 
 Every call is signed (portnet.fatourati_protocol) and idempotent: CMI keys a token by our order id,
-so a retried creation returns the same reference; cancelling twice is harmless.
+so a retried creation returns the same reference; cancelling twice is harmless. Every answer is
+checked field by field, bound to what we asked (order, amount, expiry, reference), then its
+signature is verified: an answer that fails is not CMI's, and nothing of it is stored or shown.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from portnet import fatourati_protocol as proto
 from portnet.db import session_scope
 from portnet.localtime import to_local
 from portnet.models import Company, Emitter, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
-from portnet.money import format_fr
+from portnet.money import format_fr, to_money
+from portnet.partner_fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
 from portnet.statuses import PaymentStatus
 from workflows.types import FatouratiToken, ReferenceEmailInput, TokenInput
@@ -36,11 +39,21 @@ def callback_urls(base_url: str) -> dict[str, str]:
 
 
 def _refusal(response: httpx.Response) -> ApplicationError:
+    # CMI's refusals are unsigned: only their status code is trusted, their text is not repeated.
     return ApplicationError(
-        f"Fatourati refused: HTTP {response.status_code} {response.text[:300]}",
-        type="BusinessRefusal",
-        non_retryable=True,
+        f"Fatourati refused: HTTP {response.status_code}", type="BusinessRefusal", non_retryable=True
     )
+
+
+def _unverified(what: str, why: str, retryable: bool) -> ApplicationError:
+    """An answer that fails its checks is treated as no answer from CMI at all."""
+    return ApplicationError(
+        f"Fatourati {what} answer rejected: {why}", type="PartnerAnswerRejected", non_retryable=not retryable
+    )
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    return strict_json_object(response.content)
 
 
 @activity.defn
@@ -88,12 +101,15 @@ async def create_token(inp: TokenInput) -> FatouratiToken:
     if response.status_code in (400, 401, 403, 422):
         raise _refusal(response)
     response.raise_for_status()
-    answer = response.json()
+    # A forged or mismatched answer fails the attempt at once (the payer sees "indisponible"):
+    # a reference we did not get from CMI must never be shown to a payer.
+    try:
+        answer = _json(response)
+        reference = proto.read_token_response(answer, inp.payment_id, to_money(inp.amount), inp.expires_at)
+    except MessageRejected as rejected:
+        raise _unverified("token", str(rejected), retryable=False) from None
     if not proto.verify(answer, proto.TOKEN_RESPONSE, settings.fatourati_api_key):
-        raise ApplicationError("Fatourati answer badly signed", type="BusinessRefusal", non_retryable=True)
-    reference = str(answer["tokenRef"])
-    if not (reference.isdigit() and len(reference) == 13) or answer.get("orderId") != inp.payment_id:
-        raise ApplicationError(f"unexpected token {reference!r}", type="BusinessRefusal", non_retryable=True)
+        raise _unverified("token", "bad signature", retryable=False)
     with session_scope() as session:
         data = session.get(PaymentChannelData, inp.payment_id) or PaymentChannelData(
             payment_id=inp.payment_id
@@ -134,7 +150,15 @@ async def cancel_token(payment_id: str) -> str:
     if response.status_code in (400, 401, 403, 422):
         raise _refusal(response)
     response.raise_for_status()
-    return str(response.json().get("status", ""))
+    # Retried: the token must stop taking money, and a second cancellation is harmless.
+    try:
+        answer = _json(response)
+        status = proto.read_cancel_response(answer, reference)
+    except MessageRejected as rejected:
+        raise _unverified("cancel", str(rejected), retryable=True) from None
+    if not proto.verify(answer, proto.TOKEN_CANCEL_RESPONSE, settings.fatourati_api_key):
+        raise _unverified("cancel", "bad signature", retryable=True)
+    return status
 
 
 SUBJECTS = {

@@ -222,10 +222,17 @@ class PartnerCallback(SQLModel, table=True):
     payment_id: str | None = Field(default=None, index=True)
     # Same partner event twice -> same key; the second one is a replay.
     dedupe_key: str | None = Field(default=None, unique=True)
-    verdict: str  # accepted | declined | replay | bad_signature | unknown_order | amount_mismatch | late
+    # accepted | declined | replay | too_large | malformed | bad_signature | unknown_order
+    # | reference_mismatch | amount_mismatch | late | unapplied ...
+    verdict: str
     answer: str | None = None
     payload: str  # JSON, card number masked by the partner already
     received_at: NaiveDatetime = Field(default_factory=utcnow)
+    # The body as it came, kept before it is judged: at most 16 KB (a longer one is cut there and
+    # refused with 413), card fields removed (NEVER_STORED), and the SHA-256 of exactly these bytes.
+    raw_body: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
+    raw_sha256: str | None = None
+    raw_truncated: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class PaymentChannelData(SQLModel, table=True):

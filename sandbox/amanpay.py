@@ -3,9 +3,11 @@ Populaire PayDirect and an SMS gateway, reached by us over HTTP only.
 
 Amanpay publishes no API, so the shapes here are ours (see ../shared/partners.md): JSON bodies
 signed with HMAC-SHA256 (hex, header ``X-Amanpay-Signature`` / ``X-PayDirect-Signature``) over the
-raw body with the merchant's key; the sandbox signs its notifications the same way. Every value
-(keys, TTLs, URLs) comes from settings so that pointing the platform at the real partner is a
-configuration change.
+message type's label, a newline and the raw body, with the merchant's key. Requests are checked
+field by field (JSON object, our merchant, amount) before their signature; the sandbox signs its
+notifications and its successful answers the same way, each with its own label, and sends its
+refusals as fixed, unsigned texts. Every value (keys, TTLs, URLs) comes from settings so that
+pointing the platform at the real partner is a configuration change.
 
 PayDirect keeps only an HMAC of each SMS code and compares in constant time; the code itself exists
 in clear only in the SMS it sends (the phone's inbox, which is the point of an SMS).
@@ -36,8 +38,27 @@ OTP_LENGTH = 6
 OTP_MAX_ATTEMPTS = 3
 
 
-def sign(key: str, body: bytes) -> str:
-    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+# The first signed element of each message type: a signature never passes for another type's.
+NOTIFICATION = "AMANPAY_NOTIFICATION"
+ORDER_CREATE, ORDER_CREATED = "AMANPAY_ORDER_CREATE", "AMANPAY_ORDER_CREATED"
+ORDER_CANCEL, ORDER_CANCEL_RESULT = "AMANPAY_ORDER_CANCEL", "AMANPAY_ORDER_CANCEL_RESULT"
+ORDER_STATUS, ORDER_STATUS_RESULT = "AMANPAY_ORDER_STATUS", "AMANPAY_ORDER_STATUS_RESULT"
+AUTHORIZATION_CREATE, AUTHORIZATION = "PAYDIRECT_AUTHORIZATION_CREATE", "PAYDIRECT_AUTHORIZATION"
+OTP_RESEND, OTP_SENT = "PAYDIRECT_OTP_RESEND", "PAYDIRECT_OTP_SENT"
+OTP_VERIFY, OTP_VERDICT = "PAYDIRECT_OTP_VERIFY", "PAYDIRECT_OTP_VERDICT"
+AMANPAY_HEADER, PAYDIRECT_HEADER = "X-Amanpay-Signature", "X-PayDirect-Signature"
+
+
+def sign(key: str, label: str, body: bytes) -> str:
+    return hmac.new(key.encode(), label.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+
+
+def signed_reply(body: dict[str, Any], key: str, label: str, header: str, status_code: int = 200) -> Response:
+    """A successful answer, signed over exactly the bytes sent."""
+    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    return Response(
+        raw, status_code=status_code, media_type="application/json", headers={header: sign(key, label, raw)}
+    )
 
 
 def _iso(epoch: float) -> str:
@@ -165,14 +186,30 @@ def _state(request: Request) -> AmanpayState:
     return state
 
 
-def _signed_json(request_body: bytes, signature: str, key: str) -> dict[str, Any] | None:
-    if not hmac.compare_digest(signature, sign(key, request_body)):
-        return None
+class Unreadable(Exception):
+    """Not a JSON object: refused before any signature is looked at."""
+
+
+def _json_object(request_body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(request_body)
     except ValueError:
+        raise Unreadable from None
+    if not isinstance(data, dict):
+        raise Unreadable
+    return data
+
+
+def _signature_ok(request_body: bytes, signature: str, key: str, label: str) -> bool:
+    return hmac.compare_digest(signature.lower(), sign(key, label, request_body))
+
+
+def _signed_json(request_body: bytes, signature: str, key: str, label: str) -> dict[str, Any] | None:
+    try:
+        data = _json_object(request_body)
+    except Unreadable:
         return None
-    return data if isinstance(data, dict) else None
+    return data if _signature_ok(request_body, signature, key, label) else None
 
 
 def _refused(status: int, reason: str, message: str) -> JSONResponse:
@@ -198,7 +235,7 @@ async def _notify_once(state: AmanpayState, outbound: Outbound, order: Order, ev
     body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
     headers = {
         "Content-Type": "application/json",
-        "X-Amanpay-Signature": sign(state.settings.amanpay_secret_key, body),
+        AMANPAY_HEADER: sign(state.settings.amanpay_secret_key, NOTIFICATION, body),
     }
     try:
         async with outbound.client() as client:
@@ -257,15 +294,13 @@ async def notify(request: Request, order: Order, event: dict[str, Any], delay: f
 
 
 @router.post("/amanpay/api/orders", name="amanpay_create_order")
-async def create_order(request: Request) -> JSONResponse:
+async def create_order(request: Request) -> Response:
     state = _state(request)
-    data = _signed_json(
-        await request.body(),
-        request.headers.get("X-Amanpay-Signature", ""),
-        state.settings.amanpay_secret_key,
-    )
-    if data is None:
-        return _refused(401, "bad_signature", "Signature invalide.")
+    raw = await request.body()
+    try:
+        data = _json_object(raw)
+    except Unreadable:
+        return _refused(400, "invalid_request", "Corps JSON attendu.")
     if data.get("merchant_id") != state.settings.amanpay_merchant_id:
         return _refused(403, "unknown_merchant", "Marchand inconnu.")
     order_id = str(data.get("order_id", ""))
@@ -273,6 +308,10 @@ async def create_order(request: Request) -> JSONResponse:
     method = data.get("method")
     if not order_id or amount is None or method not in ("code", "amanty"):
         return _refused(422, "invalid_request", "Commande invalide (order_id, amount, method).")
+    if not _signature_ok(
+        raw, request.headers.get(AMANPAY_HEADER, ""), state.settings.amanpay_secret_key, ORDER_CREATE
+    ):
+        return _refused(401, "bad_signature", "Signature invalide.")
     existing = state.orders.get(order_id)
     if existing is None:
         customer = {k: str(v) for k, v in (data.get("customer") or {}).items()}
@@ -299,16 +338,23 @@ async def create_order(request: Request) -> JSONResponse:
         body |= {"code": order.code, "expires_at": _iso(order.expires or 0)}
     else:
         body |= {"redirect_url": base}
-    return JSONResponse(body, status_code=201 if existing is None else 200)
+    return signed_reply(
+        body,
+        state.settings.amanpay_secret_key,
+        ORDER_CREATED,
+        AMANPAY_HEADER,
+        status_code=201 if existing is None else 200,
+    )
 
 
 @router.post("/amanpay/api/orders/{order_id}/cancel", name="amanpay_cancel_order")
-async def cancel_order(request: Request, order_id: str) -> JSONResponse:
+async def cancel_order(request: Request, order_id: str) -> Response:
     state = _state(request)
     data = _signed_json(
         await request.body(),
-        request.headers.get("X-Amanpay-Signature", ""),
+        request.headers.get(AMANPAY_HEADER, ""),
         state.settings.amanpay_secret_key,
+        ORDER_CANCEL,
     )
     if data is None:
         return _refused(401, "bad_signature", "Signature invalide.")
@@ -318,21 +364,26 @@ async def cancel_order(request: Request, order_id: str) -> JSONResponse:
     _expire(state, order)
     if order.status in ("pending", "expired"):
         order.status = "cancelled"
-    return JSONResponse({"order_id": order_id, "status": order.status})
+    return signed_reply(
+        {"order_id": order_id, "status": order.status},
+        state.settings.amanpay_secret_key,
+        ORDER_CANCEL_RESULT,
+        AMANPAY_HEADER,
+    )
 
 
 @router.get("/amanpay/api/orders/{order_id}", name="amanpay_order_status")
-async def order_status(request: Request, order_id: str) -> JSONResponse:
+async def order_status(request: Request, order_id: str) -> Response:
     """Status look-up; the signature covers the order id (a GET has no body)."""
     state = _state(request)
-    signature = request.headers.get("X-Amanpay-Signature", "")
-    if not hmac.compare_digest(signature, sign(state.settings.amanpay_secret_key, order_id.encode())):
+    signature = request.headers.get(AMANPAY_HEADER, "")
+    if not _signature_ok(order_id.encode(), signature, state.settings.amanpay_secret_key, ORDER_STATUS):
         return _refused(401, "bad_signature", "Signature invalide.")
     order = state.orders.get(order_id)
     if order is None:
         return _refused(404, "unknown_order", "Commande inconnue.")
     _expire(state, order)
-    return JSONResponse(
+    return signed_reply(
         {
             "order_id": order.order_id,
             "status": order.status,
@@ -340,7 +391,10 @@ async def order_status(request: Request, order_id: str) -> JSONResponse:
             "method": order.method,
             "transaction_id": order.transaction_id,
             "expires_at": _iso(order.expires) if order.expires else None,
-        }
+        },
+        state.settings.amanpay_secret_key,
+        ORDER_STATUS_RESULT,
+        AMANPAY_HEADER,
     )
 
 
@@ -595,28 +649,46 @@ def _auth_view(auth: Authorization) -> dict[str, Any]:
     return body
 
 
-async def _paydirect_body(request: Request) -> dict[str, Any] | None:
+async def _paydirect_body(request: Request, label: str) -> dict[str, Any] | None:
     state = _state(request)
     return _signed_json(
         await request.body(),
-        request.headers.get("X-PayDirect-Signature", ""),
+        request.headers.get(PAYDIRECT_HEADER, ""),
         state.settings.paydirect_secret_key,
+        label,
     )
 
 
+def _paydirect_reply(
+    state: AmanpayState, body: dict[str, Any], label: str, status_code: int = 200
+) -> Response:
+    return signed_reply(body, state.settings.paydirect_secret_key, label, PAYDIRECT_HEADER, status_code)
+
+
 @router.post("/paydirect/api/authorizations", name="paydirect_start")
-async def paydirect_start(request: Request) -> JSONResponse:
+async def paydirect_start(request: Request) -> Response:
     state = _state(request)
-    data = await _paydirect_body(request)
-    if data is None:
-        return _refused(401, "bad_signature", "Signature invalide.")
+    raw = await request.body()
+    try:
+        data = _json_object(raw)
+    except Unreadable:
+        return _refused(400, "invalid_request", "Corps JSON attendu.")
     order_id = str(data.get("order_id", ""))
     amount = _amount(data.get("amount"))
     if not order_id or amount is None:
         return _refused(422, "invalid_request", "Demande invalide.")
+    if not _signature_ok(
+        raw,
+        request.headers.get(PAYDIRECT_HEADER, ""),
+        state.settings.paydirect_secret_key,
+        AUTHORIZATION_CREATE,
+    ):
+        return _refused(401, "bad_signature", "Signature invalide.")
     if order_id in state.by_order:
-        return JSONResponse(
-            {"result": "otp_sent", **_auth_view(state.authorizations[state.by_order[order_id]])}
+        return _paydirect_reply(
+            state,
+            {"result": "otp_sent", **_auth_view(state.authorizations[state.by_order[order_id]])},
+            AUTHORIZATION,
         )
     number = str(data.get("contract_number", "")).strip().upper()
     contract = next((c for c in CONTRACTS if c.number == number), None)
@@ -636,13 +708,13 @@ async def paydirect_start(request: Request) -> JSONResponse:
     await _issue_otp(request, state, auth)
     state.authorizations[auth.ref] = auth
     state.by_order[order_id] = auth.ref
-    return JSONResponse({"result": "otp_sent", **_auth_view(auth)}, status_code=201)
+    return _paydirect_reply(state, {"result": "otp_sent", **_auth_view(auth)}, AUTHORIZATION, 201)
 
 
 @router.post("/paydirect/api/authorizations/{ref}/otp", name="paydirect_resend")
-async def paydirect_resend(request: Request, ref: str) -> JSONResponse:
+async def paydirect_resend(request: Request, ref: str) -> Response:
     state = _state(request)
-    if await _paydirect_body(request) is None:
+    if await _paydirect_body(request, OTP_RESEND) is None:
         return _refused(401, "bad_signature", "Signature invalide.")
     auth = state.authorizations.get(ref)
     if auth is None:
@@ -650,13 +722,13 @@ async def paydirect_resend(request: Request, ref: str) -> JSONResponse:
     if auth.status == "authorized":
         return _refused(409, "already_authorized", "Paiement déjà autorisé.")
     await _issue_otp(request, state, auth)
-    return JSONResponse({"result": "otp_sent", **_auth_view(auth)})
+    return _paydirect_reply(state, {"result": "otp_sent", **_auth_view(auth)}, OTP_SENT)
 
 
 @router.post("/paydirect/api/authorizations/{ref}/verify", name="paydirect_verify")
-async def paydirect_verify(request: Request, ref: str) -> JSONResponse:
+async def paydirect_verify(request: Request, ref: str) -> Response:
     state = _state(request)
-    data = await _paydirect_body(request)
+    data = await _paydirect_body(request, OTP_VERIFY)
     if data is None:
         return _refused(401, "bad_signature", "Signature invalide.")
     auth = state.authorizations.get(ref)
@@ -664,7 +736,7 @@ async def paydirect_verify(request: Request, ref: str) -> JSONResponse:
         return _refused(404, "unknown_authorization", "Autorisation inconnue.")
     request_id = str(data.get("request_id", ""))
     if request_id and request_id in auth.verdicts:
-        return JSONResponse(auth.verdicts[request_id])
+        return _paydirect_reply(state, auth.verdicts[request_id], OTP_VERDICT)
     otp = str(data.get("otp", ""))
     if auth.status == "authorized":
         verdict: dict[str, Any] = {"result": "already_authorized", **_auth_view(auth)}
@@ -681,6 +753,8 @@ async def paydirect_verify(request: Request, ref: str) -> JSONResponse:
     else:
         auth.attempts_left -= 1
         verdict = {"result": "wrong" if auth.attempts_left > 0 else "dead", **_auth_view(auth)}
+    # The verdict names the request it answers: it cannot be replayed as another request's.
+    verdict["request_id"] = request_id
     if request_id:
         auth.verdicts[request_id] = verdict
-    return JSONResponse(verdict)
+    return _paydirect_reply(state, verdict, OTP_VERDICT)

@@ -1,9 +1,12 @@
 """Imitation emitters (ANP, MARSA MAROC, ...) that receive our settlement notices and acknowledge them.
 
-An emitter is another company's system: it authenticates our notice by its HMAC signature, takes
-it once however often we retry, and acknowledges later, on its own schedule, with a signed call to
-the URL we gave. Tests pause the automatic acknowledgement to observe the waiting state, then
-release it by hand.
+An emitter is another company's system: it reads our notice (a JSON object of the agreed shape),
+then authenticates it by its HMAC signature, takes it once however often we retry, and acknowledges
+later, on its own schedule, with a signed call to the URL we gave. Signatures are HMAC-SHA256 (hex,
+header ``X-PortNet-Signature``) with the shared key over the message type's label, a newline and the
+raw body: ``EMITTER_SETTLEMENT_NOTICE`` for our notices, ``EMITTER_ACK`` for the acknowledgements, so
+that neither can pass for the other. Tests pause the automatic acknowledgement to observe the
+waiting state, then release it by hand.
 """
 
 from __future__ import annotations
@@ -39,15 +42,19 @@ EMITTER_NAMES = {
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-def sign(body: bytes, key: str) -> str:
-    return hmac.new(key.encode("utf-8"), body, hashlib.sha256).hexdigest()
+SETTLEMENT_NOTICE = "EMITTER_SETTLEMENT_NOTICE"
+ACK = "EMITTER_ACK"
 
 
-def signature_ok(body: bytes, header: str | None, key: str) -> bool:
+def sign(body: bytes, key: str, label: str) -> str:
+    return hmac.new(key.encode("utf-8"), label.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(body: bytes, header: str | None, key: str, label: str = SETTLEMENT_NOTICE) -> bool:
     if not header:
         return False
     return hmac.compare_digest(
-        header.strip().lower().encode("ascii", "replace"), sign(body, key).encode("ascii")
+        header.strip().lower().encode("ascii", "replace"), sign(body, key, label).encode("ascii")
     )
 
 
@@ -178,7 +185,7 @@ async def _send_once(state: EmitterState, outbound: Outbound, notice: Notice) ->
     body = _ack_body(state, notice)
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(body, state.settings.emitter_shared_key),
+        SIGNATURE_HEADER: sign(body, state.settings.emitter_shared_key, ACK),
     }
     at = state.clock()
     try:
@@ -290,12 +297,12 @@ async def receive_notice(request: Request, code: str) -> JSONResponse:
     if not _CODE.match(code):
         return JSONResponse({"detail": "unknown emitter"}, 404)
     body = await request.body()
-    if not signature_ok(body, request.headers.get(SIGNATURE_HEADER), state.settings.emitter_shared_key):
-        return JSONResponse({"detail": f"missing or invalid {SIGNATURE_HEADER}"}, 401)
     try:
         notice_data = SettlementNotice.model_validate_json(body)
-    except ValidationError as exc:
-        return JSONResponse({"detail": json.loads(exc.json(include_url=False))}, 422)
+    except ValidationError:
+        return JSONResponse({"detail": "invalid settlement notice"}, 422)
+    if not signature_ok(body, request.headers.get(SIGNATURE_HEADER), state.settings.emitter_shared_key):
+        return JSONResponse({"detail": f"missing or invalid {SIGNATURE_HEADER}"}, 401)
     key = _key(code, notice_data.notice_id)
     existing = state.notices.get(key)
     if existing is not None:

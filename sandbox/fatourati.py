@@ -1,14 +1,19 @@
 """An imitation of CMI Fatourati: bill references that a payer pays in a bank app or at an agency.
 
-Reached by us over HTTP only, signed as ../shared/partners.md says (HMAC-SHA256 hex over the
-``|``-joined fields followed by the store API key). Like CMI it refuses a payment on an expired,
-cancelled or already paid reference, and it calls the merchant's callback, signed, after a payment.
+Reached by us over HTTP only, signed as ../shared/partners.md says, with the message type first:
+HMAC-SHA256 (hex, keyed with the store API key) over ``LABEL|field1|...|fieldN|API_KEY``. Like CMI it
+checks every field of a request before its signature (and signs no field holding ``|`` or a control
+character), refuses a payment on an expired, cancelled or already paid reference, calls the
+merchant's callback, signed, after a payment, and verifies the merchant's signed answer (status
+included): an answer it cannot verify counts as not delivered and is tried again. Its own refusals
+are fixed texts, unsigned.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,30 +30,71 @@ from sandbox.runtime import log
 router = APIRouter(prefix="/fatourati")
 
 CURRENCY_MAD = "504"
-TOKEN_REQUEST = ("amount", "currency", "merchantCode", "storeId", "orderId", "expiryDate")
-TOKEN_RESPONSE = ("tokenRef", "orderId", "amount", "expiryDate")
-TOKEN_CANCEL = ("merchantCode", "storeId", "tokenRef")
-CALLBACK = (
-    "tokenRef",
-    "orderId",
-    "totalAmount",
-    "currency",
-    "transactionDate",
-    "transactionNumber",
-    "channel",
-    "decisionCode",
-    "merchantCode",
-    "storeId",
+# (label, fields in signing order) per message type.
+TOKEN_REQUEST = (
+    "FATOURATI_TOKEN_REQUEST",
+    ("amount", "currency", "merchantCode", "storeId", "orderId", "expiryDate"),
 )
+TOKEN_RESPONSE = ("FATOURATI_TOKEN_RESPONSE", ("tokenRef", "orderId", "amount", "expiryDate", "status"))
+TOKEN_CANCEL = ("FATOURATI_TOKEN_CANCEL", ("merchantCode", "storeId", "tokenRef"))
+TOKEN_CANCEL_RESPONSE = ("FATOURATI_TOKEN_CANCEL_RESPONSE", ("tokenRef", "status"))
+CALLBACK = (
+    "FATOURATI_CALLBACK",
+    (
+        "tokenRef",
+        "orderId",
+        "totalAmount",
+        "currency",
+        "transactionDate",
+        "transactionNumber",
+        "channel",
+        "operator",
+        "decisionCode",
+        "merchantCode",
+        "storeId",
+    ),
+)
+CALLBACK_ANSWER = (
+    "FATOURATI_CALLBACK_ANSWER",
+    ("tokenRef", "orderId", "transactionNumber", "receiptNumber", "status"),
+)
+MessageType = tuple[str, Sequence[str]]
+
+_UNSIGNABLE = re.compile(r"[|\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
+_REFERENCE = re.compile(r"[0-9]{13}")
+ANSWER_STATUSES = ("ACCEPTED", "RECEIVED_UNAPPLIED", "RECORDED")
 
 
-def sign(fields: Mapping[str, object], order: Sequence[str], api_key: str) -> str:
-    message = "|".join([*(str(fields.get(name, "") or "") for name in order), api_key])
-    return hmac.new(api_key.encode(), message.encode(), hashlib.sha256).hexdigest()
+def sign(fields: Mapping[str, object], message: MessageType, api_key: str) -> str:
+    label, names = message
+    values = ["" if fields.get(name) is None else str(fields.get(name)) for name in names]
+    if any(_UNSIGNABLE.search(v) or len(v) > 255 for v in values):
+        raise ValueError(f"{label}: a field cannot be signed")
+    text = "|".join([label, *values, api_key])
+    return hmac.new(api_key.encode(), text.encode(), hashlib.sha256).hexdigest()
 
 
-def verify(fields: Mapping[str, object], order: Sequence[str], api_key: str) -> bool:
-    return hmac.compare_digest(str(fields.get("signature", "") or "").lower(), sign(fields, order, api_key))
+def verify(fields: Mapping[str, object], message: MessageType, api_key: str) -> bool:
+    given = fields.get("signature")
+    if not isinstance(given, str) or not _HEX64.fullmatch(given):
+        return False
+    try:
+        expected = sign(fields, message, api_key)
+    except ValueError:
+        return False
+    return hmac.compare_digest(given.lower(), expected)
+
+
+def _fields_ok(body: Mapping[str, object], names: Sequence[str]) -> bool:
+    """CMI's own rule before any signature check: every signed field a bounded, plain string."""
+    for name in (*names, "signature"):
+        value = body.get(name)
+        if not isinstance(value, str) or len(value) > 255 or _UNSIGNABLE.search(value):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -145,8 +191,8 @@ async def create_token(request: Request) -> Response:
         assert isinstance(body, dict)
     except (ValueError, AssertionError):
         return _error(400, "bad_request", "Corps JSON attendu.")
-    if not verify(body, TOKEN_REQUEST, settings.fatourati_api_key):
-        return _error(401, "bad_signature", "Signature invalide.")
+    if not _fields_ok(body, TOKEN_REQUEST[1]) or not _ORDER_ID.fullmatch(str(body["orderId"])):
+        return _error(400, "bad_request", "Champs invalides.")
     if body.get("merchantCode") != settings.fatourati_merchant_code or body.get("storeId") != (
         settings.fatourati_store_id
     ):
@@ -154,10 +200,14 @@ async def create_token(request: Request) -> Response:
     if str(body.get("currency")) != CURRENCY_MAD:
         return _error(422, "bad_currency", "Seul le dirham (504) est accepté.")
     try:
+        if not _AMOUNT.fullmatch(str(body.get("amount"))):
+            raise ValueError("amount")
         amount = Decimal(str(body.get("amount")))
         expires = datetime.fromisoformat(str(body.get("expiryDate")))
     except (InvalidOperation, ValueError):
         return _error(422, "bad_fields", "Montant ou date d'expiration invalide.")
+    if not verify(body, TOKEN_REQUEST, settings.fatourati_api_key):
+        return _error(401, "bad_signature", "Signature invalide.")
     if expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
     items = body.get("items") or []
@@ -187,6 +237,7 @@ async def create_token(request: Request) -> Response:
         "orderId": token.order_id,
         "amount": token.amount,
         "expiryDate": token.expires_at.isoformat(),
+        "status": token.status(state.clock()),
     }
     return JSONResponse({**answer, "signature": sign(answer, TOKEN_RESPONSE, settings.fatourati_api_key)})
 
@@ -194,15 +245,30 @@ async def create_token(request: Request) -> Response:
 @router.post("/api/tokens/{ref}/cancel")
 async def cancel_token(request: Request, ref: str) -> Response:
     state = _state(request)
-    body = await request.json()
-    if not verify({**body, "tokenRef": ref}, TOKEN_CANCEL, state.settings.fatourati_api_key):
+    settings = state.settings
+    try:
+        body = await request.json()
+        assert isinstance(body, dict)
+    except (ValueError, AssertionError):
+        return _error(400, "bad_request", "Corps JSON attendu.")
+    body = {**body, "tokenRef": ref}
+    if not _fields_ok(body, TOKEN_CANCEL[1]) or not _REFERENCE.fullmatch(ref):
+        return _error(400, "bad_request", "Champs invalides.")
+    if body.get("merchantCode") != settings.fatourati_merchant_code or body.get("storeId") != (
+        settings.fatourati_store_id
+    ):
+        return _error(403, "unknown_merchant", "Marchand ou magasin inconnu.")
+    if not verify(body, TOKEN_CANCEL, settings.fatourati_api_key):
         return _error(401, "bad_signature", "Signature invalide.")
     token = state.tokens.get(ref)
     if token is None:
         return _error(404, "NOT_FOUND", "Référence inconnue.")
     if token.paid_by is None:
         token.cancelled = True
-    return JSONResponse({"tokenRef": ref, "status": token.status(state.clock())})
+    answer = {"tokenRef": ref, "status": token.status(state.clock())}
+    return JSONResponse(
+        {**answer, "signature": sign(answer, TOKEN_CANCEL_RESPONSE, settings.fatourati_api_key)}
+    )
 
 
 @router.get("/api/tokens/{ref}")
@@ -282,6 +348,7 @@ async def pay(
         "decision_code": fields["decisionCode"],
         "merchant_status": answer.get("status_code"),
         "merchant_answer": answer.get("body"),
+        "merchant_answer_verified": answer.get("verified", False),
     }
     token.payments.append(record)
     result = "refused" if refuse else "paid"
@@ -293,12 +360,24 @@ async def pay(
         "amount": token.amount,
         "merchant_answer": answer.get("body"),
         "merchant_status": answer.get("status_code"),
+        "merchant_answer_verified": answer.get("verified", False),
     }
 
 
+def answer_verified(body: Any, sent: Mapping[str, object], api_key: str) -> bool:
+    """The merchant's 200 answer: about this transaction, a known status, signed with it."""
+    if not isinstance(body, dict) or body.get("status") not in ANSWER_STATUSES:
+        return False
+    if any(body.get(name) != sent[name] for name in ("tokenRef", "orderId", "transactionNumber")):
+        return False
+    return _fields_ok(body, CALLBACK_ANSWER[1]) and verify(body, CALLBACK_ANSWER, api_key)
+
+
 async def deliver(request: Request, token: Token, fields: dict[str, object]) -> dict[str, Any]:
-    """Calls the merchant's callback (three tries), like CMI does after a payment."""
+    """Calls the merchant's callback (three tries), like CMI does after a payment. A 200 whose
+    signature does not verify is no answer: it is tried again, like a server error."""
     outbound = request.app.state.outbound
+    api_key = _state(request).settings.fatourati_api_key
     last: dict[str, Any] = {}
     for _ in range(3):
         try:
@@ -308,12 +387,16 @@ async def deliver(request: Request, token: Token, fields: dict[str, object]) -> 
                 body: Any = response.json()
             except ValueError:
                 body = response.text
-            last = {"status_code": response.status_code, "body": body}
-            if response.status_code < 500:
+            verified = response.status_code == 200 and answer_verified(body, fields, api_key)
+            last = {"status_code": response.status_code, "body": body, "verified": verified}
+            if verified or 400 <= response.status_code < 500:
                 return last
+            log.warning(
+                "fatourati callback to %s: answer %s not verified", token.callback_url, response.status_code
+            )
         except Exception as exc:  # noqa: BLE001 - the network, whatever it throws, is retried
             log.warning("fatourati callback to %s failed: %s", token.callback_url, exc)
-            last = {"status_code": None, "body": str(exc)}
+            last = {"status_code": None, "body": str(exc), "verified": False}
     return last
 
 

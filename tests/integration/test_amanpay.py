@@ -125,6 +125,7 @@ async def test_forged_amanpay_notification_changes_nothing(
     ).json()
     body = amanpay_protocol.dumps(
         {
+            "merchant_id": get_settings().amanpay_merchant_id,
             "order_id": payment["id"],
             "amount": "120.00",
             "status": "paid",

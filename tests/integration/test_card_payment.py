@@ -141,12 +141,17 @@ async def test_forged_and_replayed_callbacks_change_nothing(
     invoice = make_invoice()
     payment = await start_card_payment(sataa, [invoice.id or 0])
     fields = dict(payment["next_action"]["fields"])
+    # Every result field CMI posts (partners.md); only the HASH tells them apart.
+    result = {"HostRefNum": "26331123456", "ErrMsg": "", "EXTRA.TRXDATE": "20261127 10:00:00"}
     forged = {
         **fields,
+        **result,
         "ProcReturnCode": "00",
         "Response": "Approved",
         "TransId": "FORGED1",
         "AuthCode": "000000",
+        "MaskedPan": "400000***0010",
+        "mdStatus": "1",
     }
     forged["HASH"] = cmi_protocol.compute_hash(forged, "not-the-store-key")
     answer = await anonymous.post("/api/v1/callbacks/cmi", data=forged)
@@ -159,6 +164,7 @@ async def test_forged_and_replayed_callbacks_change_nothing(
 
     genuine = {
         **fields,
+        **result,
         "ProcReturnCode": "00",
         "Response": "Approved",
         "TransId": "GEN1",
@@ -183,13 +189,32 @@ async def test_forged_and_replayed_callbacks_change_nothing(
 async def test_unknown_order_is_acknowledged_without_capture(
     anonymous: httpx.AsyncClient, stack: Stack
 ) -> None:
+    settings = get_settings()
+    # A complete, well-signed callback for an order id of ours that no attempt has.
+    form = cmi_protocol.build_payment_fields(
+        client_id=settings.cmi_client_id,
+        store_key=settings.cmi_store_key,
+        oid="PN00000000000F",
+        amount="10.00",
+        ok_url="https://p/ok",
+        fail_url="https://p/fail",
+        shop_url="https://p/shop",
+        callback_url="https://p/cb",
+        rnd="abc",
+        email="a@b.ma",
+        bill_to_name="X",
+    )
     fields = {
-        "oid": "PNNOSUCHORDER",
-        "amount": "10.00",
+        **form,
         "ProcReturnCode": "00",
         "Response": "Approved",
+        "AuthCode": "123456",
         "TransId": "X1",
-        "clientid": get_settings().cmi_client_id,
+        "HostRefNum": "1",
+        "ErrMsg": "",
+        "mdStatus": "1",
+        "EXTRA.TRXDATE": "20261127 10:00:00",
+        "MaskedPan": "400000***0010",
     }
     fields["HASH"] = cmi_protocol.compute_hash(fields, get_settings().cmi_store_key)
     assert (await anonymous.post("/api/v1/callbacks/cmi", data=fields)).text == "APPROVED"

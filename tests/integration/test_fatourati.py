@@ -128,6 +128,7 @@ async def test_two_invoices_paid_with_one_reference_from_a_bank_channel(
     assert (
         paid["merchant_status"] == 200 and paid["merchant_answer"]["receiptNumber"] == f"REC-{payment['id']}"
     )
+    assert paid["merchant_answer_verified"] is True  # CMI checked our answer's signature, status included
     done = await until_payment(sataa, payment["id"], "succeeded")
     assert done["transaction_id"] == paid["transaction_number"]
     assert await status_of(sataa, a.id or 0) == await status_of(sataa, b.id or 0) == "paid"

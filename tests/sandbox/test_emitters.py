@@ -33,7 +33,7 @@ def notice(notice_id: str = "NOT-2026-0001", **changes: Any) -> dict[str, Any]:
 
 def signed(body: dict[str, Any], key: str) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
-    signature = hmac.new(key.encode(), raw, hashlib.sha256).hexdigest()
+    signature = hmac.new(key.encode(), b"EMITTER_SETTLEMENT_NOTICE\n" + raw, hashlib.sha256).hexdigest()
     return raw, {"Content-Type": "application/json", "X-PortNet-Signature": signature}
 
 
@@ -64,7 +64,9 @@ async def test_notice_is_acknowledged_with_a_signed_call(
 
     await sandbox.state.background.wait_idle()
     [(body, headers)] = receiver.acks
-    expected = hmac.new(settings.emitter_shared_key.encode(), body, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        settings.emitter_shared_key.encode(), b"EMITTER_ACK\n" + body, hashlib.sha256
+    ).hexdigest()
     assert headers["x-portnet-signature"] == expected
     ack = json.loads(body)
     assert ack["notice_id"] == "NOT-2026-0001"

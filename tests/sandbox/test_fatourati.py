@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from portnet import fatourati_protocol as proto
 from portnet.settings import Settings
+from sandbox import fatourati as sandbox_fatourati
 
 
 class Clock:
@@ -21,14 +22,24 @@ class Clock:
         return self.now
 
 
-def merchant(received: list[dict[str, Any]]) -> FastAPI:
+def merchant(received: list[dict[str, Any]], api_key: str, sign_answers: bool = True) -> FastAPI:
+    """Plays our platform: answers each callback ACCEPTED, signed (or not, to see CMI insist)."""
     app = FastAPI()
 
     @app.post("/callback")
     async def callback(request: Request) -> JSONResponse:
         body = await request.json()
         received.append(body)
-        return JSONResponse({"status": "ACCEPTED", "receiptNumber": "REC-TEST"})
+        answer: dict[str, object] = {
+            "tokenRef": body["tokenRef"],
+            "orderId": body["orderId"],
+            "transactionNumber": body["transactionNumber"],
+            "receiptNumber": "REC-TEST",
+            "status": "ACCEPTED",
+        }
+        if sign_answers:
+            answer = proto.signed(answer, proto.CALLBACK_ANSWER, api_key)
+        return JSONResponse(answer)
 
     return app
 
@@ -58,7 +69,7 @@ async def setup(
     clock = Clock()
     received: list[dict[str, Any]] = []
     sandbox.state.fatourati.clock = clock
-    sandbox.state.outbound.transport = httpx.ASGITransport(app=merchant(received))
+    sandbox.state.outbound.transport = httpx.ASGITransport(app=merchant(received, settings.fatourati_api_key))
     reply = await client.post(
         "/fatourati/api/tokens", json=token_request(settings, "PN0001", clock.now + timedelta(hours=3))
     )
@@ -152,3 +163,56 @@ async def test_channel_page_in_french(
     assert page.status_code == 200 and 'name="amount"' in page.text
     paid = await client.post("/fatourati/canal/baridbank", data={"reference": ref, "amount": "3600.00"})
     assert "Paiement effectué" in paid.text and "REC-TEST" in paid.text and len(received) == 1
+
+
+async def test_merchant_answer_is_verified_status_included(
+    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """CMI checks our answer's signature, which covers the status: an unsigned answer is no answer."""
+    _, received, ref = await setup(sandbox, client, settings)
+    sandbox.state.outbound.transport = httpx.ASGITransport(
+        app=merchant(received, settings.fatourati_api_key, sign_answers=False)
+    )
+    result = (await client.post("/fatourati/payments", json={"reference": ref, "channel": "cih"})).json()
+    assert result["result"] == "paid" and result["merchant_status"] == 200
+    assert len(received) == 3  # tried again, as after a server error
+    status = (await client.get(f"/fatourati/api/tokens/{ref}")).json()
+    assert status["payments"][0]["merchant_answer_verified"] is False
+
+    genuine = {
+        "tokenRef": ref,
+        "orderId": "PN0001",
+        "transactionNumber": "FTR1",
+        "receiptNumber": "",
+        "status": "RECORDED",
+    }
+    signed = proto.signed(genuine, proto.CALLBACK_ANSWER, settings.fatourati_api_key)
+    assert sandbox_fatourati.answer_verified(signed, genuine, settings.fatourati_api_key)
+    flipped = {**signed, "status": "ACCEPTED"}
+    assert not sandbox_fatourati.answer_verified(flipped, genuine, settings.fatourati_api_key)
+    other = {**genuine, "transactionNumber": "FTR2"}
+    assert not sandbox_fatourati.answer_verified(signed, other, settings.fatourati_api_key)
+
+
+async def test_token_answers_are_signed_per_message_type(
+    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    _, _, ref = await setup(sandbox, client, settings)
+    cancel = {
+        "merchantCode": settings.fatourati_merchant_code,
+        "storeId": settings.fatourati_store_id,
+        "tokenRef": ref,
+    }
+    reply = await client.post(
+        f"/fatourati/api/tokens/{ref}/cancel",
+        json=proto.signed(cancel, proto.TOKEN_CANCEL, settings.fatourati_api_key),
+    )
+    body = reply.json()
+    assert proto.verify(body, proto.TOKEN_CANCEL_RESPONSE, settings.fatourati_api_key)
+    # The same fields signed for another message type do not verify.
+    assert not proto.verify(body, proto.STATUS_ANSWER, settings.fatourati_api_key)
+    # A field holding the separator is refused before its signature is looked at.
+    packed = {**cancel, "storeId": f"{settings.fatourati_store_id}|x"}
+    assert (
+        await client.post(f"/fatourati/api/tokens/{ref}/cancel", json={**packed, "signature": "0" * 64})
+    ).status_code == 400

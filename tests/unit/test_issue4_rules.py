@@ -26,7 +26,8 @@ def test_signature_is_hmac_sha256_hex_over_the_joined_fields_and_key() -> None:
     import hmac
 
     fields = {"merchantCode": "PORTNET", "storeId": "PN001", "tokenRef": "1089010000162"}
-    expected = hmac.new(b"K|y", b"PORTNET|PN001|1089010000162|K|y", hashlib.sha256).hexdigest()
+    signed_text = b"FATOURATI_TOKEN_CANCEL|PORTNET|PN001|1089010000162|K|y"
+    expected = hmac.new(b"K|y", signed_text, hashlib.sha256).hexdigest()
     assert proto.sign(fields, proto.TOKEN_CANCEL, "K|y") == expected
     assert proto.verify({**fields, "signature": expected.upper()}, proto.TOKEN_CANCEL, "K|y")
     assert not proto.verify(

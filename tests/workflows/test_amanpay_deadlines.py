@@ -171,6 +171,7 @@ async def test_cash_payment_notified_after_expiry_is_unapplied_for_finance(
         app = create_app(settings, temporal_client=time_env.client, start_mail_sink=False)
         body = amanpay_protocol.dumps(
             {
+                "merchant_id": settings.amanpay_merchant_id,
                 "order_id": inp.payment_id,
                 "amount": "120.00",
                 "status": "paid",
@@ -179,7 +180,9 @@ async def test_cash_payment_notified_after_expiry_is_unapplied_for_finance(
                 "paid_at": "2026-11-30T10:00:00+00:00",
             }
         )
-        signature = amanpay_protocol.sign(settings.amanpay_secret_key, body)
+        signature = amanpay_protocol.sign(
+            settings.amanpay_secret_key, amanpay_protocol.Message.NOTIFICATION, body
+        )
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://portal"
         ) as client:

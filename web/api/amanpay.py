@@ -1,32 +1,44 @@
 """Amanpay and PayDirect on the API: the SMS code, its resend, and Amanpay's signed notifications.
 
-Notifications follow the CMI callback's rules (web/api/callbacks.py): stored first, verified
-(HMAC-SHA256 of the raw body, constant-time), deduplicated on Amanpay's event id, then given to the
-workflow as an Update. A ``paid`` notification the workflow does not take (the code expired, the
-attempt is over) is recorded as an unapplied payment for finance: money is never dropped.
+Notifications follow the CMI callback's rules (web/api/callbacks.py): stored first (raw body capped
+at 16 KB and hashed; a longer one gets 413), every field checked (portnet/amanpay_protocol.py), then
+verified (HMAC-SHA256 over the message label and the raw body, constant-time), deduplicated on
+Amanpay's event id, then given to the workflow as an Update. A genuine ``paid`` notification the
+workflow does not take (the code expired, the attempt is over) or whose order we do not know is
+recorded as an unapplied payment for finance: money is never dropped.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from portnet import amanpay_protocol
 from portnet.db import get_engine
 from portnet.models import Payment, UnappliedPayment
-from portnet.money import api_amount, to_money
+from portnet.partner_fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
 from web.amanpay import ChannelRefused, resend_sms_code, submit_sms_code
-from web.api.callbacks import _judge, _payment, _record
+from web.api.callback_inbox import read_capped
+from web.api.callbacks import (
+    BAD_SIGNATURE,
+    MALFORMED,
+    TOO_LARGE,
+    as_payload,
+    claimed,
+    judge,
+    payment_of,
+    record,
+)
 from web.api.schemas import ErrorOut, PaymentOut
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.payments import payment_for_user, read_view
@@ -90,15 +102,18 @@ async def sms_code_resend(
     return {"status": "sent", "expires_at": outcome.expires_at, "resends_left": outcome.resends_left}
 
 
-def record_unapplied(payment: Payment, data: dict[str, str], callback_id: int, reason: str) -> None:
-    reference = f"amanpay:{data.get('transaction_id') or data.get('event_id')}"
+def record_unapplied(
+    payment: Payment | None, notice: amanpay_protocol.Notification, callback_id: int, reason: str
+) -> None:
+    reference = f"amanpay:{notice.transaction_id or notice.event_id}"
     paid_at = None
-    try:
+    if notice.paid_at:
+        parsed = datetime.fromisoformat(notice.paid_at.replace("Z", "+00:00"))
         paid_at = (
-            datetime.fromisoformat(data["paid_at"]).replace(tzinfo=None) if data.get("paid_at") else None
+            parsed.replace(tzinfo=None)
+            if parsed.tzinfo is None
+            else parsed.astimezone(UTC).replace(tzinfo=None)
         )
-    except ValueError:
-        paid_at = None
     with Session(get_engine()) as db:
         if db.exec(select(UnappliedPayment).where(UnappliedPayment.transaction_number == reference)).first():
             return
@@ -106,9 +121,9 @@ def record_unapplied(payment: Payment, data: dict[str, str], callback_id: int, r
             UnappliedPayment(
                 partner="amanpay",
                 transaction_number=reference,
-                payment_id=payment.id,
-                channel=payment.channel,
-                amount=to_money(data.get("amount") or "0"),
+                payment_id=payment.id if payment is not None else None,
+                channel=payment.channel if payment is not None else None,
+                amount=notice.amount,
                 reason=reason,
                 callback_id=callback_id,
                 paid_at=paid_at,
@@ -118,76 +133,98 @@ def record_unapplied(payment: Payment, data: dict[str, str], callback_id: int, r
             db.commit()
         except IntegrityError:
             db.rollback()
-    log.warning("amanpay payment %s for %s recorded as unapplied: %s", reference, payment.id, reason)
+    log.warning(
+        "amanpay payment %s for %s recorded as unapplied: %s",
+        reference,
+        payment.id if payment else "?",
+        reason,
+    )
 
 
 @router.post("/api/v1/callbacks/amanpay", tags=["partner callbacks"])
 async def amanpay_callback(request: Request) -> JSONResponse:
-    raw = await request.body()
-    try:
-        data = {k: str(v) for k, v in json.loads(raw).items()}
-    except (ValueError, AttributeError):
-        data = {"raw": raw.decode(errors="replace")[:2000]}
-    order_id = data.get("order_id") or None
-    callback_id = _record("amanpay", data, order_id)
+    raw = await read_capped(request)
+    if raw.truncated:
+        await record("amanpay", {}, None, raw, "too_large", "413")
+        return JSONResponse(TOO_LARGE, status_code=413)
     settings = get_settings()
+    data: dict[str, object] | None = None
+    notice: amanpay_protocol.Notification | None = None
+    try:
+        data = strict_json_object(raw.received)
+        notice = amanpay_protocol.read_notification(data, settings.amanpay_merchant_id)
+    except MessageRejected as rejected:
+        log.info("amanpay notification rejected: %s", rejected)
+    callback_id = await record("amanpay", as_payload(data), claimed(data, "order_id"), raw)
 
-    def answer(verdict: str, status: int, body: dict[str, str], dedupe: str | None = None) -> JSONResponse:
-        earlier = _judge(callback_id, verdict, str(status), dedupe)
+    async def answer(
+        verdict: str, status: int, body: dict[str, str], dedupe: str | None = None
+    ) -> JSONResponse:
+        earlier = await judge(callback_id, verdict, str(status), dedupe)
         if earlier is not None:
             return JSONResponse({"status": "already_processed"})
-        log.info("amanpay notification %s for %s: %s", callback_id, order_id, verdict)
+        log.info("amanpay notification %s: %s", callback_id, verdict)
         return JSONResponse(body, status_code=status)
 
+    if notice is None:
+        return await answer("malformed", 400, MALFORMED)
     if not amanpay_protocol.verify(
-        settings.amanpay_secret_key, raw, request.headers.get("X-Amanpay-Signature", "")
+        settings.amanpay_secret_key,
+        amanpay_protocol.Message.NOTIFICATION,
+        raw.received,
+        request.headers.get(amanpay_protocol.AMANPAY_HEADER),
     ):
-        return answer("bad_signature", 401, {"detail": "Signature invalide."})
-    payment = _payment(order_id) if order_id else None
+        return await answer("bad_signature", 401, BAD_SIGNATURE)
+    payment = await payment_of(notice.order_id)
     if payment is None:
-        return answer("unknown_order", 404, {"detail": "Commande inconnue."})
-    try:
-        amount = api_amount(data.get("amount", ""))  # type: ignore[arg-type]
-    except ValueError:
-        amount = ""
-    if amount != api_amount(payment.amount):
-        return answer("amount_mismatch", 422, {"detail": "Montant différent de la commande."})
-    dedupe = f"amanpay:{data.get('event_id', '')}"
-    earlier = _judge(callback_id, "processing", None, dedupe)
+        if notice.status != "paid":
+            return await answer("unknown_order", 404, {"detail": "Commande inconnue."})
+        dedupe = f"amanpay:{notice.event_id}"
+        if await judge(callback_id, "processing", None, dedupe) is not None:
+            return JSONResponse({"status": "already_processed"})
+        await run_in_threadpool(
+            record_unapplied, None, notice, callback_id, "Paiement notifié pour une commande inconnue"
+        )
+        return await answer("unapplied", 200, {"status": "unapplied"}, dedupe)
+    if notice.amount != payment.amount:
+        return await answer("amount_mismatch", 422, {"detail": "Montant différent de la commande."})
+    dedupe = f"amanpay:{notice.event_id}"
+    earlier = await judge(callback_id, "processing", None, dedupe)
     if earlier is not None:
         return JSONResponse({"status": "already_processed"})
-    notice = AmanpayNotice(
+    update = AmanpayNotice(
         callback_id=callback_id,
-        event_id=data.get("event_id", ""),
-        status=data.get("status", ""),
-        amount=amount,
-        transaction_id=data.get("transaction_id", ""),
-        channel=data.get("channel", ""),
-        reason=data.get("reason", ""),
+        event_id=notice.event_id,
+        status=notice.status,
+        amount=notice.amount_text,
+        transaction_id=notice.transaction_id,
+        channel=notice.channel,
+        reason=notice.reason,
     )
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
-        return answer("temporal_unavailable", 503, {"detail": "Réessayez plus tard."}, dedupe)
+        return await answer("temporal_unavailable", 503, {"detail": "Réessayez plus tard."}, dedupe)
     try:
         decision = await client.get_workflow_handle(payment.workflow_id).execute_update(
-            PaymentWorkflow.amanpay_result, notice
+            PaymentWorkflow.amanpay_result, update
         )
         accepted, reason = decision.accepted, decision.reason
     except WorkflowUpdateFailedError as err:
         accepted, reason = False, str(err.cause or err)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
-            return answer("temporal_unavailable", 503, {"detail": "Réessayez plus tard."}, dedupe)
+            return await answer("temporal_unavailable", 503, {"detail": "Réessayez plus tard."}, dedupe)
         accepted, reason = False, "attempt is over"
     if accepted:
-        return answer("accepted", 200, {"status": "accepted"}, dedupe)
+        return await answer("accepted", 200, {"status": "accepted"}, dedupe)
     if notice.status == "paid":
         log.info("amanpay paid notice for %s not taken by the workflow: %s", payment.id, reason)
-        record_unapplied(
+        await run_in_threadpool(
+            record_unapplied,
             payment,
-            data,
+            notice,
             callback_id,
             "Paiement notifié après l'expiration du code ou la clôture de la tentative",
         )
-        return answer("unapplied", 200, {"status": "unapplied"}, dedupe)
-    return answer("late", 200, {"status": "ignored"}, dedupe)
+        return await answer("unapplied", 200, {"status": "unapplied"}, dedupe)
+    return await answer("late", 200, {"status": "ignored"}, dedupe)
