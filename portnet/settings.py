@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,15 +43,15 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = False
     sandbox_enabled: bool = False
     # A session ends 8 hours after login whatever happens, and after 30 minutes without a request.
-    session_max_age_seconds: int = 8 * 3600
-    session_idle_timeout_seconds: int = 30 * 60
+    session_max_age_seconds: PositiveInt = 8 * 3600
+    session_idle_timeout_seconds: PositiveInt = 30 * 60
 
     # Login throttling, per account and per client address (portnet/login_throttle.py): from this
     # many failures on, each further attempt waits (1 min, 5 min), then the key is locked this long.
-    login_max_failures: int = 5
-    login_lock_seconds: int = 15 * 60
+    login_max_failures: PositiveInt = 5
+    login_lock_seconds: PositiveInt = 15 * 60
     # Failures are forgotten after a successful login (account) or this long after the last one.
-    login_failure_window_seconds: int = 3600
+    login_failure_window_seconds: PositiveInt = 3600
 
     # CMI hosted payment page (3D_PAY_HOSTING).
     cmi_gateway_url: str = "http://127.0.0.1:8000/sandbox/cmi/fim/est3Dgate"
