@@ -2,7 +2,11 @@
 # (`python -m portnet.cli migrate`) differ only by their command; see docker-compose.yml.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# Production unless told otherwise: the portal and the worker then refuse to start on public default
+# secrets, insecure cookies or the sandboxes (portnet/production.py). docker-compose.yml passes the
+# secrets; a local trial of the image needs PORTNET_ENV=development.
+ENV PORTNET_ENV=production \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1

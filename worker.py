@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import amanpay, amanpay_mail, cmi, emitters, fatourati, ledger, marsa_maroc, notify, offline
+from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
 from workflows.marsa_request import MarsaRequestWorkflow
 from workflows.payment import PaymentWorkflow
@@ -62,6 +63,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    refuse_unsafe_production(settings)
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
 
 from portnet import migrate
+from portnet.audit import audit
 from portnet.db import make_engine, normalize_url
 from portnet.models import Company, User, UserSession
 from portnet.security import generate_password, hash_password
@@ -146,10 +147,11 @@ def _cmd_reset_password(args: argparse.Namespace) -> int:
             user.must_change_password = True
             session.add(user)
             # Whoever holds a session opened with the old password is logged out.
-            session.exec(delete(UserSession).where(col(UserSession.user_id) == user.id))
+            ended = session.exec(delete(UserSession).where(col(UserSession.user_id) == user.id))
             session.commit()
     finally:
         engine.dispose()
+    audit("password.reset", user=args.username, sessions_ended=int(ended.rowcount or 0))
     _print_password(args.username, password)
     return EXIT_OK
 

@@ -71,12 +71,34 @@ class User(SQLModel, table=True):
 
 
 class UserSession(SQLModel, table=True):
-    """Server-side session: the cookie holds a random token, the table its SHA-256."""
+    """Server-side session: the cookie holds a random token, the table its SHA-256.
+
+    ``expires_at`` is the absolute end (login + 8 h); ``last_seen_at`` drives the idle timeout and is
+    written at most once a minute, so reading pages does not turn into a write per request.
+    """
 
     token_hash: str = Field(primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     created_at: NaiveDatetime = Field(default_factory=utcnow)
     expires_at: NaiveDatetime
+    last_seen_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Recent login failures of one account name or one client address (portnet/login_throttle.py).
+
+    In the database, not in a process, so every portal replica sees the same counts. The account key
+    is the name as typed (case-folded), whether or not such a user exists: an unknown name is
+    throttled exactly like a real one.
+    """
+
+    __tablename__ = "login_throttle"
+
+    scope: str = Field(primary_key=True)  # "account" | "address"
+    key: str = Field(primary_key=True)
+    failures: int = 0
+    last_failure_at: NaiveDatetime | None = Field(default=None, index=True)
+    locked_until: NaiveDatetime | None = None
 
 
 class Emitter(SQLModel, table=True):

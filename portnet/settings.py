@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from pydantic import PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,10 +37,21 @@ class Settings(BaseSettings):
 
     # The portal.
     public_base_url: str = "http://127.0.0.1:8000"
-    secret_key: str = "dev-only-secret-change-me"  # noqa: S105 - development default; compose requires a real one
+    secret_key: str = "dev-only-secret-change-me"  # noqa: S105 - development default; production refuses it
+    # Both follow PORTNET_ENV when not set: secure cookies and no sandboxes in production, the
+    # opposite in development (plain http on 127.0.0.1). Production refuses the unsafe values.
     session_cookie_secure: bool = False
-    session_max_age_seconds: int = 8 * 3600
-    sandbox_enabled: bool = True
+    sandbox_enabled: bool = False
+    # A session ends 8 hours after login whatever happens, and after 30 minutes without a request.
+    session_max_age_seconds: PositiveInt = 8 * 3600
+    session_idle_timeout_seconds: PositiveInt = 30 * 60
+
+    # Login throttling, per account and per client address (portnet/login_throttle.py): from this
+    # many failures on, each further attempt waits (1 min, 5 min), then the key is locked this long.
+    login_max_failures: PositiveInt = 5
+    login_lock_seconds: PositiveInt = 15 * 60
+    # Failures are forgotten after a successful login (account) or this long after the last one.
+    login_failure_window_seconds: PositiveInt = 3600
 
     # CMI hosted payment page (3D_PAY_HOSTING).
     cmi_gateway_url: str = "http://127.0.0.1:8000/sandbox/cmi/fim/est3Dgate"
@@ -109,6 +121,20 @@ class Settings(BaseSettings):
         "CASA:Casablanca,MOHA:Mohammedia,JORF:Jorf Lasfar,SAFI:Safi,AGAD:Agadir,TMED:Tanger Med,"
         "NADO:Nador,ALHO:Al Hoceima,LAAY:Laâyoune,DAKH:Dakhla"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_defaults(cls, data: Any) -> Any:
+        """SESSION_COOKIE_SECURE and SANDBOX_ENABLED default to what PORTNET_ENV implies.
+
+        An explicit value always wins (and production refuses the unsafe ones at start-up), so an
+        operator who forgets them in production gets the safe behaviour, not a refusal.
+        """
+        if isinstance(data, dict):
+            production = str(data.get("portnet_env", "production")).strip().lower() != "development"
+            data.setdefault("session_cookie_secure", production)
+            data.setdefault("sandbox_enabled", not production)
+        return data
 
     @property
     def is_production(self) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlmodel import Session, select
+from sqlmodel import Session, delete, select
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.common import SearchAttributeKey
@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from portnet import db as portnet_db
 from portnet import settings as portnet_settings
-from portnet.models import Company, Emitter, Invoice, PrestationLine
+from portnet.models import Company, Emitter, Invoice, LoginThrottle, PrestationLine
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from tests._db import fresh_database_url
 
@@ -109,6 +109,14 @@ def database_url(web_port: int, smtp_port: int) -> Iterator[str]:
                 else:
                     os.environ[key] = value
             reset_caches()
+
+
+@pytest.fixture(autouse=True)
+def no_login_failures_on_record(database_url: str) -> None:
+    """Every test logs in from 127.0.0.1: one test's failures must not throttle the next one's logins."""
+    with Session(portnet_db.get_engine()) as session:
+        session.execute(delete(LoginThrottle))
+        session.commit()
 
 
 @pytest.fixture

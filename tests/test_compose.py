@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from portnet.launcher import temporal_dev_command
+from portnet.production import SECRET_SETTINGS, production_problems
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.settings import ROOT, Settings
 
@@ -37,6 +38,7 @@ EXPECTED_SERVICES = {
 # Without these the production deployment would run on development defaults (SQLite, sandbox CMI,
 # the dev secret key...), so compose must set each of them explicitly.
 REQUIRED_IN_PRODUCTION = [
+    "portnet_env",
     "database_url",
     "temporal_address",
     "temporal_namespace",
@@ -76,13 +78,17 @@ def _environment(service: dict[str, Any]) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
 
 
+# What an operator gives for a required variable: a long random value, as production demands.
+OPERATOR_VALUE = "set-by-operator-" + "k" * 32
+
+
 def _resolve(value: str) -> str:
     """What the value becomes when the operator sets only the required variables."""
 
     def replace(match: re.Match[str]) -> str:
         op, arg = match.group("op") or "", match.group("arg") or ""
         if "?" in op:
-            return "set-by-operator"
+            return OPERATOR_VALUE
         return arg if "-" in op else ""
 
     return _INTERPOLATION.sub(replace, value)
@@ -135,12 +141,51 @@ def test_app_environment_parses_into_production_settings(compose: dict[str, Any]
     assert settings.cmi_gateway_url.startswith("https://")
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "CMI_STORE_KEY", "EMITTER_SHARED_KEY"])
-def test_secrets_have_no_default(compose: dict[str, Any], name: str) -> None:
+@pytest.mark.parametrize(
+    "name", [secret.variable for secret in SECRET_SETTINGS if secret.needed_when is None]
+)
+def test_every_secret_production_needs_is_required_without_default(
+    compose: dict[str, Any], name: str
+) -> None:
+    """portnet/production.py's list is the source: a secret added there must be required here too."""
     for service in APP_SERVICES:
-        value = _environment(compose["services"][service])[name]
-        match = _INTERPOLATION.fullmatch(value)
-        assert match is not None and match.group("op") == ":?", f"{service}: {name}={value!r}"
+        env = _environment(compose["services"][service])
+        assert name in env, f"{service}: {name} missing"
+        match = _INTERPOLATION.fullmatch(env[name])
+        assert match is not None and match.group("op") == ":?", f"{service}: {name}={env[name]!r}"
+
+
+@pytest.mark.parametrize("name", [s.variable for s in SECRET_SETTINGS if s.needed_when is not None])
+def test_conditional_secrets_are_passed_through(compose: dict[str, Any], name: str) -> None:
+    for service in APP_SERVICES:
+        env = _environment(compose["services"][service])
+        assert name in env and _INTERPOLATION.fullmatch(env[name]), f"{service}: {name}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_compose_runs_production_and_passes_its_checks(compose: dict[str, Any], name: str) -> None:
+    values = {key.lower(): _resolve(value) for key, value in _environment(compose["services"][name]).items()}
+    assert values["portnet_env"] == "production"
+    settings = Settings.model_validate(values)
+    assert settings.is_production
+    assert production_problems(settings) == []
+    # An operator who sets an SMTP user name without its password is refused at start-up.
+    with_user = Settings.model_validate({**values, "smtp_username": "relay-user"})
+    assert [p for p in production_problems(with_user) if p.startswith("SMTP_PASSWORD")]
+
+
+def test_portal_trusts_forwarded_addresses_from_the_load_balancer_only(compose: dict[str, Any]) -> None:
+    """Login throttling counts per client address: behind the load balancer, that is X-Forwarded-For."""
+    command = _command(compose["services"]["web"])
+    assert "--proxy-headers" in command
+    trusted = command[command.index("--forwarded-allow-ips") + 1]
+    match = _INTERPOLATION.fullmatch(trusted)
+    assert match is not None and match.group("name") == "FORWARDED_ALLOW_IPS" and match.group("op") == ":?"
+
+
+def test_dockerfile_sets_production() -> None:
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
+    assert any(re.match(r"^(ENV\s+)?PORTNET_ENV=production\b", line) for line in lines), "PORTNET_ENV"
 
 
 @pytest.mark.parametrize(("name", "minimum"), [("web", 2), ("worker", 2)])

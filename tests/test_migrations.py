@@ -91,8 +91,34 @@ def test_money_is_stored_as_big_integers(migrated_url: str) -> None:
 
 def test_upgrade_is_idempotent_and_reaches_head(migrated_url: str) -> None:
     migrate.upgrade(migrated_url)
-    assert migrate.current_revision(migrated_url) == migrate.head_revision() == "0008_callback_inbox"
+    assert migrate.current_revision(migrated_url) == migrate.head_revision() == "0009_login_throttling"
     assert _diffs(migrated_url) == []
+
+
+def test_sessions_opened_before_the_idle_timeout_get_their_creation_as_last_request(empty_url: str) -> None:
+    command.upgrade(migrate.alembic_config(empty_url), "0007_search_indexes")
+    engine = sa.create_engine(empty_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    'INSERT INTO "user" (id, username, password_hash, role, must_change_password, is_active,'
+                    " created_at) VALUES (1, 'old', 'x', 'client', false, true, '2026-11-01 08:00:00')"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO usersession (token_hash, user_id, created_at, expires_at)"
+                    " VALUES ('h', 1, '2026-11-01 08:00:00', '2026-11-01 16:00:00')"
+                )
+            )
+        migrate.upgrade(empty_url)
+        with engine.connect() as connection:
+            seen = connection.execute(sa.text("SELECT last_seen_at FROM usersession")).scalar_one()
+        assert str(seen).startswith("2026-11-01 08:00:00")
+        assert _diffs(empty_url) == []
+    finally:
+        engine.dispose()
 
 
 def test_fresh_database_is_not_migrated(empty_url: str) -> None:

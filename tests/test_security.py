@@ -4,7 +4,9 @@ import pytest
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from portnet.security import (
+    MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
+    common_passwords,
     generate_password,
     hash_password,
     needs_rehash,
@@ -63,9 +65,6 @@ def test_generated_passwords_are_strong_and_distinct() -> None:
     assert len(passwords) == 200
     for password in passwords:
         assert len(password) >= 14
-        assert any(c.isalpha() for c in password)
-        assert any(c.isdigit() for c in password)
-        assert any(not c.isalnum() for c in password)
         assert not any(c.isspace() for c in password)
         assert password_problems(password, "admin") == []
 
@@ -76,30 +75,80 @@ def test_generated_password_length_floor() -> None:
         generate_password(8)
 
 
-def test_good_password_has_no_problem() -> None:
-    assert password_problems("Casablanca2026", "sataa") == []
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Nouveau-Secret-2027",
+        "tigre bleu sous la pluie",  # a passphrase: spaces allowed, no digit or capital needed
+        "abcdefghijkz",  # twelve letters, no composition rule
+        "Été à Essaouira, 7h",  # any character
+    ],
+)
+def test_accepted_passwords(password: str) -> None:
+    assert password_problems(password, "sataa") == []
 
 
-def test_short_password() -> None:
-    assert password_problems("Abc12345", "sataa") == [
+def test_length_bounds() -> None:
+    assert MIN_PASSWORD_LENGTH == 12 and MAX_PASSWORD_LENGTH >= 64
+    assert password_problems("Nouveau-2027", "sataa") == []  # exactly 12
+    assert password_problems("Nouveau-202", "sataa") == [
         f"Le mot de passe doit contenir au moins {MIN_PASSWORD_LENGTH} caractères."
+    ]
+    assert password_problems("Tigre bleu! " * 10 + "abcdefgh", "sataa") == []  # 128
+    too_long = password_problems("Tigre bleu! " * 11, "sataa")
+    assert too_long == [f"Le mot de passe ne doit pas dépasser {MAX_PASSWORD_LENGTH} caractères."]
+
+
+def test_no_composition_rule() -> None:
+    assert password_problems("la mer est calme ce soir", "sataa") == []
+    assert password_problems("7394 1862 0057 3318", "sataa") == []
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["qwertyuiop123", "iloveyou1234", "Password2026!", "P@ssw0rd2026!", "Soleil2026!!!", "motdepasse12"],
+)
+def test_common_passwords_and_padded_common_words_are_refused(password: str) -> None:
+    assert password_problems(password, "sataa") == [
+        "Ce mot de passe est trop courant (il figure dans les listes de mots de passe les plus utilisés) : "
+        "choisissez-en un autre, par exemple une phrase de plusieurs mots."
     ]
 
 
-def test_password_needs_a_letter_and_a_digit() -> None:
-    assert password_problems("1234567890", "sataa") == ["Le mot de passe doit contenir au moins une lettre."]
-    assert password_problems("abcdefghijk", "sataa") == ["Le mot de passe doit contenir au moins un chiffre."]
+def test_common_password_list_is_shipped_and_small() -> None:
+    words = common_passwords()
+    assert 3000 <= len(words) <= 10000
+    assert {"password", "azertyuiop", "123qweasdzxc"} <= words
+    assert all(word == word.strip().casefold() for word in words)
 
 
-def test_password_equal_to_username_is_refused_whatever_the_case() -> None:
-    problems = password_problems("Finance2026", "finance2026")
-    assert problems == ["Le mot de passe ne doit pas être identique au nom d'utilisateur."]
+@pytest.mark.parametrize(
+    "password", ["Portnet2026!", "Portnet2027!", "PORTNET-2026", "Amanty2026!!", "p0rtnet2026!"]
+)
+def test_demo_password_patterns_are_refused(password: str) -> None:
+    assert password_problems(password, "sataa") == [
+        "Le mot de passe ne doit pas être un mot du service (PortNet, Amanpay...) complété de chiffres ou "
+        "de symboles."
+    ]
 
 
-def test_every_problem_is_reported_at_once() -> None:
-    assert len(password_problems("", "sataa")) == 3
+@pytest.mark.parametrize("password", ["123456789012", "210987654321", "aaaaaaaaaaaaaa", "azertyuiopqs"])
+def test_runs_and_repetitions_are_refused(password: str) -> None:
+    assert password_problems(password, "sataa") == [
+        "Le mot de passe ne doit pas être une suite ou une répétition de caractères."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("password", "username"), [("Finance2026xyz", "FINANCE"), ("karim.alaoui!!", "karim")]
+)
+def test_password_containing_the_username_is_refused(password: str, username: str) -> None:
+    assert password_problems(password, username) == [
+        "Le mot de passe ne doit pas contenir le nom d'utilisateur."
+    ]
 
 
 def test_messages_are_french() -> None:
-    for message in password_problems("x", "x"):
-        assert message.startswith("Le mot de passe")
+    for password in ("x", "Portnet2026!", "password2026", "sataa-sataa-sataa", "1111111111111"):
+        for message in password_problems(password, "sataa"):
+            assert message.startswith(("Le mot de passe", "Ce mot de passe"))

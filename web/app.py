@@ -2,6 +2,8 @@
 
 ``uvicorn web.app:create_app --factory``. The Temporal client is connected lazily and reconnected
 on demand, so the portal starts (and /healthz says what is missing) even while Temporal is not up.
+In production the factory refuses to build an app on unsafe settings (portnet/production.py), and
+never mounts the sandboxes nor starts their mail sink.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
+from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
 from web.api import amanpay, callbacks, fatourati_callbacks, health, invoices, marsa_maroc, payments, session
 from web.api import finance as finance_api
+from web.deps import PasswordChangeRequired, password_change_required_response
 from web.pages import install_error_pages
 from web.pages import router as pages_router
 
@@ -55,8 +59,9 @@ def create_app(
     settings: Settings | None = None, temporal_client: Client | None = None, start_mail_sink: bool = True
 ) -> FastAPI:
     settings = settings or get_settings()
+    refuse_unsafe_production(settings)
     sandbox_app = None
-    if settings.sandbox_enabled:
+    if settings.sandbox_enabled and not settings.is_production:
         from sandbox.app import create_sandbox_app
 
         sandbox_app = create_sandbox_app(settings)
@@ -91,6 +96,7 @@ def create_app(
     app.include_router(marsa_maroc.router)  # issue 5
     app.include_router(pages_router)
     install_error_pages(app)
+    app.add_exception_handler(PasswordChangeRequired, password_change_required_response)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if sandbox_app is not None:
         app.state.sandbox = sandbox_app

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from temporalio.client import Client
 
@@ -37,9 +38,34 @@ def optional_user(request: Request, db: DB) -> User | None:
     return user
 
 
-def api_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+PASSWORD_CHANGE_REQUIRED = "password_change_required"  # noqa: S105 - an error code, not a secret
+
+
+class PasswordChangeRequired(Exception):
+    """The user must replace a password PortNet gave them before the API does anything else."""
+
+
+async def password_change_required_response(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {
+            "code": PASSWORD_CHANGE_REQUIRED,
+            "detail": "Changez votre mot de passe (POST /api/v1/session/password) avant de continuer.",
+        },
+        status_code=403,
+    )
+
+
+def session_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    """Any logged-in user, even one who must still change their password (password change, logout)."""
     if user is None:
         raise HTTPException(status_code=401, detail="Authentification requise.")
+    return user
+
+
+def api_user(user: Annotated[User, Depends(session_user)]) -> User:
+    """A logged-in user who may use the API: a forced password change comes first (403)."""
+    if user.must_change_password:
+        raise PasswordChangeRequired
     return user
 
 
@@ -64,5 +90,6 @@ async def temporal_client(request: Request) -> Client:
 
 
 CurrentUser = Annotated[User, Depends(api_user)]
+SessionUser = Annotated[User, Depends(session_user)]
 FinanceUser = Annotated[User, Depends(finance_user)]
 Temporal = Annotated[Client, Depends(temporal_client)]

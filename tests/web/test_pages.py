@@ -232,7 +232,7 @@ async def test_password_change_validation_and_success(portal: httpx.AsyncClient,
     wrong = await change("pas-le-bon-1", "Nouveau-Secret-2027", "Nouveau-Secret-2027")
     assert wrong.status_code == 422 and "Le mot de passe actuel est incorrect." in wrong.text
     weak = await change(PASSWORD, "court1", "court1")
-    assert weak.status_code == 422 and "au moins 10 caractères" in weak.text
+    assert weak.status_code == 422 and "au moins 12 caractères" in weak.text
     no_token = {
         "current_password": PASSWORD,
         "new_password": "Nouveau-2027x",

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
 from portnet.models import User
-from web.api.session import authenticate, change_password
+from web.api.session import change_password, client_address
 from web.deps import DB, AppSettings, optional_user
+from web.login import BAD_CREDENTIALS, attempt_login
 from web.pages.guards import (
     CSRF_MESSAGE,
     PASSWORD_PAGE,
@@ -19,11 +20,16 @@ from web.pages.guards import (
     safe_next,
 )
 from web.pages.rendering import redirect, render
-from web.sessions import close_session, csrf_valid, ensure_prelogin_cookie, open_session
+from web.sessions import (
+    close_session,
+    csrf_valid,
+    ensure_prelogin_cookie,
+    open_session,
+    request_now,
+    session_token,
+)
 
 router = APIRouter()
-
-BAD_CREDENTIALS = "Nom d'utilisateur ou mot de passe incorrect."
 MUST_CHANGE = (
     "Pour votre sécurité, choisissez un nouveau mot de passe avant de continuer "
     "(votre mot de passe actuel a été attribué par PortNet)."
@@ -89,18 +95,31 @@ async def login(request: Request, db: DB, settings: AppSettings) -> Response:
     username = form_str(form, "username", 150)
     password = form.get("password")
     next_url = safe_next(form_str(form, "next", 1000), "")
-    user = None
-    if username and isinstance(password, str) and password:
-        user = authenticate(db, username, password)
-    if user is None:
+    if not (username and isinstance(password, str) and password and len(password) <= 1024):
         return _login_page(
             request, settings, username=username, next_url=next_url, error=BAD_CREDENTIALS, status_code=401
         )
+    now = request_now(request)
+    outcome = attempt_login(db, settings, username, password, client_address(request), now)
+    if outcome.user is None:
+        page = _login_page(
+            request,
+            settings,
+            username=username,
+            next_url=next_url,
+            error=outcome.message or BAD_CREDENTIALS,
+            status_code=429 if outcome.throttled else 401,
+        )
+        retry_after = outcome.retry_after_seconds(now)
+        if retry_after is not None:
+            page.headers["Retry-After"] = str(retry_after)
+        return page
+    user = outcome.user
     if user.must_change_password:
         response = redirect(PASSWORD_PAGE, MUST_CHANGE, "warning", settings)
     else:
         response = redirect(safe_next(next_url))
-    open_session(db, user, settings, response)
+    open_session(db, user, settings, response, now)
     return response
 
 
@@ -149,7 +168,7 @@ def password_change(
     elif new != confirm:
         problems.append("Les mots de passe ne correspondent pas.")
     else:
-        problems = change_password(db, user, current, new)
+        problems = change_password(db, user, current, new, session_token(request))
     if problems:
         return _password_page(request, settings, user, problems, status_code=422)
     return redirect("/factures", "Votre nouveau mot de passe a été enregistré.", "success", settings)
