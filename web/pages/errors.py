@@ -50,7 +50,7 @@ def _phrase(status_code: int) -> str:
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith("/api/") or path in ("/healthz", "/docs", "/redoc", "/openapi.json")
+    return path.startswith(("/api/", "/temporal-codec/")) or path in ("/healthz", "/docs", "/redoc", "/openapi.json")
 
 
 def _attach_user(request: Request) -> None:
