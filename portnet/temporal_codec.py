@@ -85,8 +85,8 @@ def parse_payload_keys(value: str) -> list[PayloadKey]:
         if len(key) != KEY_BYTES:
             raise PayloadKeyError(
                 f"{SETTING}: the key of {key_id!r} must be {KEY_BYTES} random bytes (AES-256), "
-                f"not {len(key)}; make one with: python -c \"import base64,os; "
-                "print(base64.b64encode(os.urandom(32)).decode())\""
+                f'not {len(key)}; make one with: python -c "import base64,os; '
+                'print(base64.b64encode(os.urandom(32)).decode())"'
             )
         if any(existing.key_id == key_id for existing in keys):
             raise PayloadKeyError(f"{SETTING}: the key id {key_id!r} appears twice")
@@ -158,7 +158,9 @@ class EncryptionCodec(PayloadCodec):
         try:
             return Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode()))
         except (InvalidTag, DecodeError):
-            raise PayloadDecryptionError(f"payload sealed with key id {key_id!r} fails authentication") from None
+            raise PayloadDecryptionError(
+                f"payload sealed with key id {key_id!r} fails authentication"
+            ) from None
 
 
 def payload_codec(settings: Settings) -> EncryptionCodec:

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from portnet.launcher import temporal_dev_command
+from portnet.launcher import codec_endpoint, temporal_dev_command
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.settings import ROOT, Settings
+from web.codec_server import PREFIX as CODEC_PREFIX
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -54,6 +55,7 @@ REQUIRED_IN_PRODUCTION = [
     "emitter_shared_key",
     "session_cookie_secure",
     "sandbox_enabled",
+    "temporal_payload_keys",
 ]
 
 APP_SERVICES = ["web", "worker"]
@@ -135,7 +137,9 @@ def test_app_environment_parses_into_production_settings(compose: dict[str, Any]
     assert settings.cmi_gateway_url.startswith("https://")
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "CMI_STORE_KEY", "EMITTER_SHARED_KEY"])
+@pytest.mark.parametrize(
+    "name", ["SECRET_KEY", "CMI_STORE_KEY", "EMITTER_SHARED_KEY", "TEMPORAL_PAYLOAD_KEYS"]
+)
 def test_secrets_have_no_default(compose: dict[str, Any], name: str) -> None:
     for service in APP_SERVICES:
         value = _environment(compose["services"][service])[name]
@@ -184,3 +188,37 @@ def test_temporal_dev_command_registers_search_attributes_and_pragmas() -> None:
         ("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"),
     ]:
         assert (flag, value) in pairs, flag
+
+
+def test_temporal_ui_decodes_through_the_portal_and_is_read_only(compose: dict[str, Any]) -> None:
+    ui = _environment(compose["services"]["temporal-ui"])
+    # The portal's codec endpoint at the portal's public URL, the one the browser knows.
+    endpoint = _INTERPOLATION.fullmatch(ui["TEMPORAL_CODEC_ENDPOINT"].removesuffix(CODEC_PREFIX))
+    assert endpoint is not None and ui["TEMPORAL_CODEC_ENDPOINT"].endswith(CODEC_PREFIX)
+    assert endpoint.group("name") == "PUBLIC_BASE_URL" and endpoint.group("op") == ":?"
+    web = _environment(compose["services"]["web"])
+    assert _INTERPOLATION.fullmatch(web["PUBLIC_BASE_URL"]).group("name") == "PUBLIC_BASE_URL"  # type: ignore[union-attr]
+    # The session cookie goes with the UI's codec calls; the UI has no cancel/signal/reset buttons.
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    assert ui["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_web_and_worker_share_the_payload_keys(compose: dict[str, Any], name: str) -> None:
+    """Both read TEMPORAL_PAYLOAD_KEYS from the same variable: one key list, or they cannot talk."""
+    value = _environment(compose["services"][name])["TEMPORAL_PAYLOAD_KEYS"]
+    match = _INTERPOLATION.fullmatch(value)
+    assert match is not None and match.group("name") == "TEMPORAL_PAYLOAD_KEYS"
+
+
+def test_make_run_points_the_web_ui_at_the_portal_codec_endpoint() -> None:
+    settings = Settings.model_validate(
+        {"portnet_env": "development", "public_base_url": "http://127.0.0.1:8000/"}
+    )
+    endpoint = codec_endpoint(settings)
+    assert endpoint == f"http://127.0.0.1:8000{CODEC_PREFIX}" == "http://127.0.0.1:8000/temporal-codec"
+    command = temporal_dev_command(
+        "/venv/bin/temporal", Path("/repo/var/temporal.db"), codec_endpoint=endpoint
+    )
+    pairs = list(zip(command, command[1:], strict=False))
+    assert ("--ui-codec-endpoint", endpoint) in pairs

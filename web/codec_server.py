@@ -14,6 +14,7 @@ The answers are never cached (decoded personal data).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -97,7 +98,10 @@ def _error(request: Request, settings: Settings, status: int, code: str, message
 def _origin_allowed(request: Request, settings: Settings) -> bool:
     """No Origin (the CLI, scripts) or the UI's or our own; any other page is refused outright."""
     origin = request.headers.get("origin")
-    return origin is None or origin in (origin_of(settings.temporal_ui_url), origin_of(settings.public_base_url))
+    return origin is None or origin in (
+        origin_of(settings.temporal_ui_url),
+        origin_of(settings.public_base_url),
+    )
 
 
 async def _read_capped(request: Request) -> bytes | None:
@@ -114,6 +118,17 @@ async def _read_capped(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def _parse(body: bytes) -> Payloads | None:
+    """``{"payloads": [...]}`` in protobuf JSON form, or None for anything else."""
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict) or not isinstance(data.get("payloads"), list):
+            return None
+        return json_format.ParseDict(data, Payloads())
+    except (json_format.ParseError, ValueError, TypeError, AttributeError, RecursionError):
+        return None
+
+
 def _codec(request: Request) -> EncryptionCodec:
     codec: EncryptionCodec = request.app.state.payload_codec
     return codec
@@ -128,7 +143,11 @@ async def _serve(request: Request, user: User | None, settings: Settings, operat
         return _error(request, settings, 403, "finance_only", "Réservé au service financier.")
     if user.must_change_password:
         return _error(
-            request, settings, 403, "password_change_required", "Changez votre mot de passe avant de continuer."
+            request,
+            settings,
+            403,
+            "password_change_required",
+            "Changez votre mot de passe avant de continuer.",
         )
     namespace = request.headers.get("x-namespace")
     if namespace is not None and namespace != settings.temporal_namespace:
@@ -139,10 +158,8 @@ async def _serve(request: Request, user: User | None, settings: Settings, operat
     body = await _read_capped(request)
     if body is None:
         return _error(request, settings, 413, "too_large", "Requête trop volumineuse.")
-    payloads = Payloads()
-    try:
-        json_format.Parse(body, payloads)
-    except (json_format.ParseError, ValueError, TypeError, AttributeError, RecursionError):
+    payloads = _parse(body)
+    if payloads is None:
         return _error(request, settings, 400, "invalid_payloads", "Payloads Temporal invalides.")
     codec = _codec(request)
     try:
