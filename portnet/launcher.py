@@ -234,6 +234,9 @@ def banner(settings: Settings) -> str:
 
    Portal            {base}/
    Temporal Web UI   {settings.temporal_ui_url}
+                     payloads are encrypted; to read them, log in to the portal as finance, then
+                     in the UI: Codec Server > "Use my browser setting", endpoint
+                     {codec_endpoint(settings)}, tick "Include cross-origin credentials"
    API docs          {base}/docs
    Sandboxes         {base}/sandbox/cmi/        (CMI payment page)
                      {base}/sandbox/mail        (outgoing e-mail)
