@@ -18,9 +18,6 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from portnet.settings import get_settings
-from portnet.temporal_codec import data_converter
-
 # What PaymentWorkflow runs for one PORTNET invoice paid by card (see workflows/payment.py).
 CARD_PAYMENT_REGULAR_ACTIVITIES = ("reserve_invoices", "settle_payment", "send_payment_email")
 CARD_PAYMENT_LOCAL_ACTIVITIES = ("build_card_form",)
@@ -75,6 +72,10 @@ def build_bare_worker(client: Client, task_queue: str) -> Worker:
 
 
 async def _serve(address: str, namespace: str, task_queue: str) -> None:
+    # Imported here, not at the top: this module defines a workflow, which the sandbox re-imports.
+    from portnet.settings import get_settings
+    from portnet.temporal_codec import data_converter
+
     # Sealed like the real worker's payloads, so the baseline pays the same encryption cost.
     client = await Client.connect(address, namespace=namespace, data_converter=data_converter(get_settings()))
     worker = build_bare_worker(client, task_queue)
