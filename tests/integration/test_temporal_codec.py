@@ -23,6 +23,7 @@ from portnet.temporal_codec import payload_codec
 from tests.helpers import encodings, history_payload_texts, history_payloads
 from tests.integration.conftest import Stack, login
 from tests.integration.test_amanpay import CONTRACT, until_status
+from web.sessions import SESSION_COOKIE
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
 PERSONAL = [CONTRACT["email"], CONTRACT["phone"], CONTRACT["cin"], CONTRACT["contract_number"],
@@ -74,11 +75,11 @@ async def test_workflow_show_without_the_codec_shows_ciphertext_and_finance_deco
     # Through the portal's codec endpoint with a finance session: the clear input.
     finance = await login(stack.base_url, "finance")
     try:
-        token = finance.cookies["pn_session"]
+        token = finance.cookies[SESSION_COOKIE]
         code, decoded, err = await workflow_show(
             stack.env, workflow_id,
             "--codec-endpoint", f"{stack.base_url}/temporal-codec",
-            "--codec-header", f"Cookie=pn_session={token}",
+            "--codec-header", f"Cookie={SESSION_COOKIE}={token}",
         )  # fmt: skip
         assert code == 0, err
         opened_by_cli = history_payloads(decoded)
@@ -103,11 +104,11 @@ async def test_workflow_show_without_the_codec_shows_ciphertext_and_finance_deco
         await finance.aclose()
 
     # A client's session gets nothing out of the codec endpoint, so the CLI cannot decode either.
-    token = sataa.cookies["pn_session"]
+    token = sataa.cookies[SESSION_COOKIE]
     code, refused, err = await workflow_show(
         stack.env, workflow_id,
         "--codec-endpoint", f"{stack.base_url}/temporal-codec",
-        "--codec-header", f"Cookie=pn_session={token}",
+        "--codec-header", f"Cookie={SESSION_COOKIE}={token}",
     )  # fmt: skip
     assert code != 0 or "binary/encrypted" in encodings(history_payloads(refused))
     assert [value for value in PERSONAL if value in refused + err] == []

@@ -22,6 +22,7 @@ from portnet.settings import get_settings
 from portnet.temporal_codec import ENCODING, KEY_ID_METADATA, payload_codec
 from web.app import create_app
 from web.codec_server import MAX_BODY_BYTES
+from web.sessions import SESSION_COOKIE
 from workflows.types import PayerInfo
 
 UI = "http://127.0.0.1:8233"  # TEMPORAL_UI_URL's default: the Web UI's origin
@@ -103,7 +104,7 @@ async def test_no_session_is_401(portal: httpx.AsyncClient) -> None:
     for operation in ("decode", "encode"):
         answer = await portal.post(f"/temporal-codec/{operation}", **ui_post([sealed]))
         assert answer.status_code == 401 and answer.json()["code"] == "authentication_required"
-    portal.cookies.set("pn_session", "forged-or-expired")
+    portal.cookies.set(SESSION_COOKIE, "forged-or-expired")
     assert (await portal.post("/temporal-codec/decode", **ui_post([sealed]))).status_code == 401
 
 
