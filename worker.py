@@ -1,7 +1,8 @@
 """The Temporal worker: runs the payment workflow and every activity on one task queue.
 
 Ledger activities are synchronous (SQLAlchemy), so they run on a thread pool; partner and mail
-activities are async and run on the event loop.
+activities are async and run on the event loop. Every payload the worker reads or writes goes through
+the client's data converter, which encrypts it (portnet/temporal_codec.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from temporalio.worker import Worker
 from activities import amanpay, amanpay_mail, cmi, emitters, fatourati, ledger, marsa_maroc, notify, offline
 from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
+from portnet.temporal_codec import data_converter
 from workflows.marsa_request import MarsaRequestWorkflow
 from workflows.payment import PaymentWorkflow
 
@@ -64,7 +66,11 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     refuse_unsafe_production(settings)
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings),
+    )
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         logging.getLogger("worker").info("polling task queue %s", settings.temporal_task_queue)

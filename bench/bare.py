@@ -72,7 +72,12 @@ def build_bare_worker(client: Client, task_queue: str) -> Worker:
 
 
 async def _serve(address: str, namespace: str, task_queue: str) -> None:
-    client = await Client.connect(address, namespace=namespace)
+    # Imported here, not at the top: this module defines a workflow, which the sandbox re-imports.
+    from portnet.settings import get_settings
+    from portnet.temporal_codec import data_converter
+
+    # Sealed like the real worker's payloads, so the baseline pays the same encryption cost.
+    client = await Client.connect(address, namespace=namespace, data_converter=data_converter(get_settings()))
     worker = build_bare_worker(client, task_queue)
     logging.getLogger("bench.bare").info("polling task queue %s", task_queue)
     await worker.run()

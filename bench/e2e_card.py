@@ -239,6 +239,8 @@ async def wait_for(probe: Callable[[], Awaitable[bool]], what: str, children: li
 
 async def start_stack(stack: Stack) -> Client:
     from portnet.launcher import find_temporal_binary, temporal_dev_command
+    from portnet.settings import get_settings
+    from portnet.temporal_codec import data_converter
 
     env = {**os.environ, **stack.env}
     port = stack.temporal_address.rsplit(":", 1)[1]
@@ -251,12 +253,15 @@ async def start_stack(stack: Stack) -> Client:
     command += ["--http-port", str(http_port), "--metrics-port", str(metrics_port)]
     stack.children.append(spawn("temporal", command, env, stack.tmp))
 
+    # Our process reads the stack's settings (use_environment): same payload key as the children.
+    converter = data_converter(get_settings())
+
     async def temporal_up() -> bool:
-        await asyncio.wait_for(Client.connect(stack.temporal_address), timeout=3)
+        await asyncio.wait_for(Client.connect(stack.temporal_address, data_converter=converter), timeout=3)
         return True
 
     await wait_for(temporal_up, "Temporal", stack.children)
-    client = await Client.connect(stack.temporal_address)
+    client = await Client.connect(stack.temporal_address, data_converter=converter)
 
     python = sys.executable
     web_port = stack.base_url.rsplit(":", 1)[1]

@@ -27,6 +27,7 @@ from temporalio.client import Client
 
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.settings import ROOT, VAR, Settings, get_settings
+from portnet.temporal_codec import data_converter
 
 LOCAL_TEMPORAL = "127.0.0.1:7233"
 WEB_HOST, WEB_PORT = "127.0.0.1", 8000
@@ -38,12 +39,20 @@ DEMO_PASSWORD = "Portnet2026!"  # noqa: S105 - the documented password of the se
 _print_lock = threading.RLock()
 
 
-def temporal_dev_command(binary: str, db_file: Path, namespace: str = "default") -> list[str]:
+def codec_endpoint(settings: Settings) -> str:
+    """The portal's codec endpoint as the browser reaches it (web/codec_server.py)."""
+    return f"{settings.public_base_url.rstrip('/')}/temporal-codec"
+
+
+def temporal_dev_command(
+    binary: str, db_file: Path, namespace: str = "default", codec_endpoint: str | None = None
+) -> list[str]:
     """Kept pure so a test can check the flags without starting a server.
 
     SQLite in WAL mode with synchronous=normal, and a higher transfer poll rate, keep the dev server
     from being the bottleneck of the benchmarks; the search attributes must exist before any workflow
-    upserts them.
+    upserts them. Payloads are encrypted, so the Web UI asks the portal's codec endpoint to decode
+    them (for a finance session only).
     """
     command = [
         binary, "server", "start-dev",
@@ -57,6 +66,8 @@ def temporal_dev_command(binary: str, db_file: Path, namespace: str = "default")
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         command += ["--search-attribute", f"{name}={kind}"]
+    if codec_endpoint:
+        command += ["--ui-codec-endpoint", codec_endpoint]
     return command
 
 
@@ -166,7 +177,12 @@ def port_open(host: str, port: int) -> bool:
 def temporal_ready(settings: Settings) -> bool:
     async def probe() -> None:
         await asyncio.wait_for(
-            Client.connect(settings.temporal_address, namespace=settings.temporal_namespace), timeout=3
+            Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=data_converter(settings),
+            ),
+            timeout=3,
         )
 
     try:
@@ -218,6 +234,9 @@ def banner(settings: Settings) -> str:
 
    Portal            {base}/
    Temporal Web UI   {settings.temporal_ui_url}
+                     payloads are encrypted; to read them, log in to the portal as finance, then
+                     in the UI: Codec Server > "Use my browser setting", endpoint
+                     {codec_endpoint(settings)}, tick "Include cross-origin credentials"
    API docs          {base}/docs
    Sandboxes         {base}/sandbox/cmi/        (CMI payment page)
                      {base}/sandbox/mail        (outgoing e-mail)
@@ -246,7 +265,10 @@ def run(stop_event: threading.Event) -> int:
         if settings.temporal_address == LOCAL_TEMPORAL and not port_open("127.0.0.1", 7233):
             VAR.mkdir(parents=True, exist_ok=True)
             command = temporal_dev_command(
-                find_temporal_binary(), VAR / "temporal.db", namespace=settings.temporal_namespace
+                find_temporal_binary(),
+                VAR / "temporal.db",
+                namespace=settings.temporal_namespace,
+                codec_endpoint=codec_endpoint(settings),
             )
             children.append(spawn("temporal", command))
         else:

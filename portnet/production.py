@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from portnet.settings import Settings
+from portnet.temporal_codec import SETTING as PAYLOAD_KEYS_SETTING
+from portnet.temporal_codec import PayloadKeyError, parse_payload_keys
 
 # Long enough that guessing is hopeless and that a placeholder like "changeme" cannot pass.
 MIN_SECRET_LENGTH = 32
@@ -83,11 +85,26 @@ def production_problems(settings: Settings) -> list[str]:
                 f"{secret.variable} : moins de {MIN_SECRET_LENGTH} caractères / shorter than "
                 f"{MIN_SECRET_LENGTH} characters"
             )
+    problems += _payload_key_problems(settings)
     if not settings.session_cookie_secure:
         problems.append("SESSION_COOKIE_SECURE : doit valoir true / must be true (HTTPS only)")
     if settings.sandbox_enabled:
         problems.append("SANDBOX_ENABLED : doit valoir false / must be false (no partner sandboxes)")
     return problems
+
+
+def _payload_key_problems(settings: Settings) -> list[str]:
+    """The Temporal payload codec's keys (portnet/temporal_codec.py): a key list, not one secret."""
+    try:
+        keys = parse_payload_keys(settings.temporal_payload_keys)
+    except PayloadKeyError as bad:
+        return [f"{PAYLOAD_KEYS_SETTING} : {bad}"]
+    if not keys:
+        return [
+            f"{PAYLOAD_KEYS_SETTING} : absent / not set "
+            "(KEY_ID:BASE64 of 32 random bytes, the current key first)"
+        ]
+    return []
 
 
 def refusal_message(problems: list[str]) -> str:

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     temporal_task_queue: str = "portnet-payments"
     # Where finance staff open a workflow; built into back-office links, so a remote UI works too.
     temporal_ui_url: str = "http://127.0.0.1:8233"
+    # AES-256-GCM keys sealing every Temporal payload (portnet/temporal_codec.py): "kid:base64key,..."
+    # (32 random bytes each), the first encrypts, the others still decrypt. Required in production;
+    # in development, empty means a key derived from SECRET_KEY.
+    temporal_payload_keys: str = ""
 
     # The portal.
     public_base_url: str = "http://127.0.0.1:8000"

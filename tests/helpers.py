@@ -1,15 +1,20 @@
-"""Small helpers the test modules share: a worker on a client, a payment input, a wait."""
+"""Small helpers the test modules share: a worker on a client, a payment input, a wait, the payloads
+of a history."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle
+from temporalio.converter import PayloadCodec
 
 from portnet.settings import get_settings
 from worker import build_worker
@@ -79,3 +84,36 @@ async def wait_status(
         return view if view is not None and view.status in statuses else None
 
     return await eventually(probe, timeout)
+
+
+def history_payloads(history_json: str) -> list[Payload]:
+    """Every payload of a history in protobuf JSON (``fetch_history().to_json()`` or ``temporal
+    workflow show --output json``): inputs, results, signals, updates, queries, failures, markers."""
+    found: list[Payload] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            metadata = node.get("metadata")
+            if isinstance(metadata, dict) and "encoding" in metadata:
+                found.append(json_format.ParseDict(node, Payload(), ignore_unknown_fields=True))
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(history_json))
+    return found
+
+
+async def history_payload_texts(history_json: str, codec: PayloadCodec | None = None) -> list[str]:
+    """The payloads' data as text, opened by ``codec`` first if given (what finance reads in the UI)."""
+    payloads = history_payloads(history_json)
+    if codec is not None:
+        payloads = await codec.decode(payloads)
+    return [p.data.decode("utf-8", errors="replace") for p in payloads]
+
+
+def encodings(payloads: list[Payload]) -> set[str]:
+    return {p.metadata["encoding"].decode() for p in payloads}

@@ -7,6 +7,7 @@ search attribute the cluster does not know (workflows would fail on upsert).
 
 from __future__ import annotations
 
+import base64
 import re
 import shlex
 import subprocess
@@ -17,10 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-from portnet.launcher import temporal_dev_command
+from portnet.launcher import codec_endpoint, temporal_dev_command
 from portnet.production import SECRET_SETTINGS, production_problems
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.settings import ROOT, Settings
+from web.codec_server import PREFIX as CODEC_PREFIX
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -56,6 +58,7 @@ REQUIRED_IN_PRODUCTION = [
     "emitter_shared_key",
     "session_cookie_secure",
     "sandbox_enabled",
+    "temporal_payload_keys",
 ]
 
 APP_SERVICES = ["web", "worker"]
@@ -80,6 +83,8 @@ def _environment(service: dict[str, Any]) -> dict[str, str]:
 
 # What an operator gives for a required variable: a long random value, as production demands.
 OPERATOR_VALUE = "set-by-operator-" + "k" * 32
+# ... and for the payload codec, a key list in its own format (32 bytes, base64).
+OPERATOR_PAYLOAD_KEYS = "k1:" + base64.b64encode(b"k" * 32).decode()
 
 
 def _resolve(value: str) -> str:
@@ -88,7 +93,7 @@ def _resolve(value: str) -> str:
     def replace(match: re.Match[str]) -> str:
         op, arg = match.group("op") or "", match.group("arg") or ""
         if "?" in op:
-            return OPERATOR_VALUE
+            return OPERATOR_PAYLOAD_KEYS if match.group("name") == "TEMPORAL_PAYLOAD_KEYS" else OPERATOR_VALUE
         return arg if "-" in op else ""
 
     return _INTERPOLATION.sub(replace, value)
@@ -142,7 +147,8 @@ def test_app_environment_parses_into_production_settings(compose: dict[str, Any]
 
 
 @pytest.mark.parametrize(
-    "name", [secret.variable for secret in SECRET_SETTINGS if secret.needed_when is None]
+    "name",
+    [*(secret.variable for secret in SECRET_SETTINGS if secret.needed_when is None), "TEMPORAL_PAYLOAD_KEYS"],
 )
 def test_every_secret_production_needs_is_required_without_default(
     compose: dict[str, Any], name: str
@@ -229,3 +235,37 @@ def test_temporal_dev_command_registers_search_attributes_and_pragmas() -> None:
         ("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"),
     ]:
         assert (flag, value) in pairs, flag
+
+
+def test_temporal_ui_decodes_through_the_portal_and_is_read_only(compose: dict[str, Any]) -> None:
+    ui = _environment(compose["services"]["temporal-ui"])
+    # The portal's codec endpoint at the portal's public URL, the one the browser knows.
+    endpoint = _INTERPOLATION.fullmatch(ui["TEMPORAL_CODEC_ENDPOINT"].removesuffix(CODEC_PREFIX))
+    assert endpoint is not None and ui["TEMPORAL_CODEC_ENDPOINT"].endswith(CODEC_PREFIX)
+    assert endpoint.group("name") == "PUBLIC_BASE_URL" and endpoint.group("op") == ":?"
+    web = _environment(compose["services"]["web"])
+    assert _INTERPOLATION.fullmatch(web["PUBLIC_BASE_URL"]).group("name") == "PUBLIC_BASE_URL"  # type: ignore[union-attr]
+    # The session cookie goes with the UI's codec calls; the UI has no cancel/signal/reset buttons.
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    assert ui["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_web_and_worker_share_the_payload_keys(compose: dict[str, Any], name: str) -> None:
+    """Both read TEMPORAL_PAYLOAD_KEYS from the same variable: one key list, or they cannot talk."""
+    value = _environment(compose["services"][name])["TEMPORAL_PAYLOAD_KEYS"]
+    match = _INTERPOLATION.fullmatch(value)
+    assert match is not None and match.group("name") == "TEMPORAL_PAYLOAD_KEYS"
+
+
+def test_make_run_points_the_web_ui_at_the_portal_codec_endpoint() -> None:
+    settings = Settings.model_validate(
+        {"portnet_env": "development", "public_base_url": "http://127.0.0.1:8000/"}
+    )
+    endpoint = codec_endpoint(settings)
+    assert endpoint == f"http://127.0.0.1:8000{CODEC_PREFIX}" == "http://127.0.0.1:8000/temporal-codec"
+    command = temporal_dev_command(
+        "/venv/bin/temporal", Path("/repo/var/temporal.db"), codec_endpoint=endpoint
+    )
+    pairs = list(zip(command, command[1:], strict=False))
+    assert ("--ui-codec-endpoint", endpoint) in pairs

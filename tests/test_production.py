@@ -6,6 +6,7 @@ it, and once with the real command line (`PORTNET_ENV=production uvicorn web.app
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -32,7 +33,10 @@ from web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Portnet2026!"
-ALL_SECRET_VARIABLES = [s.variable for s in SECRET_SETTINGS if s.needed_when is None]
+SECRET_VARIABLES = [s.variable for s in SECRET_SETTINGS if s.needed_when is None]
+# The payload codec's key list is checked apart (its own format), after the secrets.
+ALL_SECRET_VARIABLES = [*SECRET_VARIABLES, "TEMPORAL_PAYLOAD_KEYS"]
+PAYLOAD_KEYS = "k1:" + base64.b64encode(bytes(range(32))).decode()
 
 
 @pytest.fixture(autouse=True)
@@ -40,13 +44,14 @@ def no_secrets_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings built here read the environment too: the suite's own SECRET_KEY must not leak in."""
     for secret in SECRET_SETTINGS:
         monkeypatch.delenv(secret.variable, raising=False)
-    for name in ("SMTP_USERNAME", "SESSION_COOKIE_SECURE", "SANDBOX_ENABLED"):
+    for name in ("SMTP_USERNAME", "SESSION_COOKIE_SECURE", "SANDBOX_ENABLED", "TEMPORAL_PAYLOAD_KEYS"):
         monkeypatch.delenv(name, raising=False)
 
 
 def real_secrets(prefix: str = "") -> dict[str, str]:
     """A distinct random-looking value of 48 characters for every secret production needs."""
-    return {s.name: f"{prefix}{s.name}-".ljust(48, "x") for s in SECRET_SETTINGS}
+    secrets = {s.name: f"{prefix}{s.name}-".ljust(48, "x") for s in SECRET_SETTINGS}
+    return {**secrets, "temporal_payload_keys": PAYLOAD_KEYS}
 
 
 def production(**overrides: Any) -> Settings:
@@ -65,7 +70,8 @@ def test_defaults_are_refused_naming_every_variable_at_once() -> None:
     problems = production_problems(Settings.model_validate({"portnet_env": "production"}))
     named = [p.split(" ", 1)[0] for p in problems]
     assert named == ALL_SECRET_VARIABLES
-    assert all("public development default" in p for p in problems)
+    assert all("public development default" in p for p in problems[:-1])
+    assert "absent" in problems[-1]
 
 
 def test_safe_settings_are_accepted() -> None:

@@ -20,8 +20,10 @@ from temporalio.client import Client
 
 from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
+from portnet.temporal_codec import data_converter, payload_codec
 from web.api import amanpay, callbacks, fatourati_callbacks, health, invoices, marsa_maroc, payments, session
 from web.api import finance as finance_api
+from web.codec_server import router as codec_router
 from web.deps import PasswordChangeRequired, password_change_required_response
 from web.pages import install_error_pages
 from web.pages import router as pages_router
@@ -36,6 +38,8 @@ class TemporalConnection:
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self._settings = settings
         self._client = client
+        # Built now, not at the first connect: a missing production key stops the portal at startup.
+        self._converter = data_converter(settings)
         self._lock = asyncio.Lock()
 
     async def get(self) -> Client | None:
@@ -46,7 +50,9 @@ class TemporalConnection:
                 try:
                     self._client = await asyncio.wait_for(
                         Client.connect(
-                            self._settings.temporal_address, namespace=self._settings.temporal_namespace
+                            self._settings.temporal_address,
+                            namespace=self._settings.temporal_namespace,
+                            data_converter=self._converter,
                         ),
                         timeout=5,
                     )
@@ -85,6 +91,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.temporal = TemporalConnection(settings, temporal_client)
+    app.state.payload_codec = payload_codec(settings)
     app.include_router(health.router)
     app.include_router(session.router)
     app.include_router(invoices.router)
@@ -94,6 +101,7 @@ def create_app(
     app.include_router(finance_api.router)  # issue 4
     app.include_router(amanpay.router)
     app.include_router(marsa_maroc.router)  # issue 5
+    app.include_router(codec_router)
     app.include_router(pages_router)
     install_error_pages(app)
     app.add_exception_handler(PasswordChangeRequired, password_change_required_response)

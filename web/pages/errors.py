@@ -48,9 +48,13 @@ def _phrase(status_code: int) -> str:
         return ""
 
 
+# The JSON API and the Temporal codec endpoint (which the Web UI and the CLI call) answer errors in JSON.
+JSON_PREFIXES = ("/api/", "/temporal-codec/")
+
+
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith("/api/") or path in ("/healthz", "/docs", "/redoc", "/openapi.json")
+    return path.startswith(JSON_PREFIXES) or path in ("/healthz", "/docs", "/redoc", "/openapi.json")
 
 
 def _attach_user(request: Request) -> None:
