@@ -231,8 +231,8 @@ PATHS: tuple[RecordedPath, ...] = (
 
 BY_NAME: dict[str, RecordedPath] = {path.name: path for path in PATHS}
 
-# The same paths recorded on the Temporal dev server too (the server `make run` and production run;
-# the time-skipping test server is another implementation): those that need no timer to fire.
+# The same paths recorded on the Temporal dev server too (the Temporal server itself, as `make run`
+# runs it; the time-skipping test server is another implementation): those that need no timer to fire.
 DEV_SERVER = "dev-server"
 DEV_SERVER_PATHS: tuple[str, ...] = (
     "payment_card_approved",

@@ -1,4 +1,4 @@
-"""What a recording scenario works with: the time-skipping server, the fakes, and the web layer's moves.
+"""What a recording scenario works with: the Temporal server, the fakes, and the web layer's moves.
 
 Attempts are started as the API starts them (update-with-start on ``ready``, the same input and
 search attributes) and the partners' callbacks reach the workflow as the web layer sends them
