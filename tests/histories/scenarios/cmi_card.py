@@ -1,0 +1,156 @@
+"""CMI card: approved, declined, expired, cancelled (payer, operator), refused reservation, emitters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from portnet.statuses import Channel
+from tests.histories.manifest import RecordedPath
+from tests.histories.recording import USER_NAME, PaymentHandle, Recording
+from tests.histories.scenarios.common import Scenario, expect
+from tests.histories.world import ANP, ANP_INVOICE, PORTNET_INVOICE, PORTNET_OTHER, LedgerInvoice, Plan
+from workflows.payment import PaymentWorkflow
+from workflows.types import CmiResult, EmitterAck, PaymentView
+
+# The time a payer spends on CMI's page before the callback comes.
+ON_CMI_PAGE = timedelta(minutes=2)
+
+
+def approval(view: PaymentView, callback_id: int, trans_id: str) -> CmiResult:
+    """CMI's approved callback as web/api/callbacks.py turns it into the Update's argument."""
+    return CmiResult(
+        callback_id=callback_id,
+        approved=True,
+        proc_return_code="00",
+        trans_id=trans_id,
+        amount=view.amount,
+        auth_code="614207",
+        host_ref_num="263330418822",
+        masked_pan="400000***0010",
+        err_msg=None,
+        transaction_date="20261129 10:42:17",
+    )
+
+
+def decline(view: PaymentView, callback_id: int, trans_id: str) -> CmiResult:
+    return CmiResult(
+        callback_id=callback_id,
+        approved=False,
+        proc_return_code="05",
+        trans_id=trans_id,
+        amount=view.amount,
+        auth_code=None,
+        host_ref_num="263330418790",
+        masked_pan="545301***6100",
+        err_msg="Transaction refusée",
+        transaction_date="20261129 10:41:02",
+    )
+
+
+async def _start(
+    r: Recording, path: RecordedPath, invoices: list[LedgerInvoice] | None = None
+) -> tuple[PaymentHandle, PaymentView]:
+    invoices = invoices or [PORTNET_INVOICE]
+    inp = r.payment_input(path, Channel.CMI_CARD, invoices)
+    handle, view = await r.start_payment(inp, invoices)
+    expect(view.status == "awaiting_payer", f"card attempt not awaiting the payer: {view}")
+    expect(view.next_action is not None and view.next_action.type == "redirect_form", "no CMI form")
+    return handle, view
+
+
+async def approved(r: Recording, path: RecordedPath) -> PaymentHandle:
+    handle, view = await _start(r, path)
+    await r.skip(ON_CMI_PAGE)
+    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 101, "26333KXQB04127"))
+    expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
+    return handle
+
+
+async def declined_then_approved(r: Recording, path: RecordedPath) -> PaymentHandle:
+    handle, view = await _start(r, path)
+    await r.skip(ON_CMI_PAGE)
+    first = await handle.execute_update(PaymentWorkflow.cmi_result, decline(view, 102, "26333PLMZ00311"))
+    expect(first.answer == "APPROVED", f"a decline must not be captured: {first}")
+    await r.skip(ON_CMI_PAGE)
+    second = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 103, "26333PLNA00312"))
+    expect(second.answer == "ACTION=POSTAUTH", f"approval not captured: {second}")
+    return handle
+
+
+async def expired(r: Recording, path: RecordedPath) -> PaymentHandle:
+    handle, _ = await _start(r, path)
+    return handle
+
+
+async def declined_then_expired(r: Recording, path: RecordedPath) -> PaymentHandle:
+    handle, view = await _start(r, path)
+    await r.skip(ON_CMI_PAGE)
+    decision = await handle.execute_update(PaymentWorkflow.cmi_result, decline(view, 104, "26333QRTS00777"))
+    expect(decision.answer == "APPROVED", f"a decline must not be captured: {decision}")
+    return handle
+
+
+async def cancelled_by_payer(r: Recording, path: RecordedPath) -> PaymentHandle:
+    handle, _ = await _start(r, path)
+    await r.skip(ON_CMI_PAGE)
+    await handle.signal(PaymentWorkflow.cancel, f"Annulé par {USER_NAME}")
+    return handle
+
+
+async def cancelled_by_operator(r: Recording, path: RecordedPath) -> PaymentHandle:
+    handle, _ = await _start(r, path)
+    await r.skip(ON_CMI_PAGE)
+    await handle.cancel()
+    return handle
+
+
+async def invoice_already_held(r: Recording, path: RecordedPath) -> PaymentHandle:
+    invoices = [PORTNET_INVOICE]
+    inp = r.payment_input(path, Channel.CMI_CARD, invoices)
+    handle, view = await r.start_payment(
+        inp, invoices, Plan([i.id for i in invoices], refuse_reservation=True)
+    )
+    expect(view.status == "failed" and view.error_code == "conflict", f"reservation not refused: {view}")
+    return handle
+
+
+async def emitter_acknowledged(r: Recording, path: RecordedPath) -> PaymentHandle:
+    handle, view = await _start(r, path, [PORTNET_OTHER, ANP_INVOICE])
+    await r.skip(ON_CMI_PAGE)
+    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 105, "26333ANPX00950"))
+    expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
+    await r.world.noticed(view.id)
+    # ANP's acknowledgement, as web/api/callbacks.emitter_ack signals it.
+    code = ANP[0]
+    await handle.signal(
+        PaymentWorkflow.emitter_acknowledged,
+        EmitterAck(
+            emitter_code=code,
+            notice_id=f"{view.id}-{code}",
+            emitter_ack_id="ANP-ACK-2026-08812",
+            callback_id=106,
+        ),
+    )
+    return handle
+
+
+async def emitter_silent(r: Recording, path: RecordedPath) -> PaymentHandle:
+    handle, view = await _start(r, path, [ANP_INVOICE])
+    await r.skip(ON_CMI_PAGE)
+    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 107, "26333ANPY00951"))
+    expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
+    await r.world.noticed(view.id)
+    return handle
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "payment_card_approved": approved,
+    "payment_card_declined_then_approved": declined_then_approved,
+    "payment_card_expired": expired,
+    "payment_card_declined_then_expired": declined_then_expired,
+    "payment_card_cancelled_by_payer": cancelled_by_payer,
+    "payment_card_cancelled_by_operator": cancelled_by_operator,
+    "payment_card_invoice_already_held": invoice_already_held,
+    "payment_card_emitter_acknowledged": emitter_acknowledged,
+    "payment_card_emitter_silent": emitter_silent,
+}
