@@ -16,17 +16,19 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 
+from portnet.settings import get_settings
+from portnet.temporal_codec import data_converter as portnet_data_converter
 from tests.histories.manifest import HISTORIES, RecordedPath, path_of
 
 
 def data_converter() -> DataConverter:
-    """The data converter the worker uses (worker.py connects with Temporal's default one).
+    """The data converter the worker uses: the payload codec's (portnet/temporal_codec.py).
 
-    The one place to change when the worker's converter changes (a payload codec, say): the replay
-    test and the recorder both take it from here. A new codec must still read the payloads of the
-    histories already recorded, as the worker must read the histories of attempts in flight.
+    The replay test and the recorder both take it from here. The codec must still read the payloads
+    of the histories already recorded (some before the codec existed: they pass through unencoded),
+    as the worker must read the histories of attempts in flight.
     """
-    return DataConverter.default
+    return portnet_data_converter(get_settings())
 
 
 # What a workflow's result or an Update's answer decides, as opposed to free text (reasons,
