@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = False
     session_max_age_seconds: int = 8 * 3600
     sandbox_enabled: bool = True
+    # Strict-Transport-Security, sent in production only (browsers ignore it over plain HTTP).
+    # One year, as the HSTS preload rules ask; lower it while first moving a host to HTTPS; 0 = off.
+    hsts_max_age_seconds: int = 31_536_000
 
     # CMI hosted payment page (3D_PAY_HOSTING).
     cmi_gateway_url: str = "http://127.0.0.1:8000/sandbox/cmi/fim/est3Dgate"
