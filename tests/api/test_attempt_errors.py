@@ -5,6 +5,9 @@ answers are exercised in tests/integration/test_attempt_actions.py; races are ha
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -24,6 +27,7 @@ from workflows.types import PaymentView
 
 CLOSED = RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
 DOWN = RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 class Handle:
@@ -151,3 +155,40 @@ async def test_api_answers_for_a_closed_or_unreachable_workflow(
     ):
         assert response.status_code == status, (response.request.url, response.text)
         assert response.json()["detail"]
+
+
+def flash_of(response: httpx.Response) -> list[str]:
+    """The portal's one-shot message, as the signed cookie carries it: [kind, message]."""
+    raw = response.cookies["pn_flash"].strip('"').rsplit(".", 1)[0]
+    decoded: list[str] = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    return decoded
+
+
+@pytest.mark.parametrize(
+    ("state", "kind", "words"),
+    [
+        (view("succeeded"), "warning", "accepté"),
+        (view("expired"), "warning", "terminée (Expiré)"),
+        (view("awaiting_payer"), "info", "Demande d'annulation envoyée"),
+    ],
+)
+async def test_the_portal_cancel_says_when_the_attempt_is_over(
+    db: Session, state: PaymentView, kind: str, words: str
+) -> None:
+    row = payment(db, status="started")
+    app = create_app(start_mail_sink=False)
+    fake = FakeTemporal(state)
+    app.state.temporal = fake
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as portal:
+        page = await portal.get("/connexion")
+        token = TOKEN.search(page.text)
+        assert token
+        form = {"username": "sataa", "password": "Portnet2026!", "csrf_token": token.group(1)}
+        assert (await portal.post("/connexion", data=form)).status_code == 303
+        token = TOKEN.search((await portal.get("/factures")).text)
+        assert token
+        answer = await portal.post(f"/paiements/{row.id}/annuler", data={"csrf_token": token.group(1)})
+    assert answer.status_code == 303 and answer.headers["location"] == f"/paiements/{row.id}"
+    flash = flash_of(answer)
+    assert flash[0] == kind and words in flash[1], flash
+    assert fake.handle.signals == ([] if kind == "warning" else ["Annulé par sataa"])
