@@ -191,8 +191,9 @@ async def cancel_payment(client: Client, db: Session, user: User, payment_id: st
     if payment is None:
         raise FinanceError(404, "Paiement introuvable.")
     motive = f"Annulé par la finance ({user.username}) : {reason.strip()[:300]}"
+    db.close()  # no connection held while the workflow decides (up to the verdict's wait)
     outcome = await cancel_attempt(client, payment, motive)
-    log.info("finance user %s cancelled attempt %s: %s -> %s", user.username, payment.id, reason, outcome)
+    log.info("finance user %s cancelled attempt %s (%r): %s", user.username, payment.id, reason, outcome)
     if outcome == PaymentStatus.SUCCEEDED.value:
         raise FinanceError(409, "Le paiement a été accepté entre-temps : la tentative n'a pas été annulée.")
     if outcome is not None and outcome != PaymentStatus.CANCELLED.value:
