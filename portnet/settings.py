@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     login_lock_seconds: PositiveInt = 15 * 60
     # Failures are forgotten after a successful login (account) or this long after the last one.
     login_failure_window_seconds: PositiveInt = 3600
+    # Strict-Transport-Security, sent in production only (browsers ignore it over plain HTTP).
+    # One year, as the HSTS preload rules ask; lower it while first moving a host to HTTPS; 0 = off.
+    hsts_max_age_seconds: int = 31_536_000
 
     # CMI hosted payment page (3D_PAY_HOSTING).
     cmi_gateway_url: str = "http://127.0.0.1:8000/sandbox/cmi/fim/est3Dgate"

@@ -91,6 +91,13 @@ def _refusal(err: WorkflowUpdateFailedError) -> ChannelRefused:
     return ChannelRefused(409, message, kind or "conflict")
 
 
+def _rpc_refusal(err: RPCError) -> ChannelRefused:
+    """A closed workflow (NOT_FOUND) is an attempt that is over: 409; anything else, Temporal is down."""
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return ChannelRefused(409, "Ce paiement est terminé.", "wrong_state")
+    return ChannelRefused(503, "Service de paiement momentanément indisponible, réessayez.", "unavailable")
+
+
 async def submit_sms_code(
     client: Client, settings: Settings, workflow_id: str, payment_id: str, code: str
 ) -> SmsCodeOutcome:
@@ -106,9 +113,7 @@ async def submit_sms_code(
     except WorkflowUpdateFailedError as err:
         raise _refusal(err) from None
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise ChannelRefused(409, "Ce paiement est terminé.", "wrong_state") from None
-        raise
+        raise _rpc_refusal(err) from None
     if outcome.result == "wrong":
         raise ChannelRefused(422, outcome.message, "wrong_code", attempts_left=outcome.attempts_left)
     if outcome.result in ("dead", "expired"):
@@ -122,6 +127,4 @@ async def resend_sms_code(client: Client, workflow_id: str) -> SmsResendOutcome:
     except WorkflowUpdateFailedError as err:
         raise _refusal(err) from None
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise ChannelRefused(409, "Ce paiement est terminé.", "wrong_state") from None
-        raise
+        raise _rpc_refusal(err) from None

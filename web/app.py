@@ -13,8 +13,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
@@ -23,10 +24,13 @@ from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter, payload_codec
 from web.api import amanpay, callbacks, fatourati_callbacks, health, invoices, marsa_maroc, payments, session
 from web.api import finance as finance_api
+from web.api.validation import VALIDATION_ERROR_SCHEMA
 from web.codec_server import router as codec_router
 from web.deps import PasswordChangeRequired, password_change_required_response
+from web.limits import reject_unstorable_text
 from web.pages import install_error_pages
 from web.pages import router as pages_router
+from web.security import install_security
 
 log = logging.getLogger("portnet.web")
 STATIC = Path(__file__).parent / "static"
@@ -88,6 +92,11 @@ def create_app(
         description="Plateforme communautaire de paiement multicanal — API JSON.",
         version="0.1.0",
         lifespan=lifespan,
+        # A body is JSON only when its Content-Type says so (never text/plain, a form, or nothing):
+        # a cross-site page cannot send such a body without a CORS preflight we never grant. The
+        # default since FastAPI 0.132 (pinned in pyproject.toml); stated here so it cannot drift.
+        strict_content_type=True,
+        dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.settings = settings
     app.state.temporal = TemporalConnection(settings, temporal_client)
@@ -105,8 +114,28 @@ def create_app(
     app.include_router(pages_router)
     install_error_pages(app)
     app.add_exception_handler(PasswordChangeRequired, password_change_required_response)
+    install_security(app, settings)
+    _document_validation_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if sandbox_app is not None:
         app.state.sandbox = sandbox_app
         app.mount("/sandbox", sandbox_app)
     return app
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """The OpenAPI document shows the 422 the API really sends (web/api/validation.py)."""
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = generate()
+        if first:  # FastAPI caches the document: patched once, in place
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+                schemas.pop("ValidationError", None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -17,8 +18,8 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
-from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.messagelog import append_message
 from portnet.models import (
@@ -36,9 +37,12 @@ from portnet.models import (
 from portnet.money import api_amount
 from portnet.settings import Settings
 from portnet.statuses import PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus
+from web.payments import UNAVAILABLE, PaymentRefused, request_cancel
 from workflows.channels import OFFLINE_CHANNELS
 from workflows.payment import PaymentWorkflow
 from workflows.types import FinanceDecision
+
+log = logging.getLogger("portnet.web.finance")
 
 
 @dataclass
@@ -119,6 +123,8 @@ def payment_json(
         "decision_reason": data.decision_reason if data else None,
         "failure_reason": payment.failure_reason,
         "temporal_url": temporal_link(settings, payment.workflow_id),
+        # Not over in the ledger: finance may try to cancel it (the workflow has the last word).
+        "in_progress": not PaymentStatus(payment.status).is_final,
     }
 
 
@@ -145,13 +151,55 @@ async def decide(
     if not confirm and len(reason.strip()) < 3:
         raise FinanceError(422, "Indiquez le motif du rejet.")
     handle = client.get_workflow_handle(payment.workflow_id)
-    view = await handle.query(PaymentWorkflow.state)
-    if view is None or view.status != PaymentStatus.AWAITING_CONFIRMATION.value:
-        raise FinanceError(409, "Ce règlement n'attend plus de confirmation.")
-    await handle.signal(
-        PaymentWorkflow.finance_decision, FinanceDecision(confirm, user.username, reason.strip()[:500])
-    )
+    no_longer = FinanceError(409, "Ce règlement n'attend plus de confirmation.")
+    try:
+        view = await handle.query(PaymentWorkflow.state)
+        if view is None or view.status != PaymentStatus.AWAITING_CONFIRMATION.value:
+            raise no_longer
+        await handle.signal(
+            PaymentWorkflow.finance_decision, FinanceDecision(confirm, user.username, reason.strip()[:500])
+        )
+    except RPCError as err:
+        # NOT_FOUND: the workflow closed (deadline passed meanwhile): there is nothing left to decide.
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise no_longer from None
+        raise FinanceError(503, UNAVAILABLE) from None
+    except WorkflowQueryFailedError:
+        raise FinanceError(503, UNAVAILABLE) from None
     return payment
+
+
+async def cancel_attempt(
+    client: Client, payment: Payment, reason: str, not_live_message: str | None = None
+) -> str | None:
+    """Cancels a live attempt and waits for the workflow's verdict: its final status, or None if it
+    has not decided within the wait. 409 at once when it is over or its money already accepted."""
+    try:
+        await request_cancel(client, payment, reason)
+    except PaymentRefused as refused:
+        message = not_live_message if not_live_message and refused.status_code == 409 else refused.message
+        raise FinanceError(refused.status_code, message) from None
+    return await _final_status(client.get_workflow_handle(payment.workflow_id))
+
+
+async def cancel_payment(client: Client, db: Session, user: User, payment_id: str, reason: str) -> str | None:
+    """Finance cancels one attempt (with a reason): its invoices are given back, the reason and the
+    finance user's name go into their message log. Returns ``cancelled``, or None if still pending."""
+    if len(reason.strip()) < 3:
+        raise FinanceError(422, "Indiquez le motif de l'annulation.")
+    payment = db.get(Payment, payment_id)
+    if payment is None:
+        raise FinanceError(404, "Paiement introuvable.")
+    motive = f"Annulé par la finance ({user.username}) : {reason.strip()[:300]}"
+    db.close()  # no connection held while the workflow decides (up to the verdict's wait)
+    outcome = await cancel_attempt(client, payment, motive)
+    log.info("finance user %s cancelled attempt %s (%r): %s", user.username, payment.id, reason, outcome)
+    if outcome == PaymentStatus.SUCCEEDED.value:
+        raise FinanceError(409, "Le paiement a été accepté entre-temps : la tentative n'a pas été annulée.")
+    if outcome is not None and outcome != PaymentStatus.CANCELLED.value:
+        label = PaymentStatus(outcome).label
+        raise FinanceError(409, f"La tentative s'est terminée entre-temps ({label}) : rien n'a été annulé.")
+    return outcome
 
 
 # --- unapplied payments ---------------------------------------------------------------------
@@ -306,21 +354,13 @@ async def invoice_action(
         assert payment is not None
         if client is None:
             raise FinanceError(503, "Service de paiement momentanément indisponible.")
-        handle = client.get_workflow_handle(payment.workflow_id)
-        try:
-            view = await handle.query(PaymentWorkflow.state)
-        except RPCError:
-            view = None
-        live = {PaymentStatus.STARTED.value, PaymentStatus.AWAITING_PAYER.value}
-        if payment.channel in OFFLINE_CHANNELS:
-            live.add(PaymentStatus.AWAITING_CONFIRMATION.value)
-        if view is None or view.status not in live:
-            raise FinanceError(
-                409, "Un paiement de cette facture est en cours de règlement : réessayez plus tard."
-            )
-        await handle.signal(PaymentWorkflow.cancel, f"{label} ({user.username}) : {reason.strip()[:200]}")
         # Only the workflow knows whether money was accepted meanwhile: wait for its verdict.
-        outcome = await _final_status(handle)
+        outcome = await cancel_attempt(
+            client,
+            payment,
+            f"{label} ({user.username}) : {reason.strip()[:200]}",
+            not_live_message="Un paiement de cette facture est en cours de règlement : réessayez plus tard.",
+        )
         if outcome != PaymentStatus.CANCELLED.value:
             raise FinanceError(
                 409,

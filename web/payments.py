@@ -15,7 +15,7 @@ from datetime import date
 from sqlmodel import Session, select
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.models import Company, Payment, PaymentInvoice, User
 from portnet.money import api_amount, total
@@ -25,11 +25,17 @@ from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, Invoic
 from web.amanpay import ChannelRefused, payer_for, settings_for
 from web.channel_inputs import DeclarationError, deadline_seconds, declaration_for
 from web.deps import company_scope
+from workflows.channels import OFFLINE_CHANNELS
 from workflows.payment import PaymentWorkflow, search_attributes
 from workflows.types import PayerInfo, PaymentInput, PaymentView
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_INVOICES = 50
+UNAVAILABLE = "Service de paiement momentanément indisponible, réessayez."
+PAYER_ONLY = (
+    "Réservé au client qui a lancé ce paiement. La finance annule une tentative depuis ses propres "
+    "écrans, avec un motif (POST /api/v1/finance/payments/{id}/cancel)."
+)
 
 
 @dataclass
@@ -194,3 +200,63 @@ async def read_view(client: Client | None, payment: Payment, db: Session | None 
         transaction_id=payment.partner_transaction_id,
         from_ledger=True,
     )
+
+
+def payer_payment(db: Session, user: User, payment_id: str) -> Payment:
+    """The attempt, for an action only its payer may take (cancel, SMS code): 404, or 403 for others.
+
+    Finance and admin see every attempt but act on one only through the finance endpoints, which
+    ask for a reason and leave their name in the invoices' message log.
+    """
+    payment = payment_for_user(db, user, payment_id)
+    if payment is None:
+        raise PaymentRefused(404, "Paiement introuvable.", "not_found")
+    if user.role != Role.CLIENT.value or payment.company_id != user.company_id:
+        raise PaymentRefused(403, PAYER_ONLY, "forbidden")
+    return payment
+
+
+def is_cancellable(view: PaymentView) -> bool:
+    """Whether the workflow still honours a cancel: before money was accepted.
+
+    A declared cheque or transfer waits for finance in ``awaiting_confirmation`` and may still be
+    withdrawn; for the other channels that status means the partner's approval was accepted.
+    """
+    if view.status in (PaymentStatus.STARTED.value, PaymentStatus.AWAITING_PAYER.value):
+        return True
+    return view.status == PaymentStatus.AWAITING_CONFIRMATION.value and view.channel in OFFLINE_CHANNELS
+
+
+def attempt_over_message(status: str) -> str:
+    if status in (PaymentStatus.AWAITING_CONFIRMATION.value, PaymentStatus.SUCCEEDED.value):
+        return "Le paiement a été accepté : la tentative ne peut plus être annulée."
+    if status in {s.value for s in PaymentStatus if s.is_final}:
+        label = PaymentStatus(status).label
+        return f"Cette tentative de paiement est terminée ({label}) : elle ne peut plus être annulée."
+    return "Cette tentative de paiement est terminée : elle ne peut plus être annulée."
+
+
+async def request_cancel(client: Client, payment: Payment, reason: str) -> PaymentView | None:
+    """Signals ``cancel`` to a live attempt; returns the state it had, or raises ``PaymentRefused``.
+
+    409 when the attempt is over (or its money accepted): a signal to a closed workflow is an
+    RPCError NOT_FOUND, which must not surface as a 500. 503 when Temporal does not answer.
+    """
+    handle = client.get_workflow_handle(payment.workflow_id)
+    try:
+        view = await handle.query(PaymentWorkflow.state)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise PaymentRefused(409, attempt_over_message(payment.status), "attempt_over") from None
+        raise PaymentRefused(503, UNAVAILABLE, "unavailable") from None
+    except WorkflowQueryFailedError:
+        raise PaymentRefused(503, UNAVAILABLE, "unavailable") from None
+    if view is not None and not is_cancellable(view):
+        raise PaymentRefused(409, attempt_over_message(view.status), "attempt_over")
+    try:
+        await handle.signal(PaymentWorkflow.cancel, reason)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:  # it ended between the query and the signal
+            raise PaymentRefused(409, attempt_over_message(payment.status), "attempt_over") from None
+        raise PaymentRefused(503, UNAVAILABLE, "unavailable") from None
+    return view

@@ -3,7 +3,8 @@
 The session cookie carries a random token; the database keeps only its SHA-256, so a leaked
 database cannot be replayed as cookies, and logout really ends the session. HTML forms carry a CSRF
 token bound to the session (HMAC of the session token); before login, a double-submit cookie.
-The JSON API takes JSON bodies only, which a cross-site form cannot send, so it needs no token.
+The JSON API needs no token: its state-changing calls are refused from any other origin
+(web/security.py) and it reads JSON bodies only with a JSON Content-Type.
 
 A session ends 8 hours after login (``SESSION_MAX_AGE_SECONDS``) or after 30 minutes without a
 request (``SESSION_IDLE_TIMEOUT_SECONDS``). In production the cookies carry the ``__Host-`` prefix:

@@ -458,7 +458,7 @@ async def test_error_pages(portal: httpx.AsyncClient) -> None:
     assert missing.status_code == 404 and "Page introuvable" in missing.text
     assert '<html lang="fr">' in missing.text
     api = await portal.get("/api/v1/nulle-part")
-    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    assert api.status_code == 404 and api.json() == {"detail": "Ressource introuvable."}  # French, as JSON
     await logged_in(portal, "sataa")
     assert (await portal.get("/nulle-part")).text.count("Se déconnecter") == 1
 

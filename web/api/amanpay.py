@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
@@ -39,9 +39,10 @@ from web.api.callbacks import (
     payment_of,
     record,
 )
-from web.api.schemas import ErrorOut, PaymentOut
+from web.api.schemas import ApiModel, ErrorOut, PaymentOut
 from web.deps import DB, AppSettings, CurrentUser, Temporal
-from web.payments import payment_for_user, read_view
+from web.limits import PaymentIdPath
+from web.payments import PaymentRefused, payer_payment, read_view
 from workflows.payment import PaymentWorkflow
 from workflows.types import AmanpayNotice
 
@@ -49,8 +50,7 @@ router = APIRouter(tags=["payments"])
 log = logging.getLogger("portnet.amanpay")
 
 
-class SmsCodeBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SmsCodeBody(ApiModel):
     code: str = Field(max_length=20)
 
 
@@ -68,14 +68,21 @@ def _error(refused: ChannelRefused) -> JSONResponse:
 @router.post(
     "/api/v1/payments/{payment_id}/sms-code",
     response_model=PaymentOut,
-    responses={c: {"model": ErrorOut} for c in (404, 409, 422, 503)},
+    responses={c: {"model": ErrorOut} for c in (403, 404, 409, 422, 503)},
 )
 async def sms_code(
-    payment_id: str, body: SmsCodeBody, user: CurrentUser, db: DB, settings: AppSettings, client: Temporal
+    payment_id: PaymentIdPath,
+    body: SmsCodeBody,
+    user: CurrentUser,
+    db: DB,
+    settings: AppSettings,
+    client: Temporal,
 ) -> PaymentOut | JSONResponse:
-    payment = payment_for_user(db, user, payment_id)
-    if payment is None:
-        raise HTTPException(status_code=404, detail="Paiement introuvable.")
+    try:
+        payment = payer_payment(db, user, payment_id)
+    except PaymentRefused as refused:
+        return _error(ChannelRefused(refused.status_code, refused.message, refused.code))
+    db.close()  # not held while Temporal answers
     try:
         await submit_sms_code(client, settings, payment.workflow_id, payment.id, body.code)
     except ChannelRefused as refused:
@@ -87,14 +94,16 @@ async def sms_code(
     "/api/v1/payments/{payment_id}/sms-code/resend",
     status_code=202,
     response_model=None,
-    responses={c: {"model": ErrorOut} for c in (404, 409, 429)},
+    responses={c: {"model": ErrorOut} for c in (403, 404, 409, 429, 503)},
 )
 async def sms_code_resend(
-    payment_id: str, user: CurrentUser, db: DB, client: Temporal
+    payment_id: PaymentIdPath, user: CurrentUser, db: DB, client: Temporal
 ) -> dict[str, object] | JSONResponse:
-    payment = payment_for_user(db, user, payment_id)
-    if payment is None:
-        raise HTTPException(status_code=404, detail="Paiement introuvable.")
+    try:
+        payment = payer_payment(db, user, payment_id)
+    except PaymentRefused as refused:
+        return _error(ChannelRefused(refused.status_code, refused.message, refused.code))
+    db.close()  # not held while Temporal answers
     try:
         outcome = await resend_sms_code(client, payment.workflow_id)
     except ChannelRefused as refused:

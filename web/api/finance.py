@@ -10,14 +10,15 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from web.api.schemas import ErrorOut
+from web.api.schemas import ApiModel, ErrorOut
 from web.deps import DB, AppSettings, FinanceUser, Temporal
 from web.finance import (
     FinanceError,
     PaymentFilters,
     apply_unapplied,
+    cancel_payment,
     decide,
     invoice_action,
     list_payments,
@@ -26,23 +27,23 @@ from web.finance import (
     refund_unapplied,
     unapplied_json,
 )
+from web.limits import PageQuery, PaymentIdPath, RowIdPath
 
 router = APIRouter(prefix="/api/v1/finance", tags=["finance"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)
+}
 
 
-class DecisionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecisionBody(ApiModel):
     reason: str = Field(default="", max_length=500)
 
 
-class ApplyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApplyBody(ApiModel):
     invoice_number: str = Field(min_length=1, max_length=40)
 
 
-class RefundBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RefundBody(ApiModel):
     note: str = Field(default="", max_length=500)
 
 
@@ -61,7 +62,7 @@ def payments(
     invoice: str | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
-    page: int = Query(1, ge=1),
+    page: PageQuery = 1,
     page_size: int = Query(50, ge=1, le=200),
 ) -> dict[str, Any]:
     rows, total = list_payments(
@@ -72,7 +73,7 @@ def payments(
 
 @router.post("/payments/{payment_id}/confirm", status_code=202, responses=ERRORS)
 async def confirm(
-    payment_id: str, user: FinanceUser, db: DB, client: Temporal, body: DecisionBody | None = None
+    payment_id: PaymentIdPath, user: FinanceUser, db: DB, client: Temporal, body: DecisionBody | None = None
 ) -> Any:
     try:
         await decide(client, db, user, payment_id, True, body.reason if body else "")
@@ -82,7 +83,9 @@ async def confirm(
 
 
 @router.post("/payments/{payment_id}/reject", status_code=202, responses=ERRORS)
-async def reject(payment_id: str, body: DecisionBody, user: FinanceUser, db: DB, client: Temporal) -> Any:
+async def reject(
+    payment_id: PaymentIdPath, body: DecisionBody, user: FinanceUser, db: DB, client: Temporal
+) -> Any:
     try:
         await decide(client, db, user, payment_id, False, body.reason)
     except FinanceError as err:
@@ -97,7 +100,7 @@ def unapplied(user: FinanceUser, db: DB, status: str | None = None) -> dict[str,
 
 
 @router.post("/unapplied/{unapplied_id}/apply", responses=ERRORS)
-def apply(unapplied_id: int, body: ApplyBody, user: FinanceUser, db: DB) -> Any:
+def apply(unapplied_id: RowIdPath, body: ApplyBody, user: FinanceUser, db: DB) -> Any:
     try:
         invoice = apply_unapplied(db, user, unapplied_id, body.invoice_number)
     except FinanceError as err:
@@ -106,7 +109,7 @@ def apply(unapplied_id: int, body: ApplyBody, user: FinanceUser, db: DB) -> Any:
 
 
 @router.post("/unapplied/{unapplied_id}/refund", responses=ERRORS)
-def refund(unapplied_id: int, body: RefundBody, user: FinanceUser, db: DB) -> Any:
+def refund(unapplied_id: RowIdPath, body: RefundBody, user: FinanceUser, db: DB) -> Any:
     try:
         row = refund_unapplied(db, user, unapplied_id, body.note)
     except FinanceError as err:
@@ -114,14 +117,31 @@ def refund(unapplied_id: int, body: RefundBody, user: FinanceUser, db: DB) -> An
     return unapplied_json(row)
 
 
-class ReasonBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReasonBody(ApiModel):
     reason: str = Field(min_length=3, max_length=500)
+
+
+@router.post("/payments/{payment_id}/cancel", responses=ERRORS)
+async def cancel(
+    payment_id: PaymentIdPath, body: ReasonBody, user: FinanceUser, db: DB, client: Temporal
+) -> Any:
+    """Finance cancels a live attempt, with a reason (the payer's own cancel refuses finance).
+
+    200 ``cancelled`` once the workflow gave the invoices back; 202 ``cancel_requested`` if it has not
+    within a few seconds; 409 if the attempt is over or its money was accepted (even meanwhile).
+    """
+    try:
+        outcome = await cancel_payment(client, db, user, payment_id, body.reason)
+    except FinanceError as err:
+        return _error(err)
+    if outcome is None:
+        return JSONResponse({"status": "cancel_requested", "payment_id": payment_id}, status_code=202)
+    return {"status": "cancelled", "payment_id": payment_id}
 
 
 @router.post("/invoices/{invoice_id}/{action}", responses=ERRORS)
 async def invoice_action_api(
-    invoice_id: int, action: str, body: ReasonBody, user: FinanceUser, db: DB, request: Request
+    invoice_id: RowIdPath, action: str, body: ReasonBody, user: FinanceUser, db: DB, request: Request
 ) -> Any:
     """block / unblock / cancel an invoice; a live attempt holding it is cancelled first."""
     client = await request.app.state.temporal.get()

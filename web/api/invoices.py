@@ -23,6 +23,7 @@ from web.api.schemas import (
 )
 from web.deps import DB, CurrentUser, company_scope
 from web.invoice_pdf import invoice_document
+from web.limits import MAX_PAGE, RowIdPath
 
 router = APIRouter(prefix="/api/v1", tags=["invoices"])
 
@@ -37,7 +38,7 @@ def criteria_of(
     prestation: str | None = None,
     operation_type: str | None = None,
     reference: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 20,
 ) -> queries.InvoiceSearch:
     """The API's dependency and the portal's parser: blank fields are no criterion; a bad value is a 422."""
@@ -63,7 +64,7 @@ def criteria_of(
         prestation=clean(prestation),
         operation_type=clean(operation_type),
         reference=clean(reference),
-        page=max(1, page),
+        page=min(max(1, page), MAX_PAGE),
         page_size=max(1, min(page_size, queries.MAX_PAGE_SIZE)),
     )
 
@@ -81,7 +82,7 @@ def list_invoices(
 @router.get(
     "/invoices/{invoice_id}", response_model=InvoiceDetailOut, responses={404: {"description": "Not found"}}
 )
-def get_invoice(invoice_id: int, user: CurrentUser, db: DB) -> InvoiceDetailOut:
+def get_invoice(invoice_id: RowIdPath, user: CurrentUser, db: DB) -> InvoiceDetailOut:
     detail = queries.invoice_detail(db, invoice_id, company_scope(user))
     if detail is None:
         raise HTTPException(status_code=404, detail="Facture introuvable.")
@@ -154,7 +155,7 @@ def document_url(invoice_id: int, kind: str, payment_id: str | None) -> str:
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}, 404: {"description": "Not found"}},
 )
-def invoice_pdf(invoice_id: int, user: CurrentUser, db: DB) -> Response:
+def invoice_pdf(invoice_id: RowIdPath, user: CurrentUser, db: DB) -> Response:
     detail = queries.invoice_detail(db, invoice_id, company_scope(user))
     if detail is None:
         raise HTTPException(status_code=404, detail="Facture introuvable.")

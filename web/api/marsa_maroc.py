@@ -6,19 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import Field
 
 from web import marsa
-from web.api.schemas import InvoiceOut
+from web.api.schemas import ApiModel, InvoiceOut
 from web.deps import DB, AppSettings, CurrentUser, Temporal, company_scope
 
 router = APIRouter(prefix="/api/v1/marsa-maroc", tags=["marsa maroc"])
 
 
-class MarsaRequestIn(BaseModel):
-    terminal: str
-    customer_id: str | None = None
-    invoice_number: str | None = None
+class MarsaRequestIn(ApiModel):
+    terminal: str = Field(max_length=20)
+    customer_id: str | None = Field(default=None, max_length=40)
+    invoice_number: str | None = Field(default=None, max_length=40)
 
 
 @router.get("/terminals")

@@ -9,8 +9,15 @@ from sqlmodel import select
 from portnet.models import Document
 from web.api.schemas import ErrorOut, PaymentBody, PaymentOut
 from web.deps import DB, AppSettings, CurrentUser, Temporal
-from web.payments import PaymentRefused, payment_for_user, read_view, start_payment
-from workflows.payment import PaymentWorkflow
+from web.limits import PaymentIdPath
+from web.payments import (
+    PaymentRefused,
+    payer_payment,
+    payment_for_user,
+    read_view,
+    request_cancel,
+    start_payment,
+)
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
 
@@ -32,8 +39,12 @@ async def create_payment(
     return PaymentOut.of(view)
 
 
+def refusal(refused: PaymentRefused) -> JSONResponse:
+    return JSONResponse({"detail": refused.message, "code": refused.code}, status_code=refused.status_code)
+
+
 @router.get("/{payment_id}", response_model=PaymentOut, responses={404: {"model": ErrorOut}})
-async def get_payment(payment_id: str, user: CurrentUser, db: DB, request: Request) -> PaymentOut:
+async def get_payment(payment_id: PaymentIdPath, user: CurrentUser, db: DB, request: Request) -> PaymentOut:
     payment = payment_for_user(db, user, payment_id)
     if payment is None:
         raise HTTPException(status_code=404, detail="Paiement introuvable.")
@@ -42,14 +53,22 @@ async def get_payment(payment_id: str, user: CurrentUser, db: DB, request: Reque
     return PaymentOut.of(await read_view(client, payment, db))
 
 
-@router.post("/{payment_id}/cancel", status_code=202, responses={404: {"model": ErrorOut}})
-async def cancel_payment(payment_id: str, user: CurrentUser, db: DB, client: Temporal) -> dict[str, str]:
-    payment = payment_for_user(db, user, payment_id)
-    if payment is None:
-        raise HTTPException(status_code=404, detail="Paiement introuvable.")
-    await client.get_workflow_handle(payment.workflow_id).signal(
-        PaymentWorkflow.cancel, f"Annulé par {user.username}"
-    )
+@router.post(
+    "/{payment_id}/cancel",
+    status_code=202,
+    response_model=None,
+    responses={c: {"model": ErrorOut} for c in (403, 404, 409, 503)},
+)
+async def cancel_payment(
+    payment_id: PaymentIdPath, user: CurrentUser, db: DB, client: Temporal
+) -> dict[str, str] | JSONResponse:
+    """The payer withdraws a live attempt; 409 once it is over or its money accepted."""
+    try:
+        payment = payer_payment(db, user, payment_id)
+        db.close()  # not held while Temporal answers
+        await request_cancel(client, payment, f"Annulé par {user.username}")
+    except PaymentRefused as refused:
+        return refusal(refused)
     return {"status": "cancel_requested"}
 
 
@@ -58,7 +77,7 @@ async def cancel_payment(payment_id: str, user: CurrentUser, db: DB, client: Tem
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}, 404: {"model": ErrorOut}},
 )
-def receipt(payment_id: str, user: CurrentUser, db: DB) -> Response:
+def receipt(payment_id: PaymentIdPath, user: CurrentUser, db: DB) -> Response:
     payment = payment_for_user(db, user, payment_id)
     if payment is None:
         raise HTTPException(status_code=404, detail="Paiement introuvable.")

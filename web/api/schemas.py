@@ -5,22 +5,44 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from portnet.money import api_amount
 from portnet.queries import InvoiceRow
 from portnet.statuses import InvoiceStatus, InvoiceType
+from web.limits import UNSTORABLE_TEXT, RowId, storable
 from workflows.types import PaymentView
 
 
-class LoginBody(BaseModel):
+def _all_storable(value: Any) -> bool:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return all(_all_storable(k) and _all_storable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_all_storable(v) for v in value)
+    return True
+
+
+class ApiModel(BaseModel):
+    """Every JSON body: unknown fields refused; no text the databases cannot take (web/limits.py)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if not _all_storable(value):
+            raise ValueError(UNSTORABLE_TEXT)
+        return value
+
+
+class LoginBody(ApiModel):
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=200)
 
 
-class PasswordBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PasswordBody(ApiModel):
     current_password: str = Field(min_length=1, max_length=200)
     # Longer than the policy's 128 so that the policy's French message explains a refusal.
     new_password: str = Field(min_length=1, max_length=1024)
@@ -144,9 +166,8 @@ class EmitterOut(BaseModel):
     active: bool
 
 
-class PaymentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    invoice_ids: list[int] = Field(min_length=1, max_length=50)
+class PaymentBody(ApiModel):
+    invoice_ids: list[RowId] = Field(min_length=1, max_length=50)
     channel: str
     payer: dict[str, str] | None = None
     # Cheque: {"cheque_number","bank"}; bank transfer: {"transfer_reference","transfer_date"}.

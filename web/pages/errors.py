@@ -1,4 +1,4 @@
-"""French error pages for the portal; the JSON API keeps FastAPI's JSON errors.
+"""French error pages for the portal, French JSON errors for the API.
 
 Exception handlers belong to the application, not to a router, hence ``install_error_pages(app)``
 called by the factory.
@@ -10,14 +10,17 @@ import logging
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portnet.db import get_engine
+from portnet.settings import Settings, get_settings
+from web.api.validation import UNREADABLE_BODY, validation_response
 from web.pages.rendering import render
+from web.security import security_headers
 from web.sessions import user_of_request
 
 log = logging.getLogger("portnet.web.pages")
@@ -30,8 +33,13 @@ TITLES = {
     405: "Méthode non autorisée",
     409: "Conflit",
     422: "Données invalides",
+    413: "Requête trop volumineuse",
+    415: "Type de contenu non pris en charge",
+    429: "Trop de requêtes",
     503: "Service indisponible",
 }
+# Starlette's and FastAPI's own English details, as the API answers them.
+API_DETAILS = {"There was an error parsing the body": UNREADABLE_BODY}
 MESSAGES = {
     403: "Vous n'avez pas accès à cette page.",
     404: "La page ou le document demandé n'existe pas, ou ne vous est pas accessible.",
@@ -82,6 +90,14 @@ def error_page(request: Request, status_code: int, message: str | None = None) -
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if wants_json(request):
+        if isinstance(exc.detail, str):
+            if exc.detail == _phrase(exc.status_code):
+                exc.detail = (
+                    "Ressource introuvable."
+                    if exc.status_code == 404
+                    else (f"{TITLES.get(exc.status_code, 'Erreur')}.")
+                )
+            exc.detail = API_DETAILS.get(exc.detail, exc.detail)
         return await http_exception_handler(request, exc)
     location = (exc.headers or {}).get("Location")
     if 300 <= exc.status_code < 400 and location:
@@ -99,13 +115,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     if wants_json(request):
-        return await request_validation_exception_handler(request, exc)
+        return validation_response(request, exc)
     # A page's parameters come from links and forms we wrote: a malformed one is a page that does not exist.
     return error_page(request, 404)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    """Starlette sends this answer from outside every middleware: it gets the security headers here."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    settings: Settings = getattr(request.app.state, "settings", None) or get_settings()
+    response = _server_error_answer(request)
+    security_headers(response.headers, request.scope, settings)
+    return response
+
+
+def _server_error_answer(request: Request) -> Response:
     if wants_json(request):
         return JSONResponse({"detail": "Erreur interne."}, status_code=500)
     try:

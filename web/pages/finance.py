@@ -22,6 +22,7 @@ from web.finance import (
     PaymentFilters,
     apply_unapplied,
     awaiting_confirmation,
+    cancel_payment,
     decide,
     finance_invoices,
     invoice_action,
@@ -30,6 +31,7 @@ from web.finance import (
     payment_json,
     refund_unapplied,
 )
+from web.limits import RowIdPath, page_number
 from web.pages.guards import CheckedForm, form_str, page_user
 from web.pages.rendering import redirect, render
 
@@ -56,10 +58,7 @@ def _date(text: str | None) -> date | None:
 @router.get("/paiements")
 def payments_page(request: Request, db: DB, user: FinancePageUser, settings: AppSettings) -> Response:
     q = request.query_params
-    try:
-        page = max(int(q.get("page", "1")), 1)
-    except ValueError:
-        page = 1
+    page = page_number(q.get("page"))
     filters = PaymentFilters(
         channel=q.get("channel") or None,
         status=q.get("status") or None,
@@ -127,6 +126,26 @@ async def decision(
     return redirect("/finance/confirmations", f"Règlement {payment_id} {verb}.", "success", settings)
 
 
+@router.post("/paiements/{payment_id}/annuler")
+async def cancel_page(
+    request: Request, payment_id: str, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
+) -> Response:
+    """Finance cancels a live attempt with a reason (the same operation as the API's)."""
+    back = "/finance/paiements"
+    client: Client | None = await request.app.state.temporal.get()
+    if client is None:
+        return redirect(back, "Service de paiement indisponible, réessayez.", "error", settings)
+    try:
+        outcome = await cancel_payment(client, db, user, payment_id, form_str(form, "reason", 500))
+    except FinanceError as err:
+        return redirect(back, err.message, "error", settings)
+    if outcome is None:
+        message = f"Annulation de {payment_id} demandée : elle sera prise en compte sous peu."
+        return redirect(back, message, "info", settings)
+    message = f"Tentative {payment_id} annulée : ses factures sont libérées."
+    return redirect(back, message, "success", settings)
+
+
 @router.get("/encaissements")
 def unapplied_page(request: Request, db: DB, user: FinancePageUser, settings: AppSettings) -> Response:
     status = request.query_params.get("status", "open")
@@ -140,7 +159,7 @@ def unapplied_page(request: Request, db: DB, user: FinancePageUser, settings: Ap
 
 @router.post("/encaissements/{unapplied_id}/affecter")
 def apply_page(
-    unapplied_id: int, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
+    unapplied_id: RowIdPath, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
 ) -> Response:
     try:
         invoice = apply_unapplied(db, user, unapplied_id, form_str(form, "invoice_number", 40))
@@ -153,7 +172,7 @@ def apply_page(
 
 @router.post("/encaissements/{unapplied_id}/rembourser")
 def refund_page(
-    unapplied_id: int, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
+    unapplied_id: RowIdPath, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
 ) -> Response:
     try:
         refund_unapplied(db, user, unapplied_id, form_str(form, "note", 500))
@@ -178,7 +197,12 @@ def invoices_page(request: Request, db: DB, user: FinancePageUser, settings: App
 
 @router.post("/factures/{invoice_id}/action")
 async def invoice_action_page(
-    request: Request, invoice_id: int, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
+    request: Request,
+    invoice_id: RowIdPath,
+    db: DB,
+    user: FinancePageUser,
+    form: CheckedForm,
+    settings: AppSettings,
 ) -> Response:
     action = form_str(form, "action", 10)
     back = f"/finance/factures?number={form_str(form, 'number', 40)}"

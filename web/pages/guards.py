@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 from portnet.models import User
 from portnet.statuses import Role
 from web.deps import AppSettings, optional_user
+from web.limits import row_id
 from web.sessions import csrf_valid
 
 CSRF_MESSAGE = "Jeton de sécurité invalide, rechargez la page."
@@ -83,8 +84,7 @@ def form_ids(form: FormData, name: str = "invoice_ids") -> list[int]:
     ids: list[int] = []
     for key in (name, f"{name}[]"):
         for raw in form.getlist(key):
-            if isinstance(raw, str) and raw.strip().isdigit():
-                value = int(raw.strip())
-                if 0 < value < 2**63 and value not in ids:
-                    ids.append(value)
+            value = row_id(raw) if isinstance(raw, str) else None
+            if value is not None and value not in ids:
+                ids.append(value)
     return ids

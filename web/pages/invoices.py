@@ -15,6 +15,7 @@ from portnet.statuses import PAYABLE_STATUSES, InvoiceStatus, InvoiceType
 from web import marsa
 from web.api.invoices import criteria_of, document_url
 from web.deps import DB, AppSettings, company_scope
+from web.limits import page_number, row_id
 from web.pages.amanpay import unapplied_for_invoice
 from web.pages.guards import CheckedForm, PageUser, form_str, is_client
 from web.pages.rendering import redirect, render
@@ -64,7 +65,8 @@ def _iso_date(value: str) -> str:
 
 
 def _int(value: str | None, default: int) -> int:
-    return int(value) if value and value.strip().isdigit() and len(value.strip()) < 7 else default
+    """A small number from a link (page, page size); ``page_number`` keeps it ASCII and bounded."""
+    return page_number(value, default)
 
 
 def _choices(db: DB) -> dict[str, Any]:
@@ -292,8 +294,9 @@ def invoice_detail(
     request: Request, invoice_id: str, db: DB, user: PageUser, settings: AppSettings
 ) -> Response:
     detail = None
-    if invoice_id.isdigit() and len(invoice_id) < 19:
-        detail = queries.invoice_detail(db, int(invoice_id), company_scope(user))
+    number = row_id(invoice_id)
+    if number is not None:
+        detail = queries.invoice_detail(db, number, company_scope(user))
     if detail is None:
         raise HTTPException(status_code=404, detail="Facture introuvable.")
     inv = detail.invoice

@@ -36,8 +36,14 @@ from web.pages import amanpay as amanpay_pages
 from web.pages.channel_pages import channel_context, declaration_of
 from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
 from web.pages.rendering import redirect, render
-from web.payments import MAX_INVOICES, PaymentRefused, payment_for_user, read_view, start_payment
-from workflows.payment import PaymentWorkflow
+from web.payments import (
+    MAX_INVOICES,
+    PaymentRefused,
+    payment_for_user,
+    read_view,
+    request_cancel,
+    start_payment,
+)
 from workflows.types import PaymentView
 
 router = APIRouter()
@@ -375,15 +381,13 @@ async def cancel(
     if client is None:
         raise HTTPException(status_code=503, detail=UNAVAILABLE)
     status_url = f"/paiements/{quote(payment.id)}"
+    db.close()  # not held while Temporal answers
     try:
-        await client.get_workflow_handle(payment.workflow_id).signal(
-            PaymentWorkflow.cancel, f"Annulé par {user.username}"
-        )
-    except RPCError as exc:
-        log.info("cancel of %s refused by Temporal: %s", payment.id, exc)
-        return redirect(
-            status_url, "Ce paiement est terminé\u00a0: il ne peut plus être annulé.", "warning", settings
-        )
+        await request_cancel(client, payment, f"Annulé par {user.username}")
+    except PaymentRefused as refused:
+        log.info("cancel of %s refused: %s", payment.id, refused.message)
+        kind = "warning" if refused.status_code == 409 else "error"
+        return redirect(status_url, refused.message, kind, settings)
     return redirect(
         status_url,
         "Demande d'annulation envoyée. Les factures redeviennent réglables dès qu'elle est prise en compte.",

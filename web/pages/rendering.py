@@ -247,16 +247,17 @@ def _origin(url: str | None) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
-def security_headers(response: Response, form_targets: tuple[str, ...] = ()) -> None:
-    """A strict CSP costs nothing here (no inline script or style anywhere) and contains an XSS."""
+def content_security_policy(response: Response, form_targets: tuple[str, ...] = ()) -> None:
+    """A strict CSP costs nothing here (no inline script or style anywhere) and contains an XSS.
+
+    Page-specific because of ``form-action`` (CMI's or Amanty's page for the auto-submitted form);
+    the other security headers are web/security.py's, on every answer.
+    """
     actions = " ".join(["'self'", *sorted({o for o in map(_origin, form_targets) if o})])
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
         f"form-action {actions}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
 
 
 def render(
@@ -287,5 +288,5 @@ def render(
         response.delete_cookie(FLASH_COOKIE, path="/")
     if user is not None:
         response.headers["Cache-Control"] = "no-store"
-    security_headers(response, form_targets)
+    content_security_policy(response, form_targets)
     return response

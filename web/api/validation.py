@@ -1,0 +1,142 @@
+"""The API's 422 in French: one sentence in ``detail`` (as every other API error), details in ``errors``.
+
+FastAPI's own validation answer is a list of English pydantic messages; our users' tools show
+``detail`` as is, so it says in French which field is wrong and why. ``errors`` keeps, per field,
+where it is (``loc``), pydantic's ``type`` (stable, for programs) and the French message.
+"""
+
+from __future__ import annotations
+
+import email.message
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+NOT_JSON = "Le corps de la requête doit être du JSON (en-tête Content-Type: application/json)."
+UNREADABLE_BODY = "Corps de la requête illisible (JSON en UTF-8 attendu)."
+
+# pydantic error type -> French sentence; ``{name}`` comes from the error's ``ctx``.
+MESSAGES: dict[str, str] = {
+    "missing": "champ obligatoire",
+    "extra_forbidden": "champ non prévu",
+    "int_type": "nombre entier attendu",
+    "int_parsing": "nombre entier attendu",
+    "int_from_float": "nombre entier attendu",
+    "int_parsing_size": "nombre trop grand",
+    "float_type": "nombre attendu",
+    "float_parsing": "nombre attendu",
+    "finite_number": "nombre fini attendu",
+    "bool_type": "booléen attendu (true ou false)",
+    "bool_parsing": "booléen attendu (true ou false)",
+    "greater_than_equal": "doit être supérieur ou égal à {ge}",
+    "greater_than": "doit être supérieur à {gt}",
+    "less_than_equal": "doit être inférieur ou égal à {le}",
+    "less_than": "doit être inférieur à {lt}",
+    "string_type": "texte attendu",
+    "string_too_short": "au moins {min_length} caractère(s)",
+    "string_too_long": "au plus {max_length} caractère(s)",
+    "string_pattern_mismatch": "format invalide",
+    "string_unicode": "texte UTF-8 attendu",
+    "list_type": "liste attendue",
+    "too_short": "au moins {min_length} élément(s)",
+    "too_long": "au plus {max_length} élément(s)",
+    "dict_type": "objet JSON attendu",
+    "model_type": "objet JSON attendu",
+    "model_attributes_type": "objet JSON attendu",
+    "json_invalid": "JSON invalide",
+    "json_type": "JSON attendu",
+    "date_type": "date attendue (AAAA-MM-JJ)",
+    "date_parsing": "date attendue (AAAA-MM-JJ)",
+    "date_from_datetime_parsing": "date attendue (AAAA-MM-JJ)",
+    "date_from_datetime_inexact": "date sans heure attendue (AAAA-MM-JJ)",
+    "datetime_type": "date et heure attendues (ISO 8601)",
+    "datetime_parsing": "date et heure attendues (ISO 8601)",
+    "enum": "valeur non autorisée",
+    "literal_error": "valeur non autorisée",
+}
+SECTIONS = {"body": "corps", "query": "paramètre", "path": "adresse", "header": "en-tête", "cookie": "cookie"}
+
+
+def _is_json(request: Request) -> bool:
+    value = request.headers.get("content-type")
+    if not value:
+        return False
+    message = email.message.Message()
+    message["content-type"] = value
+    subtype = message.get_content_subtype()
+    json_subtype = subtype == "json" or subtype.endswith("+json")
+    return message.get_content_maintype() == "application" and json_subtype
+
+
+def field_name(loc: Sequence[Any]) -> str:
+    """``("body", "invoice_ids", 0)`` -> ``invoice_ids[0]``; the body itself -> ``corps``."""
+    parts = list(loc)
+    section = str(parts.pop(0)) if parts and parts[0] in SECTIONS else ""
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or SECTIONS.get(section, "requête")
+
+
+def french_message(error: dict[str, Any]) -> str:
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    template = MESSAGES.get(kind)
+    if template is not None:
+        try:
+            return template.format(**ctx)
+        except (KeyError, IndexError, ValueError):
+            return template.split("{")[0].strip() or "valeur invalide"
+    if kind in ("value_error", "assertion_error"):
+        # Our own validators raise French sentences; pydantic prefixes them in English.
+        text = str(error.get("msg", ""))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            text = text.removeprefix(prefix)
+        return text or "valeur invalide"
+    return "valeur invalide"
+
+
+def validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for error in exc.errors():
+        loc = list(error.get("loc", ()))
+        message = french_message(error)
+        if loc == ["body"] and error.get("type") != "missing" and not _is_json(request):
+            message = NOT_JSON
+        errors.append({"loc": loc, "type": error.get("type"), "message": message})
+    if errors and errors[0]["message"] == NOT_JSON:
+        detail = NOT_JSON
+    else:
+        listed = "; ".join(f"{field_name(e['loc'])} : {e['message']}" for e in errors[:5])
+        detail = f"Données invalides — {listed}." if listed else "Données invalides."
+    return JSONResponse(
+        {"detail": detail, "code": "invalid_input", "errors": errors},
+        status_code=422,
+    )
+
+
+# The OpenAPI schema of that answer, replacing FastAPI's HTTPValidationError.
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["detail", "code", "errors"],
+    "properties": {
+        "detail": {"type": "string", "description": "Ce qui ne va pas, en français."},
+        "code": {"type": "string", "enum": ["invalid_input"]},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "type", "message"],
+                "properties": {
+                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "type": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
