@@ -260,7 +260,7 @@ class PartnerCallback(SQLModel, table=True):
 class PaymentChannelData(SQLModel, table=True):
     """What a channel adds to an attempt: the Fatourati reference, or the payer's declaration.
 
-    A table of its own (one row per attempt) keeps ``payment`` as the foundation made it.
+    A table of its own (one row per attempt) keeps ``payment`` the same for every channel.
     """
 
     __tablename__ = "payment_channel_data"

@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     # Who is alerted when a declared cheque or transfer was never confirmed.
     finance_alert_email: str = "finance@portnet.ma"
 
-    # MARSA MAROC's invoicing API (issue 5): invoices by terminal and customer id or by number.
+    # MARSA MAROC's invoicing API: invoices by terminal and customer id or by number.
     marsa_maroc_base_url: str = "http://127.0.0.1:8000/sandbox/marsa-maroc"
     marsa_maroc_api_token: str = "SandboxMarsaToken2026"  # noqa: S105 - sandbox default; compose requires a real one
     marsa_maroc_page_size: int = 10

@@ -104,12 +104,12 @@ CHANNEL_METHOD: dict[Channel, PaymentMethod] = {
     Channel.CHEQUE: PaymentMethod.CHEQUE,
 }
 
-# The channels this build can take payments on; later issues add theirs here.
+# The channels this build can take payments on; a new channel is offered once it is listed here.
 ENABLED_CHANNELS: tuple[Channel, ...] = (
     Channel.CMI_CARD,
-    Channel.CMI_FATOURATI,  # issue 4
-    Channel.CHEQUE,  # issue 4
-    Channel.BANK_TRANSFER,  # issue 4
+    Channel.CMI_FATOURATI,
+    Channel.CHEQUE,
+    Channel.BANK_TRANSFER,
     Channel.AMANPAY_CODE,
     Channel.AMANPAY_AMANTY,
     Channel.AMANPAY_PAYDIRECT,

@@ -121,6 +121,17 @@ def test_sessions_opened_before_the_idle_timeout_get_their_creation_as_last_requ
         engine.dispose()
 
 
+def test_databases_recorded_at_revision_0004_still_upgrade(empty_url: str) -> None:
+    """0004's file was renamed, not its revision id: databases that recorded the id carry on from it."""
+    assert (VERSIONS / "0004_fatourati_offline_finance.py").exists()
+    command.upgrade(migrate.alembic_config(empty_url), "0004_issue4")
+    assert migrate.current_revision(empty_url) == "0004_issue4"
+    assert {"payment_channel_data", "unapplied_payment"} <= _tables(empty_url)
+    migrate.upgrade(empty_url)
+    assert migrate.current_revision(empty_url) == migrate.head_revision()
+    assert _diffs(empty_url) == []
+
+
 def test_fresh_database_is_not_migrated(empty_url: str) -> None:
     assert migrate.current_revision(empty_url) is None
 

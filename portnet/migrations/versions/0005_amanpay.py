@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_amanpay"
+# 0004_fatourati_offline_finance.py, whose revision id keeps the name databases recorded.
 down_revision: str | Sequence[str] | None = "0004_issue4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,8 +1,11 @@
-"""Fatourati references, offline declarations, unapplied payments (issue 4).
+"""Fatourati references, offline (cheque and transfer) declarations, finance's unapplied payments.
 
 Two new tables, nothing altered: ``payment_channel_data`` (one row per attempt that needs more than
-the foundation's ``payment`` row: the Fatourati reference and expiry, or the payer's cheque/transfer
-declaration and finance's decision) and ``unapplied_payment`` (money no invoice took).
+the ``payment`` row every attempt has: the Fatourati reference and expiry, or the payer's
+cheque/transfer declaration and finance's decision) and ``unapplied_payment`` (money no invoice took).
+
+The revision id below is the one databases already recorded in ``alembic_version`` when this file
+had another name: it must stay as is, or ``alembic upgrade`` would no longer find where they stand.
 
 Revision ID: 0004_issue4
 Revises: 0001
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# Kept as recorded in existing databases' alembic_version (see the docstring); do not rename.
 revision: str = "0004_issue4"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None

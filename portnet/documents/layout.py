@@ -1,0 +1,262 @@
+"""The PORTNET page every document is drawn on, and the blocks documents are built from.
+
+An A4 page with the PORTNET band on top and the help-desk footer at the bottom; party boxes,
+label/value grids, totals and tables in one palette, so an invoice and a receipt look like one family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from fpdf import FPDF, FontFace
+from fpdf.enums import TableBordersLayout
+
+from portnet.documents.text import FONT, PDF_ENCODING, pdf_safe_text
+
+AUTHOR = "PORTNET S.A."
+TAGLINE = "Guichet Unique National des Procédures du Commerce Extérieur"
+HELPDESK_PHONE = "05 20 47 31 00"
+RECLAMATION_URL = "http://reclamation.portnet.ma"
+
+# Palette: one brand colour, one tint for label cells, greys for the rest.
+NAVY = (0, 51, 102)
+TINT = (229, 236, 244)
+RULE = (160, 170, 185)
+MUTED = (95, 95, 95)
+OK_GREEN = (25, 120, 60)
+ORANGE = (242, 146, 0)
+WHITE = (255, 255, 255)
+BLACK = (0, 0, 0)
+
+
+def clip(value: str, limit: int = 240) -> str:
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+def as_utc(value: datetime) -> datetime:
+    # fpdf2 reads a naive datetime as *machine-local* time, which would make the bytes depend on the
+    # host's TZ; the ledger's naive timestamps are UTC, so say so.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class PortnetPDF(FPDF):
+    """A4 page with the PORTNET band on top and the help-desk footer at the bottom of every page."""
+
+    def __init__(
+        self,
+        *,
+        doc_title: str,
+        doc_ref: str,
+        created: datetime,
+        subject: str,
+        accent: tuple[int, int, int],
+    ) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self.core_fonts_encoding = PDF_ENCODING
+        self.doc_title = doc_title
+        self.doc_ref = doc_ref
+        self.accent = accent
+        self.set_margins(15, 42, 15)
+        self.set_auto_page_break(auto=True, margin=24)
+        self.set_title(f"{doc_title} {doc_ref}")
+        self.set_author(AUTHOR)
+        self.set_creator("PortNet Payments")
+        self.set_subject(subject)
+        self.set_lang("fr-MA")
+        self.set_creation_date(as_utc(created))
+        self.set_draw_color(*RULE)
+        self.set_line_width(0.2)
+
+    def normalize_text(self, text: str) -> str:
+        # The one door all drawn text goes through: folding here means no call site can forget to.
+        return super().normalize_text(pdf_safe_text(text))
+
+    def header(self) -> None:
+        self.set_fill_color(*NAVY)
+        self.rect(0, 0, self.w, 30, style="F")
+        self.set_fill_color(*self.accent)
+        self.rect(0, 30, self.w, 1.2, style="F")
+        self.set_text_color(*WHITE)
+        self.set_xy(15, 7)
+        self.set_font(FONT, "B", 24)
+        self.cell(90, 10, "PORTNET")
+        self.set_xy(15, 18)
+        self.set_font(FONT, "", 8.5)
+        self.cell(110, 5, TAGLINE)
+        self.set_xy(110, 8)
+        self.set_font(FONT, "B", 16)
+        self.cell(85, 9, self.doc_title, align="R")
+        self.set_xy(110, 18)
+        self.set_font(FONT, "", 10)
+        self.cell(85, 5, f"N° {self.doc_ref}", align="R")
+        self.set_text_color(*BLACK)
+        self.set_y(40)
+
+    def footer(self) -> None:
+        self.set_y(-18)
+        self.set_draw_color(*RULE)
+        self.line(15, self.get_y(), self.w - 15, self.get_y())
+        self.ln(2)
+        self.set_font(FONT, "B", 8)
+        self.set_text_color(*NAVY)
+        self.cell(0, 4, AUTHOR, align="C", new_x="LMARGIN", new_y="NEXT")
+        self.set_font(FONT, "", 8)
+        self.set_text_color(*MUTED)
+        self.cell(0, 4, f"HelpDesk : {HELPDESK_PHONE}  ·  Réclamations : {RECLAMATION_URL}", align="C")
+        self.set_x(15)
+        self.cell(0, 4, f"Page {self.page_no()}/{{nb}}", align="R")
+        self.set_text_color(*BLACK)
+
+    # -- building blocks
+
+    def section_title(self, text: str) -> None:
+        if self.will_page_break(16):
+            self.add_page()
+        self.ln(3)
+        self.set_font(FONT, "B", 10.5)
+        self.set_text_color(*NAVY)
+        self.cell(0, 6, text.upper(), new_x="LMARGIN", new_y="NEXT")
+        self.set_draw_color(*NAVY)
+        self.set_line_width(0.4)
+        self.line(self.l_margin, self.get_y(), self.l_margin + 18, self.get_y())
+        self.set_line_width(0.2)
+        self.set_draw_color(*RULE)
+        self.set_text_color(*BLACK)
+        self.ln(2.5)
+
+    def party_boxes(
+        self,
+        left: tuple[str, str, list[tuple[str, str]]],
+        right: tuple[str, str, list[tuple[str, str]]],
+    ) -> None:
+        """Two framed boxes side by side, framed to the taller one so the row looks like one unit."""
+        top = self.get_y()
+        gap = 6.0
+        width = (self.epw - gap) / 2
+        bottoms = [
+            self._party_box(self.l_margin, top, width, *left),
+            self._party_box(self.l_margin + width + gap, top, width, *right),
+        ]
+        height = max(bottoms) - top + 2
+        for x in (self.l_margin, self.l_margin + width + gap):
+            self.rect(x, top, width, height)
+        self.set_xy(self.l_margin, top + height + 2)
+
+    def _party_box(
+        self, x: float, y: float, width: float, title: str, name: str, rows: list[tuple[str, str]]
+    ) -> float:
+        # The frame is drawn after the text, so the text must not trigger a page break mid-box:
+        # absurdly long values are cut rather than split across pages.
+        name = clip(name)
+        rows = [(label, clip(value)) for label, value in rows]
+        self.set_xy(x, y)
+        self.set_fill_color(*TINT)
+        self.set_font(FONT, "B", 8.5)
+        self.set_text_color(*NAVY)
+        self.cell(width, 6.5, f"  {title.upper()}", fill=True, new_x="LEFT", new_y="NEXT")
+        self.set_text_color(*BLACK)
+        inner = width - 5
+        self.set_xy(x + 2.5, self.get_y() + 1.5)
+        self.set_font(FONT, "B", 10)
+        self.multi_cell(inner, 5, name, align="L", new_x="LEFT", new_y="NEXT")
+        self.ln(0.5)
+        label_w = 27.0
+        for label, value in rows:
+            row_y = self.get_y()
+            self.set_xy(x + 2.5, row_y)
+            self.set_font(FONT, "", 8)
+            self.set_text_color(*MUTED)
+            self.cell(label_w, 4.6, label)
+            self.set_text_color(*BLACK)
+            self.set_font(FONT, "", 9)
+            self.set_xy(x + 2.5 + label_w, row_y)
+            self.multi_cell(inner - label_w, 4.6, value, align="L", new_x="LEFT", new_y="NEXT")
+        return self.get_y()
+
+    def key_value_grid(self, pairs: list[tuple[str, str]]) -> None:
+        """Label/value pairs two per row: dense, yet every value sits next to its label."""
+        label_style = FontFace(emphasis="BOLD", color=NAVY, fill_color=TINT, size_pt=8.5)
+        value_style = FontFace(emphasis="", color=BLACK, fill_color=WHITE, size_pt=8.5)
+        with self.table(
+            first_row_as_headings=False,
+            col_widths=(22, 28, 22, 28),
+            text_align=("LEFT", "LEFT", "LEFT", "LEFT"),
+            line_height=5,
+            padding=(1.2, 2),
+            borders_layout=TableBordersLayout.ALL,
+        ) as table:
+            for i in range(0, len(pairs), 2):
+                row = table.row()
+                chunk = pairs[i : i + 2]
+                for label, value in chunk:
+                    row.cell(label, style=label_style)
+                    # A lone last pair spans the row rather than leaving an empty pair of cells.
+                    row.cell(value, style=value_style, colspan=3 if len(chunk) == 1 else 1)
+        self.ln(2)
+
+    def totals_box(self, rows: list[tuple[str, str]]) -> None:
+        """Right-aligned amounts, last row emphasised: the eye lands on what is due."""
+        plain_label = FontFace(emphasis="", color=MUTED, fill_color=TINT, size_pt=9.5)
+        plain_value = FontFace(emphasis="", color=BLACK, fill_color=WHITE, size_pt=9.5)
+        total_style = FontFace(emphasis="BOLD", color=WHITE, fill_color=NAVY, size_pt=10)
+        if self.will_page_break(8 * len(rows) + 4):
+            self.add_page()
+        self.ln(1)
+        with self.table(
+            first_row_as_headings=False,
+            width=90,
+            align="RIGHT",
+            col_widths=(45, 45),
+            text_align=("LEFT", "RIGHT"),
+            line_height=5.5,
+            padding=(1.2, 2.5),
+        ) as table:
+            for i, (label, value) in enumerate(rows):
+                last = i == len(rows) - 1
+                row = table.row()
+                row.cell(label, style=total_style if last else plain_label)
+                row.cell(value, style=total_style if last else plain_value)
+        self.ln(2)
+
+    def data_table(
+        self,
+        headings: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        col_widths: Sequence[float],
+        text_align: Sequence[str],
+        empty_text: str,
+        footer_row: tuple[str, str] | None = None,
+    ) -> None:
+        heading_style = FontFace(emphasis="BOLD", color=WHITE, fill_color=NAVY, size_pt=8.5)
+        body_style = FontFace(emphasis="", color=BLACK, size_pt=9)
+        foot_style = FontFace(emphasis="BOLD", color=NAVY, fill_color=TINT, size_pt=9.5)
+        with self.table(
+            col_widths=tuple(col_widths),
+            text_align=tuple(text_align),
+            headings_style=heading_style,
+            line_height=5,
+            padding=(1.5, 2),
+            cell_fill_color=(247, 249, 252),
+            cell_fill_mode="ROWS",
+        ) as table:
+            head = table.row()
+            for title in headings:
+                head.cell(title)
+            if not rows:
+                table.row().cell(empty_text, colspan=len(headings), align="C", style=body_style)
+            for values in rows:
+                row = table.row()
+                for value in values:
+                    row.cell(value, style=body_style)
+            if footer_row is not None:
+                row = table.row()
+                row.cell(footer_row[0], colspan=len(headings) - 1, align="R", style=foot_style)
+                row.cell(footer_row[1], align="R", style=foot_style)
+        self.ln(2)
+
+    def paragraph(self, text: str, size: float = 9, color: tuple[int, int, int] = BLACK) -> None:
+        self.set_font(FONT, "", size)
+        self.set_text_color(*color)
+        self.multi_cell(0, 4.8, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.set_text_color(*BLACK)

@@ -1,0 +1,128 @@
+"""The payment receipt PDF: the proof of payment we issue once a payment is settled."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from portnet.documents.layout import BLACK, MUTED, OK_GREEN, WHITE, PortnetPDF
+from portnet.documents.parties import ClientInfo, client_rows, require_decimal
+from portnet.documents.text import FONT, currency_label, format_money, mask_card_number, or_dash
+from portnet.money import to_money, total
+
+
+@dataclass(frozen=True)
+class PaidInvoiceItem:
+    number: str
+    emitter_name: str
+    amount_ttc: Decimal
+
+    def __post_init__(self) -> None:
+        require_decimal("PaidInvoiceItem", "amount_ttc", self.amount_ttc)
+
+
+@dataclass(frozen=True)
+class ReceiptDocument:
+    """``card_number`` may be masked or not: it is always re-masked before it reaches the page.
+
+    ``paid_at`` is printed as given (wall-clock), so pass it aware, in Africa/Casablanca; a naive
+    value is printed as is and stamped as UTC in the PDF metadata.
+    """
+
+    receipt_number: str
+    payment_id: str
+    channel_label: str
+    paid_at: datetime
+    client: ClientInfo
+    invoices: Sequence[PaidInvoiceItem]
+    total_paid: Decimal
+    partner_transaction_id: str | None = None
+    authorization_code: str | None = None
+    card_number: str | None = None
+    payer_name: str | None = None
+    payer_email: str | None = None
+    currency: str = "MAD"
+
+    def __post_init__(self) -> None:
+        require_decimal("ReceiptDocument", "total_paid", self.total_paid)
+
+
+def render_receipt_pdf(doc: ReceiptDocument) -> bytes:
+    """The proof of payment we issue; refuses to print a total its lines do not add up to."""
+    lines_total = total(item.amount_ttc for item in doc.invoices)
+    if lines_total != to_money(doc.total_paid):
+        raise ValueError(
+            f"receipt {doc.receipt_number}: total_paid {doc.total_paid} != sum of invoices {lines_total}"
+        )
+
+    pdf = PortnetPDF(
+        doc_title="Reçu de paiement",
+        doc_ref=doc.receipt_number,
+        created=doc.paid_at,
+        subject=f"Reçu de paiement {doc.receipt_number} - paiement {doc.payment_id} - {doc.client.name}",
+        accent=OK_GREEN,
+    )
+    pdf.add_page()
+
+    # Confirmation banner: the one thing the reader must see first.
+    top = pdf.get_y()
+    pdf.set_fill_color(*OK_GREEN)
+    pdf.set_text_color(*WHITE)
+    pdf.set_font(FONT, "B", 12)
+    pdf.cell(pdf.epw / 2, 11, "   Paiement confirmé", fill=True)
+    pdf.set_font(FONT, "B", 12)
+    pdf.cell(pdf.epw / 2, 11, f"{format_money(doc.total_paid, doc.currency)}   ", fill=True, align="R")
+    pdf.set_xy(pdf.l_margin, top + 13)
+    pdf.set_text_color(*BLACK)
+    pdf.set_fill_color(*WHITE)
+
+    pdf.section_title("Détails du paiement")
+    pairs = [
+        ("N° de reçu", doc.receipt_number),
+        ("Date du paiement", doc.paid_at.strftime("%d/%m/%Y")),
+        ("Identifiant du paiement (N° de commande)", doc.payment_id),
+        ("Heure du paiement", doc.paid_at.strftime("%H:%M:%S")),
+        ("Canal de paiement", doc.channel_label),
+        ("Code d'autorisation", or_dash(doc.authorization_code)),
+        ("Transaction partenaire", or_dash(doc.partner_transaction_id)),
+    ]
+    if doc.card_number and doc.card_number.strip():
+        pairs.append(("Carte bancaire", mask_card_number(doc.card_number)))
+    pairs.append(("Devise", currency_label(doc.currency)))
+    pdf.key_value_grid(pairs)
+
+    pdf.ln(1)
+    pdf.party_boxes(
+        (
+            "Payeur",
+            or_dash(doc.payer_name),
+            [("E-mail", or_dash(doc.payer_email))],
+        ),
+        ("Client", doc.client.name, client_rows(doc.client)),
+    )
+
+    pdf.section_title("Factures réglées")
+    pdf.data_table(
+        headings=("N° facture", "Émetteur", "Montant TTC"),
+        rows=[
+            (item.number, item.emitter_name, format_money(item.amount_ttc, doc.currency))
+            for item in doc.invoices
+        ],
+        col_widths=(28, 44, 28),
+        text_align=("LEFT", "LEFT", "RIGHT"),
+        empty_text="Aucune facture",
+        footer_row=("Total payé", format_money(doc.total_paid, doc.currency)),
+    )
+
+    pdf.ln(2)
+    pdf.paragraph(
+        f"Le paiement n° {doc.payment_id} a été confirmé le {doc.paid_at.strftime('%d/%m/%Y')} "
+        f"à {doc.paid_at.strftime('%H:%M')} via {doc.channel_label}. "
+        "Conservez ce reçu : il vous sera demandé pour toute réclamation relative à ce paiement.",
+        size=8.5,
+        color=MUTED,
+    )
+
+    return bytes(pdf.output())
