@@ -1,8 +1,11 @@
 """`make run`: the whole system on one machine, started and stopped as one thing.
 
-One Ctrl-C must leave nothing behind, so every child runs in its own process group (the terminal's
-SIGINT reaches only us, and we stop each group in order: apps first, Temporal last, so the worker can
-still talk to the server while it drains). If any child dies, the rest is useless: stop all, exit 1.
+The children: the Temporal dev server, the partner sandboxes (``python -m sandbox``: their own app
+and process on ``SANDBOX_BASE_URL``, 127.0.0.1:8001, with the SMTP mail sink), the worker and the
+portal. One Ctrl-C must leave nothing behind, so every child runs in its own process group (the
+terminal's SIGINT reaches only us, and we stop each group in order: apps first, Temporal last, so
+the worker can still talk to the server while it drains). If any child dies, the rest is useless:
+stop all, exit 1.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO
+from urllib.parse import urlsplit
 
 from temporalio.client import Client
 
@@ -192,15 +196,25 @@ def temporal_ready(settings: Settings) -> bool:
     return True
 
 
-def web_ready() -> bool:
-    conn = http.client.HTTPConnection(WEB_HOST, WEB_PORT, timeout=2)
+def http_ready(host: str, port: int, path: str) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=2)
     try:
-        conn.request("GET", "/healthz")
+        conn.request("GET", path)
         return conn.getresponse().status == 200
     except OSError:
         return False
     finally:
         conn.close()
+
+
+def web_ready() -> bool:
+    return http_ready(WEB_HOST, WEB_PORT, "/healthz")
+
+
+def sandbox_address(settings: Settings) -> tuple[str, int]:
+    """Host and port of ``SANDBOX_BASE_URL``, where ``python -m sandbox`` listens."""
+    address = urlsplit(settings.sandbox_base_url)
+    return address.hostname or "127.0.0.1", address.port or 8001
 
 
 def check_alive(children: list[Child]) -> None:
@@ -228,6 +242,7 @@ def wait_until(
 
 def banner(settings: Settings) -> str:
     base = settings.public_base_url.rstrip("/")
+    sandboxes = settings.sandbox_base_url.rstrip("/") + "/sandbox"
     return f"""
 ==============================================================================
  PortNet Payments is running.  Ctrl-C stops everything.
@@ -238,9 +253,10 @@ def banner(settings: Settings) -> str:
                      in the UI: Codec Server > "Use my browser setting", endpoint
                      {codec_endpoint(settings)}, tick "Include cross-origin credentials"
    API docs          {base}/docs
-   Sandboxes         {base}/sandbox/cmi/        (CMI payment page)
-                     {base}/sandbox/mail        (outgoing e-mail)
-                     {base}/sandbox/emitters/   (ANP, MARSA MAROC... acknowledgements)
+   Sandboxes         {sandboxes}/            (every partner, own process)
+                     {sandboxes}/cmi/        (CMI payment page)
+                     {sandboxes}/mail        (outgoing e-mail)
+                     {sandboxes}/emitters/   (ANP, MARSA MAROC... acknowledgements)
 
    Demo logins (password {DEMO_PASSWORD}):
      sataa, aska, tmta   clients
@@ -259,9 +275,19 @@ def run(stop_event: threading.Event) -> int:
     settings = get_settings()
     children: list[Child] = []
     try:
-        if port_open(WEB_HOST, WEB_PORT):
-            say(f"port {WEB_PORT} is already in use on {WEB_HOST}: is another `make run` still running?")
-            return 1
+        sandbox_host, sandbox_port = sandbox_address(settings)
+        taken = (
+            (WEB_HOST, WEB_PORT),
+            (sandbox_host, sandbox_port),
+            ("127.0.0.1", settings.sandbox_smtp_port),
+        )
+        for host, port in taken:
+            if port_open(host, port):
+                say(f"port {port} is already in use on {host}: is another `make run` still running?")
+                return 1
+        # The sandboxes first: they need neither Temporal nor the portal, and the portal's first
+        # payment needs them. Their store (SANDBOX_DATABASE_URL) keeps what they knew last time.
+        children.append(spawn("sandbox", [sys.executable, "-m", "sandbox"]))
         if settings.temporal_address == LOCAL_TEMPORAL and not port_open("127.0.0.1", 7233):
             VAR.mkdir(parents=True, exist_ok=True)
             command = temporal_dev_command(
@@ -283,6 +309,12 @@ def run(stop_event: threading.Event) -> int:
             sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
             "--host", WEB_HOST, "--port", str(WEB_PORT),
         ]))  # fmt: skip
+        wait_until(
+            lambda: http_ready(sandbox_host, sandbox_port, "/sandbox/healthz"),
+            f"the sandboxes at {settings.sandbox_base_url}/sandbox/healthz",
+            children,
+            stop_event,
+        )
         wait_until(web_ready, f"the portal at http://{WEB_HOST}:{WEB_PORT}/healthz", children, stop_event)
         with _print_lock:
             print(banner(settings), flush=True)

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from portnet import cmi_protocol
 from portnet.settings import Settings
 
 RECEIVER = "http://portal.test"
+SANDBOX = "http://sandbox.test/sandbox/"
+
+
+@asynccontextmanager
+async def sandbox_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The sandbox's HTTP API; relative paths (``"cmi/"``, ``"/mail"``) are under ``/sandbox/``."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=SANDBOX) as http:
+        yield http
 
 
 def free_port() -> int:
@@ -28,8 +39,10 @@ class Receiver:
 
     callback_answers: list[tuple[int, str]] = field(default_factory=lambda: [(200, "ACTION=POSTAUTH")])
     ack_statuses: list[int] = field(default_factory=lambda: [200])
+    notification_statuses: list[int] = field(default_factory=lambda: [200])
     callbacks: list[dict[str, str]] = field(default_factory=list)
     acks: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
+    notifications: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -47,6 +60,12 @@ class Receiver:
             self.acks.append((await request.body(), dict(request.headers)))
             index = min(len(self.acks), len(self.ack_statuses)) - 1
             return PlainTextResponse("ok", status_code=self.ack_statuses[index])
+
+        @app.post("/amanpay/notify")
+        async def notification(request: Request) -> Response:
+            self.notifications.append((await request.body(), dict(request.headers)))
+            index = min(len(self.notifications), len(self.notification_statuses)) - 1
+            return JSONResponse({"status": "ok"}, status_code=self.notification_statuses[index])
 
         return app
 

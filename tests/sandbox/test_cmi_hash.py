@@ -8,7 +8,7 @@ import random
 import string
 
 from portnet import cmi_protocol
-from sandbox import cmi_hash
+from sandbox.cmi import signature as cmi_hash
 
 
 def test_natural_order_compares_digit_runs_as_numbers_ignoring_case() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-from fastapi import FastAPI
 
 
 async def test_empty_pages_render(client: httpx.AsyncClient) -> None:
@@ -20,13 +19,12 @@ async def test_empty_pages_render(client: httpx.AsyncClient) -> None:
         assert '<html lang="fr">' in reply.text
 
 
-async def test_auto_ack_toggle(client: httpx.AsyncClient, sandbox: FastAPI) -> None:
+async def test_auto_ack_toggle(client: httpx.AsyncClient) -> None:
     reply = await client.post("/emitters/auto-ack", data={"enabled": "0"})
     assert reply.status_code == 303
-    assert sandbox.state.emitters.auto_ack is False
     assert "suspendu" in (await client.get("/emitters/")).text
     await client.post("/emitters/auto-ack", data={"enabled": "1"})
-    assert sandbox.state.emitters.auto_ack is True
+    assert "actif" in (await client.get("/emitters/")).text
 
 
 async def test_clear_button(client: httpx.AsyncClient) -> None:
