@@ -12,7 +12,6 @@ configuration change.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -203,7 +202,7 @@ async def create_order(request: Request) -> Response:
             notify_url=str(data.get("notify_url", "")),
             return_url=str(data.get("return_url", "")),
             customer={k: str(v) for k, v in (data.get("customer") or {}).items()},
-            created=time.time(),
+            created=sandbox.clock().timestamp(),
         )
         if method == "code":
             ttl = int(data.get("ttl_seconds") or settings.amanpay_code_ttl_seconds)
@@ -234,7 +233,7 @@ async def cancel_order(request: Request, order_id: str) -> Response:
     def cancel(tx: Tx) -> Order | None:
         order = tx.get(Order, order_id)
         if order is not None:
-            order.expire(time.time())
+            order.expire(sandbox.clock().timestamp())
             if order.status in ("pending", "expired"):
                 order.status = "cancelled"
             tx.put(order)
@@ -256,7 +255,7 @@ async def order_status(request: Request, order_id: str) -> Response:
     order = await sandbox.store.call(lambda tx: tx.get(Order, order_id))
     if order is None:
         return refused(404, "unknown_order", "Commande inconnue.")
-    order.expire(time.time())
+    order.expire(sandbox.clock().timestamp())
     body = {
         "order_id": order.order_id,
         "status": order.status,
@@ -276,7 +275,7 @@ async def amanpay_index(request: Request) -> HTMLResponse:
         return tx.all(Order, newest_first=True), {w.login: balance_of(tx, w) for w in WALLETS}
 
     orders, balances = await sandbox.store.call(read)
-    now = time.time()
+    now = sandbox.clock().timestamp()
     for order in orders:
         order.expire(now)
     context = {

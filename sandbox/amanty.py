@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from decimal import Decimal
 
 from fastapi import APIRouter, Request
@@ -69,7 +68,7 @@ def debit(
         return order, balance, amanpay.notify(sandbox, tx, order, body)
     set_balance(tx, wallet, balance - Decimal(order.amount))
     order.status = "paid"
-    order.paid_at = time.time()
+    order.paid_at = sandbox.clock().timestamp()
     order.transaction_id = "AMT" + secrets.token_hex(5).upper()
     tx.put(order)
     body = amanpay.event(sandbox.settings, order, "paid", channel="amanty", wallet=wallet.login)

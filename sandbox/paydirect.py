@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,7 +118,7 @@ def _new_code(sandbox: Sandbox, tx: Tx, auth: Authorization) -> str:
     otp = f"{secrets.randbelow(10**OTP_LENGTH):0{OTP_LENGTH}d}"
     ttl = sandbox.settings.paydirect_otp_ttl_seconds
     auth.otp_mac = _otp_mac(tx, auth.ref, otp)
-    auth.otp_expires = time.time() + ttl
+    auth.otp_expires = sandbox.clock().timestamp() + ttl
     auth.attempts_left = OTP_MAX_ATTEMPTS
     auth.sends += 1
     tx.put(auth)
@@ -225,7 +224,7 @@ async def paydirect_resend(request: Request, ref: str) -> Response:
     return _reply(sandbox, {"result": "otp_sent", **auth.view()}, OTP_SENT)
 
 
-def verdict_on(tx: Tx, ref: str, request_id: str, otp: str) -> dict[str, Any] | None:
+def verdict_on(tx: Tx, ref: str, request_id: str, otp: str, now: float) -> dict[str, Any] | None:
     """The bank's verdict on one typed code, decided and recorded in one transaction."""
     auth = tx.get(Authorization, ref)
     if auth is None:
@@ -236,7 +235,7 @@ def verdict_on(tx: Tx, ref: str, request_id: str, otp: str) -> dict[str, Any] | 
         verdict: dict[str, Any] = {"result": "already_authorized", **auth.view()}
     elif auth.attempts_left <= 0:
         verdict = {"result": "dead", **auth.view()}
-    elif time.time() > auth.otp_expires:
+    elif now > auth.otp_expires:
         verdict = {"result": "expired", **auth.view()}
     elif hmac.compare_digest(_otp_mac(tx, auth.ref, otp), auth.otp_mac):
         auth.status = "authorized"
@@ -262,7 +261,9 @@ async def paydirect_verify(request: Request, ref: str) -> Response:
     if data is None:
         return refused(401, "bad_signature", "Signature invalide.")
     request_id, otp = str(data.get("request_id", "")), str(data.get("otp", ""))
-    verdict = await sandbox.store.call(lambda tx: verdict_on(tx, ref, request_id, otp))
+    verdict = await sandbox.store.call(
+        lambda tx: verdict_on(tx, ref, request_id, otp, sandbox.clock().timestamp())
+    )
     if verdict is None:
         return refused(404, "unknown_authorization", "Autorisation inconnue.")
     return _reply(sandbox, verdict, OTP_VERDICT)

@@ -9,7 +9,6 @@ arrive late, to show the merchant receiving money after its deadline.
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -46,7 +45,7 @@ def pay_cash(
     order = found[0] if found else None
     if order is None:
         return "unknown", None, None
-    order.expire(time.time())
+    order.expire(sandbox.clock().timestamp())
     if order.status == "paid":
         return "already_paid", order, None
     if order.status in ("expired", "cancelled"):
@@ -54,7 +53,7 @@ def pay_cash(
     if amount is None or amount != order.amount:
         return "wrong_amount", order, None
     order.status = "paid"
-    order.paid_at = time.time()
+    order.paid_at = sandbox.clock().timestamp()
     order.transaction_id = "TSH" + secrets.token_hex(5).upper()
     tx.put(order)
     body = amanpay.event(sandbox.settings, order, "paid", channel="tashilat")

@@ -1,8 +1,13 @@
-"""The CMI sandbox end to end: form, card page, 3-D Secure, callbacks and their retries, status query."""
+"""The CMI sandbox end to end: its HASH ver3 (the bank's own code, against partners.md and ours), form,
+card page, 3-D Secure, callbacks and their retries, status query, pages."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import random
 import re
+import string
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,8 +16,9 @@ import httpx
 
 from portnet import cmi_protocol
 from portnet.settings import Settings
+from sandbox.cmi import signature
 from sandbox.context import Sandbox
-from tests.sandbox.helpers import RECEIVER, Receiver, open_session, payment_form
+from tests.sandbox.helpers import RECEIVER, Receiver, assert_french_page, open_session, payment_form
 
 VISA = "4000000000000010"
 MASTERCARD = "5453010000066100"
@@ -411,6 +417,10 @@ async def test_status_query_for_order_without_attempt(client: httpx.AsyncClient,
 # --- pages for people -------------------------------------------------------------------------
 
 
+async def test_empty_transactions_page_renders(client: httpx.AsyncClient) -> None:
+    assert_french_page(await client.get("/cmi/"), "Aucune session de paiement")
+
+
 async def test_transactions_page_lists_sessions_and_attempts(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
@@ -441,3 +451,64 @@ async def test_auto_redirect_false_leaves_the_result_on_screen(
     assert "Paiement accepté" in reply.text
     assert "onload=" not in reply.text
     assert "Retour au site marchand" in reply.text
+
+
+# --- the bank's HASH ver3, against partners.md and against our implementation -----------------
+
+
+def test_natural_order_compares_digit_runs_as_numbers_ignoring_case() -> None:
+    names = ["BillToStreet12", "billtostreet2", "BillToStreet1", "amount", "Amount10x", "AMOUNT9x", "a", "a0"]
+    assert signature.sorted_names(names) == [
+        "a",
+        "a0",
+        "amount",
+        "AMOUNT9x",
+        "Amount10x",
+        "BillToStreet1",
+        "billtostreet2",
+        "BillToStreet12",
+    ]
+
+
+def test_signed_text_escapes_backslash_then_pipe_and_trims_values() -> None:
+    fields = {
+        "oid": "  A|B  ",
+        "amount": "10.00",
+        "BillToName": "C:\\dir\\|x",
+        "HASH": "ignored",
+        "encoding": "UTF-8",
+        "Field2": "two",
+        "Field10": "ten",
+    }
+    text = signature.signed_text(fields, "key|\\")
+    assert text == "10.00|C:\\\\dir\\\\\\|x|two|ten|A\\|B|key\\|\\\\"
+    expected = base64.b64encode(hashlib.sha512(text.encode()).digest()).decode()
+    assert signature.sign(fields, "key|\\") == expected
+
+
+def test_check_accepts_the_right_hash_only() -> None:
+    fields = {"oid": "1", "amount": "5.00", "encoding": "UTF-8"}
+    fields["HASH"] = signature.sign(fields, "k")
+    assert signature.check(fields, "k")
+    assert not signature.check(fields, "other")
+    assert not signature.check({**fields, "amount": "6.00"}, "k")
+    # encoding is not signed: changing it does not matter.
+    assert signature.check({**fields, "encoding": "ISO-8859-1"}, "k")
+    assert not signature.check({k: v for k, v in fields.items() if k != "HASH"}, "k")
+
+
+def test_agrees_with_our_implementation_on_random_forms() -> None:
+    rng = random.Random(20260101)
+    alphabet = string.ascii_letters + string.digits + " |\\.-_éà"
+    for _ in range(300):
+        fields = {}
+        for _ in range(rng.randint(1, 12)):
+            name = rng.choice(["BillToStreet", "field", "Amount", "x", "EXTRA.", "ok"]) + rng.choice(
+                ["", str(rng.randint(0, 120)), rng.choice(string.ascii_letters)]
+            )
+            fields[name] = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 15)))
+        key = "".join(rng.choice(string.ascii_letters + "|\\") for _ in range(16))
+        assert signature.sign(fields, key) == cmi_protocol.compute_hash(fields, key)
+        fields["HASH"] = cmi_protocol.compute_hash(fields, key)
+        assert signature.check(fields, key)
+        assert cmi_protocol.verify_hash({**fields, "HASH": signature.sign(fields, key)}, key)

@@ -12,7 +12,7 @@ import httpx
 
 from portnet.settings import Settings
 from sandbox.context import Sandbox
-from tests.sandbox.helpers import RECEIVER, Receiver
+from tests.sandbox.helpers import RECEIVER, Receiver, assert_french_page
 
 
 def notice(notice_id: str = "NOT-2026-0001", **changes: Any) -> dict[str, Any]:
@@ -145,3 +145,15 @@ async def test_invalid_notice_is_rejected(client: httpx.AsyncClient, settings: S
     body = notice()
     del body["invoices"]
     assert (await post_notice(client, settings, body)).status_code == 422
+
+
+async def test_empty_notices_page_renders(client: httpx.AsyncClient) -> None:
+    assert_french_page(await client.get("/emitters/"), "Aucun avis reçu")
+
+
+async def test_auto_ack_toggle(client: httpx.AsyncClient) -> None:
+    reply = await client.post("/emitters/auto-ack", data={"enabled": "0"})
+    assert reply.status_code == 303
+    assert "suspendu" in (await client.get("/emitters/")).text
+    await client.post("/emitters/auto-ack", data={"enabled": "1"})
+    assert "actif" in (await client.get("/emitters/")).text

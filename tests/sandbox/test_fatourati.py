@@ -13,6 +13,7 @@ from portnet import fatourati_protocol as proto
 from portnet.settings import Settings
 from sandbox import fatourati as sandbox_fatourati
 from sandbox.context import Sandbox
+from tests.sandbox.helpers import token_request
 
 
 class Clock:
@@ -43,25 +44,6 @@ def merchant(received: list[dict[str, Any]], api_key: str, sign_answers: bool = 
         return JSONResponse(answer)
 
     return app
-
-
-def token_request(
-    settings: Settings, order_id: str, expires: datetime, amount: str = "3600.00"
-) -> dict[str, object]:
-    fields: dict[str, object] = {
-        "amount": amount,
-        "currency": "504",
-        "merchantCode": settings.fatourati_merchant_code,
-        "storeId": settings.fatourati_store_id,
-        "orderId": order_id,
-        "expiryDate": expires.isoformat(),
-    }
-    return {
-        **proto.signed(fields, proto.TOKEN_REQUEST, settings.fatourati_api_key),
-        "items": [{"ref": "00069321", "amount": "1800.00"}, {"ref": "00069322", "amount": "1800.00"}],
-        "callbackUrl": "http://merchant.test/callback",
-        "customer": {"name": "SATAA", "email": "t@sataa.ma"},
-    }
 
 
 async def setup(
@@ -153,9 +135,7 @@ async def test_cancelled_reference_and_amount_asking_channels(
     assert result["result"] == "refused" and received == []
 
 
-async def test_channel_page_in_french(
-    handle: Sandbox, client: httpx.AsyncClient, settings: Settings
-) -> None:
+async def test_channel_page_in_french(handle: Sandbox, client: httpx.AsyncClient, settings: Settings) -> None:
     _, received, ref = await setup(handle, client, settings)
     index = await client.get("/fatourati/")
     for name in ("AttijariNet / Attijari Mobile", "CIH Online", "CashPlus", "DamanePay / DamanCash"):

@@ -11,6 +11,7 @@ from portnet.settings import Settings
 from sandbox.context import Sandbox
 from sandbox.mail import MailSink, messages
 from sandbox.store import Store
+from tests.sandbox.helpers import assert_french_page
 
 PDF = b"%PDF-1.4\n% fake receipt\n"
 
@@ -95,3 +96,13 @@ def test_start_and_stop_are_idempotent(settings: Settings) -> None:
     sink.stop()
     sink.stop()
     assert not sink.running
+
+
+async def test_empty_mailbox_page_renders(client: httpx.AsyncClient) -> None:
+    assert_french_page(await client.get("/mail"), "Aucun message")
+
+
+async def test_clear_button(client: httpx.AsyncClient) -> None:
+    reply = await client.post("/mail/clear")
+    assert reply.status_code == 303
+    assert reply.headers["location"].endswith("/sandbox/mail")
