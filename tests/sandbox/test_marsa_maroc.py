@@ -11,7 +11,7 @@ def bearer(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.marsa_maroc_api_token}"}
 
 
-async def invoices(client: httpx.AsyncClient, settings: Settings, **params: object) -> httpx.Response:
+async def invoices(client: httpx.AsyncClient, settings: Settings, **params: str | int) -> httpx.Response:
     return await client.get("/marsa-maroc/api/v1/invoices", params=params, headers=bearer(settings))
 
 
