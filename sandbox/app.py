@@ -42,6 +42,7 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
         "joignables en HTTP seulement.",
         docs_url=f"{PREFIX}/docs",
         openapi_url=f"{PREFIX}/openapi.json",
+        swagger_ui_oauth2_redirect_url=f"{PREFIX}/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
     )
