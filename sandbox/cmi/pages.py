@@ -16,8 +16,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
-from sandbox.cmi.orders import Attempt, Order, PendingThreeDS, Refusal, now_in_morocco, record_attempt
-from sandbox.cmi.orders import usable_order as usable
+from sandbox.cmi.orders import (
+    Attempt,
+    Order,
+    PendingThreeDS,
+    Refusal,
+    now_in_morocco,
+    record_attempt,
+    usable_order,
+)
 from sandbox.cmi.rules import (
     TEST_CARDS,
     Decision,
@@ -135,7 +142,7 @@ async def pay(request: Request) -> HTMLResponse:
     form = await request.form()
     oid, pan, expiry, cvv = (str(form.get(k) or "") for k in ("oid", "pan", "expiry", "cvv"))
     try:
-        order = await sandbox.store.call(lambda tx: usable(tx, oid, now_in_morocco(sandbox)))
+        order = await sandbox.store.call(lambda tx: usable_order(tx, oid, now_in_morocco(sandbox)))
         errors = card_input_errors(pan, expiry, cvv)
         if errors:
             return _card_page(request, order, errors, 400)
@@ -143,7 +150,7 @@ async def pay(request: Request) -> HTMLResponse:
         if needs_three_d_secure(pan):
 
             def ask_for_code(tx: Tx) -> Order:
-                current = usable(tx, oid, now_in_morocco(sandbox))
+                current = usable_order(tx, oid, now_in_morocco(sandbox))
                 current.pending_3ds = PendingThreeDS(pan=normalize_pan(pan), issuer_answer=decision)
                 tx.put(current)
                 return current
@@ -163,7 +170,7 @@ async def three_d_secure(request: Request) -> HTMLResponse:
     form = await request.form()
     oid, code = str(form.get("oid") or ""), str(form.get("code") or "")
     try:
-        order = await sandbox.store.call(lambda tx: usable(tx, oid, now_in_morocco(sandbox)))
+        order = await sandbox.store.call(lambda tx: usable_order(tx, oid, now_in_morocco(sandbox)))
         pending = order.pending_3ds
         if pending is None:
             return _error_page(
@@ -212,7 +219,7 @@ class CardPayment(BaseModel):
 async def card_payment(request: Request, payment: CardPayment) -> JSONResponse:
     sandbox = sandbox_of(request)
     try:
-        await sandbox.store.call(lambda tx: usable(tx, payment.oid, now_in_morocco(sandbox)))
+        await sandbox.store.call(lambda tx: usable_order(tx, payment.oid, now_in_morocco(sandbox)))
     except Refusal as refusal:
         detail = (
             refusal.title
