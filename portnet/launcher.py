@@ -5,7 +5,9 @@ and process on ``SANDBOX_BASE_URL``, 127.0.0.1:8001, with the SMTP mail sink), t
 portal. One Ctrl-C must leave nothing behind, so every child runs in its own process group (the
 terminal's SIGINT reaches only us, and we stop each group in order: apps first, Temporal last, so
 the worker can still talk to the server while it drains). If any child dies, the rest is useless:
-stop all, exit 1.
+stop all, exit 1 - except the sandboxes, which stand for other companies' systems: stopped on their
+own (``kill <pid>``, to see the bank restart), they are started again and find their memory in
+their store; one that dies within ``SANDBOX_MIN_UPTIME`` of its start is a crash like any other.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ LOCAL_TEMPORAL = "127.0.0.1:7233"
 WEB_HOST, WEB_PORT = "127.0.0.1", 8000
 STARTUP_TIMEOUT = 60.0
 STOP_GRACE = 5.0
+SANDBOX = "sandbox"
+SANDBOX_MIN_UPTIME = 10.0
 DEMO_PASSWORD = "Portnet2026!"  # noqa: S105 - the documented password of the seeded demo accounts
 
 # Reentrant: the signal handler prints from the main thread, possibly while it already holds the lock.
@@ -97,6 +101,8 @@ class Child:
     # Set once we stop the child on purpose: the dev server logs its shutdown as a burst of scary
     # ERROR lines ("context canceled") that mean nothing.
     mute: threading.Event
+    command: list[str]
+    started_at: float
 
 
 class ChildDied(Exception):
@@ -141,7 +147,7 @@ def spawn(name: str, command: list[str]) -> Child:
     mute = threading.Event()
     pump = threading.Thread(target=_pump, args=(name, proc.stdout, mute), daemon=True)
     pump.start()
-    return Child(name, proc, pump, mute)
+    return Child(name, proc, pump, mute, command, time.monotonic())
 
 
 def _signal_group(child: Child, sig: signal.Signals) -> None:
@@ -217,6 +223,19 @@ def sandbox_address(settings: Settings) -> tuple[str, int]:
     return address.hostname or "127.0.0.1", address.port or 8001
 
 
+def restart_stopped_sandbox(children: list[Child]) -> None:
+    """The partners' process, stopped after it was up a while, starts again (same command, same
+    store); within SANDBOX_MIN_UPTIME of its start it is left to ``check_alive``: a crash loop."""
+    for index, child in enumerate(children):
+        if child.name != SANDBOX or child.proc.poll() is None:
+            continue
+        if time.monotonic() - child.started_at < SANDBOX_MIN_UPTIME:
+            continue
+        say(f"{child.name} stopped (exit code {child.proc.returncode}); starting it again, with its memory")
+        child.pump.join(timeout=1)
+        children[index] = spawn(child.name, child.command)
+
+
 def check_alive(children: list[Child]) -> None:
     for child in children:
         code = child.proc.poll()
@@ -287,7 +306,7 @@ def run(stop_event: threading.Event) -> int:
                 return 1
         # The sandboxes first: they need neither Temporal nor the portal, and the portal's first
         # payment needs them. Their store (SANDBOX_DATABASE_URL) keeps what they knew last time.
-        children.append(spawn("sandbox", [sys.executable, "-m", "sandbox"]))
+        children.append(spawn(SANDBOX, [sys.executable, "-m", "sandbox"]))
         if settings.temporal_address == LOCAL_TEMPORAL and not port_open("127.0.0.1", 7233):
             VAR.mkdir(parents=True, exist_ok=True)
             command = temporal_dev_command(
@@ -320,6 +339,7 @@ def run(stop_event: threading.Event) -> int:
             print(banner(settings), flush=True)
 
         while not stop_event.is_set():
+            restart_stopped_sandbox(children)
             check_alive(children)
             stop_event.wait(0.5)
         return 0
