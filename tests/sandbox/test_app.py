@@ -22,7 +22,9 @@ from pathlib import Path
 
 import aiosmtplib
 import httpx
+import pytest
 
+from portnet import launcher
 from portnet.settings import ROOT, Settings
 from sandbox.app import create_sandbox_app, running
 from sandbox.context import Sandbox
@@ -256,3 +258,21 @@ def test_runs_as_its_own_process_and_restarts_with_its_memory(tmp_path: Path) ->
             m["subject"] for m in httpx.get(f"{base}/mail", params={"to": "finance@portnet.ma"}).json()
         ] == ["Avant"]
         assert httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True).status_code == 200
+
+
+def test_make_run_starts_a_stopped_sandbox_again_but_not_a_crashing_one() -> None:
+    quick = [sys.executable, "-c", "pass"]
+    old = launcher.spawn(launcher.SANDBOX, quick)
+    old.proc.wait(timeout=30)
+    crashed = launcher.spawn(launcher.SANDBOX, quick)
+    crashed.proc.wait(timeout=30)
+    old.started_at -= launcher.SANDBOX_MIN_UPTIME  # it had been up a while: a restart, not a crash
+    children = [old, crashed]
+    launcher.restart_stopped_sandbox(children)
+    try:
+        assert children[0] is not old and children[0].command == quick and children[0].name == "sandbox"
+        assert children[1] is crashed  # stopped right after its start: check_alive stops everything
+        with pytest.raises(launcher.ChildDied):
+            launcher.check_alive([crashed])
+    finally:
+        launcher.stop(children)
