@@ -10,6 +10,7 @@ the callbacks and acknowledgements a previous run left pending go on, and the SM
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -96,4 +97,4 @@ async def running(sandbox: Sandbox, mail_sink: bool = True) -> AsyncIterator[San
         await sandbox.outbound.aclose()
         if sink is not None:
             await sink.__aexit__(None, None, None)
-        sandbox.store.close()
+        await asyncio.to_thread(sandbox.store.close)

@@ -117,37 +117,47 @@ def database_path(url: str) -> Path | None:
 
 
 class Store:
-    """One connection shared by the threads of one process, one transaction at a time."""
+    """One connection shared by the threads of one process, one transaction at a time.
+
+    The file is opened at the first transaction, not when the store is made: the app is built on
+    the event loop (uvicorn's factory), and opening and migrating a file blocks.
+    """
 
     def __init__(self, url: str) -> None:
-        path = database_path(url)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = database_path(url)
         self.url = url
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            ":memory:" if path is None else str(path),
-            check_same_thread=False,
-            isolation_level=None,
-            timeout=30,
-        )
-        with self._lock:
+        self._db: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                ":memory:" if self.path is None else str(self.path),
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=30,
+            )
             # WAL: pages can be read while a write is being made; NORMAL: a power cut may lose the
             # last transactions of a development sandbox, never corrupt it.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
 
     def run(self, work: Callable[[Tx], R]) -> R:
         """``work`` in one transaction: committed if it returns, rolled back if it raises."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
             try:
-                result = work(Tx(self._db))
+                result = work(Tx(db))
             except BaseException:
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
             return result
 
     async def call(self, work: Callable[[Tx], R]) -> R:
@@ -155,5 +165,8 @@ class Store:
         return await asyncio.to_thread(self.run, work)
 
     def close(self) -> None:
+        """Until the next transaction, which opens the file again."""
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
