@@ -1,10 +1,12 @@
 """End-to-end card payments per second on the embedded stack, next to a bare workflow.
 
 One run starts, on 127.0.0.1 and free ports, everything `make run` starts: the Temporal dev server
-(``portnet.launcher.temporal_dev_command``, file-backed in a temporary directory), ``worker.py`` and
-the portal with its sandboxes under uvicorn, each in its own process, on a fresh SQLite ledger
-(migrated, seeded, plus one new unpaid PORTNET invoice of SATAA per payment). The load generator
-(this process) then drives each payment as a client and its bank would:
+(``portnet.launcher.temporal_dev_command``, file-backed in a temporary directory), ``worker.py``,
+the portal under uvicorn and the partner sandboxes (``python -m sandbox``, their own store), each in
+its own process, on a fresh SQLite ledger (migrated, seeded, plus one new unpaid PORTNET invoice of
+SATAA per payment). The sandboxes' CPU is reported apart (``sandbox`` in ``cpu_seconds``): it is the
+bank's, not ours. The load generator (this process) then drives each payment as a client and its
+bank would:
 
     POST /api/v1/payments (update-with-start, 201 + form) -> POST the form to the CMI sandbox ->
     POST /sandbox/cmi/card-payments (the sandbox posts the signed callback to /api/v1/callbacks/cmi)
@@ -63,6 +65,7 @@ STARTUP_TIMEOUT = 60.0
 PAYMENT_TIMEOUT = 60.0
 E2E, BARE = "e2e card payment", "bare workflow"
 MACHINE = "whole machine"  # every process, ours and others': what is left is someone else's load
+SANDBOX = "sandbox"  # the partners' process (the bank): measured, but not ours
 DEMO_PASSWORD = "Portnet2026!"  # noqa: S105 - the documented password of the seeded demo accounts
 
 
@@ -131,12 +134,16 @@ class Stack:
     env: dict[str, str]
     temporal_address: str
     base_url: str
+    sandbox_url: str
     bare_queue: str
     children: list[Child]
 
 
-def stack_env(tmp: Path, temporal_port: int, ui_port: int, web_port: int, smtp_port: int) -> dict[str, str]:
+def stack_env(
+    tmp: Path, temporal_port: int, ui_port: int, web_port: int, smtp_port: int, sandbox_port: int
+) -> dict[str, str]:
     base = f"http://127.0.0.1:{web_port}"
+    partners = f"http://127.0.0.1:{sandbox_port}"
     return {
         "DATABASE_URL": f"sqlite:///{tmp / 'portnet.db'}",
         "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
@@ -144,8 +151,10 @@ def stack_env(tmp: Path, temporal_port: int, ui_port: int, web_port: int, smtp_p
         "TEMPORAL_TASK_QUEUE": "portnet-payments",
         "TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
         "PUBLIC_BASE_URL": base,
-        "CMI_GATEWAY_URL": f"{base}/sandbox/cmi/fim/est3Dgate",
-        "EMITTER_NOTIFY_URL": f"{base}/sandbox/emitters",
+        "SANDBOX_BASE_URL": partners,
+        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp / 'sandbox.db'}",
+        "CMI_GATEWAY_URL": f"{partners}/sandbox/cmi/fim/est3Dgate",
+        "EMITTER_NOTIFY_URL": f"{partners}/sandbox/emitters",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
         "SANDBOX_SMTP_PORT": str(smtp_port),
@@ -265,6 +274,7 @@ async def start_stack(stack: Stack) -> Client:
 
     python = sys.executable
     web_port = stack.base_url.rsplit(":", 1)[1]
+    stack.children.append(spawn("sandbox", [python, "-m", "sandbox"], env, stack.tmp))
     stack.children.append(spawn("worker", [python, "worker.py"], env, stack.tmp))
     stack.children.append(
         spawn(
@@ -309,6 +319,11 @@ async def start_stack(stack: Stack) -> Client:
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=3) as http:
             return (await http.get("/healthz")).status_code == 200
 
+    async def sandbox_up() -> bool:
+        async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=3) as http:
+            return (await http.get("/sandbox/healthz")).status_code == 200
+
+    await wait_for(sandbox_up, "the sandboxes", stack.children)
     await wait_for(web_up, "the portal", stack.children)
     return client
 
@@ -519,8 +534,10 @@ def verify_ledger(invoice_ids: list[int]) -> dict[str, int]:
 
 
 def cpu_per_item(outcome: Outcome) -> float:
-    """CPU seconds of all our processes per completed item."""
-    ours = [v for name, v in outcome.cpu_seconds.items() if name != MACHINE and not math.isnan(v)]
+    """CPU seconds of all our processes per completed item (the sandboxes are the partners', not ours)."""
+    ours = [
+        v for name, v in outcome.cpu_seconds.items() if name not in (MACHINE, SANDBOX) and not math.isnan(v)
+    ]
     return sum(ours) / len(outcome.samples) if outcome.samples else float("nan")
 
 
@@ -567,16 +584,18 @@ def report(outcomes: list[Outcome], ratio: float, closed_ratio: float | None, po
             + ("" if name == "polls" else " ms")
             for name in sorted({n for s in o.samples for n in s.phases})
         )
-        ours = {name: sec for name, sec in o.cpu_seconds.items() if name != MACHINE}
+        ours = {name: sec for name, sec in o.cpu_seconds.items() if name not in (MACHINE, SANDBOX)}
         cpu = ", ".join(f"{name} {sec:.1f}" for name, sec in ours.items())
         total_cpu = sum(v for v in ours.values() if not math.isnan(v))
-        others = o.cpu_seconds.get(MACHINE, float("nan")) - total_cpu
+        partners = o.cpu_seconds.get(SANDBOX, 0.0)
+        others = o.cpu_seconds.get(MACHINE, float("nan")) - total_cpu - partners
         lines.append("")
         lines.append(f"- {o.scenario}: p50 phases: {phases}")
         lines.append(
             f"- {o.scenario}: CPU seconds: {cpu} (total {total_cpu:.1f} s over {o.seconds:.1f} s wall = "
             f"{total_cpu / o.seconds:.2f} cores; "
             f"{total_cpu / max(1, len(o.samples)) * 1000:.0f} ms CPU per payment); "
+            f"partner sandboxes (not ours): {partners:.1f} s; "
             f"other processes of the machine meanwhile: {others:.1f} s"
         )
         if o.closed_seconds is not None:
@@ -600,14 +619,15 @@ def keep_logs(children: list[Child]) -> Path:
 
 
 async def benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    temporal_port, ui_port, web_port, smtp_port = free_ports(4)
-    env = stack_env(tmp, temporal_port, ui_port, web_port, smtp_port)
+    temporal_port, ui_port, web_port, smtp_port, sandbox_port = free_ports(5)
+    env = stack_env(tmp, temporal_port, ui_port, web_port, smtp_port, sandbox_port)
     saved_env = use_environment(dict(env))
     stack = Stack(
         tmp=tmp,
         env=env,
         temporal_address=env["TEMPORAL_ADDRESS"],
         base_url=env["PUBLIC_BASE_URL"],
+        sandbox_url=env["SANDBOX_BASE_URL"],
         bare_queue=f"bench-bare-{secrets.token_hex(4)}",
         children=[],
     )
@@ -630,7 +650,9 @@ async def benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         )
         async with (
             httpx.AsyncClient(base_url=stack.base_url, timeout=PAYMENT_TIMEOUT, limits=limits) as api,
-            httpx.AsyncClient(base_url=stack.base_url, timeout=PAYMENT_TIMEOUT, limits=limits) as browser,
+            # The payer's browser and its bank: the CMI page and the scripted card payment are at the
+            # sandboxes' own address.
+            httpx.AsyncClient(base_url=stack.sandbox_url, timeout=PAYMENT_TIMEOUT, limits=limits) as browser,
         ):
             login = await api.post("/api/v1/session", json={"username": "sataa", "password": DEMO_PASSWORD})
             login.raise_for_status()

@@ -6,7 +6,7 @@ and seeded, then ``--rows`` invoices from ``portnet.seed.generate_invoices`` (wi
 lines, without messages nor documents) spread over the three demo companies; the cost of that
 generation is measured and printed on its own.
 
-Then, logged in as the client ``sataa`` (POST /api/v1/session) on ``create_app(start_mail_sink=False)``
+Then, logged in as the client ``sataa`` (POST /api/v1/session) on ``create_app()``
 through ``httpx.ASGITransport`` (no Temporal needed), ``--repeat`` sequential requests of each common
 search of a client user: by number, by status + date range, by emitter, and the unfiltered first
 page. For each search the SQL statements the API actually issued are captured and explained
@@ -297,7 +297,7 @@ async def run_searches(repeat: int, company_id: int, rng: random.Random) -> list
     from portnet.settings import get_settings
     from web.app import create_app
 
-    app = create_app(get_settings(), start_mail_sink=False)
+    app = create_app(get_settings())
     engine = portnet_db.get_engine()
     numbers = sample_numbers(company_id, 1000, rng)
     capture = Capture(engine)

@@ -1,8 +1,13 @@
 """`make run`: the whole system on one machine, started and stopped as one thing.
 
-One Ctrl-C must leave nothing behind, so every child runs in its own process group (the terminal's
-SIGINT reaches only us, and we stop each group in order: apps first, Temporal last, so the worker can
-still talk to the server while it drains). If any child dies, the rest is useless: stop all, exit 1.
+The children: the Temporal dev server, the partner sandboxes (``python -m sandbox``: their own app
+and process on ``SANDBOX_BASE_URL``, 127.0.0.1:8001, with the SMTP mail sink), the worker and the
+portal. One Ctrl-C must leave nothing behind, so every child runs in its own process group (the
+terminal's SIGINT reaches only us, and we stop each group in order: apps first, Temporal last, so
+the worker can still talk to the server while it drains). If any child dies, the rest is useless:
+stop all, exit 1 - except the sandboxes, which stand for other companies' systems: stopped on their
+own (``kill <pid>``, to see the bank restart), they are started again and find their memory in
+their store; one that dies within ``SANDBOX_MIN_UPTIME`` of its start is a crash like any other.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO
+from urllib.parse import urlsplit
 
 from temporalio.client import Client
 
@@ -33,6 +39,8 @@ LOCAL_TEMPORAL = "127.0.0.1:7233"
 WEB_HOST, WEB_PORT = "127.0.0.1", 8000
 STARTUP_TIMEOUT = 60.0
 STOP_GRACE = 5.0
+SANDBOX = "sandbox"
+SANDBOX_MIN_UPTIME = 10.0
 DEMO_PASSWORD = "Portnet2026!"  # noqa: S105 - the documented password of the seeded demo accounts
 
 # Reentrant: the signal handler prints from the main thread, possibly while it already holds the lock.
@@ -93,6 +101,8 @@ class Child:
     # Set once we stop the child on purpose: the dev server logs its shutdown as a burst of scary
     # ERROR lines ("context canceled") that mean nothing.
     mute: threading.Event
+    command: list[str]
+    started_at: float
 
 
 class ChildDied(Exception):
@@ -137,7 +147,7 @@ def spawn(name: str, command: list[str]) -> Child:
     mute = threading.Event()
     pump = threading.Thread(target=_pump, args=(name, proc.stdout, mute), daemon=True)
     pump.start()
-    return Child(name, proc, pump, mute)
+    return Child(name, proc, pump, mute, command, time.monotonic())
 
 
 def _signal_group(child: Child, sig: signal.Signals) -> None:
@@ -192,15 +202,38 @@ def temporal_ready(settings: Settings) -> bool:
     return True
 
 
-def web_ready() -> bool:
-    conn = http.client.HTTPConnection(WEB_HOST, WEB_PORT, timeout=2)
+def http_ready(host: str, port: int, path: str) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=2)
     try:
-        conn.request("GET", "/healthz")
+        conn.request("GET", path)
         return conn.getresponse().status == 200
     except OSError:
         return False
     finally:
         conn.close()
+
+
+def web_ready() -> bool:
+    return http_ready(WEB_HOST, WEB_PORT, "/healthz")
+
+
+def sandbox_address(settings: Settings) -> tuple[str, int]:
+    """Host and port of ``SANDBOX_BASE_URL``, where ``python -m sandbox`` listens."""
+    address = urlsplit(settings.sandbox_base_url)
+    return address.hostname or "127.0.0.1", address.port or 8001
+
+
+def restart_stopped_sandbox(children: list[Child]) -> None:
+    """The partners' process, stopped after it was up a while, starts again (same command, same
+    store); within SANDBOX_MIN_UPTIME of its start it is left to ``check_alive``: a crash loop."""
+    for index, child in enumerate(children):
+        if child.name != SANDBOX or child.proc.poll() is None:
+            continue
+        if time.monotonic() - child.started_at < SANDBOX_MIN_UPTIME:
+            continue
+        say(f"{child.name} stopped (exit code {child.proc.returncode}); starting it again, with its memory")
+        child.pump.join(timeout=1)
+        children[index] = spawn(child.name, child.command)
 
 
 def check_alive(children: list[Child]) -> None:
@@ -228,6 +261,7 @@ def wait_until(
 
 def banner(settings: Settings) -> str:
     base = settings.public_base_url.rstrip("/")
+    sandboxes = settings.sandbox_base_url.rstrip("/") + "/sandbox"
     return f"""
 ==============================================================================
  PortNet Payments is running.  Ctrl-C stops everything.
@@ -238,9 +272,10 @@ def banner(settings: Settings) -> str:
                      in the UI: Codec Server > "Use my browser setting", endpoint
                      {codec_endpoint(settings)}, tick "Include cross-origin credentials"
    API docs          {base}/docs
-   Sandboxes         {base}/sandbox/cmi/        (CMI payment page)
-                     {base}/sandbox/mail        (outgoing e-mail)
-                     {base}/sandbox/emitters/   (ANP, MARSA MAROC... acknowledgements)
+   Sandboxes         {sandboxes}/            (every partner, own process)
+                     {sandboxes}/cmi/        (CMI payment page)
+                     {sandboxes}/mail        (outgoing e-mail)
+                     {sandboxes}/emitters/   (ANP, MARSA MAROC... acknowledgements)
 
    Demo logins (password {DEMO_PASSWORD}):
      sataa, aska, tmta   clients
@@ -259,9 +294,19 @@ def run(stop_event: threading.Event) -> int:
     settings = get_settings()
     children: list[Child] = []
     try:
-        if port_open(WEB_HOST, WEB_PORT):
-            say(f"port {WEB_PORT} is already in use on {WEB_HOST}: is another `make run` still running?")
-            return 1
+        sandbox_host, sandbox_port = sandbox_address(settings)
+        taken = (
+            (WEB_HOST, WEB_PORT),
+            (sandbox_host, sandbox_port),
+            ("127.0.0.1", settings.sandbox_smtp_port),
+        )
+        for host, port in taken:
+            if port_open(host, port):
+                say(f"port {port} is already in use on {host}: is another `make run` still running?")
+                return 1
+        # The sandboxes first: they need neither Temporal nor the portal, and the portal's first
+        # payment needs them. Their store (SANDBOX_DATABASE_URL) keeps what they knew last time.
+        children.append(spawn(SANDBOX, [sys.executable, "-m", "sandbox"]))
         if settings.temporal_address == LOCAL_TEMPORAL and not port_open("127.0.0.1", 7233):
             VAR.mkdir(parents=True, exist_ok=True)
             command = temporal_dev_command(
@@ -283,11 +328,18 @@ def run(stop_event: threading.Event) -> int:
             sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
             "--host", WEB_HOST, "--port", str(WEB_PORT),
         ]))  # fmt: skip
+        wait_until(
+            lambda: http_ready(sandbox_host, sandbox_port, "/sandbox/healthz"),
+            f"the sandboxes at {settings.sandbox_base_url}/sandbox/healthz",
+            children,
+            stop_event,
+        )
         wait_until(web_ready, f"the portal at http://{WEB_HOST}:{WEB_PORT}/healthz", children, stop_event)
         with _print_lock:
             print(banner(settings), flush=True)
 
         while not stop_event.is_set():
+            restart_stopped_sandbox(children)
             check_alive(children)
             stop_event.wait(0.5)
         return 0

@@ -60,8 +60,15 @@ class Settings(BaseSettings):
     # One year, as the HSTS preload rules ask; lower it while first moving a host to HTTPS; 0 = off.
     hsts_max_age_seconds: int = 31_536_000
 
+    # The partner sandboxes (development only): their own process (`python -m sandbox`, started by
+    # `make run`), listening where this URL says; the portal links to their pages when
+    # SANDBOX_ENABLED. Their memory is a SQLite file of their own, so restarting either side loses
+    # nothing.
+    sandbox_base_url: str = "http://127.0.0.1:8001"
+    sandbox_database_url: str = f"sqlite:///{VAR / 'sandbox.db'}"
+
     # CMI hosted payment page (3D_PAY_HOSTING).
-    cmi_gateway_url: str = "http://127.0.0.1:8000/sandbox/cmi/fim/est3Dgate"
+    cmi_gateway_url: str = "http://127.0.0.1:8001/sandbox/cmi/fim/est3Dgate"
     cmi_client_id: str = "600000001"
     cmi_store_key: str = "SandboxStoreKey2026"
     cmi_session_timeout_seconds: int = 900
@@ -69,27 +76,27 @@ class Settings(BaseSettings):
     cmi_payment_deadline_seconds: int = 1200
 
     # Emitters (ANP, MARSA MAROC, ...) receive settlement notices and acknowledge them.
-    emitter_notify_url: str = "http://127.0.0.1:8000/sandbox/emitters"
+    emitter_notify_url: str = "http://127.0.0.1:8001/sandbox/emitters"
     emitter_shared_key: str = "SandboxEmitterKey2026"
     emitter_ack_deadline_seconds: int = 7 * 24 * 3600
     # The sandbox emitter acknowledges this many seconds after a notice.
     sandbox_emitter_ack_delay_seconds: float = 1.0
 
     # Amanpay (cash payment code at Tashilat, Amanty wallet) and Banque Populaire PayDirect.
-    amanpay_base_url: str = "http://127.0.0.1:8000/sandbox/amanpay"
+    amanpay_base_url: str = "http://127.0.0.1:8001/sandbox/amanpay"
     amanpay_merchant_id: str = "PORTNET01"
     amanpay_secret_key: str = "SandboxAmanpayKey2026"  # noqa: S105 - sandbox default; compose requires a real one
     # How long a cash payment code stays payable at Tashilat (72 h).
     amanpay_code_ttl_seconds: int = 259200
     # How long the invoices stay held while the payer is on the Amanty page.
     amanpay_redirect_deadline_seconds: int = 1200
-    paydirect_base_url: str = "http://127.0.0.1:8000/sandbox/paydirect"
+    paydirect_base_url: str = "http://127.0.0.1:8001/sandbox/paydirect"
     paydirect_secret_key: str = "SandboxPayDirectKey2026"  # noqa: S105 - sandbox default; compose requires a real one
     # One SMS code lives 10 min; the whole SMS code step (with resends) at most 15 min.
     paydirect_otp_ttl_seconds: int = 600
     paydirect_step_timeout_seconds: int = 900
     # The sandbox SMS gateway the PayDirect sandbox sends its codes through.
-    sms_gateway_url: str = "http://127.0.0.1:8000/sandbox/sms"
+    sms_gateway_url: str = "http://127.0.0.1:8001/sandbox/sms"
 
     # E-mail.
     smtp_host: str = "127.0.0.1"
@@ -98,11 +105,11 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_starttls: bool = False
     mail_from: str = "PortNet Paiements <paiements@portnet.ma>"
-    # The development mail sink (part of the sandboxes) listens here.
+    # The development mail sink (it runs in the sandboxes' process) listens here.
     sandbox_smtp_port: int = 1025
 
     # CMI Fatourati (bill reference paid in a bank app or at an agency).
-    fatourati_base_url: str = "http://127.0.0.1:8000/sandbox/fatourati/api"
+    fatourati_base_url: str = "http://127.0.0.1:8001/sandbox/fatourati/api"
     fatourati_merchant_code: str = "PORTNET"
     fatourati_store_id: str = "PN001"
     fatourati_api_key: str = "SandboxFatouratiKey2026"
@@ -116,7 +123,7 @@ class Settings(BaseSettings):
     finance_alert_email: str = "finance@portnet.ma"
 
     # MARSA MAROC's invoicing API: invoices by terminal and customer id or by number.
-    marsa_maroc_base_url: str = "http://127.0.0.1:8000/sandbox/marsa-maroc"
+    marsa_maroc_base_url: str = "http://127.0.0.1:8001/sandbox/marsa-maroc"
     marsa_maroc_api_token: str = "SandboxMarsaToken2026"  # noqa: S105 - sandbox default; compose requires a real one
     marsa_maroc_page_size: int = 10
     # One page call: a slower answer is a timeout, retried with backoff by Temporal.

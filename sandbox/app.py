@@ -1,72 +1,100 @@
-"""The partner sandboxes as one ASGI app, mounted by the portal at ``/sandbox``.
+"""The partner sandboxes: their own FastAPI app and process (``python -m sandbox``), on port 8001.
 
-All state lives on ``app.state`` so that each test builds a fresh world with a new app. A mounted
-app's own lifespan never runs, so the portal's lifespan enters ``sandbox_lifespan(app)`` to start
-the SMTP sink and to stop the sandboxes' background deliveries.
+They stand for other companies (CMI, Amanpay, Banque Populaire, MARSA MAROC, the emitters), so
+they run apart from the portal: a portal restart does not wipe "the bank's" memory, and their CPU
+is not counted as ours. Every page and API is under ``/sandbox/...``, as the partner URLs in our
+settings expect. Their state is a SQLite file of their own (``SANDBOX_DATABASE_URL``); on start,
+the callbacks and acknowledgements a previous run left pending go on, and the SMTP mail sink
+(``SANDBOX_SMTP_PORT``) starts with them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from portnet.settings import Settings, get_settings
-from sandbox import amanpay, cmi, emitters, fatourati, mail, marsa_maroc
-from sandbox.runtime import Background, Outbound, make_templates
+from sandbox import amanpay, amanty, cmi, emitters, fatourati, mail, marsa_maroc, paydirect, sms, tashilat
+from sandbox.context import Sandbox, sandbox_of
+
+PREFIX = "/sandbox"
 
 
-def create_sandbox_app(settings: Settings | None = None) -> FastAPI:
+def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True) -> FastAPI:
+    """``uvicorn sandbox.app:create_sandbox_app --factory``; ``mail_sink=False`` for tests that do
+    not need the SMTP server (their port may be taken by another sandbox of the same run)."""
     settings = settings or get_settings()
+    sandbox = Sandbox.open(settings)
+    for partner in (cmi, fatourati, amanpay, emitters):
+        partner.install(sandbox)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(sandbox, mail_sink=mail_sink):
+            yield
+
     app = FastAPI(
         title="PortNet — bacs à sable des partenaires",
-        description="Imitations de CMI, des émetteurs et d'une boîte mail, joignables en HTTP seulement.",
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        description="Imitations de CMI, Amanpay, PayDirect, MARSA MAROC, des émetteurs et d'une boîte mail, "
+        "joignables en HTTP seulement.",
+        docs_url=f"{PREFIX}/docs",
+        openapi_url=f"{PREFIX}/openapi.json",
+        swagger_ui_oauth2_redirect_url=f"{PREFIX}/docs/oauth2-redirect",
         redoc_url=None,
+        lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.templates = make_templates()
-    app.state.outbound = Outbound()
-    app.state.background = Background()
-    app.state.cmi = cmi.CmiState(settings=settings)
-    app.state.emitters = emitters.EmitterState(
-        settings=settings, ack_delay_seconds=settings.sandbox_emitter_ack_delay_seconds
-    )
-    app.state.fatourati = fatourati.FatouratiState(settings=settings)
-    app.state.amanpay = amanpay.AmanpayState(settings=settings)
-    app.state.marsa = marsa_maroc.MarsaState(settings=settings)
-    app.state.mailbox = mail.Mailbox()
-    app.state.mail_sink = mail.MailSink(settings, mailbox=app.state.mailbox)
+    app.state.sandbox = sandbox
+    routes = APIRouter(prefix=PREFIX)
 
-    @app.get("/", response_class=HTMLResponse, name="sandbox_index")
+    @routes.get("/", response_class=HTMLResponse, name="sandbox_index")
     async def index(request: Request) -> HTMLResponse:
-        response: HTMLResponse = request.app.state.templates.TemplateResponse(
-            request, "index.html", {"settings": settings}
-        )
-        return response
+        return sandbox_of(request).page(request, "index.html", {"settings": settings})
 
-    app.include_router(cmi.router)
-    app.include_router(mail.router)
-    app.include_router(emitters.router)
-    app.include_router(fatourati.router)
-    app.include_router(amanpay.router)
-    app.include_router(marsa_maroc.router)
+    @routes.get("/healthz", name="sandbox_health")
+    async def health(request: Request) -> JSONResponse:
+        """Answers once the store answers: what `make run` waits for before starting the portal."""
+        await sandbox_of(request).store.call(lambda tx: None)
+        return JSONResponse({"status": "ok"})
+
+    for partner_router in (
+        cmi.router,
+        fatourati.router,
+        amanpay.router,
+        tashilat.router,
+        amanty.router,
+        paydirect.router,
+        sms.router,
+        mail.router,
+        emitters.router,
+        marsa_maroc.router,
+    ):
+        routes.include_router(partner_router)
+    app.include_router(routes)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/", status_code=307)
+
     return app
 
 
 @asynccontextmanager
-async def sandbox_lifespan(app: FastAPI, start_mail_sink: bool = True) -> AsyncIterator[FastAPI]:
-    """For the portal's lifespan: ``async with sandbox_lifespan(sandbox_app): yield``."""
-    sink: mail.MailSink = app.state.mail_sink
-    if start_mail_sink:
+async def running(sandbox: Sandbox, mail_sink: bool = True) -> AsyncIterator[Sandbox]:
+    """The sandbox at work: mail sink up, pending deliveries resumed; on exit, background work stops
+    (what is pending stays in the store for the next start) and the store is closed."""
+    sink = mail.MailSink(sandbox.settings, sandbox.store) if mail_sink else None
+    if sink is not None:
         await sink.__aenter__()
     try:
-        yield app
+        await sandbox.outbox.resume()
+        yield sandbox
     finally:
-        background: Background = app.state.background
-        await background.cancel_all()
-        if start_mail_sink:
+        await sandbox.background.cancel_all()
+        await sandbox.outbound.aclose()
+        if sink is not None:
             await sink.__aexit__(None, None, None)
+        await asyncio.to_thread(sandbox.store.close)

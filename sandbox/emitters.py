@@ -5,30 +5,30 @@ then authenticates it by its HMAC signature, takes it once however often we retr
 later, on its own schedule, with a signed call to the URL we gave. Signatures are HMAC-SHA256 (hex,
 header ``X-PortNet-Signature``) with the shared key over the message type's label, a newline and the
 raw body: ``EMITTER_SETTLEMENT_NOTICE`` for our notices, ``EMITTER_ACK`` for the acknowledgements, so
-that neither can pass for the other. Tests pause the automatic acknowledgement to observe the
-waiting state, then release it by hand.
+that neither can pass for the other. Notices are kept in the sandbox's store and each
+acknowledgement is a delivery (sandbox/deliveries.py): one scheduled before a restart still goes out
+after it. The automatic acknowledgement can be suspended (a person's switch on the page, kept too)
+to observe the waiting state, then released, or an acknowledgement sent by hand.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import re
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from portnet.settings import Settings
-from sandbox.runtime import Background, Outbound, log
+from sandbox.context import Sandbox, sandbox_of
+from sandbox.deliveries import Delivery, Purpose, Reply, cancel_delivery, new_delivery
+from sandbox.store import Record, Tx
 
 router = APIRouter(prefix="/emitters")
 
@@ -41,9 +41,10 @@ EMITTER_NAMES = {
 }
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
-
 SETTLEMENT_NOTICE = "EMITTER_SETTLEMENT_NOTICE"
 ACK = "EMITTER_ACK"
+# Scheduled by the emitter's own job (which a suspended switch holds back), or sent by a person.
+AUTO_ACK_DELIVERY, ACK_DELIVERY = "emitter_auto_ack", "emitter_ack"
 
 
 def sign(body: bytes, key: str, label: str) -> str:
@@ -82,8 +83,7 @@ class SettlementNotice(BaseModel):
         return value
 
 
-@dataclass
-class AckTry:
+class AckTry(BaseModel):
     at: datetime
     status_code: int | None
     answer: str | None
@@ -99,19 +99,23 @@ class AckTry:
         return self.status_code is None or self.status_code >= 500 or self.status_code in (408, 429)
 
 
-@dataclass
-class Notice:
+class Notice(Record):
+    kind = "emitter_notice"
+
     emitter_code: str
     notice: SettlementNotice
-    raw_body: bytes
+    raw_body: str
     received_at: datetime
     emitter_ack_id: str
     acknowledged_at: str | None = None
-    ack_body: bytes | None = None
-    ack_tries: list[AckTry] = field(default_factory=list)
+    ack_body: str | None = None
+    ack_tries: list[AckTry] = Field(default_factory=list)
     # scheduled | paused | sending | retrying | delivered | failed | refused
     ack_state: str = "scheduled"
-    auto_task: asyncio.Task[Any] | None = None
+    delivery_id: int | None = None
+
+    def key(self) -> str:
+        return notice_key(self.emitter_code, self.notice_id)
 
     @property
     def notice_id(self) -> str:
@@ -141,119 +145,110 @@ class Notice:
         }
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+class AutoAck(Record):
+    """The page's switch: when off, acknowledgements wait for a person (or for the switch)."""
+
+    kind = "emitter_auto_ack"
+    enabled: bool = True
+
+    def key(self) -> str:
+        return "switch"
 
 
-@dataclass
-class EmitterState:
-    """Notices by (emitter, notice_id); ``auto_ack = False`` holds every acknowledgement back."""
-
-    settings: Settings
-    notices: dict[tuple[str, str], Notice] = field(default_factory=dict)
-    auto_ack: bool = True
-    ack_delay_seconds: float = 1.0
-    ack_max_tries: int = 4
-    ack_backoff_seconds: float = 0.5
-    clock: Callable[[], datetime] = _utc_now
+def notice_key(code: str, notice_id: str) -> str:
+    return f"{code.upper()}/{notice_id}"
 
 
-def _state(request: Request) -> EmitterState:
-    state: EmitterState = request.app.state.emitters
-    return state
+def auto_ack_enabled(tx: Tx) -> bool:
+    switch = tx.get(AutoAck, "switch")
+    return switch is None or switch.enabled
 
 
-def _key(code: str, notice_id: str) -> tuple[str, str]:
-    return code.upper(), notice_id
-
-
-def _ack_body(state: EmitterState, notice: Notice) -> bytes:
-    """Built once: every retry carries the same bytes, hence the same signature and timestamp."""
+def _acknowledgement(sandbox: Sandbox, tx: Tx, notice: Notice, purpose: str, delay: float) -> Delivery:
+    """Built once: every retry and every re-send carries the same bytes, signature and timestamp."""
     if notice.ack_body is None:
-        notice.acknowledged_at = state.clock().isoformat()
+        notice.acknowledged_at = sandbox.clock().isoformat()
         payload = {
             "notice_id": notice.notice_id,
             "emitter_code": notice.emitter_code,
             "emitter_ack_id": notice.emitter_ack_id,
             "acknowledged_at": notice.acknowledged_at,
         }
-        notice.ack_body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return notice.ack_body
-
-
-async def _send_once(state: EmitterState, outbound: Outbound, notice: Notice) -> AckTry:
-    body = _ack_body(state, notice)
-    headers = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(body, state.settings.emitter_shared_key, ACK),
-    }
-    at = state.clock()
-    try:
-        async with outbound.client() as client:
-            reply = await client.post(notice.notice.ack_url, content=body, headers=headers)
-        outcome = AckTry(at=at, status_code=reply.status_code, answer=reply.text[:2000])
-    except Exception as exc:  # the emitter's job must survive our outage
-        outcome = AckTry(at=at, status_code=None, answer=None, error=f"{type(exc).__name__}: {exc}")
-    notice.ack_tries.append(outcome)
-    return outcome
-
-
-def _settle(notice: Notice, outcome: AckTry) -> bool:
-    """Update the state from one try; True when there is nothing more to do."""
-    if outcome.delivered:
-        notice.ack_state = "delivered"
-        return True
-    if not outcome.worth_retrying:
-        notice.ack_state = "refused"
-        return True
-    return False
-
-
-async def _retry(state: EmitterState, outbound: Outbound, notice: Notice) -> None:
-    for number in range(1, state.ack_max_tries):
-        await asyncio.sleep(state.ack_backoff_seconds * 2 ** (number - 1))
-        if _settle(notice, await _send_once(state, outbound, notice)):
-            return
-    notice.ack_state = "failed"
-    log.warning(
-        "emitter sandbox: ack of %s abandoned after %d tries", notice.notice_id, len(notice.ack_tries)
+        notice.ack_body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    body = notice.ack_body.encode("utf-8")
+    cancel_delivery(tx, notice.delivery_id)
+    delivery = new_delivery(
+        tx,
+        purpose,
+        subject=notice.key(),
+        url=notice.notice.ack_url,
+        body=notice.ack_body,
+        headers={
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(body, sandbox.settings.emitter_shared_key, ACK),
+        },
+        max_tries=sandbox.tuning.emitter_ack_max_tries,
+        backoff_seconds=sandbox.tuning.emitter_ack_backoff_seconds,
+        delay_seconds=delay,
     )
+    notice.delivery_id = delivery.id
+    tx.put(notice)
+    return delivery
 
 
-async def acknowledge(
-    state: EmitterState, outbound: Outbound, background: Background, notice: Notice
-) -> None:
-    """First try awaited, retries in the background, like the CMI callback."""
-    notice.ack_state = "sending"
-    if _settle(notice, await _send_once(state, outbound, notice)):
-        return
-    if state.ack_max_tries <= 1:
-        notice.ack_state = "failed"
-        return
-    notice.ack_state = "retrying"
-    background.spawn(_retry(state, outbound, notice), name=f"emitter-ack-{notice.notice_id}")
-
-
-async def _auto_acknowledge(
-    state: EmitterState, outbound: Outbound, background: Background, notice: Notice
-) -> None:
-    await asyncio.sleep(state.ack_delay_seconds)
-    notice.auto_task = None
-    if not state.auto_ack:
+def schedule(sandbox: Sandbox, tx: Tx, notice: Notice) -> Delivery | None:
+    """The automatic acknowledgement, after the usual delay; held back while the switch is off."""
+    if not auto_ack_enabled(tx):
         notice.ack_state = "paused"
-        return
-    await acknowledge(state, outbound, background, notice)
-
-
-def _schedule(request: Request, notice: Notice) -> None:
-    state, outbound, background = _state(request), request.app.state.outbound, request.app.state.background
-    if not state.auto_ack:
-        notice.ack_state = "paused"
-        return
+        tx.put(notice)
+        return None
     notice.ack_state = "scheduled"
-    notice.auto_task = background.spawn(
-        _auto_acknowledge(state, outbound, background, notice), name=f"emitter-auto-ack-{notice.notice_id}"
+    return _acknowledgement(sandbox, tx, notice, AUTO_ACK_DELIVERY, sandbox.tuning.emitter_ack_delay_seconds)
+
+
+def _before_auto_ack(tx: Tx, delivery: Delivery) -> bool:
+    notice = tx.get(Notice, delivery.subject)
+    if notice is None:
+        return False
+    if not auto_ack_enabled(tx):
+        notice.ack_state, notice.delivery_id = "paused", None
+        tx.put(notice)
+        return False
+    if notice.ack_state == "scheduled":
+        notice.ack_state = "sending"
+        tx.put(notice)
+    return True
+
+
+def _after_ack(tx: Tx, delivery: Delivery, reply: Reply) -> bool:
+    notice = tx.get(Notice, delivery.subject)
+    if notice is None:
+        return True
+    outcome = AckTry(
+        at=reply.at,
+        status_code=reply.status_code,
+        answer=None if reply.text is None else reply.text[:2000],
+        error=reply.error,
     )
+    notice.ack_tries.append(outcome)
+    done = outcome.delivered or not outcome.worth_retrying
+    notice.ack_state = "delivered" if outcome.delivered else ("refused" if done else "retrying")
+    tx.put(notice)
+    return done
+
+
+def _ack_abandoned(tx: Tx, delivery: Delivery) -> None:
+    notice = tx.get(Notice, delivery.subject)
+    if notice is not None:
+        notice.ack_state = "failed"
+        tx.put(notice)
+
+
+def install(sandbox: Sandbox) -> None:
+    sandbox.outbox.register(
+        AUTO_ACK_DELIVERY, Purpose(after=_after_ack, before=_before_auto_ack, abandoned=_ack_abandoned)
+    )
+    sandbox.outbox.register(ACK_DELIVERY, Purpose(after=_after_ack, abandoned=_ack_abandoned))
 
 
 def _receipt(notice: Notice) -> dict[str, Any]:
@@ -270,30 +265,40 @@ def _wants_redirect(request: Request) -> bool:
 
 @router.get("/", response_class=HTMLResponse, name="emitters_index")
 async def notices_page(request: Request) -> HTMLResponse:
-    state = _state(request)
-    notices = sorted(state.notices.values(), key=lambda n: n.received_at, reverse=True)
-    response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, "emitters/index.html", {"notices": notices, "state": state, "names": EMITTER_NAMES}
-    )
-    return response
+    sandbox = sandbox_of(request)
+    notices, enabled = await sandbox.store.call(lambda tx: (tx.all(Notice), auto_ack_enabled(tx)))
+    notices.sort(key=lambda n: n.received_at, reverse=True)
+    context = {
+        "notices": notices,
+        "auto_ack": enabled,
+        "ack_delay_seconds": sandbox.tuning.emitter_ack_delay_seconds,
+        "names": EMITTER_NAMES,
+    }
+    return sandbox.page(request, "emitters/index.html", context)
 
 
 @router.post("/auto-ack", name="emitters_auto_ack")
 async def toggle_auto_ack(request: Request) -> Response:
     """Resuming schedules the held acknowledgements again, each after the usual delay."""
-    state = _state(request)
+    sandbox = sandbox_of(request)
     form = await request.form()
-    state.auto_ack = str(form.get("enabled", "")).lower() in ("1", "true", "on", "yes")
-    if state.auto_ack:
-        for notice in state.notices.values():
-            if notice.ack_state == "paused":
-                _schedule(request, notice)
+    enabled = str(form.get("enabled", "")).lower() in ("1", "true", "on", "yes")
+
+    def switch(tx: Tx) -> list[Delivery]:
+        tx.put(AutoAck(enabled=enabled))
+        if not enabled:
+            return []
+        held = [n for n in tx.all(Notice) if n.ack_state == "paused"]
+        return [d for n in held if (d := schedule(sandbox, tx, n)) is not None]
+
+    for delivery in await sandbox.store.call(switch):
+        await sandbox.outbox.dispatch(delivery.id, inline_tries=0)
     return RedirectResponse(str(request.url_for("emitters_index")), status_code=303)
 
 
 @router.post("/{code}/settlements", name="emitters_settlements")
 async def receive_notice(request: Request, code: str) -> JSONResponse:
-    state = _state(request)
+    sandbox = sandbox_of(request)
     if not _CODE.match(code):
         return JSONResponse({"detail": "unknown emitter"}, 404)
     body = await request.body()
@@ -301,28 +306,42 @@ async def receive_notice(request: Request, code: str) -> JSONResponse:
         notice_data = SettlementNotice.model_validate_json(body)
     except ValidationError:
         return JSONResponse({"detail": "invalid settlement notice"}, 422)
-    if not signature_ok(body, request.headers.get(SIGNATURE_HEADER), state.settings.emitter_shared_key):
+    if not signature_ok(body, request.headers.get(SIGNATURE_HEADER), sandbox.settings.emitter_shared_key):
         return JSONResponse({"detail": f"missing or invalid {SIGNATURE_HEADER}"}, 401)
-    key = _key(code, notice_data.notice_id)
-    existing = state.notices.get(key)
-    if existing is not None:
+
+    def take(tx: Tx) -> tuple[Notice, Delivery | None, bool]:
+        existing = tx.get(Notice, notice_key(code, notice_data.notice_id))
+        if existing is not None:
+            return existing, None, False
+        notice = Notice(
+            emitter_code=code.upper(),
+            notice=notice_data,
+            raw_body=body.decode("utf-8"),
+            received_at=sandbox.clock(),
+            emitter_ack_id=f"{code.upper()}-ACK-{secrets.token_hex(6).upper()}",
+        )
+        return notice, schedule(sandbox, tx, notice), True
+
+    notice, delivery, new = await sandbox.store.call(take)
+    if not new:
         # Our retries must not create a second settlement: answer what we answered, plus progress.
-        return JSONResponse({**_receipt(existing), **existing.as_json()}, 200)
-    notice = Notice(
-        emitter_code=code.upper(),
-        notice=notice_data,
-        raw_body=body,
-        received_at=state.clock(),
-        emitter_ack_id=f"{code.upper()}-ACK-{secrets.token_hex(6).upper()}",
-    )
-    state.notices[key] = notice
-    _schedule(request, notice)
+        return JSONResponse({**_receipt(notice), **notice.as_json()}, 200)
+    if delivery is not None:
+        await sandbox.outbox.dispatch(delivery.id, inline_tries=0)
     return JSONResponse(_receipt(notice), 202)
+
+
+@router.get("/{code}/settlements", name="emitters_notices")
+async def notices_json(request: Request, code: str) -> JSONResponse:
+    """The notices an emitter received, oldest first, with where each acknowledgement stands."""
+    found = await sandbox_of(request).store.call(lambda tx: tx.all(Notice))
+    mine = [n for n in found if n.emitter_code == code.upper()]
+    return JSONResponse([{**n.as_json(), "payment_id": n.notice.payment_id} for n in mine])
 
 
 @router.get("/{code}/settlements/{notice_id}", name="emitters_notice")
 async def notice_json(request: Request, code: str, notice_id: str) -> JSONResponse:
-    notice = _state(request).notices.get(_key(code, notice_id))
+    notice = await sandbox_of(request).store.call(lambda tx: tx.get(Notice, notice_key(code, notice_id)))
     if notice is None:
         return JSONResponse({"detail": "unknown notice"}, 404)
     return JSONResponse({**notice.as_json(), "notice": json.loads(notice.raw_body)})
@@ -331,14 +350,21 @@ async def notice_json(request: Request, code: str, notice_id: str) -> JSONRespon
 @router.post("/{code}/settlements/{notice_id}/ack", name="emitters_ack")
 async def send_ack(request: Request, code: str, notice_id: str) -> Response:
     """Sends (or sends again, same ack id and bytes) the acknowledgement now."""
-    state = _state(request)
-    notice = state.notices.get(_key(code, notice_id))
-    if notice is None:
+    sandbox = sandbox_of(request)
+
+    def by_hand(tx: Tx) -> Delivery | None:
+        notice = tx.get(Notice, notice_key(code, notice_id))
+        if notice is None:
+            return None
+        notice.ack_state = "sending"
+        return _acknowledgement(sandbox, tx, notice, ACK_DELIVERY, 0.0)
+
+    delivery = await sandbox.store.call(by_hand)
+    if delivery is None:
         return JSONResponse({"detail": "unknown notice"}, 404)
-    if notice.auto_task is not None:
-        notice.auto_task.cancel()
-        notice.auto_task = None
-    await acknowledge(state, request.app.state.outbound, request.app.state.background, notice)
+    await sandbox.outbox.dispatch(delivery.id, inline_tries=1)  # first try awaited, retries behind
     if _wants_redirect(request):
         return RedirectResponse(str(request.url_for("emitters_index")), status_code=303)
+    notice = await sandbox.store.call(lambda tx: tx.get(Notice, notice_key(code, notice_id)))
+    assert notice is not None
     return JSONResponse(notice.as_json())

@@ -1,100 +1,51 @@
 """An imitation of CMI Fatourati: bill references that a payer pays in a bank app or at an agency.
 
-Reached by us over HTTP only, signed as ../shared/partners.md says, with the message type first:
-HMAC-SHA256 (hex, keyed with the store API key) over ``LABEL|field1|...|fieldN|API_KEY``. Like CMI it
+Reached by us over HTTP only, signed as ../shared/partners.md says, with the message type first
+(sandbox/fatourati_signature.py). Like CMI it
 checks every field of a request before its signature (and signs no field holding ``|`` or a control
 character), refuses a payment on an expired, cancelled or already paid reference, calls the
 merchant's callback, signed, after a payment, and verifies the merchant's signed answer (status
 included): an answer it cannot verify counts as not delivered and is tried again. Its own refusals
-are fixed texts, unsigned.
+are fixed texts, unsigned. Tokens and their payments are kept in the sandbox's store; the callback
+is a delivery (sandbox/deliveries.py), written with the payment it reports.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
+import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
-from portnet.settings import Settings
+from sandbox.context import Sandbox, sandbox_of
+from sandbox.deliveries import Delivery, Purpose, Reply, new_delivery
+from sandbox.fatourati_signature import (
+    AMOUNT,
+    ANSWER_STATUSES,
+    CALLBACK,
+    CALLBACK_ANSWER,
+    CURRENCY_MAD,
+    ORDER_ID,
+    REFERENCE,
+    TOKEN_CANCEL,
+    TOKEN_CANCEL_RESPONSE,
+    TOKEN_REQUEST,
+    TOKEN_RESPONSE,
+    fields_ok,
+    sign,
+    verify,
+)
 from sandbox.runtime import log
+from sandbox.store import Record, Tx
 
 router = APIRouter(prefix="/fatourati")
-
-CURRENCY_MAD = "504"
-# (label, fields in signing order) per message type.
-TOKEN_REQUEST = (
-    "FATOURATI_TOKEN_REQUEST",
-    ("amount", "currency", "merchantCode", "storeId", "orderId", "expiryDate"),
-)
-TOKEN_RESPONSE = ("FATOURATI_TOKEN_RESPONSE", ("tokenRef", "orderId", "amount", "expiryDate", "status"))
-TOKEN_CANCEL = ("FATOURATI_TOKEN_CANCEL", ("merchantCode", "storeId", "tokenRef"))
-TOKEN_CANCEL_RESPONSE = ("FATOURATI_TOKEN_CANCEL_RESPONSE", ("tokenRef", "status"))
-CALLBACK = (
-    "FATOURATI_CALLBACK",
-    (
-        "tokenRef",
-        "orderId",
-        "totalAmount",
-        "currency",
-        "transactionDate",
-        "transactionNumber",
-        "channel",
-        "operator",
-        "decisionCode",
-        "merchantCode",
-        "storeId",
-    ),
-)
-CALLBACK_ANSWER = (
-    "FATOURATI_CALLBACK_ANSWER",
-    ("tokenRef", "orderId", "transactionNumber", "receiptNumber", "status"),
-)
-MessageType = tuple[str, Sequence[str]]
-
-_UNSIGNABLE = re.compile(r"[|\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
-_REFERENCE = re.compile(r"[0-9]{13}")
-ANSWER_STATUSES = ("ACCEPTED", "RECEIVED_UNAPPLIED", "RECORDED")
-
-
-def sign(fields: Mapping[str, object], message: MessageType, api_key: str) -> str:
-    label, names = message
-    values = ["" if fields.get(name) is None else str(fields.get(name)) for name in names]
-    if any(_UNSIGNABLE.search(v) or len(v) > 255 for v in values):
-        raise ValueError(f"{label}: a field cannot be signed")
-    text = "|".join([label, *values, api_key])
-    return hmac.new(api_key.encode(), text.encode(), hashlib.sha256).hexdigest()
-
-
-def verify(fields: Mapping[str, object], message: MessageType, api_key: str) -> bool:
-    given = fields.get("signature")
-    if not isinstance(given, str) or not _HEX64.fullmatch(given):
-        return False
-    try:
-        expected = sign(fields, message, api_key)
-    except ValueError:
-        return False
-    return hmac.compare_digest(given.lower(), expected)
-
-
-def _fields_ok(body: Mapping[str, object], names: Sequence[str]) -> bool:
-    """CMI's own rule before any signature check: every signed field a bounded, plain string."""
-    for name in (*names, "signature"):
-        value = body.get(name)
-        if not isinstance(value, str) or len(value) > 255 or _UNSIGNABLE.search(value):
-            return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -123,12 +74,21 @@ CHANNELS: tuple[BankChannel, ...] = (
 BY_CODE = {c.code: c for c in CHANNELS}
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+class Payment(BaseModel):
+    """One transaction on a reference, and what the merchant answered to its callback."""
+
+    transaction_number: str
+    channel: str
+    at: str
+    decision_code: str
+    merchant_status: int | None = None
+    merchant_answer: Any = None
+    merchant_answer_verified: bool = False
 
 
-@dataclass
-class Token:
+class Token(Record):
+    kind = "fatourati_token"
+
     ref: str
     order_id: str
     amount: str
@@ -139,7 +99,13 @@ class Token:
     created_at: datetime
     cancelled: bool = False
     paid_by: str | None = None  # transaction number
-    payments: list[dict[str, Any]] = field(default_factory=list)
+    payments: list[Payment] = Field(default_factory=list)
+
+    def key(self) -> str:
+        return self.ref
+
+    def secondary(self) -> str:
+        return self.order_id  # one token per order
 
     def status(self, now: datetime) -> str:
         if self.paid_by:
@@ -150,33 +116,31 @@ class Token:
             return "EXPIRED"
         return "PENDING"
 
-
-@dataclass
-class FatouratiState:
-    settings: Settings
-    tokens: dict[str, Token] = field(default_factory=dict)
-    by_order: dict[str, str] = field(default_factory=dict)
-    clock: Callable[[], datetime] = _utcnow
-    txn_counter: int = 0
-
-    def new_ref(self) -> str:
-        while True:
-            ref = "10890" + f"{secrets.randbelow(10**8):08d}"
-            if ref not in self.tokens:
-                return ref
-
-    def new_txn(self) -> str:
-        self.txn_counter += 1
-        return f"FTR{self.clock():%y%m%d}{self.txn_counter:06d}{secrets.randbelow(1000):03d}"
+    def payment(self, transaction_number: str) -> Payment | None:
+        return next((p for p in self.payments if p.transaction_number == transaction_number), None)
 
 
-def _state(request: Request) -> FatouratiState:
-    state: FatouratiState = request.app.state.fatourati
-    return state
+def _new_ref(tx: Tx) -> str:
+    while True:
+        ref = "10890" + f"{secrets.randbelow(10**8):08d}"
+        if tx.get(Token, ref) is None:
+            return ref
+
+
+def _new_txn(tx: Tx, now: datetime) -> str:
+    return f"FTR{now:%y%m%d}{tx.next_number('fatourati_transaction'):06d}{secrets.randbelow(1000):03d}"
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 # --- the merchant API ------------------------------------------------------------------------
@@ -184,14 +148,12 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 @router.post("/api/tokens")
 async def create_token(request: Request) -> Response:
-    state = _state(request)
-    settings = state.settings
-    try:
-        body = await request.json()
-        assert isinstance(body, dict)
-    except (ValueError, AssertionError):
+    sandbox = sandbox_of(request)
+    settings = sandbox.settings
+    body = await _json_object(request)
+    if body is None:
         return _error(400, "bad_request", "Corps JSON attendu.")
-    if not _fields_ok(body, TOKEN_REQUEST[1]) or not _ORDER_ID.fullmatch(str(body["orderId"])):
+    if not fields_ok(body, TOKEN_REQUEST[1]) or not ORDER_ID.fullmatch(str(body["orderId"])):
         return _error(400, "bad_request", "Champs invalides.")
     if body.get("merchantCode") != settings.fatourati_merchant_code or body.get("storeId") != (
         settings.fatourati_store_id
@@ -200,7 +162,7 @@ async def create_token(request: Request) -> Response:
     if str(body.get("currency")) != CURRENCY_MAD:
         return _error(422, "bad_currency", "Seul le dirham (504) est accepté.")
     try:
-        if not _AMOUNT.fullmatch(str(body.get("amount"))):
+        if not AMOUNT.fullmatch(str(body.get("amount"))):
             raise ValueError("amount")
         amount = Decimal(str(body.get("amount")))
         expires = datetime.fromisoformat(str(body.get("expiryDate")))
@@ -217,42 +179,44 @@ async def create_token(request: Request) -> Response:
     if items_total != amount:
         return _error(422, "bad_items", "La somme des articles ne fait pas le montant.")
     order_id = str(body.get("orderId"))
-    ref = state.by_order.get(order_id)
-    if ref is None:  # idempotent per order: a retried creation gets the same reference
-        ref = state.new_ref()
-        state.tokens[ref] = Token(
-            ref=ref,
+
+    def token_for_order(tx: Tx) -> Token:
+        existing = tx.find(Token, order_id)
+        if existing:  # idempotent per order: a retried creation gets the same reference
+            return existing[0]
+        token = Token(
+            ref=_new_ref(tx),
             order_id=order_id,
             amount=f"{amount:.2f}",
             expires_at=expires,
             callback_url=str(body.get("callbackUrl") or ""),
             customer=dict(body.get("customer") or {}),
             items=list(items),
-            created_at=state.clock(),
+            created_at=sandbox.clock(),
         )
-        state.by_order[order_id] = ref
-    token = state.tokens[ref]
+        tx.put(token)
+        return token
+
+    token = await sandbox.store.call(token_for_order)
     answer = {
         "tokenRef": token.ref,
         "orderId": token.order_id,
         "amount": token.amount,
         "expiryDate": token.expires_at.isoformat(),
-        "status": token.status(state.clock()),
+        "status": token.status(sandbox.clock()),
     }
     return JSONResponse({**answer, "signature": sign(answer, TOKEN_RESPONSE, settings.fatourati_api_key)})
 
 
 @router.post("/api/tokens/{ref}/cancel")
 async def cancel_token(request: Request, ref: str) -> Response:
-    state = _state(request)
-    settings = state.settings
-    try:
-        body = await request.json()
-        assert isinstance(body, dict)
-    except (ValueError, AssertionError):
+    sandbox = sandbox_of(request)
+    settings = sandbox.settings
+    received = await _json_object(request)
+    if received is None:
         return _error(400, "bad_request", "Corps JSON attendu.")
-    body = {**body, "tokenRef": ref}
-    if not _fields_ok(body, TOKEN_CANCEL[1]) or not _REFERENCE.fullmatch(ref):
+    body = {**received, "tokenRef": ref}
+    if not fields_ok(body, TOKEN_CANCEL[1]) or not REFERENCE.fullmatch(ref):
         return _error(400, "bad_request", "Champs invalides.")
     if body.get("merchantCode") != settings.fatourati_merchant_code or body.get("storeId") != (
         settings.fatourati_store_id
@@ -260,12 +224,18 @@ async def cancel_token(request: Request, ref: str) -> Response:
         return _error(403, "unknown_merchant", "Marchand ou magasin inconnu.")
     if not verify(body, TOKEN_CANCEL, settings.fatourati_api_key):
         return _error(401, "bad_signature", "Signature invalide.")
-    token = state.tokens.get(ref)
+
+    def cancel(tx: Tx) -> Token | None:
+        token = tx.get(Token, ref)
+        if token is not None and token.paid_by is None:
+            token.cancelled = True
+            tx.put(token)
+        return token
+
+    token = await sandbox.store.call(cancel)
     if token is None:
         return _error(404, "NOT_FOUND", "Référence inconnue.")
-    if token.paid_by is None:
-        token.cancelled = True
-    answer = {"tokenRef": ref, "status": token.status(state.clock())}
+    answer = {"tokenRef": ref, "status": token.status(sandbox.clock())}
     return JSONResponse(
         {**answer, "signature": sign(answer, TOKEN_CANCEL_RESPONSE, settings.fatourati_api_key)}
     )
@@ -273,8 +243,8 @@ async def cancel_token(request: Request, ref: str) -> Response:
 
 @router.get("/api/tokens/{ref}")
 async def token_status(request: Request, ref: str) -> Response:
-    state = _state(request)
-    token = state.tokens.get(ref)
+    sandbox = sandbox_of(request)
+    token = await sandbox.store.call(lambda tx: tx.get(Token, ref))
     if token is None:
         return JSONResponse({"tokenRef": ref, "status": "NOT_FOUND"}, status_code=404)
     return JSONResponse(
@@ -283,8 +253,8 @@ async def token_status(request: Request, ref: str) -> Response:
             "orderId": token.order_id,
             "amount": token.amount,
             "expiryDate": token.expires_at.isoformat(),
-            "status": token.status(state.clock()),
-            "payments": token.payments,
+            "status": token.status(sandbox.clock()),
+            "payments": [p.model_dump() for p in token.payments],
         }
     )
 
@@ -292,75 +262,91 @@ async def token_status(request: Request, ref: str) -> Response:
 # --- paying: the bank channels ---------------------------------------------------------------
 
 
+REFUSALS = {
+    "PAID": "Cette référence a déjà été payée.",
+    "CANCELLED": "Cette référence a été annulée.",
+    "EXPIRED": "Référence expirée : passé le délai, le paiement est refusé.",
+}
+
+
+def _amount_matches(typed: str | None, expected: str) -> bool:
+    try:
+        return typed is not None and Decimal(typed.replace(",", ".").replace(" ", "")) == Decimal(expected)
+    except InvalidOperation:
+        return False
+
+
 async def pay(
-    request: Request, reference: str, amount: str | None, channel_code: str, refuse: bool = False
+    sandbox: Sandbox, reference: str, amount: str | None, channel_code: str, refuse: bool = False
 ) -> dict[str, Any]:
     """What a bank channel does when the payer validates: CMI's rules, then the signed callback."""
-    state = _state(request)
-    settings = state.settings
+    settings = sandbox.settings
     channel = BY_CODE.get(channel_code)
     if channel is None:
         return {"result": "refused", "reason": "Canal inconnu."}
     reference = reference.strip().replace(" ", "")
-    token = state.tokens.get(reference)
-    if token is None or len(reference) != 13:
-        return {"result": "refused", "reason": "Référence Fatourati inconnue."}
-    status = token.status(state.clock())
-    if status != "PENDING":
-        reasons = {
-            "PAID": "Cette référence a déjà été payée.",
-            "CANCELLED": "Cette référence a été annulée.",
-            "EXPIRED": "Référence expirée : passé le délai, le paiement est refusé.",
-        }
-        return {"result": "refused", "reason": reasons[status], "status": status}
-    if channel.asks_amount:
-        try:
-            ok = amount is not None and Decimal(amount.replace(",", ".").replace(" ", "")) == Decimal(
-                token.amount
-            )
-        except InvalidOperation:
-            ok = False
-        if not ok:
+
+    def take_payment(tx: Tx) -> dict[str, Any] | tuple[Token, Delivery]:
+        token = tx.get(Token, reference) if len(reference) == 13 else None
+        if token is None:
+            return {"result": "refused", "reason": "Référence Fatourati inconnue."}
+        now = sandbox.clock()
+        status = token.status(now)
+        if status != "PENDING":
+            return {"result": "refused", "reason": REFUSALS[status], "status": status}
+        if channel.asks_amount and not _amount_matches(amount, token.amount):
             return {"result": "refused", "reason": "Le montant ne correspond pas à la référence."}
-    txn = state.new_txn()
-    now = state.clock()
-    fields: dict[str, object] = {
-        "tokenRef": token.ref,
-        "orderId": token.order_id,
-        "totalAmount": token.amount,
-        "currency": CURRENCY_MAD,
-        "transactionDate": now.isoformat(),
-        "transactionNumber": txn,
-        "channel": channel.code,
-        "operator": channel.operator,
-        "decisionCode": "1" if refuse else "0",
-        "merchantCode": settings.fatourati_merchant_code,
-        "storeId": settings.fatourati_store_id,
-    }
-    fields["signature"] = sign(fields, CALLBACK, settings.fatourati_api_key)
-    if not refuse:
-        token.paid_by = txn
-    answer = await deliver(request, token, fields)
-    record = {
-        "transaction_number": txn,
-        "channel": channel.code,
-        "at": now.isoformat(),
-        "decision_code": fields["decisionCode"],
-        "merchant_status": answer.get("status_code"),
-        "merchant_answer": answer.get("body"),
-        "merchant_answer_verified": answer.get("verified", False),
-    }
-    token.payments.append(record)
-    result = "refused" if refuse else "paid"
+        txn = _new_txn(tx, now)
+        fields: dict[str, object] = {
+            "tokenRef": token.ref,
+            "orderId": token.order_id,
+            "totalAmount": token.amount,
+            "currency": CURRENCY_MAD,
+            "transactionDate": now.isoformat(),
+            "transactionNumber": txn,
+            "channel": channel.code,
+            "operator": channel.operator,
+            "decisionCode": "1" if refuse else "0",
+            "merchantCode": settings.fatourati_merchant_code,
+            "storeId": settings.fatourati_store_id,
+        }
+        fields["signature"] = sign(fields, CALLBACK, settings.fatourati_api_key)
+        if not refuse:
+            token.paid_by = txn
+        payment = Payment(
+            transaction_number=txn,
+            channel=channel.code,
+            at=now.isoformat(),
+            decision_code=str(fields["decisionCode"]),
+        )
+        token.payments.append(payment)
+        tx.put(token)
+        tries = sandbox.tuning.fatourati_callback_tries
+        delivery = new_delivery(
+            tx, CALLBACK_DELIVERY, f"{token.ref}/{txn}", token.callback_url, json.dumps(fields),
+            {"Content-Type": "application/json"}, max_tries=tries, backoff_seconds=0.0,
+        )  # fmt: skip
+        return token, delivery
+
+    taken = await sandbox.store.call(take_payment)
+    if isinstance(taken, dict):
+        return taken
+    token, delivery = taken
+    # CMI calls the merchant while the payer waits (three tries), then shows the merchant's answer.
+    await sandbox.outbox.dispatch(delivery.id, inline_tries=delivery.max_tries)
+    txn = delivery.subject.rpartition("/")[2]
+    paid = await sandbox.store.call(lambda tx: tx.get(Token, token.ref))
+    record = paid.payment(txn) if paid is not None else None
+    assert record is not None
     return {
-        "result": result,
+        "result": "refused" if refuse else "paid",
         "reason": "Paiement refusé par la banque." if refuse else None,
         "transaction_number": txn,
         "reference": token.ref,
         "amount": token.amount,
-        "merchant_answer": answer.get("body"),
-        "merchant_status": answer.get("status_code"),
-        "merchant_answer_verified": answer.get("verified", False),
+        "merchant_answer": record.merchant_answer,
+        "merchant_status": record.merchant_status,
+        "merchant_answer_verified": record.merchant_answer_verified,
     }
 
 
@@ -370,42 +356,49 @@ def answer_verified(body: Any, sent: Mapping[str, object], api_key: str) -> bool
         return False
     if any(body.get(name) != sent[name] for name in ("tokenRef", "orderId", "transactionNumber")):
         return False
-    return _fields_ok(body, CALLBACK_ANSWER[1]) and verify(body, CALLBACK_ANSWER, api_key)
+    return fields_ok(body, CALLBACK_ANSWER[1]) and verify(body, CALLBACK_ANSWER, api_key)
 
 
-async def deliver(request: Request, token: Token, fields: dict[str, object]) -> dict[str, Any]:
-    """Calls the merchant's callback (three tries), like CMI does after a payment. A 200 whose
-    signature does not verify is no answer: it is tried again, like a server error."""
-    outbound = request.app.state.outbound
-    api_key = _state(request).settings.fatourati_api_key
-    last: dict[str, Any] = {}
-    for _ in range(3):
-        try:
-            async with outbound.client() as client:
-                response = await client.post(token.callback_url, json=fields)
+CALLBACK_DELIVERY = "fatourati_callback"
+
+
+def callback_purpose(api_key: str) -> Purpose:
+    """A 200 whose signature does not verify is no answer: tried again, like a server error."""
+
+    def after(tx: Tx, delivery: Delivery, reply: Reply) -> bool:
+        ref, _, txn = delivery.subject.rpartition("/")
+        token = tx.get(Token, ref)
+        record = token.payment(txn) if token is not None else None
+        if token is None or record is None:
+            return True
+        body: Any = reply.error
+        if reply.text is not None:
             try:
-                body: Any = response.json()
+                body = json.loads(reply.text)
             except ValueError:
-                body = response.text
-            verified = response.status_code == 200 and answer_verified(body, fields, api_key)
-            last = {"status_code": response.status_code, "body": body, "verified": verified}
-            if verified or 400 <= response.status_code < 500:
-                return last
-            log.warning(
-                "fatourati callback to %s: answer %s not verified", token.callback_url, response.status_code
-            )
-        except Exception as exc:  # noqa: BLE001 - the network, whatever it throws, is retried
-            log.warning("fatourati callback to %s failed: %s", token.callback_url, exc)
-            last = {"status_code": None, "body": str(exc), "verified": False}
-    return last
+                body = reply.text
+        sent = json.loads(delivery.body)
+        verified = reply.status_code == 200 and answer_verified(body, sent, api_key)
+        record.merchant_status, record.merchant_answer = reply.status_code, body
+        record.merchant_answer_verified = verified
+        tx.put(token)
+        if not verified:
+            log.warning("fatourati callback to %s: answer %s not verified", delivery.url, reply.status_code)
+        return verified or (reply.status_code is not None and 400 <= reply.status_code < 500)
+
+    return Purpose(after=after)
+
+
+def install(sandbox: Sandbox) -> None:
+    sandbox.outbox.register(CALLBACK_DELIVERY, callback_purpose(sandbox.settings.fatourati_api_key))
 
 
 @router.post("/payments")
 async def pay_api(request: Request) -> Response:
     """For scripts: {"reference","amount","channel"} does what the channel page does."""
-    body = await request.json()
+    body = await _json_object(request) or {}
     result = await pay(
-        request,
+        sandbox_of(request),
         str(body.get("reference", "")),
         None if body.get("amount") is None else str(body.get("amount")),
         str(body.get("channel", "")),
@@ -416,15 +409,11 @@ async def pay_api(request: Request) -> Response:
 
 @router.get("/", response_class=HTMLResponse, name="fatourati_index")
 async def index(request: Request) -> Response:
-    state = _state(request)
-    now = state.clock()
-    tokens = sorted(state.tokens.values(), key=lambda t: t.created_at, reverse=True)
-    response: Response = request.app.state.templates.TemplateResponse(
-        request,
-        "fatourati/index.html",
-        {"channels": CHANNELS, "tokens": [(t, t.status(now)) for t in tokens]},
-    )
-    return response
+    sandbox = sandbox_of(request)
+    tokens = await sandbox.store.call(lambda tx: tx.all(Token, newest_first=True))
+    now = sandbox.clock()
+    context = {"channels": CHANNELS, "tokens": [(t, t.status(now)) for t in tokens]}
+    return sandbox.page(request, "fatourati/index.html", context)
 
 
 @router.get("/canal/{code}", response_class=HTMLResponse, name="fatourati_channel")
@@ -432,10 +421,8 @@ async def channel_page(request: Request, code: str) -> Response:
     channel = BY_CODE.get(code)
     if channel is None:
         return HTMLResponse("Canal inconnu", status_code=404)
-    response: Response = request.app.state.templates.TemplateResponse(
-        request, "fatourati/channel.html", {"channel": channel, "result": None, "form": {}}
-    )
-    return response
+    context: dict[str, Any] = {"channel": channel, "result": None, "form": {}}
+    return sandbox_of(request).page(request, "fatourati/channel.html", context)
 
 
 @router.post("/canal/{code}", response_class=HTMLResponse)
@@ -444,8 +431,8 @@ async def channel_pay(request: Request, code: str) -> Response:
     if channel is None:
         return HTMLResponse("Canal inconnu", status_code=404)
     form = {k: str(v) for k, v in (await request.form()).items()}
-    result = await pay(request, form.get("reference", ""), form.get("amount"), code)
-    response: Response = request.app.state.templates.TemplateResponse(
+    sandbox = sandbox_of(request)
+    result = await pay(sandbox, form.get("reference", ""), form.get("amount"), code)
+    return sandbox.page(
         request, "fatourati/channel.html", {"channel": channel, "result": result, "form": form}
     )
-    return response

@@ -5,8 +5,9 @@ terminal (``terminal`` + ``customer_id``) or finds one by number (``terminal`` +
 page by page (``page``, ``page_size``). Unknown customer, terminal or number: 404. Bad token: 401.
 
 Tests tell it to misbehave through ``POST /marsa-maroc/admin/faults``: slow answers, 5xx, malformed
-JSON, duplicate rows across pages, 401. Settlement notices for MARSA MAROC invoices go through the
-emitter sandbox (``/emitters/{code}/settlements``), like every emitter's.
+JSON, duplicate rows across pages, 401 (kept in the sandbox's store; the invoices are fixed data).
+Settlement notices for MARSA MAROC invoices go through the emitter sandbox
+(``/emitters/{code}/settlements``), like every emitter's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -23,6 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from portnet.settings import Settings
+from sandbox.context import sandbox_of
+from sandbox.store import Record, Tx
 
 router = APIRouter(prefix="/marsa-maroc")
 
@@ -111,43 +114,46 @@ def _seed() -> dict[str, MarsaInvoice]:
     return invoices
 
 
-@dataclass
-class Faults:
-    """What the next calls do wrong. ``times`` counts down; 0 means until reset."""
+class Faults(Record):
+    """What the next calls do wrong (``times`` counts down; 0 means until reset), and how many
+    listing calls were made: kept, so a fault set by a test survives a restart of the sandboxes."""
 
-    kind: str | None = None  # slow | error | malformed | duplicate | unauthorized
+    kind = "marsa_maroc_faults"
+
+    fault: str | None = None  # slow | error | malformed | duplicate | unauthorized
     times: int = 0
     delay_seconds: float = 0.0
     status_code: int = 503
-
-
-@dataclass
-class MarsaState:
-    settings: Settings
-    invoices: dict[str, MarsaInvoice] = field(default_factory=_seed)
-    faults: Faults = field(default_factory=Faults)
     calls: int = 0
 
-    def token_ok(self, header: str | None) -> bool:
-        scheme, _, token = (header or "").partition(" ")
-        expected = self.settings.marsa_maroc_api_token
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
-
-    def take_fault(self) -> Faults | None:
-        faults = self.faults
-        if faults.kind is None:
-            return None
-        current = Faults(faults.kind, faults.times, faults.delay_seconds, faults.status_code)
-        if faults.times > 0:
-            faults.times -= 1
-            if faults.times == 0:
-                self.faults = Faults()
-        return current
+    def key(self) -> str:
+        return "faults"
 
 
-def _state(request: Request) -> MarsaState:
-    state: MarsaState = request.app.state.marsa
-    return state
+INVOICES = _seed()
+
+
+def token_ok(settings: Settings, header: str | None) -> bool:
+    scheme, _, token = (header or "").partition(" ")
+    expected = settings.marsa_maroc_api_token
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
+def faults_of(tx: Tx) -> Faults:
+    return tx.get(Faults, "faults") or Faults()
+
+
+def take_fault(tx: Tx) -> Faults | None:
+    """Counts the call, and returns the fault it must show (if any), one fewer to come."""
+    faults = faults_of(tx)
+    faults.calls += 1
+    current = faults.model_copy() if faults.fault is not None else None
+    if faults.fault is not None and faults.times > 0:
+        faults.times -= 1
+        if faults.times == 0:
+            faults = Faults(calls=faults.calls)
+    tx.put(faults)
+    return current
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -156,39 +162,35 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 @router.get("/", response_class=HTMLResponse, name="marsa_index")
 async def index(request: Request) -> HTMLResponse:
-    state = _state(request)
+    sandbox = sandbox_of(request)
     customers: dict[tuple[str, str], list[MarsaInvoice]] = {}
-    for inv in state.invoices.values():
+    for inv in INVOICES.values():
         customers.setdefault((inv.terminal, inv.customer_id), []).append(inv)
-    response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request,
-        "marsa_maroc/index.html",
-        {"customers": customers, "terminals": TERMINALS, "state": state},
-    )
-    return response
+    faults = await sandbox.store.call(faults_of)
+    context = {"customers": customers, "terminals": TERMINALS, "faults": faults}
+    return sandbox.page(request, "marsa_maroc/index.html", context)
 
 
 @router.get("/api/v1/terminals")
 async def terminals(request: Request) -> Response:
-    if not _state(request).token_ok(request.headers.get("Authorization")):
+    if not token_ok(sandbox_of(request).settings, request.headers.get("Authorization")):
         return _error(401, "unauthorized", "Jeton d'accès invalide.")
     return JSONResponse({"terminals": [{"code": c, "name": n} for c, n in TERMINALS.items()]})
 
 
 @router.get("/api/v1/invoices")
 async def list_invoices(request: Request) -> Response:
-    state = _state(request)
-    state.calls += 1
-    fault = state.take_fault()
-    if fault and fault.kind == "slow":
+    sandbox = sandbox_of(request)
+    fault = await sandbox.store.call(take_fault)
+    if fault and fault.fault == "slow":
         await asyncio.sleep(fault.delay_seconds)
-    if fault and fault.kind == "unauthorized":
+    if fault and fault.fault == "unauthorized":
         return _error(401, "unauthorized", "Jeton d'accès invalide.")
-    if not state.token_ok(request.headers.get("Authorization")):
+    if not token_ok(sandbox.settings, request.headers.get("Authorization")):
         return _error(401, "unauthorized", "Jeton d'accès invalide.")
-    if fault and fault.kind == "error":
+    if fault and fault.fault == "error":
         return _error(fault.status_code, "unavailable", "Service momentanément indisponible.")
-    if fault and fault.kind == "malformed":
+    if fault and fault.fault == "malformed":
         return Response('{"page": 1, "items": [{"invoice_number": "0229', media_type="application/json")
 
     params = request.query_params
@@ -205,11 +207,11 @@ async def list_invoices(request: Request) -> Response:
     if bool(customer_id) == bool(number):
         return _error(400, "bad_request", "Donnez l'identifiant client ou le numéro de facture.")
     if number:
-        rows = [i for i in state.invoices.values() if i.number == number and i.terminal == terminal]
+        rows = [i for i in INVOICES.values() if i.number == number and i.terminal == terminal]
         if not rows:
             return _error(404, "unknown_invoice", "Facture inconnue sur ce terminal.")
     else:
-        rows = [i for i in state.invoices.values() if i.customer_id == customer_id and i.terminal == terminal]
+        rows = [i for i in INVOICES.values() if i.customer_id == customer_id and i.terminal == terminal]
         if not rows:
             return _error(404, "unknown_customer", "Client inconnu sur ce terminal.")
     rows = sorted((i for i in rows if i.status == "unpaid"), key=lambda i: (i.issued_at, i.number))
@@ -217,7 +219,7 @@ async def list_invoices(request: Request) -> Response:
     pages = max(1, -(-total // page_size))
     start = (page - 1) * page_size
     items = rows[start : start + page_size]
-    if fault and fault.kind == "duplicate" and page > 1 and start - 1 < total:
+    if fault and fault.fault == "duplicate" and page > 1 and start - 1 < total:
         # A page that repeats the previous page's last row (a listing that shifted between calls).
         items = [rows[start - 1], *items]
     return JSONResponse(
@@ -235,28 +237,45 @@ async def list_invoices(request: Request) -> Response:
 @router.post("/admin/faults")
 async def set_faults(request: Request) -> Response:
     """Sandbox only: ``{"kind": "slow"|"error"|"malformed"|"duplicate"|"unauthorized", "times": n}``."""
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _error(400, "bad_request", "Corps JSON attendu.")
     kind = body.get("kind")
     if kind not in (None, "slow", "error", "malformed", "duplicate", "unauthorized"):
         return _error(400, "bad_request", "Panne inconnue.")
-    state = _state(request)
-    state.faults = Faults(
-        kind=kind,
-        times=int(body.get("times") or 0),
-        delay_seconds=float(body.get("delay_seconds") or 0),
-        status_code=int(body.get("status_code") or 503),
-    )
-    return JSONResponse({"kind": kind, "times": state.faults.times, "calls": state.calls})
+    try:
+        times = int(body.get("times") or 0)
+        delay = float(body.get("delay_seconds") or 0)
+        status_code = int(body.get("status_code") or 503)
+    except (TypeError, ValueError):
+        return _error(400, "bad_request", "Paramètres de panne invalides.")
+
+    def set_(tx: Tx) -> Faults:
+        faults = Faults(
+            fault=kind, times=times, delay_seconds=delay, status_code=status_code, calls=faults_of(tx).calls
+        )
+        tx.put(faults)
+        return faults
+
+    faults = await sandbox_of(request).store.call(set_)
+    return JSONResponse({"kind": kind, "times": faults.times, "calls": faults.calls})
 
 
 @router.delete("/admin/faults")
 async def reset_faults(request: Request) -> Response:
-    state = _state(request)
-    state.faults = Faults()
-    return JSONResponse({"kind": None, "calls": state.calls})
+    def reset(tx: Tx) -> Faults:
+        faults = Faults(calls=faults_of(tx).calls)
+        tx.put(faults)
+        return faults
+
+    faults = await sandbox_of(request).store.call(reset)
+    return JSONResponse({"kind": None, "calls": faults.calls})
 
 
 @router.get("/admin/state")
 async def admin_state(request: Request) -> Response:
-    state = _state(request)
-    return JSONResponse({"calls": state.calls, "fault": state.faults.kind, "remaining": state.faults.times})
+    faults = await sandbox_of(request).store.call(faults_of)
+    return JSONResponse({"calls": faults.calls, "fault": faults.fault, "remaining": faults.times})

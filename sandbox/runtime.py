@@ -1,8 +1,8 @@
 """What every sandbox shares: templates, the outbound HTTP client, background work.
 
-Sandboxes call us back over HTTP like the real partners. Tests replace the network with an
-in-process transport (``app.state.outbound.transport``) so callbacks stay fast and hermetic,
-and they wait for retries with ``app.state.background.wait_idle()`` instead of sleeping.
+Sandboxes call us back over HTTP like the real partners. The sandbox tests replace the network
+with an in-process transport (``Sandbox.outbound.transport``) so callbacks stay fast and hermetic,
+and they wait for retries with ``Sandbox.background.wait_idle()`` instead of sleeping.
 """
 
 from __future__ import annotations
@@ -49,14 +49,31 @@ def make_templates() -> Jinja2Templates:
 
 @dataclass
 class Outbound:
-    """How the sandboxes reach our platform; ``transport=None`` means the real network."""
+    """How the sandboxes reach our platform; ``transport=None`` means the real network.
+
+    One client, kept alive between calls (a client per call would build a TLS context each time);
+    a new one when a test swaps the transport.
+    """
 
     transport: httpx.AsyncBaseTransport | None = None
     timeout_seconds: float = 10.0
+    _clients: list[tuple[httpx.AsyncBaseTransport | None, httpx.AsyncClient]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
-    def client(self) -> httpx.AsyncClient:
-        # A client per delivery: the mounted sandbox has no lifespan of its own to close a shared one.
-        return httpx.AsyncClient(transport=self.transport, timeout=self.timeout_seconds)
+    def _client(self) -> httpx.AsyncClient:
+        if not self._clients or self._clients[-1][0] is not self.transport:
+            client = httpx.AsyncClient(transport=self.transport, timeout=self.timeout_seconds)
+            self._clients.append((self.transport, client))
+        return self._clients[-1][1]
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self._client().post(url, **kwargs)
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, []
+        for _, client in clients:
+            await client.aclose()
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Shared fixtures: one migrated, seeded database per run, one Temporal server of each kind.
+"""Shared fixtures: one migrated, seeded database per run, one Temporal server of each kind, and
+the partner sandboxes as their own server on their own port, with a fresh store of their own.
 
 The whole suite runs twice (``make test``): on SQLite, then with PORTNET_TEST_DATABASE=postgresql
 on the PostgreSQL server at 127.0.0.1:5432. Settings are environment variables read through
@@ -10,6 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import uvicorn
 from sqlmodel import Session, delete, select
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -68,26 +72,37 @@ def smtp_port() -> int:
     return free_port()
 
 
+@pytest.fixture(scope="session")
+def sandbox_port() -> int:
+    return free_port()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def database_url(web_port: int, smtp_port: int) -> Iterator[str]:
-    """A fresh database, migrated and seeded once for the whole run; the environment points at it."""
+def database_url(
+    web_port: int, smtp_port: int, sandbox_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh database, migrated and seeded once for the whole run; the environment points at it,
+    and at the sandboxes' server (``sandbox_server``) for every partner."""
     from portnet.migrate import upgrade
     from portnet.seed import seed_demo
 
     base = f"http://127.0.0.1:{web_port}"
+    partners = f"http://127.0.0.1:{sandbox_port}"
     env = {
         "PUBLIC_BASE_URL": base,
-        "CMI_GATEWAY_URL": f"{base}/sandbox/cmi/fim/est3Dgate",
-        "EMITTER_NOTIFY_URL": f"{base}/sandbox/emitters",
-        "AMANPAY_BASE_URL": f"{base}/sandbox/amanpay",
-        "PAYDIRECT_BASE_URL": f"{base}/sandbox/paydirect",
-        "SMS_GATEWAY_URL": f"{base}/sandbox/sms",
+        "SANDBOX_BASE_URL": partners,
+        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('sandbox') / 'sandbox.db'}",
+        "CMI_GATEWAY_URL": f"{partners}/sandbox/cmi/fim/est3Dgate",
+        "EMITTER_NOTIFY_URL": f"{partners}/sandbox/emitters",
+        "AMANPAY_BASE_URL": f"{partners}/sandbox/amanpay",
+        "PAYDIRECT_BASE_URL": f"{partners}/sandbox/paydirect",
+        "SMS_GATEWAY_URL": f"{partners}/sandbox/sms",
+        "FATOURATI_BASE_URL": f"{partners}/sandbox/fatourati/api",
+        "MARSA_MAROC_BASE_URL": f"{partners}/sandbox/marsa-maroc",
         "SMTP_PORT": str(smtp_port),
         "SANDBOX_SMTP_PORT": str(smtp_port),
         "SANDBOX_EMITTER_ACK_DELAY_SECONDS": "0.2",
         "SECRET_KEY": "test-secret",
-        "FATOURATI_BASE_URL": f"{base}/sandbox/fatourati/api",  # issue 4
-        "MARSA_MAROC_BASE_URL": f"{base}/sandbox/marsa-maroc",  # issue 5
         # A slow MARSA MAROC page times out quickly in tests (then Temporal retries it).
         "MARSA_MAROC_TIMEOUT_SECONDS": "2",
     }
@@ -110,6 +125,34 @@ def database_url(web_port: int, smtp_port: int) -> Iterator[str]:
                 else:
                     os.environ[key] = value
             reset_caches()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(database_url: str) -> Iterator[str]:
+    """The partner sandboxes as they run beside `make run`'s portal: their own app, their own port,
+    their own store (fresh for the run), their own event loop (a thread here; a process there), the
+    mail sink included. Yields their base URL; tests reach them over HTTP only."""
+    from sandbox.app import create_sandbox_app
+
+    settings = portnet_settings.get_settings()
+    address = settings.sandbox_base_url.removeprefix("http://")
+    host, port = address.rsplit(":", 1)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_sandbox_app(settings), host=host, port=int(port), log_level="warning", lifespan="on"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="sandbox-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the sandbox server did not start"
+        time.sleep(0.05)
+    try:
+        yield settings.sandbox_base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 @pytest.fixture(autouse=True)

@@ -118,7 +118,7 @@ def test_development_accepts_its_defaults() -> None:
 
 def test_create_app_refuses_and_says_what_to_set() -> None:
     with pytest.raises(UnsafeProductionSettings) as refused:
-        create_app(Settings.model_validate({"portnet_env": "production"}), start_mail_sink=False)
+        create_app(Settings.model_validate({"portnet_env": "production"}))
     assert refused.value.code is not None and "SECRET_KEY" in str(refused.value.code)
     for variable in ALL_SECRET_VARIABLES:
         assert variable in str(refused.value.code)

@@ -1,17 +1,16 @@
-"""The application factory: API, portal, partner callbacks, and the sandboxes in development.
+"""The application factory: API, portal and partner callbacks.
 
 ``uvicorn web.app:create_app --factory``. The Temporal client is connected lazily and reconnected
 on demand, so the portal starts (and /healthz says what is missing) even while Temporal is not up.
-In production the factory refuses to build an app on unsafe settings (portnet/production.py), and
-never mounts the sandboxes nor starts their mail sink.
+In production the factory refuses to build an app on unsafe settings (portnet/production.py). The
+partner sandboxes are not part of the portal in any environment: they are their own app and
+process (sandbox/app.py, ``SANDBOX_BASE_URL``), which the portal only links to in development.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,33 +64,13 @@ class TemporalConnection:
         return self._client
 
 
-def create_app(
-    settings: Settings | None = None, temporal_client: Client | None = None, start_mail_sink: bool = True
-) -> FastAPI:
+def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
     refuse_unsafe_production(settings)
-    sandbox_app = None
-    if settings.sandbox_enabled and not settings.is_production:
-        from sandbox.app import create_sandbox_app
-
-        sandbox_app = create_sandbox_app(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            if sandbox_app is not None:
-                from sandbox.app import sandbox_lifespan
-
-                await stack.enter_async_context(
-                    sandbox_lifespan(sandbox_app, start_mail_sink=start_mail_sink)
-                )
-            yield
-
     app = FastAPI(
         title="PortNet Payments",
         description="Plateforme communautaire de paiement multicanal — API JSON.",
         version="0.1.0",
-        lifespan=lifespan,
         # A body is JSON only when its Content-Type says so (never text/plain, a form, or nothing):
         # a cross-site page cannot send such a body without a CORS preflight we never grant. The
         # default since FastAPI 0.132 (pinned in pyproject.toml); stated here so it cannot drift.
@@ -117,9 +96,6 @@ def create_app(
     install_security(app, settings)
     _document_validation_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    if sandbox_app is not None:
-        app.state.sandbox = sandbox_app
-        app.mount("/sandbox", sandbox_app)
     return app
 
 

@@ -21,9 +21,9 @@ the address users type anyway: CMI, Amanpay and the e-mails send them back there
 Requests without a session cookie are not concerned (no ambient authority to abuse): partners'
 server-to-server callbacks under /api/v1/callbacks are signed, and the login form has its
 double-submit token. Not concerned either: CMI's browser return to ``/paiements/{id}/retour`` (a
-cross-site POST by design that changes nothing) and the development sandboxes, which play the
-partners. The Temporal Web UI's codec calls (``/temporal-codec/``, finance's session, CORS) may also
-come from ``TEMPORAL_UI_URL``'s origin.
+cross-site POST by design that changes nothing). The partner sandboxes are not on the portal's
+origin at all (their own process, ``SANDBOX_BASE_URL``). The Temporal Web UI's codec calls
+(``/temporal-codec/``, finance's session, CORS) may also come from ``TEMPORAL_UI_URL``'s origin.
 
 **Security headers**, on every answer (HTML, JSON, PDF, redirects, errors, static files): ``nosniff``;
 ``Cache-Control: no-store`` on anything answered to a request with a session cookie and on all of
@@ -33,8 +33,8 @@ browsers; ``Referrer-Policy: same-origin`` (no payment id in a Referer to a part
 ``Strict-Transport-Security`` in production (``HSTS_MAX_AGE_SECONDS``). The 500 page, which
 Starlette sends from outside every middleware, gets the same headers from ``security_headers``.
 
-Pure ASGI rather than ``BaseHTTPMiddleware``: no extra task per request, and streamed answers (PDFs,
-the sandbox's pages) pass through untouched.
+Pure ASGI rather than ``BaseHTTPMiddleware``: no extra task per request, and streamed answers (PDFs)
+pass through untouched.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ CROSS_SITE_MESSAGE = (
 )
 CROSS_SITE_CODE = "cross_site_request"
 # Paths whose cross-site POSTs are expected and harmless (see the module docstring).
-UNGUARDED = (re.compile(r"^/paiements/[^/]+/retour$"), re.compile(r"^/sandbox(/|$)"))
+UNGUARDED = (re.compile(r"^/paiements/[^/]+/retour$"),)
 CODEC_PREFIX = "/temporal-codec/"
 STATIC_PREFIX = "/static/"
 API_PREFIX = "/api/"

@@ -54,7 +54,7 @@ class Portal:
     """The portal app called in process, synchronously (hypothesis drives plain functions)."""
 
     def __init__(self) -> None:
-        self.app = create_app(get_settings(), start_mail_sink=False)
+        self.app = create_app(get_settings())
         self.app.state.temporal = RecordingTemporal()
         self.loop = asyncio.new_event_loop()
         transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)

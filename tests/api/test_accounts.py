@@ -54,7 +54,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def app(database_url: str, clock: Clock) -> FastAPI:
-    app = create_app(start_mail_sink=False)
+    app = create_app()
     app.state.clock = clock
     return app
 

@@ -132,7 +132,7 @@ async def test_finance_decision_on_a_closed_or_unreachable_workflow(
 
 @pytest_asyncio.fixture
 async def api(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(start_mail_sink=False)
+    app = create_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as client:
         client.app = app  # type: ignore[attr-defined]
         credentials = {"username": "sataa", "password": "Portnet2026!"}
@@ -176,7 +176,7 @@ async def test_the_portal_cancel_says_when_the_attempt_is_over(
     db: Session, state: PaymentView, kind: str, words: str
 ) -> None:
     row = payment(db, status="started")
-    app = create_app(start_mail_sink=False)
+    app = create_app()
     fake = FakeTemporal(state)
     app.state.temporal = fake
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as portal:

@@ -43,7 +43,7 @@ def ours() -> str:
 
 @pytest_asyncio.fixture
 async def api(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(start_mail_sink=False)
+    app = create_app()
     app.state.temporal = NoTemporal()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as client:
         client.app = app  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ class InertTemporal:
 
 @pytest_asyncio.fixture
 async def api(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(start_mail_sink=False)
+    app = create_app()
     app.state.temporal = InertTemporal()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://portal") as client:

@@ -25,7 +25,7 @@ class NoTemporal:
 
 @pytest_asyncio.fixture
 async def app(database_url: str) -> FastAPI:
-    app = create_app(start_mail_sink=False)
+    app = create_app()
     app.state.temporal = NoTemporal()
 
     @app.get("/api/v1/test-failure", include_in_schema=False)

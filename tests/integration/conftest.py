@@ -1,7 +1,9 @@
-"""The whole stack on real sockets: dev server, worker, portal + sandboxes served by uvicorn.
+"""The whole stack on real sockets: dev server, worker, the portal served by uvicorn, and the
+partner sandboxes as their own server on their own port (``sandbox_server``).
 
 The CMI sandbox calls our callback over HTTP and the emitter sandbox calls our ack endpoint, exactly
-as the partners would, so these tests exercise the signatures and the answers end to end.
+as the partners would, so these tests exercise the signatures and the answers end to end. Tests
+reach the sandboxes over HTTP (``sandbox_url``), never through their objects.
 """
 
 from __future__ import annotations
@@ -27,10 +29,18 @@ class Stack:
     app: FastAPI
     base_url: str
     task_queue: str
+    sandbox_url: str
+
+
+def sandbox_url(path: str) -> str:
+    """``/sandbox/...`` at the sandboxes' server, for a client whose base URL is the portal's."""
+    return get_settings().sandbox_base_url.rstrip("/") + path
 
 
 @pytest_asyncio.fixture(scope="session")
-async def stack(dev_env: WorkflowEnvironment, database_url: str, web_port: int) -> AsyncIterator[Stack]:
+async def stack(
+    dev_env: WorkflowEnvironment, database_url: str, web_port: int, sandbox_server: str
+) -> AsyncIterator[Stack]:
     async with running_worker(dev_env.client) as queue:
         settings = get_settings().model_copy(update={"temporal_task_queue": queue})
         app = create_app(settings, temporal_client=dev_env.client)
@@ -43,7 +53,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, web_port: int) 
             if task.done():
                 task.result()
         try:
-            yield Stack(dev_env, app, f"http://127.0.0.1:{web_port}", queue)
+            yield Stack(dev_env, app, f"http://127.0.0.1:{web_port}", queue, sandbox_server)
         finally:
             server.should_exit = True
             await task

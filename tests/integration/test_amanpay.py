@@ -18,7 +18,7 @@ from portnet import amanpay_protocol
 from portnet.models import Invoice, PartnerCallback, UnappliedPayment
 from portnet.settings import get_settings
 from tests.helpers import eventually
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, sandbox_url
 
 CONTRACT = {
     "contract_number": "PD1002457",
@@ -47,7 +47,7 @@ async def start(
 
 async def last_sms_code(anonymous: httpx.AsyncClient, phone: str, payment_id: str) -> str:
     async def probe() -> str | None:
-        messages = (await anonymous.get("/sandbox/sms", params={"to": phone})).json()
+        messages = (await anonymous.get(sandbox_url("/sandbox/sms"), params={"to": phone})).json()
         for message in messages:
             if payment_id in message["text"]:
                 found = re.search(r"code secret est (\d{6})", message["text"])
@@ -75,7 +75,7 @@ async def test_cash_code_paid_at_tashilat_settles_and_mails_the_code(
 
     async def mail() -> list[dict[str, Any]] | None:
         messages: list[dict[str, Any]] = (
-            await anonymous.get("/sandbox/mail", params={"to": "tresorerie@sataa.ma"})
+            await anonymous.get(sandbox_url("/sandbox/mail"), params={"to": "tresorerie@sataa.ma"})
         ).json()
         return [m for m in messages if action["code"] in (m.get("subject") or "")] or None
 
@@ -85,19 +85,19 @@ async def test_cash_code_paid_at_tashilat_settles_and_mails_the_code(
     )
 
     wrong = await anonymous.post(
-        "/sandbox/tashilat/payments", json={"code": action["code"], "amount": "1900.00"}
+        sandbox_url("/sandbox/tashilat/payments"), json={"code": action["code"], "amount": "1900.00"}
     )
     assert wrong.json() == {"result": "refused", "reason": "wrong_amount", "message": wrong.json()["message"]}
     unknown = await anonymous.post(
-        "/sandbox/tashilat/payments", json={"code": "18 0000 000-000", "amount": "1920.00"}
+        sandbox_url("/sandbox/tashilat/payments"), json={"code": "18 0000 000-000", "amount": "1920.00"}
     )
     assert unknown.json()["reason"] == "unknown"
     paid = await anonymous.post(
-        "/sandbox/tashilat/payments", json={"code": action["code"], "amount": "1920.00"}
+        sandbox_url("/sandbox/tashilat/payments"), json={"code": action["code"], "amount": "1920.00"}
     )
     assert paid.json()["result"] == "paid"
     again = await anonymous.post(
-        "/sandbox/tashilat/payments", json={"code": action["code"], "amount": "1920.00"}
+        sandbox_url("/sandbox/tashilat/payments"), json={"code": action["code"], "amount": "1920.00"}
     )
     assert again.json()["reason"] == "already_paid"
 
@@ -163,7 +163,8 @@ async def test_late_cash_notification_is_an_unapplied_payment(
     code = payment["next_action"]["code"]
     # Paid at the agency while the code is valid, but the agency's notification comes late...
     paid = await anonymous.post(
-        "/sandbox/tashilat/payments", json={"code": code, "amount": "120.00", "notify_delay_seconds": 1.5}
+        sandbox_url("/sandbox/tashilat/payments"),
+        json={"code": code, "amount": "120.00", "notify_delay_seconds": 1.5},
     )
     assert paid.json()["result"] == "paid"
     # ... after the attempt was closed (here: cancelled by the payer, which also cancels the code).

@@ -13,7 +13,7 @@ from portnet import cmi_protocol
 from portnet.models import Invoice, PartnerCallback
 from portnet.settings import get_settings
 from tests.helpers import eventually
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, sandbox_url
 
 VISA = {"pan": "4000000000000010", "expiry": "12/30", "cvv": "000"}
 DECLINED = {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123"}
@@ -44,7 +44,7 @@ async def open_cmi_page(anonymous: httpx.AsyncClient, payment: dict[str, Any]) -
 
 
 async def pay(anonymous: httpx.AsyncClient, oid: str, card: dict[str, str]) -> dict[str, Any]:
-    response = await anonymous.post("/sandbox/cmi/card-payments", json={"oid": oid, **card})
+    response = await anonymous.post(sandbox_url("/sandbox/cmi/card-payments"), json={"oid": oid, **card})
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -99,7 +99,7 @@ async def test_guide_invoice_paid_by_visa(
 
     async def mail() -> list[dict[str, Any]] | None:
         messages: list[dict[str, Any]] = (
-            await anonymous.get("/sandbox/mail", params={"to": "tresorerie@sataa.ma"})
+            await anonymous.get(sandbox_url("/sandbox/mail"), params={"to": "tresorerie@sataa.ma"})
         ).json()
         return [m for m in messages if payment["id"] in (m.get("text") or "")] or None
 

@@ -18,7 +18,7 @@ from portnet import fatourati_protocol as proto
 from portnet.models import Invoice, PartnerCallback, UnappliedPayment
 from portnet.settings import get_settings
 from tests.helpers import eventually
-from tests.integration.conftest import Stack, login
+from tests.integration.conftest import Stack, login, sandbox_url
 
 
 @contextmanager
@@ -109,18 +109,18 @@ async def test_two_invoices_paid_with_one_reference_from_a_bank_channel(
     assert len(reference) == 13 and reference.isdigit() and payment["amount"] == "1800.00"
     assert await status_of(sataa, a.id or 0) == "in_payment"
     assert await check_status(anonymous, reference) == "PENDING"
-    token = (await anonymous.get(f"/sandbox/fatourati/api/tokens/{reference}")).json()
+    token = (await anonymous.get(sandbox_url(f"/sandbox/fatourati/api/tokens/{reference}"))).json()
     assert token["status"] == "PENDING" and token["amount"] == "1800.00"
 
     # AttijariNet asks for the amount too; a wrong one is refused by the bank, nothing reaches us.
     wrong = await anonymous.post(
-        "/sandbox/fatourati/payments",
+        sandbox_url("/sandbox/fatourati/payments"),
         json={"reference": reference, "amount": "1700.00", "channel": "attijarinet"},
     )
     assert wrong.json()["result"] == "refused"
     paid = (
         await anonymous.post(
-            "/sandbox/fatourati/payments",
+            sandbox_url("/sandbox/fatourati/payments"),
             json={"reference": reference, "amount": "1800.00", "channel": "attijarinet"},
         )
     ).json()
@@ -136,13 +136,15 @@ async def test_two_invoices_paid_with_one_reference_from_a_bank_channel(
 
     # The same reference cannot be paid twice at the bank.
     again = (
-        await anonymous.post("/sandbox/fatourati/payments", json={"reference": reference, "channel": "cih"})
+        await anonymous.post(
+            sandbox_url("/sandbox/fatourati/payments"), json={"reference": reference, "channel": "cih"}
+        )
     ).json()
     assert again["result"] == "refused"
 
     async def mails() -> list[dict[str, Any]] | None:
         messages: list[dict[str, Any]] = (
-            await anonymous.get("/sandbox/mail", params={"to": "tresorerie@sataa.ma"})
+            await anonymous.get(sandbox_url("/sandbox/mail"), params={"to": "tresorerie@sataa.ma"})
         ).json()
         found = [
             m
@@ -215,10 +217,12 @@ async def test_expired_reference_is_refused_cancelled_and_a_late_callback_kept_u
     reference = payment["next_action"]["fields"]["reference"]
     await until_payment(sataa, payment["id"], "expired")
     assert await status_of(sataa, a.id or 0) == await status_of(sataa, b.id or 0) == "unpaid"
-    token = (await anonymous.get(f"/sandbox/fatourati/api/tokens/{reference}")).json()
+    token = (await anonymous.get(sandbox_url(f"/sandbox/fatourati/api/tokens/{reference}"))).json()
     assert token["status"] in ("CANCELLED", "EXPIRED")
     refused = (
-        await anonymous.post("/sandbox/fatourati/payments", json={"reference": reference, "channel": "cih"})
+        await anonymous.post(
+            sandbox_url("/sandbox/fatourati/payments"), json={"reference": reference, "channel": "cih"}
+        )
     ).json()
     assert refused["result"] == "refused"
     assert await check_status(anonymous, reference) == "EXPIRED"

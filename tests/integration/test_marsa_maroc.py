@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from portnet.models import Company, Emitter, Invoice
 from tests.helpers import eventually, running_worker
-from tests.integration.conftest import Stack, login
+from tests.integration.conftest import Stack, login, sandbox_url
 from tests.integration.test_card_payment import VISA, open_cmi_page, pay, until_status
 from tests.integration.test_issue4_pages import csrf
 from workflows.marsa_request import MarsaRequestWorkflow, request_workflow_id
@@ -37,14 +37,14 @@ GUIDE = {
 @pytest_asyncio.fixture
 async def tmta(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     client = await login(stack.base_url, "tmta")
-    await client.delete("/sandbox/marsa-maroc/admin/faults")
+    await client.delete(sandbox_url("/sandbox/marsa-maroc/admin/faults"))
     yield client
-    await client.delete("/sandbox/marsa-maroc/admin/faults")
+    await client.delete(sandbox_url("/sandbox/marsa-maroc/admin/faults"))
     await client.aclose()
 
 
 async def fault(client: httpx.AsyncClient, **body: Any) -> None:
-    response = await client.post("/sandbox/marsa-maroc/admin/faults", json=body)
+    response = await client.post(sandbox_url("/sandbox/marsa-maroc/admin/faults"), json=body)
     assert response.status_code == 200, response.text
 
 
@@ -126,7 +126,7 @@ async def test_401_404_and_malformed_fail_in_french(tmta: httpx.AsyncClient) -> 
     assert view["status"] == "failed" and view["error_code"] == "MarsaMalformed"
     assert "illisible" in view["error"]
 
-    await tmta.delete("/sandbox/marsa-maroc/admin/faults")
+    await tmta.delete(sandbox_url("/sandbox/marsa-maroc/admin/faults"))
     response = await tmta.post(
         "/api/v1/marsa-maroc/requests", json={"terminal": "MOHA", "customer_id": "000236"}
     )
@@ -166,8 +166,9 @@ async def test_paid_invoice_is_not_reset_and_reaches_facture_payee(
     view = await request_and_wait(tmta, customer_id="000236")
     ids = {i["number"]: i["id"] for i in view["invoices"]}
     targets = [ids["02296945"], ids["02296947"]]
-    emitters = stack.app.state.sandbox.state.emitters
-    emitters.auto_ack = False
+    # MARSA MAROC (the emitter sandbox) holds its acknowledgements back until told otherwise.
+    held = await anonymous.post(sandbox_url("/sandbox/emitters/auto-ack"), data={"enabled": "0"})
+    assert held.status_code == 303
     try:
         response = await tmta.post(
             "/api/v1/payments",
@@ -191,15 +192,15 @@ async def test_paid_invoice_is_not_reset_and_reaches_facture_payee(
         statuses = {i["number"]: i["status"] for i in again["invoices"]}
         assert statuses["02296945"] == statuses["02296947"] == "awaiting_partner"
     finally:
-        await anonymous.post("/sandbox/emitters/auto-ack", data={"enabled": "1"})
+        await anonymous.post(sandbox_url("/sandbox/emitters/auto-ack"), data={"enabled": "1"})
 
     async def paid() -> bool:
         details = [(await tmta.get(f"/api/v1/invoices/{i}")).json() for i in targets]
         return all(d["status"] == "paid" and d["status_label"] == "Facture payée" for d in details)
 
     await eventually(paid, timeout=30)
-    notices = [n for n in emitters.notices.values() if n.emitter_code == "611MARS001"]
-    assert any(n.notice.payment_id == payment["id"] and n.ack_state == "delivered" for n in notices)
+    notices = (await anonymous.get(sandbox_url("/sandbox/emitters/611MARS001/settlements"))).json()
+    assert any(n["payment_id"] == payment["id"] and n["ack_state"] == "delivered" for n in notices)
     after = await request_and_wait(tmta, customer_id="000236")
     assert {i["number"]: i["status"] for i in after["invoices"]}["02296945"] == "paid"
 
@@ -223,7 +224,7 @@ async def test_retrieval_survives_a_worker_restart(
 
         await eventually(first_page, timeout=30)
     # The worker is gone mid-retrieval; a new one on the same queue finishes it.
-    await tmta.delete("/sandbox/marsa-maroc/admin/faults")
+    await tmta.delete(sandbox_url("/sandbox/marsa-maroc/admin/faults"))
     async with running_worker(dev_env.client, task_queue=queue):
         result = await handle.result()
     assert result.status == "completed" and result.pages_done == 3

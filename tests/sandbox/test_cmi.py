@@ -1,18 +1,24 @@
-"""The CMI sandbox end to end: form, card page, 3-D Secure, callbacks and their retries, status query."""
+"""The CMI sandbox end to end: its HASH ver3 (the bank's own code, against partners.md and ours), form,
+card page, 3-D Secure, callbacks and their retries, status query, pages."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import random
 import re
+import string
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from portnet import cmi_protocol
 from portnet.settings import Settings
-from tests.sandbox.helpers import RECEIVER, Receiver, open_session, payment_form
+from sandbox.cmi import signature
+from sandbox.context import Sandbox
+from tests.sandbox.helpers import RECEIVER, Receiver, assert_french_page, open_session, payment_form
 
 VISA = "4000000000000010"
 MASTERCARD = "5453010000066100"
@@ -26,6 +32,14 @@ async def pay(
 ) -> httpx.Response:
     payment = {"oid": oid, "pan": pan, "expiry": expiry, "cvv": cvv, **extra}
     return await client.post("/cmi/card-payments", json=payment)
+
+
+async def order(client: httpx.AsyncClient, oid: str) -> dict[str, Any]:
+    """What the bank knows of the order, from its own API."""
+    reply = await client.get(f"/cmi/orders/{oid}")
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
 
 
 def parse_xml(text: str) -> ET.Element:
@@ -53,12 +67,12 @@ async def test_form_signed_by_our_side_opens_the_card_page(
     assert "3\u202f600,00 MAD" in page
     assert "PN-2026-000123" in page
     assert "Payer" in page and "Annuler" in page
-    assert 'action="/cmi/fim/pay"' in page
+    assert 'action="/sandbox/cmi/fim/pay"' in page
     assert 'name="pan"' in page and 'name="expiry"' in page and 'name="cvv"' in page
 
 
 async def test_wrong_or_missing_hash_is_refused_without_session(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings
+    client: httpx.AsyncClient, settings: Settings
 ) -> None:
     form = payment_form(settings)
     wrong = await client.post("/cmi/fim/est3Dgate", data={**form, "HASH": form["HASH"][:-4] + "AAA="})
@@ -69,12 +83,10 @@ async def test_wrong_or_missing_hash_is_refused_without_session(
     assert "HASH est manquant" in missing.text
     other_key = payment_form(Settings(cmi_store_key="another"))
     assert (await client.post("/cmi/fim/est3Dgate", data=other_key)).status_code == 400
-    assert sandbox.state.cmi.orders == {}
+    assert (await client.get(f"/cmi/orders/{form['oid']}")).status_code == 404
 
 
-async def test_tampered_field_is_refused(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings
-) -> None:
+async def test_tampered_field_is_refused(client: httpx.AsyncClient, settings: Settings) -> None:
     form = payment_form(settings)
     for name, value in [("amount", "1.00"), ("CallbackURL", "http://evil.test/cb"), ("BillToStreet2", "x")]:
         reply = await client.post("/cmi/fim/est3Dgate", data={**form, name: value})
@@ -125,7 +137,7 @@ async def test_natural_order_and_escaping_agree_with_our_side(
 
 
 async def test_approved_card_page_flow_calls_back_and_posts_to_ok_url(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
 ) -> None:
     oid = await open_session(client, settings)
     reply = await client.post(
@@ -152,9 +164,9 @@ async def test_approved_card_page_flow_calls_back_and_posts_to_ok_url(
 
     # The browser carries the same signed fields to okUrl.
     assert hidden_fields(reply.text) == callback
-    attempt = sandbox.state.cmi.orders[oid].attempts[0]
-    assert attempt.callback_answer == "ACTION=POSTAUTH"
-    assert attempt.captured and attempt.callback_state == "delivered"
+    attempt = (await order(client, oid))["attempts"][0]
+    assert attempt["callback_answer"] == "ACTION=POSTAUTH"
+    assert attempt["captured"] and attempt["callback_state"] == "delivered"
 
 
 async def test_declined_card_page_flow_posts_to_fail_url(
@@ -175,13 +187,13 @@ async def test_declined_card_page_flow_posts_to_fail_url(
 
 
 async def test_card_page_refuses_unreadable_input_without_attempt(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
 ) -> None:
     oid = await open_session(client, settings)
     reply = await client.post("/cmi/fim/pay", data={"oid": oid, "pan": "abc", "expiry": "13/99", "cvv": "0"})
     assert reply.status_code == 400
     assert "Numéro de carte invalide" in reply.text
-    assert receiver.callbacks == [] and sandbox.state.cmi.orders[oid].attempts == []
+    assert receiver.callbacks == [] and (await order(client, oid))["attempts"] == []
 
 
 async def test_three_d_secure_page_flow(
@@ -209,14 +221,12 @@ async def test_three_d_secure_page_flow(
     assert cmi_protocol.verify_hash(callback, settings.cmi_store_key)
 
 
-async def test_cancel_sends_the_browser_to_shopurl(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings
-) -> None:
+async def test_cancel_sends_the_browser_to_shopurl(client: httpx.AsyncClient, settings: Settings) -> None:
     oid = await open_session(client, settings)
     reply = await client.get("/cmi/fim/cancel", params={"oid": oid})
     assert reply.status_code == 303
     assert reply.headers["location"] == f"{RECEIVER}/cmi/cancel"
-    assert sandbox.state.cmi.orders[oid].cancelled
+    assert (await order(client, oid))["cancelled"]
 
 
 # --- scripted payments ------------------------------------------------------------------------
@@ -274,12 +284,11 @@ async def test_paid_order_refuses_a_second_payment(
 
 
 async def test_expired_session(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings, receiver: Receiver
 ) -> None:
     oid = await open_session(client, settings, session_timeout=60)
-    state = sandbox.state.cmi
-    later = datetime.now(state.clock().tzinfo) + timedelta(seconds=61)
-    state.clock = lambda: later
+    later = handle.clock() + timedelta(seconds=61)
+    handle.clock = lambda: later
     page = await client.post("/cmi/fim/pay", data={"oid": oid, "pan": VISA, "expiry": FUTURE, "cvv": "000"})
     assert page.status_code == 410 and "Session expirée" in page.text
     assert (await pay(client, oid)).status_code == 410
@@ -298,26 +307,26 @@ async def test_unknown_order(client: httpx.AsyncClient) -> None:
 
 
 async def test_failure_answer_is_retried_until_acknowledged(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings, receiver: Receiver
 ) -> None:
     receiver.callback_answers = [(200, "FAILURE"), (503, "down"), (200, "ACTION=POSTAUTH")]
     oid = await open_session(client, settings)
     body = (await pay(client, oid)).json()
     assert body["callback_answer"] == "FAILURE"
     assert body["callback_state"] == "retrying"
-    await sandbox.state.background.wait_idle()
+    await handle.background.wait_idle()
     assert len(receiver.callbacks) == 3
     assert len({c["TransId"] for c in receiver.callbacks}) == 1  # same transaction, sent again
-    attempt = sandbox.state.cmi.orders[oid].attempts[0]
-    assert [t.answer for t in attempt.callback_tries] == ["FAILURE", "down", "ACTION=POSTAUTH"]
-    assert attempt.callback_state == "delivered" and attempt.captured
+    attempt = (await order(client, oid))["attempts"][0]
+    assert [t["answer"] for t in attempt["callback_tries"]] == ["FAILURE", "down", "ACTION=POSTAUTH"]
+    assert attempt["callback_state"] == "delivered" and attempt["captured"]
 
 
 async def test_retries_give_up_after_the_configured_tries(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings, receiver: Receiver
 ) -> None:
     receiver.callback_answers = [(500, "boom")]
-    sandbox.state.cmi.callback_max_tries = 4
+    handle.tuning.cmi_callback_max_tries = 4
     oid = await open_session(client, settings)
     body = (await pay(client, oid, wait_for_retries=True)).json()
     assert body["callback_state"] == "failed"
@@ -325,30 +334,30 @@ async def test_retries_give_up_after_the_configured_tries(
 
 
 async def test_unreachable_merchant_is_retried(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings
 ) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    sandbox.state.outbound.transport = httpx.MockTransport(refuse)
+    handle.outbound.transport = httpx.MockTransport(refuse)
     oid = await open_session(client, settings)
     body = (await pay(client, oid)).json()
     assert body["result"] == "approved" and body["callback_answer"] is None
-    await sandbox.state.background.wait_idle()
-    attempt = sandbox.state.cmi.orders[oid].attempts[0]
-    assert attempt.callback_state == "failed"
-    assert len(attempt.callback_tries) == 3
-    assert all("ConnectError" in (t.error or "") for t in attempt.callback_tries)
+    await handle.background.wait_idle()
+    attempt = (await order(client, oid))["attempts"][0]
+    assert attempt["callback_state"] == "failed"
+    assert len(attempt["callback_tries"]) == 3
+    assert all("ConnectError" in (t["error"] or "") for t in attempt["callback_tries"])
 
 
 async def test_acknowledged_but_not_captured(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
 ) -> None:
     receiver.callback_answers = [(200, "APPROVED")]
     oid = await open_session(client, settings)
     await pay(client, oid)
-    attempt = sandbox.state.cmi.orders[oid].attempts[0]
-    assert attempt.callback_state == "delivered" and not attempt.captured
+    attempt = (await order(client, oid))["attempts"][0]
+    assert attempt["callback_state"] == "delivered" and not attempt["captured"]
     assert len(receiver.callbacks) == 1
 
 
@@ -405,7 +414,11 @@ async def test_status_query_for_order_without_attempt(client: httpx.AsyncClient,
     assert root.findtext("Extra/TRXCOUNT") == "0"
 
 
-# --- pages for people and mounting ------------------------------------------------------------
+# --- pages for people -------------------------------------------------------------------------
+
+
+async def test_empty_transactions_page_renders(client: httpx.AsyncClient) -> None:
+    assert_french_page(await client.get("/cmi/"), "Aucune session de paiement")
 
 
 async def test_transactions_page_lists_sessions_and_attempts(
@@ -420,16 +433,14 @@ async def test_transactions_page_lists_sessions_and_attempts(
     assert detail["attempts"][0]["callback_answer"] == "ACTION=POSTAUTH"
 
 
-async def test_links_carry_the_mount_prefix(sandbox: FastAPI, settings: Settings) -> None:
-    portal = FastAPI()
-    portal.mount("/sandbox", sandbox)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=portal), base_url="http://portal") as http:
-        page = await http.post("/sandbox/cmi/fim/est3Dgate", data=payment_form(settings))
-        assert page.status_code == 200
-        assert 'action="/sandbox/cmi/fim/pay"' in page.text
-        assert "/sandbox/cmi/fim/cancel?oid=" in page.text
-        home = await http.get("/sandbox/")
-        assert 'href="/sandbox/mail"' in home.text
+async def test_links_carry_the_sandbox_prefix(client: httpx.AsyncClient, settings: Settings) -> None:
+    """Served at /sandbox/ on their own port: every link a page builds keeps that prefix."""
+    page = await client.post("/cmi/fim/est3Dgate", data=payment_form(settings))
+    assert page.status_code == 200
+    assert 'action="/sandbox/cmi/fim/pay"' in page.text
+    assert "/sandbox/cmi/fim/cancel?oid=" in page.text
+    home = await client.get("")
+    assert 'href="/sandbox/mail"' in home.text
 
 
 async def test_auto_redirect_false_leaves_the_result_on_screen(
@@ -440,3 +451,64 @@ async def test_auto_redirect_false_leaves_the_result_on_screen(
     assert "Paiement accepté" in reply.text
     assert "onload=" not in reply.text
     assert "Retour au site marchand" in reply.text
+
+
+# --- the bank's HASH ver3, against partners.md and against our implementation -----------------
+
+
+def test_natural_order_compares_digit_runs_as_numbers_ignoring_case() -> None:
+    names = ["BillToStreet12", "billtostreet2", "BillToStreet1", "amount", "Amount10x", "AMOUNT9x", "a", "a0"]
+    assert signature.sorted_names(names) == [
+        "a",
+        "a0",
+        "amount",
+        "AMOUNT9x",
+        "Amount10x",
+        "BillToStreet1",
+        "billtostreet2",
+        "BillToStreet12",
+    ]
+
+
+def test_signed_text_escapes_backslash_then_pipe_and_trims_values() -> None:
+    fields = {
+        "oid": "  A|B  ",
+        "amount": "10.00",
+        "BillToName": "C:\\dir\\|x",
+        "HASH": "ignored",
+        "encoding": "UTF-8",
+        "Field2": "two",
+        "Field10": "ten",
+    }
+    text = signature.signed_text(fields, "key|\\")
+    assert text == "10.00|C:\\\\dir\\\\\\|x|two|ten|A\\|B|key\\|\\\\"
+    expected = base64.b64encode(hashlib.sha512(text.encode()).digest()).decode()
+    assert signature.sign(fields, "key|\\") == expected
+
+
+def test_check_accepts_the_right_hash_only() -> None:
+    fields = {"oid": "1", "amount": "5.00", "encoding": "UTF-8"}
+    fields["HASH"] = signature.sign(fields, "k")
+    assert signature.check(fields, "k")
+    assert not signature.check(fields, "other")
+    assert not signature.check({**fields, "amount": "6.00"}, "k")
+    # encoding is not signed: changing it does not matter.
+    assert signature.check({**fields, "encoding": "ISO-8859-1"}, "k")
+    assert not signature.check({k: v for k, v in fields.items() if k != "HASH"}, "k")
+
+
+def test_agrees_with_our_implementation_on_random_forms() -> None:
+    rng = random.Random(20260101)
+    alphabet = string.ascii_letters + string.digits + " |\\.-_éà"
+    for _ in range(300):
+        fields = {}
+        for _ in range(rng.randint(1, 12)):
+            name = rng.choice(["BillToStreet", "field", "Amount", "x", "EXTRA.", "ok"]) + rng.choice(
+                ["", str(rng.randint(0, 120)), rng.choice(string.ascii_letters)]
+            )
+            fields[name] = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 15)))
+        key = "".join(rng.choice(string.ascii_letters + "|\\") for _ in range(16))
+        assert signature.sign(fields, key) == cmi_protocol.compute_hash(fields, key)
+        fields["HASH"] = cmi_protocol.compute_hash(fields, key)
+        assert signature.check(fields, key)
+        assert cmi_protocol.verify_hash({**fields, "HASH": signature.sign(fields, key)}, key)

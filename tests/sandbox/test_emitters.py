@@ -9,10 +9,10 @@ import json
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from portnet.settings import Settings
-from tests.sandbox.helpers import RECEIVER, Receiver
+from sandbox.context import Sandbox
+from tests.sandbox.helpers import RECEIVER, Receiver, assert_french_page
 
 
 def notice(notice_id: str = "NOT-2026-0001", **changes: Any) -> dict[str, Any]:
@@ -54,7 +54,7 @@ async def test_signature_is_required(client: httpx.AsyncClient, settings: Settin
 
 
 async def test_notice_is_acknowledged_with_a_signed_call(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings, receiver: Receiver
 ) -> None:
     reply = await post_notice(client, settings, notice())
     assert reply.status_code == 202
@@ -62,7 +62,7 @@ async def test_notice_is_acknowledged_with_a_signed_call(
     assert receipt["notice_id"] == "NOT-2026-0001" and receipt["status"] == "received"
     assert receipt["emitter_ack_id"]
 
-    await sandbox.state.background.wait_idle()
+    await handle.background.wait_idle()
     [(body, headers)] = receiver.acks
     expected = hmac.new(
         settings.emitter_shared_key.encode(), b"EMITTER_ACK\n" + body, hashlib.sha256
@@ -78,16 +78,16 @@ async def test_notice_is_acknowledged_with_a_signed_call(
     assert again.status_code == 200
     assert again.json()["emitter_ack_id"] == receipt["emitter_ack_id"]
     assert again.json()["status"] == "acknowledged"
-    await sandbox.state.background.wait_idle()
+    await handle.background.wait_idle()
     assert len(receiver.acks) == 1
 
 
 async def test_paused_ack_is_sent_by_hand(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings, receiver: Receiver
 ) -> None:
-    sandbox.state.emitters.auto_ack = False
+    assert (await client.post("/emitters/auto-ack", data={"enabled": "0"})).status_code == 303
     await post_notice(client, settings, notice(), code="MARSA_MAROC")
-    await sandbox.state.background.wait_idle()
+    await handle.background.wait_idle()
     assert receiver.acks == []
     page = await client.get("/emitters/")
     assert "NOT-2026-0001" in page.text and "MARSA MAROC" in page.text
@@ -105,11 +105,11 @@ async def test_paused_ack_is_sent_by_hand(
 
 
 async def test_ack_is_retried_on_outage(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings, receiver: Receiver
 ) -> None:
     receiver.ack_statuses = [503, 500, 200]
     await post_notice(client, settings, notice())
-    await sandbox.state.background.wait_idle()
+    await handle.background.wait_idle()
     assert len(receiver.acks) == 3
     assert len({body for body, _ in receiver.acks}) == 1
     state = (await client.get("/emitters/ANP/settlements/NOT-2026-0001")).json()
@@ -118,23 +118,24 @@ async def test_ack_is_retried_on_outage(
 
 
 async def test_ack_refused_by_the_platform_is_not_retried(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings, receiver: Receiver
 ) -> None:
     receiver.ack_statuses = [401]
     await post_notice(client, settings, notice())
-    await sandbox.state.background.wait_idle()
+    await handle.background.wait_idle()
     assert len(receiver.acks) == 1
-    assert sandbox.state.emitters.notices[("ANP", "NOT-2026-0001")].ack_state == "refused"
+    state = (await client.get("/emitters/ANP/settlements/NOT-2026-0001")).json()
+    assert state["ack_state"] == "refused"
 
 
 async def test_ack_waits_for_the_configured_delay(
-    client: httpx.AsyncClient, sandbox: FastAPI, settings: Settings, receiver: Receiver
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings, receiver: Receiver
 ) -> None:
-    sandbox.state.emitters.ack_delay_seconds = 0.2
+    handle.tuning.emitter_ack_delay_seconds = 0.2
     await post_notice(client, settings, notice())
     await asyncio.sleep(0.05)
     assert receiver.acks == []
-    await sandbox.state.background.wait_idle()
+    await handle.background.wait_idle()
     assert len(receiver.acks) == 1
 
 
@@ -144,3 +145,15 @@ async def test_invalid_notice_is_rejected(client: httpx.AsyncClient, settings: S
     body = notice()
     del body["invoices"]
     assert (await post_notice(client, settings, body)).status_code == 422
+
+
+async def test_empty_notices_page_renders(client: httpx.AsyncClient) -> None:
+    assert_french_page(await client.get("/emitters/"), "Aucun avis reçu")
+
+
+async def test_auto_ack_toggle(client: httpx.AsyncClient) -> None:
+    reply = await client.post("/emitters/auto-ack", data={"enabled": "0"})
+    assert reply.status_code == 303
+    assert "suspendu" in (await client.get("/emitters/")).text
+    await client.post("/emitters/auto-ack", data={"enabled": "1"})
+    assert "actif" in (await client.get("/emitters/")).text

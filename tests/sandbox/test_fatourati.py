@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from portnet import fatourati_protocol as proto
 from portnet.settings import Settings
 from sandbox import fatourati as sandbox_fatourati
+from sandbox.context import Sandbox
+from tests.sandbox.helpers import token_request
 
 
 class Clock:
@@ -44,32 +46,13 @@ def merchant(received: list[dict[str, Any]], api_key: str, sign_answers: bool = 
     return app
 
 
-def token_request(
-    settings: Settings, order_id: str, expires: datetime, amount: str = "3600.00"
-) -> dict[str, object]:
-    fields: dict[str, object] = {
-        "amount": amount,
-        "currency": "504",
-        "merchantCode": settings.fatourati_merchant_code,
-        "storeId": settings.fatourati_store_id,
-        "orderId": order_id,
-        "expiryDate": expires.isoformat(),
-    }
-    return {
-        **proto.signed(fields, proto.TOKEN_REQUEST, settings.fatourati_api_key),
-        "items": [{"ref": "00069321", "amount": "1800.00"}, {"ref": "00069322", "amount": "1800.00"}],
-        "callbackUrl": "http://merchant.test/callback",
-        "customer": {"name": "SATAA", "email": "t@sataa.ma"},
-    }
-
-
 async def setup(
-    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+    sandbox: Sandbox, client: httpx.AsyncClient, settings: Settings
 ) -> tuple[Clock, list[dict[str, Any]], str]:
     clock = Clock()
     received: list[dict[str, Any]] = []
-    sandbox.state.fatourati.clock = clock
-    sandbox.state.outbound.transport = httpx.ASGITransport(app=merchant(received, settings.fatourati_api_key))
+    sandbox.clock = clock
+    sandbox.outbound.transport = httpx.ASGITransport(app=merchant(received, settings.fatourati_api_key))
     reply = await client.post(
         "/fatourati/api/tokens", json=token_request(settings, "PN0001", clock.now + timedelta(hours=3))
     )
@@ -81,9 +64,9 @@ async def setup(
 
 
 async def test_token_is_idempotent_and_badly_signed_requests_are_refused(
-    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+    handle: Sandbox, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    clock, _, ref = await setup(sandbox, client, settings)
+    clock, _, ref = await setup(handle, client, settings)
     again = await client.post(
         "/fatourati/api/tokens", json=token_request(settings, "PN0001", clock.now + timedelta(hours=3))
     )
@@ -96,9 +79,9 @@ async def test_token_is_idempotent_and_badly_signed_requests_are_refused(
 
 
 async def test_payment_at_2h59m59s_is_taken_and_calls_back_signed(
-    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+    handle: Sandbox, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    clock, received, ref = await setup(sandbox, client, settings)
+    clock, received, ref = await setup(handle, client, settings)
     clock.now += timedelta(hours=2, minutes=59, seconds=59)
     result = (await client.post("/fatourati/payments", json={"reference": ref, "channel": "cih"})).json()
     assert result["result"] == "paid" and result["merchant_answer"]["receiptNumber"] == "REC-TEST"
@@ -115,9 +98,9 @@ async def test_payment_at_2h59m59s_is_taken_and_calls_back_signed(
 
 
 async def test_payment_at_3h00m01s_is_refused_without_callback(
-    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+    handle: Sandbox, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    clock, received, ref = await setup(sandbox, client, settings)
+    clock, received, ref = await setup(handle, client, settings)
     clock.now += timedelta(hours=3, seconds=1)
     result = (await client.post("/fatourati/payments", json={"reference": ref, "channel": "cih"})).json()
     assert result["result"] == "refused" and "expirée" in result["reason"]
@@ -125,9 +108,9 @@ async def test_payment_at_3h00m01s_is_refused_without_callback(
 
 
 async def test_cancelled_reference_and_amount_asking_channels(
-    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+    handle: Sandbox, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    _, received, ref = await setup(sandbox, client, settings)
+    _, received, ref = await setup(handle, client, settings)
     wrong = (
         await client.post("/fatourati/payments", json={"reference": ref, "amount": "3500", "channel": "bmce"})
     ).json()
@@ -152,10 +135,8 @@ async def test_cancelled_reference_and_amount_asking_channels(
     assert result["result"] == "refused" and received == []
 
 
-async def test_channel_page_in_french(
-    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
-) -> None:
-    _, received, ref = await setup(sandbox, client, settings)
+async def test_channel_page_in_french(handle: Sandbox, client: httpx.AsyncClient, settings: Settings) -> None:
+    _, received, ref = await setup(handle, client, settings)
     index = await client.get("/fatourati/")
     for name in ("AttijariNet / Attijari Mobile", "CIH Online", "CashPlus", "DamanePay / DamanCash"):
         assert name in index.text
@@ -166,11 +147,11 @@ async def test_channel_page_in_french(
 
 
 async def test_merchant_answer_is_verified_status_included(
-    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+    handle: Sandbox, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     """CMI checks our answer's signature, which covers the status: an unsigned answer is no answer."""
-    _, received, ref = await setup(sandbox, client, settings)
-    sandbox.state.outbound.transport = httpx.ASGITransport(
+    _, received, ref = await setup(handle, client, settings)
+    handle.outbound.transport = httpx.ASGITransport(
         app=merchant(received, settings.fatourati_api_key, sign_answers=False)
     )
     result = (await client.post("/fatourati/payments", json={"reference": ref, "channel": "cih"})).json()
@@ -195,9 +176,9 @@ async def test_merchant_answer_is_verified_status_included(
 
 
 async def test_token_answers_are_signed_per_message_type(
-    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+    handle: Sandbox, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    _, _, ref = await setup(sandbox, client, settings)
+    _, _, ref = await setup(handle, client, settings)
     cancel = {
         "merchantCode": settings.fatourati_merchant_code,
         "storeId": settings.fatourati_store_id,

@@ -6,11 +6,12 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import httpx
-from fastapi import FastAPI
 
 from portnet.settings import Settings
-from sandbox.app import sandbox_lifespan
-from sandbox.mail import MailSink
+from sandbox.context import Sandbox
+from sandbox.mail import MailSink, messages
+from sandbox.store import Store
+from tests.sandbox.helpers import assert_french_page
 
 PDF = b"%PDF-1.4\n% fake receipt\n"
 
@@ -27,9 +28,9 @@ def receipt_email(to: str = "finance@transit-atlas.ma") -> EmailMessage:
 
 
 async def test_sink_receives_and_lists_as_json(
-    sandbox: FastAPI, client: httpx.AsyncClient, settings: Settings
+    handle: Sandbox, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    async with sandbox_lifespan(sandbox):
+    async with MailSink(settings, handle.store):
         await aiosmtplib.send(receipt_email(), hostname="127.0.0.1", port=settings.sandbox_smtp_port)
         await aiosmtplib.send(
             receipt_email("other@example.ma"), hostname="127.0.0.1", port=settings.sandbox_smtp_port
@@ -70,7 +71,8 @@ async def test_sink_receives_and_lists_as_json(
 
 
 async def test_bcc_recipients_are_found_by_envelope(settings: Settings) -> None:
-    sink = MailSink(settings)
+    store = Store(settings.sandbox_database_url)
+    sink = MailSink(settings, store)
     async with sink:
         message = receipt_email()
         await aiosmtplib.send(
@@ -80,16 +82,27 @@ async def test_bcc_recipients_are_found_by_envelope(settings: Settings) -> None:
             recipients=["finance@transit-atlas.ma", "audit@portnet.ma"],
         )
     assert not sink.running
-    [stored] = sink.mailbox.messages(to="audit@portnet.ma")
+    [stored] = store.run(lambda tx: messages(tx, to="audit@portnet.ma"))
     assert stored.to == ["finance@transit-atlas.ma", "audit@portnet.ma"]
     assert stored.header_to == ["finance@transit-atlas.ma"]
+    store.close()
 
 
 def test_start_and_stop_are_idempotent(settings: Settings) -> None:
-    sink = MailSink(settings)
+    sink = MailSink(settings, Store(settings.sandbox_database_url))
     sink.start()
     sink.start()
     assert sink.running
     sink.stop()
     sink.stop()
     assert not sink.running
+
+
+async def test_empty_mailbox_page_renders(client: httpx.AsyncClient) -> None:
+    assert_french_page(await client.get("/mail"), "Aucun message")
+
+
+async def test_clear_button(client: httpx.AsyncClient) -> None:
+    reply = await client.post("/mail/clear")
+    assert reply.status_code == 303
+    assert reply.headers["location"].endswith("/sandbox/mail")

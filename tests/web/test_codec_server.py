@@ -31,7 +31,7 @@ PAYER = PayerInfo(name="Karim Alaoui", email="karim.alaoui@example.ma", phone="+
 
 @pytest_asyncio.fixture
 async def portal(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(start_mail_sink=False)
+    app = create_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as client:
         yield client
 

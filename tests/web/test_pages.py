@@ -45,7 +45,7 @@ class InertTemporal:
 
 @pytest_asyncio.fixture
 async def portal(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(start_mail_sink=False)
+    app = create_app()
     app.state.temporal = NoTemporal()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as client:
         client.app = app  # type: ignore[attr-defined]
@@ -835,7 +835,7 @@ async def test_status_page_resumes_and_cancels_through_the_workflow(
 
 
 async def test_unexpected_errors_get_a_french_500(database_url: str) -> None:
-    app = create_app(start_mail_sink=False)
+    app = create_app()
     app.state.temporal = NoTemporal()
 
     async def boom() -> None:

@@ -168,7 +168,7 @@ async def test_cash_payment_notified_after_expiry_is_unapplied_for_finance(
         )
         await wait_status(handle, "awaiting_payer")
         assert (await handle.result()).status == "expired"  # 72 h skipped
-        app = create_app(settings, temporal_client=time_env.client, start_mail_sink=False)
+        app = create_app(settings, temporal_client=time_env.client)
         body = amanpay_protocol.dumps(
             {
                 "merchant_id": settings.amanpay_merchant_id,

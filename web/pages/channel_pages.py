@@ -36,8 +36,17 @@ def remaining_text(expires_at: str | None, now: datetime | None = None) -> str:
     return f"{left // 3600} h {left % 3600 // 60:02d} min {left % 60:02d} s"
 
 
+def sandbox_pages(settings: Settings) -> str:
+    """Where a developer pays at the partner's sandbox (``SANDBOX_BASE_URL``), when SANDBOX_ENABLED
+    lets the portal link to them; empty otherwise (production never links to them)."""
+    if not settings.sandbox_enabled or settings.is_production:
+        return ""
+    return settings.sandbox_base_url.rstrip("/") + "/sandbox"
+
+
 def channel_context(db: Session, settings: Settings, payment: Payment, view: PaymentView) -> dict[str, Any]:
-    ctx: dict[str, Any] = {"fatourati": False, "offline": False}
+    sandbox = sandbox_pages(settings)
+    ctx: dict[str, Any] = {"fatourati": False, "offline": False, "sandbox_pages": sandbox}
     action = view.next_action
     if (
         action is not None
@@ -50,9 +59,7 @@ def channel_context(db: Session, settings: Settings, payment: Payment, view: Pay
             guide=CHANNELS,
             general=GENERAL.format(reference=action.fields.get("reference", "")),
             remaining=remaining_text(action.fields.get("expires_at")),
-            sandbox_url=settings.public_base_url.rstrip("/") + "/sandbox/fatourati"
-            if settings.sandbox_enabled
-            else "",
+            sandbox_url=f"{sandbox}/fatourati" if sandbox else "",
         )
     if payment.channel in OFFLINE:
         data = db.get(PaymentChannelData, payment.id)
