@@ -28,7 +28,7 @@ from portnet import settings as portnet_settings
 from portnet.models import Company, Emitter, Invoice, LoginThrottle, PrestationLine
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.temporal_codec import data_converter
-from tests._db import fresh_database_url
+from tests.support.databases import fresh_database_url
 
 # The tests run the development configuration (sandboxes, sandbox secrets); production mode is
 # tested with Settings built explicitly for it.

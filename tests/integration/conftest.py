@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from portnet.settings import get_settings
-from tests.helpers import running_worker
+from tests.support.workers import running_worker
 from web.app import create_app
 
 

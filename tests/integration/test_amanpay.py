@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from sqlmodel import Session, select
 
-from portnet import amanpay_protocol
 from portnet.models import Invoice, PartnerCallback, UnappliedPayment
+from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
-from tests.helpers import eventually
 from tests.integration.conftest import Stack
+from tests.support.workers import eventually
 
 CONTRACT = {
     "contract_number": "PD1002457",

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 from sqlmodel import Session, select
 
-from portnet import cmi_protocol
 from portnet.models import Invoice, PartnerCallback
+from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import get_settings
-from tests.helpers import eventually
 from tests.integration.conftest import Stack
+from tests.support.workers import eventually
 
 VISA = {"pan": "4000000000000010", "expiry": "12/30", "cvv": "000"}
 DECLINED = {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123"}

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from sqlmodel import Session, col, select
 
-from portnet import fatourati_protocol as proto
 from portnet.models import Invoice, PartnerCallback, UnappliedPayment
+from portnet.protocols import fatourati as proto
 from portnet.settings import get_settings
-from tests.helpers import eventually
 from tests.integration.conftest import Stack, login
+from tests.support.workers import eventually
 
 
 @contextmanager

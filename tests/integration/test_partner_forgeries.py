@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from sqlmodel import Session, col, select
 
-from portnet import cmi_protocol
 from portnet.models import Invoice, PartnerCallback, UnappliedPayment
+from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import get_settings
 from tests.integration.conftest import Stack
 from tests.integration.test_card_payment import start_card_payment

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from portnet import cmi_protocol
+from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import Settings
 
 RECEIVER = "http://portal.test"

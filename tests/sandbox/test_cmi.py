@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from portnet import cmi_protocol
+from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import Settings
 from tests.sandbox.helpers import RECEIVER, Receiver, open_session, payment_form
 

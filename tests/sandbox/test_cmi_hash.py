@@ -7,7 +7,7 @@ import hashlib
 import random
 import string
 
-from portnet import cmi_protocol
+from portnet.protocols import cmi as cmi_protocol
 from sandbox import cmi_hash
 
 

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from portnet import fatourati_protocol as proto
+from portnet.protocols import fatourati as proto
 from portnet.settings import Settings
 from sandbox import fatourati as sandbox_fatourati
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from activities.offline import renewed_end
-from portnet import fatourati_protocol as proto
+from activities.cheque_transfer import renewed_end
+from portnet.protocols import fatourati as proto
 from portnet.statuses import Channel
 from sandbox import fatourati as sandbox_fatourati
 from web.channel_inputs import DeclarationError, declaration_for
