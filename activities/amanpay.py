@@ -12,6 +12,7 @@ order, same request id), not where a retry would act twice (a new SMS code).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -170,4 +171,4 @@ async def cancel_order(payment_id: str) -> str:
 
 
 
-ACTIVITIES = [create_order, cancel_order]
+ACTIVITIES: list[Callable[..., Any]] = [create_order, cancel_order]

@@ -6,8 +6,10 @@ Like the ledger activities, each is one transaction and idempotent (message-log 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlmodel import col, select
 from temporalio import activity
@@ -160,4 +162,4 @@ def renew_subscriptions(inp: RenewalInput) -> str | None:
     return new_end.isoformat() if new_end else None
 
 
-ACTIVITIES = [record_declaration, log_finance_decision, renew_subscriptions]
+ACTIVITIES: list[Callable[..., Any]] = [record_declaration, log_finance_decision, renew_subscriptions]

@@ -7,7 +7,9 @@ must stay out of workflow code) and a local one (no server round trip for a few 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio import activity
 
@@ -55,4 +57,4 @@ def build_card_form(inp: CmiFormInput) -> NextAction:
     return NextAction(type="redirect_form", url=settings.cmi_gateway_url, fields=fields)
 
 
-ACTIVITIES = [build_card_form]
+ACTIVITIES: list[Callable[..., Any]] = [build_card_form]

@@ -9,7 +9,9 @@ acknowledgement, which is signed under ``EMITTER_ACK``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlmodel import col, select
@@ -87,4 +89,4 @@ async def send_settlement_notice(inp: EmitterNoticeInput) -> str:
     return nid
 
 
-ACTIVITIES = [send_settlement_notice]
+ACTIVITIES: list[Callable[..., Any]] = [send_settlement_notice]

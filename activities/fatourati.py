@@ -8,8 +8,10 @@ signature is verified: an answer that fails is not CMI's, and nothing of it is s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 from sqlmodel import col, select
@@ -171,4 +173,4 @@ async def cancel_token(payment_id: str) -> str:
     return status
 
 
-ACTIVITIES = [create_token, cancel_token]
+ACTIVITIES: list[Callable[..., Any]] = [create_token, cancel_token]

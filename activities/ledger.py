@@ -7,9 +7,10 @@ is) and run on the worker's thread pool.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -418,4 +419,9 @@ def _payment_invoices_of_emitter(session: Session, payment_id: str, emitter_code
     )
 
 
-ACTIVITIES = [reserve_invoices, settle_payment, release_invoices, mark_invoices_paid]
+ACTIVITIES: list[Callable[..., Any]] = [
+    reserve_invoices,
+    settle_payment,
+    release_invoices,
+    mark_invoices_paid,
+]

@@ -10,10 +10,12 @@ duplicate.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import Any
 
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -233,4 +235,4 @@ async def send_channel_email(inp: ReferenceEmailInput) -> None:
     await send(compose_channel_email(inp.payment_id, inp.to, inp.kind))
 
 
-ACTIVITIES = [send_payment_email, send_code_email, send_channel_email]
+ACTIVITIES: list[Callable[..., Any]] = [send_payment_email, send_code_email, send_channel_email]

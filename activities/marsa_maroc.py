@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -255,4 +256,4 @@ def upsert_invoices(inp: MarsaUpsertInput) -> MarsaUpsertResult:
     return result
 
 
-ACTIVITIES = [fetch_invoice_page, upsert_invoices]
+ACTIVITIES: list[Callable[..., Any]] = [fetch_invoice_page, upsert_invoices]

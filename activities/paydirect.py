@@ -8,7 +8,9 @@ returned or stored here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -159,4 +161,4 @@ async def paydirect_verify(inp: PayDirectVerifyInput) -> PayDirectVerdict:
     )
 
 
-ACTIVITIES = [paydirect_start, paydirect_resend, paydirect_verify]
+ACTIVITIES: list[Callable[..., Any]] = [paydirect_start, paydirect_resend, paydirect_verify]

@@ -96,4 +96,11 @@ class PartnerFakes:
         async def paydirect_verify(inp: PayDirectVerifyInput) -> PayDirectVerdict:
             return PayDirectVerdict(result="wrong", attempts_left=2)
 
-        return [create_order, cancel_order, send_code_email, paydirect_start, paydirect_resend, paydirect_verify]
+        return [
+            create_order,
+            cancel_order,
+            send_code_email,
+            paydirect_start,
+            paydirect_resend,
+            paydirect_verify,
+        ]
