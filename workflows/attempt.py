@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Settlement,
     )
     from portnet.statuses import PaymentStatus
-    from workflows import policies
+    from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT
     from workflows.types import PaymentInput, PaymentView
 
 SA_CHANNEL = SearchAttributeKey.for_keyword("PaymentChannel")
@@ -154,8 +154,8 @@ class Attempt:
                 invoice_ids=inp.invoice_ids,
                 payer_email=inp.payer.email,
             ),
-            start_to_close_timeout=policies.LEDGER_TIMEOUT,
-            retry_policy=policies.LEDGER_RETRY,
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         if not reservation.ok:
             view.error_code, view.error = reservation.error_code, reservation.error
@@ -181,8 +181,8 @@ class Attempt:
         await workflow.execute_activity(
             ledger.release_invoices,
             ReleaseInput(inp.payment_id, inp.channel, inp.user_name, status.value, reason, self.declines),
-            start_to_close_timeout=policies.LEDGER_TIMEOUT,
-            retry_policy=policies.LEDGER_RETRY,
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         self.holding = False
         view.error = view.error or reason
@@ -207,8 +207,8 @@ class Attempt:
                 payer=inp.payer,
                 declines=self.declines,
             ),
-            start_to_close_timeout=policies.LEDGER_TIMEOUT,
-            retry_policy=policies.LEDGER_RETRY,
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         self.holding = False
         view.receipt_document_id = settlement.receipt_document_id

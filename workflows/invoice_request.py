@@ -18,7 +18,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities import marsa_maroc
     from activities.marsa_maroc import MarsaPage, MarsaPageInput, MarsaUpsertInput, MarsaUpsertResult
-    from workflows import policies
+    from workflows.policies import (
+        INVOICE_PAGE_GIVE_UP,
+        INVOICE_PAGE_HEARTBEAT,
+        INVOICE_PAGE_RETRY,
+        INVOICE_PAGE_TIMEOUT,
+        INVOICE_UPSERT_RETRY,
+        INVOICE_UPSERT_TIMEOUT,
+    )
 
 # A safety net against a partner that would page forever.
 MAX_PAGES = 200
@@ -90,10 +97,10 @@ class InvoiceRequestWorkflow:
                         invoice_number=inp.invoice_number,
                         page=page_no,
                     ),
-                    start_to_close_timeout=policies.INVOICE_PAGE_TIMEOUT,
-                    heartbeat_timeout=policies.INVOICE_PAGE_HEARTBEAT,
-                    schedule_to_close_timeout=policies.INVOICE_PAGE_GIVE_UP,
-                    retry_policy=policies.INVOICE_PAGE_RETRY,
+                    start_to_close_timeout=INVOICE_PAGE_TIMEOUT,
+                    heartbeat_timeout=INVOICE_PAGE_HEARTBEAT,
+                    schedule_to_close_timeout=INVOICE_PAGE_GIVE_UP,
+                    retry_policy=INVOICE_PAGE_RETRY,
                 )
                 view.pages_total = max(page.pages, page_no)
                 view.received += len(page.items)
@@ -106,8 +113,8 @@ class InvoiceRequestWorkflow:
                         customer_id=inp.customer_id,
                         items=page.items,
                     ),
-                    start_to_close_timeout=policies.INVOICE_UPSERT_TIMEOUT,
-                    retry_policy=policies.INVOICE_UPSERT_RETRY,
+                    start_to_close_timeout=INVOICE_UPSERT_TIMEOUT,
+                    retry_policy=INVOICE_UPSERT_RETRY,
                 )
                 view.created += result.created
                 view.updated += result.updated

@@ -25,10 +25,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail import EmailInput
     from activities.types import MarkPaidInput
     from portnet.statuses import PaymentStatus
-    from workflows import policies
     from workflows.attempt import Attempt
     from workflows.channels import channel_for
     from workflows.channels.base import Failed, Released
+    from workflows.policies import (
+        LEDGER_RETRY,
+        LEDGER_TIMEOUT,
+        PARTNER_GIVE_UP,
+        PARTNER_RETRY,
+        PARTNER_TIMEOUT,
+    )
     from workflows.types import (
         AmanpayDecision,
         AmanpayNotice,
@@ -155,9 +161,9 @@ class PaymentWorkflow:
             await workflow.execute_activity(
                 mail.send_payment_email,
                 EmailInput(inp.payment_id, inp.payer.email, "payment_confirmed"),
-                start_to_close_timeout=policies.PARTNER_TIMEOUT,
-                schedule_to_close_timeout=policies.PARTNER_GIVE_UP,
-                retry_policy=policies.PARTNER_RETRY,
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                schedule_to_close_timeout=PARTNER_GIVE_UP,
+                retry_policy=PARTNER_RETRY,
             )
         except ActivityError:
             # The money is in: a mail that cannot go out after a day of retries must not undo it.
@@ -173,9 +179,9 @@ class PaymentWorkflow:
                 workflow.execute_activity(
                     emitters.send_settlement_notice,
                     EmitterNoticeInput(inp.payment_id, code, awaiting[code], transaction_id, paid_at),
-                    start_to_close_timeout=policies.PARTNER_TIMEOUT,
-                    schedule_to_close_timeout=policies.PARTNER_GIVE_UP,
-                    retry_policy=policies.PARTNER_RETRY,
+                    start_to_close_timeout=PARTNER_TIMEOUT,
+                    schedule_to_close_timeout=PARTNER_GIVE_UP,
+                    retry_policy=PARTNER_RETRY,
                 )
                 for code in codes
             ],
@@ -199,8 +205,8 @@ class PaymentWorkflow:
                 await workflow.execute_activity(
                     ledger.mark_invoices_paid,
                     MarkPaidInput(inp.payment_id, code, self._acks[code].emitter_ack_id),
-                    start_to_close_timeout=policies.LEDGER_TIMEOUT,
-                    retry_policy=policies.LEDGER_RETRY,
+                    start_to_close_timeout=LEDGER_TIMEOUT,
+                    retry_policy=LEDGER_RETRY,
                 )
                 pending.discard(code)
                 view.awaiting_emitters = sorted(pending)

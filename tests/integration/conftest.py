@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest_asyncio
 import uvicorn
-from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from portnet.settings import get_settings
+from tests.support.api import Stack, login
 from tests.support.workers import running_worker
 from web.app import create_app
-
-
-@dataclass
-class Stack:
-    env: WorkflowEnvironment
-    app: FastAPI
-    base_url: str
-    task_queue: str
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -48,12 +39,6 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, web_port: int) 
             server.should_exit = True
             await task
 
-
-async def login(base_url: str, username: str, password: str = "Portnet2026!") -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=base_url, timeout=30)
-    response = await client.post("/api/v1/session", json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    return client
 
 
 @pytest_asyncio.fixture

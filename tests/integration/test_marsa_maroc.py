@@ -15,9 +15,8 @@ from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from portnet.models import Company, Emitter, Invoice
-from tests.integration.conftest import Stack, login
-from tests.integration.test_card_payment import VISA, open_cmi_page, pay, until_status
-from tests.integration.test_issue4_pages import csrf
+from tests.support.api import VISA, Stack, login, open_cmi_page, pay, until_status
+from tests.support.pages import token_of
 from tests.support.workers import eventually, running_worker
 from workflows.invoice_request import InvoiceRequestInput, InvoiceRequestWorkflow, request_workflow_id
 
@@ -236,7 +235,7 @@ async def test_portal_request_page_to_confirmation_with_cmi_channels_only(tmta: 
     for name in ("Casablanca", "Mohammedia", "Jorf Lasfar", "Tanger Med", "Laâyoune", "Dakhla"):
         assert name in html, name
     assert 'value="000236"' in html and "Envoyer" in html
-    token = csrf(html)
+    token = token_of(html)
 
     await fault(tmta, kind="slow", times=1, delay_seconds=1.0)
     sent = await tmta.post(
@@ -262,7 +261,7 @@ async def test_portal_request_page_to_confirmation_with_cmi_channels_only(tmta: 
     ids = re.findall(r'name="invoice_ids" value="(\d+)"', page)
     assert ids, "no payable invoice on the page"
     confirmation = await tmta.post(
-        "/paiements/confirmation", data={"csrf_token": csrf(page), "invoice_ids": ids[:2]}
+        "/paiements/confirmation", data={"csrf_token": token_of(page), "invoice_ids": ids[:2]}
     )
     assert confirmation.status_code == 200
     text = confirmation.text

@@ -37,7 +37,7 @@ from portnet.models import Invoice, Payment, PaymentChannelData
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols import fatourati as fproto
 from portnet.settings import get_settings
-from tests.conftest import free_port
+from tests.support.api import free_port
 
 Message = amanpay_protocol.Message
 

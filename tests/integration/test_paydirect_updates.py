@@ -21,8 +21,7 @@ from portnet.models import Invoice
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
 from portnet.temporal_codec import payload_codec
-from tests.integration.conftest import Stack
-from tests.integration.test_amanpay import CONTRACT, last_sms_code
+from tests.support.api import CONTRACT, Stack, last_sms_code
 from tests.support.payloads import history_payload_texts
 from tests.support.workers import running_worker, wait_status
 from workflows.payment import PaymentWorkflow

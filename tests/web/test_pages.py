@@ -19,12 +19,11 @@ from sqlmodel import Session, select
 
 from portnet.models import Company, Invoice, Payment, PaymentInvoice, User
 from portnet.security import hash_password
+from tests.support.pages import PASSWORD, logged_in, login, token_of
 from web.app import create_app
 from workflows.types import NextAction, PaymentView
 
-PASSWORD = "Portnet2026!"
 NNBSP = "\u202f"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 COUNT = re.compile(r"Résultats \( (\d+) \)")
 ROW_LINK = re.compile(r'<a href="/factures/(\d+)" class="mono strong">')
 
@@ -52,35 +51,12 @@ async def portal(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def token_of(html: str) -> str:
-    match = TOKEN.search(html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
 
 def count_of(html: str) -> int:
     match = COUNT.search(html)
     assert match, "no result count in the page"
     return int(match.group(1))
 
-
-async def login(
-    client: httpx.AsyncClient, username: str, password: str = PASSWORD, next_url: str | None = None
-) -> httpx.Response:
-    page = await client.get("/connexion")
-    data = {"username": username, "password": password, "csrf_token": token_of(page.text)}
-    if next_url is not None:
-        data["next"] = next_url
-    return await client.post("/connexion", data=data)
-
-
-async def logged_in(client: httpx.AsyncClient, username: str) -> str:
-    """Logs in and returns a CSRF token of the new session."""
-    response = await login(client, username)
-    assert response.status_code == 303, response.text
-    page = await client.get("/factures")
-    assert page.status_code == 200
-    return token_of(page.text)
 
 
 def location(response: httpx.Response) -> str:

@@ -25,9 +25,18 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail import CodeEmailInput
     from activities.types import Decline, NextAction, Reservation
     from portnet.statuses import Channel, PaymentStatus
-    from workflows import policies
     from workflows.attempt import Approval, Attempt
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
+    from workflows.policies import (
+        CALL_GIVE_UP,
+        CALL_RETRY,
+        CALL_TIMEOUT,
+        CODE_MAIL_GIVE_UP,
+        CODE_MAIL_TIMEOUT,
+        PARTNER_GIVE_UP,
+        PARTNER_RETRY,
+        PARTNER_TIMEOUT,
+    )
     from workflows.types import AmanpayDecision, AmanpayNotice, AmanpaySettings
 
 REFUSALS = {"insufficient_balance": "Solde Amanty insuffisant"}
@@ -108,9 +117,9 @@ class Amanpay(AmanpayChannel):
                     first_name=payer.first_name if payer else "",
                     ttl_seconds=s.code_ttl_seconds if self.is_code else 0,
                 ),
-                start_to_close_timeout=policies.CALL_TIMEOUT,
-                schedule_to_close_timeout=policies.CALL_GIVE_UP,
-                retry_policy=policies.CALL_RETRY,
+                start_to_close_timeout=CALL_TIMEOUT,
+                schedule_to_close_timeout=CALL_GIVE_UP,
+                retry_policy=CALL_RETRY,
             )
         except ActivityError:
             return Failed("partner_unavailable", "Amanpay ne répond pas : réessayez dans quelques minutes.")
@@ -151,9 +160,9 @@ class Amanpay(AmanpayChannel):
         status: str = await workflow.execute_activity(
             amanpay.cancel_order,
             self.attempt.inp.payment_id,
-            start_to_close_timeout=policies.PARTNER_TIMEOUT,
-            schedule_to_close_timeout=policies.PARTNER_GIVE_UP,
-            retry_policy=policies.PARTNER_RETRY,
+            start_to_close_timeout=PARTNER_TIMEOUT,
+            schedule_to_close_timeout=PARTNER_GIVE_UP,
+            retry_policy=PARTNER_RETRY,
         )
         return status
 
@@ -171,8 +180,8 @@ class Amanpay(AmanpayChannel):
                     last_name=payer.last_name if payer else "",
                     first_name=payer.first_name if payer else "",
                 ),
-                start_to_close_timeout=policies.CODE_MAIL_TIMEOUT,
-                schedule_to_close_timeout=policies.CODE_MAIL_GIVE_UP,
+                start_to_close_timeout=CODE_MAIL_TIMEOUT,
+                schedule_to_close_timeout=CODE_MAIL_GIVE_UP,
             )
         except ActivityError:
             workflow.logger.warning("payment code e-mail for %s not sent", inp.payment_id)

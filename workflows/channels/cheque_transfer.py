@@ -19,9 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail import ReferenceEmailInput
     from activities.types import NextAction, Reservation
     from portnet.statuses import Channel, PaymentStatus
-    from workflows import policies
     from workflows.attempt import Approval, Attempt
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
+    from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT, MAIL_GIVE_UP, PARTNER_RETRY, PARTNER_TIMEOUT
     from workflows.types import FinanceDecision
 
 # The channels whose money finance confirms by hand (the web layer lists them for finance).
@@ -38,8 +38,8 @@ class ChequeTransfer(PaymentChannel):
         await workflow.execute_activity(
             cheque_transfer.record_declaration,
             args=[inp.payment_id, inp.user_name, dict(inp.declaration or {})],
-            start_to_close_timeout=policies.LEDGER_TIMEOUT,
-            retry_policy=policies.LEDGER_RETRY,
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         deadline = workflow.now() + timedelta(seconds=inp.payment_deadline_seconds)
         return PayerAction(NextAction(type="none"), deadline, PaymentStatus.AWAITING_CONFIRMATION)
@@ -65,8 +65,8 @@ class ChequeTransfer(PaymentChannel):
             DecisionLogInput(
                 inp.payment_id, decision.user_name, decision.confirm, decision.reason, now.isoformat()
             ),
-            start_to_close_timeout=policies.LEDGER_TIMEOUT,
-            retry_policy=policies.LEDGER_RETRY,
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         if not decision.confirm:
             return Released(
@@ -79,8 +79,8 @@ class ChequeTransfer(PaymentChannel):
         await workflow.execute_activity(
             cheque_transfer.renew_subscriptions,
             RenewalInput(inp.payment_id, now.isoformat()),
-            start_to_close_timeout=policies.LEDGER_TIMEOUT,
-            retry_policy=policies.LEDGER_RETRY,
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         return Paid(Approval(reference))
 
@@ -93,9 +93,9 @@ class ChequeTransfer(PaymentChannel):
             await workflow.execute_activity(
                 mail.send_channel_email,
                 ReferenceEmailInput(inp.payment_id, inp.finance_alert_email, "offline_unconfirmed"),
-                start_to_close_timeout=policies.PARTNER_TIMEOUT,
-                schedule_to_close_timeout=policies.MAIL_GIVE_UP,
-                retry_policy=policies.PARTNER_RETRY,
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                schedule_to_close_timeout=MAIL_GIVE_UP,
+                retry_policy=PARTNER_RETRY,
             )
         except ActivityError:
             workflow.logger.warning("offline_unconfirmed e-mail for %s not sent", inp.payment_id)

@@ -17,9 +17,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.cmi_card import CmiFormInput
     from activities.types import Decline, Reservation
     from portnet.statuses import PaymentStatus
-    from workflows import policies
     from workflows.attempt import Approval
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
+    from workflows.policies import CARD_FORM_TIMEOUT
     from workflows.types import CmiDecision, CmiResult
 
 
@@ -29,7 +29,7 @@ class CmiCard(PaymentChannel):
         form = await workflow.execute_local_activity(
             cmi_card.build_card_form,
             CmiFormInput(inp.payment_id, reservation.amount, inp.payer, reservation.client_name, inp.lang),
-            start_to_close_timeout=policies.CARD_FORM_TIMEOUT,
+            start_to_close_timeout=CARD_FORM_TIMEOUT,
         )
         return PayerAction(
             form, workflow.now() + timedelta(seconds=inp.payment_deadline_seconds)

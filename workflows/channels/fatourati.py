@@ -22,9 +22,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail import ReferenceEmailInput
     from activities.types import Decline, NextAction, Reservation
     from portnet.statuses import PaymentStatus
-    from workflows import policies
     from workflows.attempt import Approval, Attempt
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
+    from workflows.policies import MAIL_GIVE_UP, PARTNER_RETRY, PARTNER_TIMEOUT, TOKEN_GIVE_UP
     from workflows.types import FatouratiDecision, FatouratiResult
 
 
@@ -44,9 +44,9 @@ class Fatourati(PaymentChannel):
             token = await workflow.execute_activity(
                 fatourati.create_token,
                 TokenInput(inp.payment_id, view.amount, self.deadline.isoformat(), inp.payer),
-                start_to_close_timeout=policies.PARTNER_TIMEOUT,
-                schedule_to_close_timeout=policies.TOKEN_GIVE_UP,
-                retry_policy=policies.PARTNER_RETRY,
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                schedule_to_close_timeout=TOKEN_GIVE_UP,
+                retry_policy=PARTNER_RETRY,
             )
         except ActivityError:
             return Failed("partner_unavailable", "Référence Fatourati indisponible, réessayez plus tard")
@@ -89,9 +89,9 @@ class Fatourati(PaymentChannel):
             await workflow.execute_activity(
                 fatourati.cancel_token,
                 inp.payment_id,
-                start_to_close_timeout=policies.PARTNER_TIMEOUT,
-                schedule_to_close_timeout=policies.MAIL_GIVE_UP,
-                retry_policy=policies.PARTNER_RETRY,
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                schedule_to_close_timeout=MAIL_GIVE_UP,
+                retry_policy=PARTNER_RETRY,
             )
         except ActivityError:
             workflow.logger.warning("Fatourati token of %s not cancelled at CMI", inp.payment_id)
@@ -105,9 +105,9 @@ class Fatourati(PaymentChannel):
             await workflow.execute_activity(
                 mail.send_channel_email,
                 ReferenceEmailInput(inp.payment_id, to, kind),
-                start_to_close_timeout=policies.PARTNER_TIMEOUT,
-                schedule_to_close_timeout=policies.MAIL_GIVE_UP,
-                retry_policy=policies.PARTNER_RETRY,
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                schedule_to_close_timeout=MAIL_GIVE_UP,
+                retry_policy=PARTNER_RETRY,
             )
         except ActivityError:
             workflow.logger.warning("%s e-mail for %s not sent", kind, inp.payment_id)

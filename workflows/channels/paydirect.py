@@ -22,10 +22,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.paydirect import PayDirectStartInput, PayDirectVerifyInput
     from activities.types import NextAction, Reservation
     from portnet.statuses import PaymentStatus
-    from workflows import policies
     from workflows.attempt import Approval, Attempt
     from workflows.channels.amanpay import AmanpayChannel
     from workflows.channels.base import NO_SMS_CODE, Failed, Outcome, Paid, PayerAction, Released
+    from workflows.policies import CALL_GIVE_UP, CALL_RETRY, CALL_TIMEOUT
     from workflows.types import SealedCode, SmsCodeOutcome, SmsResendOutcome
 
 # A sealed code as the web layer makes it (Fernet token); the digits themselves never get here.
@@ -71,9 +71,9 @@ class PayDirect(AmanpayChannel):
                     phone=payer.phone,
                     email=inp.payer.email,
                 ),
-                start_to_close_timeout=policies.CALL_TIMEOUT,
-                schedule_to_close_timeout=policies.CALL_GIVE_UP,
-                retry_policy=policies.CALL_RETRY,
+                start_to_close_timeout=CALL_TIMEOUT,
+                schedule_to_close_timeout=CALL_GIVE_UP,
+                retry_policy=CALL_RETRY,
             )
         except ActivityError:
             return Failed("partner_unavailable", "PayDirect ne répond pas : réessayez dans quelques minutes.")
@@ -152,9 +152,9 @@ class PayDirect(AmanpayChannel):
                 PayDirectVerifyInput(
                     view.id, sms.auth_ref, code.sealed, f"{view.workflow_id}-otp-{sms.requests}"
                 ),
-                start_to_close_timeout=policies.CALL_TIMEOUT,
-                schedule_to_close_timeout=policies.CALL_GIVE_UP,
-                retry_policy=policies.CALL_RETRY,
+                start_to_close_timeout=CALL_TIMEOUT,
+                schedule_to_close_timeout=CALL_GIVE_UP,
+                retry_policy=CALL_RETRY,
             )
         except ActivityError:
             raise ApplicationError("La banque ne répond pas : réessayez.", type="bank_unavailable") from None
@@ -204,9 +204,9 @@ class PayDirect(AmanpayChannel):
         attempts = await workflow.execute_activity(
             paydirect.paydirect_resend,
             sms.auth_ref,
-            start_to_close_timeout=policies.CALL_TIMEOUT,
-            schedule_to_close_timeout=policies.CALL_GIVE_UP,
-            retry_policy=policies.CALL_RETRY,
+            start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=CALL_GIVE_UP,
+            retry_policy=CALL_RETRY,
         )
         sms.otp_expires = workflow.now() + timedelta(seconds=s.otp_ttl_seconds)
         sms.attempts_left, sms.dead = attempts, False
