@@ -481,13 +481,13 @@ async def test_confirmation_offers_the_channels_of_all_invoices(
     token = await logged_in(portal, "sataa")
     text = (await confirm(portal, token, [a.id or 0, b.id or 0])).text
     assert re.search(r'value="cmi_card"[^>]*checked', text)
-    # Issue 4: CMI Fatourati is enabled next to the card.
+    # CMI Fatourati is offered next to the card.
     assert re.search(r'value="cmi_fatourati"', text) and not re.search(
         r'value="cmi_fatourati"[^>]*disabled', text
     )
     for absent in ("amanpay_amanty", "amanpay_paydirect", "amanpay_code", 'value="cheque"', "bank_transfer"):
         assert absent not in text, absent
-    # Only the cheque in common (issue 4 enables it): offered, with its declaration fields.
+    # Only the cheque in common: offered, with its declaration fields.
     c = make_invoice(methods="amanpay,cheque")
     d = make_invoice(methods="cheque")
     offline = (await confirm(portal, token, [c.id or 0, d.id or 0])).text
@@ -495,7 +495,7 @@ async def test_confirmation_offers_the_channels_of_all_invoices(
     assert (
         "cmi_card" not in offline and 'action="/paiements"' in offline and 'name="cheque_number"' in offline
     )
-    # Only Amanpay in common (issue 3 enables it): its three sub-channels, and nothing else.
+    # Only Amanpay in common: its three sub-channels, and nothing else.
     f = make_invoice(methods="amanpay")
     g = make_invoice(methods="amanpay")
     amanpay = (await confirm(portal, token, [f.id or 0, g.id or 0])).text

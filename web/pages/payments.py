@@ -311,7 +311,7 @@ async def status_page(
         else None,
         "ledger_only": client is None or view.from_ledger,
     }
-    ctx.update(channel_context(db, settings, payment, view))  # issue 4: Fatourati, cheque, transfer
+    ctx.update(channel_context(db, settings, payment, view))  # Fatourati, cheque, transfer
     if ctx["offline"]:
         ctx["refresh"] = False  # finance may take days: no self-reloading page
     return render(
