@@ -7,7 +7,17 @@ what recorded histories hold (tests/histories/): they never change.
 
 from __future__ import annotations
 
-from workflows.invoice_request import InvoiceRequestWorkflow
-from workflows.payment import PaymentWorkflow
 
-WORKFLOWS: list[type] = [PaymentWorkflow, InvoiceRequestWorkflow]
+def __getattr__(name: str) -> list[type]:
+    """``WORKFLOWS``, built on first use rather than when the package is imported.
+
+    Temporal's sandbox runs every workflow execution in a fresh import of its module, which imports
+    this package first: a registry built at import time would load every other workflow module into
+    each payment's sandbox as well.
+    """
+    if name != "WORKFLOWS":
+        raise AttributeError(f"module 'workflows' has no attribute {name!r}")
+    from workflows.invoice_request import InvoiceRequestWorkflow
+    from workflows.payment import PaymentWorkflow
+
+    return [PaymentWorkflow, InvoiceRequestWorkflow]

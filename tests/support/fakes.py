@@ -17,11 +17,14 @@ from typing import Any
 from temporalio import activity
 
 from activities.amanpay import AmanpayOrder, AmanpayOrderInput
+from activities.emitters import EmitterNoticeInput
 from activities.fatourati import FatouratiToken, TokenInput
+from activities.ledger import mark_awaiting_partner
 from activities.mail import CodeEmailInput, EmailInput, ReferenceEmailInput
 from activities.paydirect import PayDirectStart, PayDirectStartInput, PayDirectVerdict, PayDirectVerifyInput
 from portnet.db import session_scope
 from portnet.models import PaymentChannelData
+from portnet.protocols import emitter as emitter_protocol
 
 CASH_CODE = "18 0857 637-947"
 
@@ -63,6 +66,23 @@ class PartnerFakes:
             fakes.mails.append(("payment_confirmed", activity.info().scheduled_time))
 
         return [create_token, cancel_token, send_channel_email, send_payment_email]
+
+    def silent_emitters(self) -> list[Callable[..., Any]]:
+        """The confirmation e-mail, and emitters that take the settlement notice (the ledger marks the
+        invoices as waiting for them) but never acknowledge it."""
+        fakes = self
+
+        @activity.defn(name="send_payment_email")
+        async def send_payment_email(inp: EmailInput) -> None:
+            fakes.mails.append(("payment_confirmed", activity.info().scheduled_time))
+
+        @activity.defn(name="send_settlement_notice")
+        def send_settlement_notice(inp: EmitterNoticeInput) -> str:
+            notice = emitter_protocol.notice_id(inp.payment_id, inp.emitter_code)
+            mark_awaiting_partner(inp.payment_id, inp.emitter_code, notice)
+            return notice
+
+        return [send_payment_email, send_settlement_notice]
 
     def amanpay(self) -> list[Callable[..., Any]]:
         """Amanpay orders (a fixed cash code), the code e-mail, and a PayDirect bank that finds every
