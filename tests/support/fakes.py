@@ -3,7 +3,7 @@
 Each fake is registered under the real activity's name (``tests.support.workers.worker_with_fakes``)
 and takes and returns the real types, so the workflow under test is the production one; the ledger
 stays real. The fakes remember what they were asked: e-mails (with their workflow time), tokens and
-orders cancelled, cash codes mailed.
+orders cancelled, cash codes mailed; emitters take settlement notices and never acknowledge them.
 """
 
 from __future__ import annotations
