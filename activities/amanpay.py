@@ -1,19 +1,19 @@
-"""Amanpay and PayDirect adapters: signed JSON over HTTP to the partner (the sandbox in development).
+"""Amanpay adapter: cash payment code and Amanty orders, signed JSON over HTTP to the partner (the
+sandbox in development); PayDirect (activities/paydirect.py) speaks the same signed JSON.
 
 Business refusals (unknown contract, CIN mismatch...) are answers, not errors; only transport
 failures and 5xx raise, so Temporal retries them. Refusals are unsigned: we read only their reason
 code and show our own sentence. Every other answer is checked field by field, bound to what we
-asked (order, amount, authorization, request), then its signature (portnet/amanpay_protocol.py):
+asked (order, amount, authorization, request), then its signature (portnet/protocols/amanpay.py):
 one that fails is treated as no answer from the partner (``PartnerAnswerRejected``), so a forged
 "authorized" never settles anything. Such a failure is retried where the call is idempotent (same
 order, same request id), not where a retry would act twice (a new SMS code).
-
-The PayDirect SMS code reaches this module sealed and is opened only to be sent to the bank: it is
-never logged, returned or stored here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,18 +21,31 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from portnet import amanpay_protocol as proto
 from portnet.money import to_money
-from portnet.partner_fields import MessageRejected, strict_json_object
+from portnet.protocols import amanpay as proto
+from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
-from workflows.types import (
-    AmanpayOrder,
-    AmanpayOrderInput,
-    PayDirectStart,
-    PayDirectStartInput,
-    PayDirectVerdict,
-    PayDirectVerifyInput,
-)
+
+
+@dataclass
+class AmanpayOrderInput:
+    payment_id: str
+    method: str  # code | amanty
+    amount: str
+    email: str
+    last_name: str = ""
+    first_name: str = ""
+    ttl_seconds: int = 0
+
+
+@dataclass
+class AmanpayOrder:
+    ok: bool
+    code: str | None = None
+    expires_at: str | None = None
+    redirect_url: str | None = None
+    error: str | None = None
+
 
 TIMEOUT = httpx.Timeout(15.0)
 Message = proto.Message
@@ -55,7 +68,7 @@ class Reply:
         return 400 <= self.status_code < 500
 
 
-async def _post(url: str, body: dict[str, Any], key: str, header: str, message: Message) -> Reply:
+async def post(url: str, body: dict[str, Any], key: str, header: str, message: Message) -> Reply:
     raw = proto.dumps(body)
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
         response = await client.post(
@@ -69,7 +82,7 @@ async def _post(url: str, body: dict[str, Any], key: str, header: str, message: 
     return Reply(response, header)
 
 
-def _checked(reply: Reply, key: str, message: Message, read: Any, *, retryable: bool) -> Any:
+def checked(reply: Reply, key: str, message: Message, read: Any, *, retryable: bool) -> Any:
     """``read(data)`` (the field rules) first, then the signature; raises if either fails."""
     try:
         if reply.data is None:
@@ -100,7 +113,7 @@ def _return_url(payment_id: str) -> str:
 async def create_order(inp: AmanpayOrderInput) -> AmanpayOrder:
     """Cash payment code or Amanty order; Amanpay answers the same order again for the same id."""
     settings = get_settings()
-    reply = await _post(
+    reply = await post(
         f"{settings.amanpay_base_url.rstrip('/')}/api/orders",
         {
             "merchant_id": settings.amanpay_merchant_id,
@@ -120,7 +133,7 @@ async def create_order(inp: AmanpayOrderInput) -> AmanpayOrder:
     if reply.refused:
         return AmanpayOrder(ok=False, error=proto.AMANPAY_REFUSAL)
     amount: Decimal = to_money(inp.amount)
-    order: proto.OrderCreated = _checked(
+    order: proto.OrderCreated = checked(
         reply,
         settings.amanpay_secret_key,
         Message.ORDER_CREATED,
@@ -138,7 +151,7 @@ async def create_order(inp: AmanpayOrderInput) -> AmanpayOrder:
 async def cancel_order(payment_id: str) -> str:
     """Cancels an unpaid order (cash code); returns Amanpay's status after the call."""
     settings = get_settings()
-    reply = await _post(
+    reply = await post(
         f"{settings.amanpay_base_url.rstrip('/')}/api/orders/{payment_id}/cancel",
         {"merchant_id": settings.amanpay_merchant_id, "order_id": payment_id},
         settings.amanpay_secret_key,
@@ -147,7 +160,7 @@ async def cancel_order(payment_id: str) -> str:
     )
     if reply.refused:
         return proto.refusal_reason(reply.data) or "refused"
-    status: str = _checked(
+    status: str = checked(
         reply,
         settings.amanpay_secret_key,
         Message.ORDER_CANCEL_RESULT,
@@ -157,105 +170,4 @@ async def cancel_order(payment_id: str) -> str:
     return status
 
 
-def _paydirect_url(path: str) -> str:
-    return f"{get_settings().paydirect_base_url.rstrip('/')}/api/authorizations{path}"
-
-
-@activity.defn
-async def paydirect_start(inp: PayDirectStartInput) -> PayDirectStart:
-    settings = get_settings()
-    reply = await _post(
-        _paydirect_url(""),
-        {
-            "merchant_id": settings.amanpay_merchant_id,
-            "order_id": inp.payment_id,
-            "amount": inp.amount,
-            "contract_number": inp.contract_number,
-            "cin": inp.cin,
-            "mandataire": inp.mandataire,
-            "phone": inp.phone,
-            "email": inp.email,
-        },
-        settings.paydirect_secret_key,
-        proto.PAYDIRECT_HEADER,
-        Message.AUTHORIZATION_CREATE,
-    )
-    if reply.refused:
-        reason = proto.refusal_reason(reply.data)
-        if reason in proto.PAYDIRECT_REFUSALS:
-            return PayDirectStart(ok=False, error_code=reason, error=proto.PAYDIRECT_REFUSALS[reason])
-        code, message = proto.PAYDIRECT_REFUSAL
-        return PayDirectStart(ok=False, error_code=code, error=message)
-    auth_ref, attempts_left = _checked(
-        reply,
-        settings.paydirect_secret_key,
-        Message.AUTHORIZATION,
-        lambda data: proto.read_authorization(data, inp.payment_id),
-        retryable=True,
-    )
-    return PayDirectStart(ok=True, auth_ref=auth_ref, attempts_left=attempts_left)
-
-
-@activity.defn
-async def paydirect_resend(auth_ref: str) -> int:
-    """Asks the bank for a new SMS code; returns the tries left on it."""
-    settings = get_settings()
-    reply = await _post(
-        _paydirect_url(f"/{auth_ref}/otp"),
-        {"auth_ref": auth_ref},
-        settings.paydirect_secret_key,
-        proto.PAYDIRECT_HEADER,
-        Message.OTP_RESEND,
-    )
-    if reply.refused:
-        raise ApplicationError(
-            f"PayDirect refused a new code: {proto.refusal_reason(reply.data) or 'refused'}",
-            type="BusinessRefusal",
-            non_retryable=True,
-        )
-    # Not retried when the answer fails its checks: each call sends the payer another code.
-    attempts: int = _checked(
-        reply,
-        settings.paydirect_secret_key,
-        Message.OTP_SENT,
-        lambda data: proto.read_otp_sent(data, auth_ref),
-        retryable=False,
-    )
-    return attempts
-
-
-@activity.defn
-async def paydirect_verify(inp: PayDirectVerifyInput) -> PayDirectVerdict:
-    settings = get_settings()
-    code = proto.open_otp(settings.secret_key, inp.payment_id, inp.sealed)
-    if code is None:
-        # Not sealed by us for this payment (or too old): count nothing at the bank.
-        raise ApplicationError("sealed code rejected", type="BusinessRefusal", non_retryable=True)
-    reply = await _post(
-        _paydirect_url(f"/{inp.auth_ref}/verify"),
-        {"otp": code, "request_id": inp.request_id},
-        settings.paydirect_secret_key,
-        proto.PAYDIRECT_HEADER,
-        Message.OTP_VERIFY,
-    )
-    del code
-    if reply.refused:
-        raise ApplicationError(
-            f"PayDirect refused the verification: {proto.refusal_reason(reply.data) or 'refused'}",
-            type="BusinessRefusal",
-            non_retryable=True,
-        )
-    # Retried when the answer fails its checks: the request id makes the bank answer the same verdict.
-    verdict: proto.OtpVerdict = _checked(
-        reply,
-        settings.paydirect_secret_key,
-        Message.OTP_VERDICT,
-        lambda data: proto.read_otp_verdict(data, inp.auth_ref, inp.request_id),
-        retryable=True,
-    )
-    return PayDirectVerdict(
-        result=verdict.result,
-        attempts_left=verdict.attempts_left,
-        transaction_id=verdict.transaction_id,
-        authorization_code=verdict.authorization_code,
-    )
+ACTIVITIES: list[Callable[..., Any]] = [create_order, cancel_order]

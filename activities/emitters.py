@@ -2,13 +2,16 @@
 
 The notice id is derived from the payment and the emitter, so a retried call is the same notice and
 the emitter answers it once. Signed with the shared emitter key under the label
-``EMITTER_SETTLEMENT_NOTICE`` (portnet/emitter_protocol.py), so it can never pass for an emitter's
+``EMITTER_SETTLEMENT_NOTICE`` (portnet/protocols/emitter.py), so it can never pass for an emitter's
 acknowledgement, which is signed under ``EMITTER_ACK``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlmodel import col, select
@@ -16,12 +19,21 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import mark_awaiting_partner
-from portnet import emitter_protocol
 from portnet.db import session_scope
 from portnet.models import Invoice, PaymentInvoice
 from portnet.money import total
+from portnet.protocols import emitter as emitter_protocol
 from portnet.settings import get_settings
-from workflows.types import EmitterNoticeInput
+
+
+@dataclass
+class EmitterNoticeInput:
+    payment_id: str
+    emitter_code: str
+    invoice_numbers: list[str]
+    transaction_id: str
+    paid_at: str
+
 
 SIGNATURE_HEADER = emitter_protocol.SIGNATURE_HEADER
 notice_id = emitter_protocol.notice_id
@@ -76,3 +88,6 @@ async def send_settlement_notice(inp: EmitterNoticeInput) -> str:
     response.raise_for_status()
     mark_awaiting_partner(inp.payment_id, inp.emitter_code, nid)
     return nid
+
+
+ACTIVITIES: list[Callable[..., Any]] = [send_settlement_notice]

@@ -1,6 +1,6 @@
-"""CMI Fatourati adapter: create and cancel the bill reference, e-mail it and remind the payer.
+"""CMI Fatourati adapter: create and cancel the bill reference (its e-mails are in activities/mail.py).
 
-Every call is signed (portnet.fatourati_protocol) and idempotent: CMI keys a token by our order id,
+Every call is signed (portnet.protocols.fatourati) and idempotent: CMI keys a token by our order id,
 so a retried creation returns the same reference; cancelling twice is harmless. Every answer is
 checked field by field, bound to what we asked (order, amount, expiry, reference), then its
 signature is verified: an answer that fails is not CMI's, and nothing of it is stored or shown.
@@ -8,26 +8,38 @@ signature is verified: an answer that fails is not CMI's, and nothing of it is s
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from typing import Any
 
 import httpx
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import send
-from portnet import fatourati_protocol as proto
+from activities.types import PayerInfo
 from portnet.db import session_scope
-from portnet.localtime import to_local
-from portnet.models import Company, Emitter, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
-from portnet.money import format_fr, to_money
-from portnet.partner_fields import MessageRejected, strict_json_object
+from portnet.models import Emitter, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
+from portnet.money import to_money
+from portnet.protocols import fatourati as proto
+from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
 from portnet.statuses import PaymentStatus
-from workflows.types import FatouratiToken, ReferenceEmailInput, TokenInput
+
+
+@dataclass
+class TokenInput:
+    payment_id: str
+    amount: str
+    expires_at: str  # ISO 8601 UTC, from workflow time
+    payer: PayerInfo
+
+
+@dataclass
+class FatouratiToken:
+    reference: str
+    expires_at: str
 
 
 def callback_urls(base_url: str) -> dict[str, str]:
@@ -161,65 +173,4 @@ async def cancel_token(payment_id: str) -> str:
     return status
 
 
-SUBJECTS = {
-    "fatourati_reference": "PortNet - Votre référence Fatourati {reference} ({amount})",
-    "fatourati_reminder": "PortNet - Rappel : votre référence Fatourati {reference} expire à {deadline}",
-    "offline_unconfirmed": "PortNet finance - Règlement {payment} non confirmé dans le délai",
-}
-
-
-def compose_channel_email(payment_id: str, to: str, kind: str) -> EmailMessage:
-    settings = get_settings()
-    with session_scope() as session:
-        payment = session.get(Payment, payment_id)
-        assert payment is not None
-        company = session.get(Company, payment.company_id)
-        data = session.get(PaymentChannelData, payment_id)
-        numbers = payment.invoice_numbers.replace(",", ", ")
-    reference = data.partner_reference if data is not None else ""
-    deadline = to_local(data.expires_at).strftime("%d/%m/%Y %H:%M") if data and data.expires_at else ""
-    amount = format_fr(payment.amount)
-    url = f"{settings.public_base_url.rstrip('/')}/paiements/{payment.id}"
-    declaration = json.loads(data.declaration) if data is not None and data.declaration else {}
-    if kind == "offline_unconfirmed":
-        text = (
-            f"Le règlement {payment.id} ({amount}, factures {numbers}, client "
-            f"{company.name if company else ''}) déclaré par {payment.channel} "
-            f"({', '.join(f'{k}: {v}' for k, v in declaration.items())}) n'a pas été confirmé "
-            "dans le délai. Les factures ont été libérées.\n"
-        )
-    else:
-        intro = (
-            "Voici votre référence Fatourati pour régler vos factures PortNet."
-            if kind == "fatourati_reference"
-            else f"Votre référence Fatourati n'est pas encore payée : elle expire le {deadline}."
-        )
-        text = (
-            f"Bonjour,\n\n{intro}\n\n"
-            f"Référence Fatourati : {reference}\n"
-            f"Montant : {amount}\n"
-            f"Factures : {numbers}\n"
-            f"À payer avant le : {deadline} (heure du Maroc)\n\n"
-            "Utilisez l'un des canaux de paiement autorisés (AttijariNet, BMCE Direct, CIH Online, "
-            "Barid Bank Mobile, CAM Online, CDM Banque Direct, SG Maroc Cashnet, CashPlus, "
-            "Global Vision Fawatir, CMI Fawatir Cash, DamanePay / DamanCash), sélectionnez le "
-            "service ANP puis « PortNet » et communiquez votre référence Fatourati. Passé ce délai, "
-            "votre règlement sera refusé.\n\n"
-            f"Suivre ce paiement : {url}\n\n"
-            "PORTNET S.A. - HelpDesk 05 20 47 31 00 - http://reclamation.portnet.ma\n"
-        )
-    msg = EmailMessage()
-    msg["Subject"] = SUBJECTS[kind].format(
-        reference=reference, amount=amount, deadline=deadline, payment=payment.id
-    )
-    msg["From"] = settings.mail_from
-    msg["To"] = to
-    msg["Date"] = format_datetime(utcnow().replace(tzinfo=None), usegmt=False)
-    msg["Message-ID"] = make_msgid(idstring=f"{kind}-{payment.id}", domain="portnet.ma")
-    msg.set_content(text)
-    return msg
-
-
-@activity.defn
-async def send_channel_email(inp: ReferenceEmailInput) -> None:
-    await send(compose_channel_email(inp.payment_id, inp.to, inp.kind))
+ACTIVITIES: list[Callable[..., Any]] = [create_token, cancel_token]

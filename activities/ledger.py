@@ -7,15 +7,25 @@ is) and run on the worker's thread pool.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio import activity
 
+from activities.types import (
+    MarkPaidInput,
+    ReleaseInput,
+    Reservation,
+    ReservedInvoice,
+    ReserveInput,
+    SettleInput,
+    Settlement,
+)
 from portnet import documents
 from portnet.db import session_scope
 from portnet.localtime import to_local
@@ -36,15 +46,6 @@ from portnet.statuses import (
     Channel,
     InvoiceStatus,
     PaymentStatus,
-)
-from workflows.types import (
-    MarkPaidInput,
-    ReleaseInput,
-    Reservation,
-    ReservedInvoice,
-    ReserveInput,
-    SettleInput,
-    Settlement,
 )
 
 RECEIVER = {"CMI": "CMI", "AMA": "Amanpay", "FIN": "PortNet"}
@@ -283,13 +284,14 @@ def settle_payment(inp: SettleInput) -> Settlement:
         assert receipt.id is not None
         return Settlement(
             receipt_document_id=receipt.id,
-            receipt_number=_receipt_number(payment),
+            receipt_number=receipt_number(payment.id),
             awaiting_emitters=awaiting,
         )
 
 
-def _receipt_number(payment: Payment) -> str:
-    return f"REC-{payment.id}"
+def receipt_number(payment_id: str) -> str:
+    """The number printed on the receipt; Fatourati's answer to CMI quotes it too."""
+    return f"REC-{payment_id}"
 
 
 def _store_receipt(
@@ -299,7 +301,7 @@ def _store_receipt(
     assert company is not None and payment.paid_at is not None
     pdf = documents.render_receipt_pdf(
         documents.ReceiptDocument(
-            receipt_number=_receipt_number(payment),
+            receipt_number=receipt_number(payment.id),
             payment_id=payment.id,
             channel_label=Channel(payment.channel).label,
             paid_at=to_local(payment.paid_at),
@@ -415,3 +417,11 @@ def _payment_invoices_of_emitter(session: Session, payment_id: str, emitter_code
             .where(PaymentInvoice.payment_id == payment_id, Emitter.code == emitter_code)
         ).all()
     )
+
+
+ACTIVITIES: list[Callable[..., Any]] = [
+    reserve_invoices,
+    settle_payment,
+    release_invoices,
+    mark_invoices_paid,
+]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,13 +26,56 @@ from portnet.models import Emitter, Invoice, InvoiceHold
 from portnet.money import to_money
 from portnet.settings import get_settings
 from portnet.statuses import InvoiceStatus
-from workflows.marsa_types import (
-    MarsaInvoiceRow,
-    MarsaPage,
-    MarsaPageInput,
-    MarsaUpsertInput,
-    MarsaUpsertResult,
-)
+
+
+@dataclass
+class MarsaPageInput:
+    request_id: str
+    terminal: str
+    customer_id: str | None
+    invoice_number: str | None
+    page: int
+
+
+@dataclass
+class MarsaInvoiceRow:
+    number: str
+    type: str
+    customer_id: str
+    issued_at: str
+    due_at: str | None
+    amount_ht: str
+    amount_tva: str
+    amount_ttc: str
+    currency: str
+    status: str
+
+
+@dataclass
+class MarsaPage:
+    page: int
+    pages: int
+    total: int
+    items: list[MarsaInvoiceRow] = field(default_factory=list)
+
+
+@dataclass
+class MarsaUpsertInput:
+    request_id: str
+    company_id: int
+    terminal: str
+    customer_id: str
+    items: list[MarsaInvoiceRow] = field(default_factory=list)
+
+
+@dataclass
+class MarsaUpsertResult:
+    invoice_ids: list[int] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
+    # Rows left as they are: already paid or in payment here, or another company's.
+    kept: int = 0
+
 
 UNAUTHORIZED = "MarsaUnauthorized"
 NOT_FOUND = "MarsaNotFound"
@@ -209,3 +254,6 @@ def upsert_invoices(inp: MarsaUpsertInput) -> MarsaUpsertResult:
                 session.add(existing)
                 result.updated += 1
     return result
+
+
+ACTIVITIES: list[Callable[..., Any]] = [fetch_invoice_page, upsert_invoices]

@@ -9,7 +9,6 @@ on the PostgreSQL server at 127.0.0.1:5432. Settings are environment variables r
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import time
@@ -32,7 +31,8 @@ from portnet import settings as portnet_settings
 from portnet.models import Company, Emitter, Invoice, LoginThrottle, PrestationLine
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.temporal_codec import data_converter
-from tests._db import fresh_database_url
+from tests.support.api import free_port
+from tests.support.databases import fresh_database_url
 
 # The tests run the development configuration (sandboxes, sandbox secrets); production mode is
 # tested with Settings built explicitly for it.
@@ -49,12 +49,6 @@ SA_TYPES = {
     "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
     "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def reset_caches() -> None:

@@ -19,7 +19,7 @@ from portnet.cli import main
 from portnet.db import make_engine
 from portnet.models import Company, User, UserSession
 from portnet.security import password_problems, verify_password
-from tests._db import fresh_database_url
+from tests.support.databases import fresh_database_url
 
 PASSWORD_LINE = re.compile(r"Mot de passe provisoire de (\S+) : (\S+)")
 

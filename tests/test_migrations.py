@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 
 import portnet.models  # noqa: F401
 from portnet import migrate
-from tests._db import fresh_database_url
+from tests.support.databases import fresh_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = ROOT / "portnet" / "migrations" / "versions"

@@ -29,7 +29,7 @@ from portnet.seed import (
     seed_demo,
 )
 from portnet.statuses import InvoiceStatus, InvoiceType
-from tests._db import fresh_database_url
+from tests.support.databases import fresh_database_url
 
 RATES = (Decimal("0.20"), Decimal("0.14"), Decimal("0.10"), Decimal("0.07"))
 CENT = Decimal("0.01")

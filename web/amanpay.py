@@ -1,6 +1,6 @@
 """Amanpay and PayDirect on the web side: the channels' payer fields, the SMS code and its resend.
 
-The SMS code is checked for shape here and sealed at once (portnet/amanpay_protocol.py): from this
+The SMS code is checked for shape here and sealed at once (portnet/protocols/amanpay.py): from this
 function on, only ciphertext bound to the payment travels (Update argument, activity input, history).
 """
 
@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from portnet import amanpay_protocol
+from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import Settings
 from portnet.statuses import Channel
 from workflows.payment import PaymentWorkflow

@@ -38,7 +38,7 @@ from portnet.money import api_amount
 from portnet.settings import Settings
 from portnet.statuses import PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus
 from web.payments import UNAVAILABLE, PaymentRefused, request_cancel
-from workflows.channels import OFFLINE_CHANNELS
+from workflows.channels.cheque_transfer import OFFLINE_CHANNELS
 from workflows.payment import PaymentWorkflow
 from workflows.types import FinanceDecision
 

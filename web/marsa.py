@@ -13,8 +13,12 @@ from temporalio.service import RPCError
 from portnet.models import Company, User
 from portnet.queries import InvoiceRow, invoices_for_user, row_of
 from portnet.settings import Settings
-from workflows.marsa_request import MarsaRequestWorkflow, request_workflow_id
-from workflows.marsa_types import MarsaRequestInput, MarsaRequestView
+from workflows.invoice_request import (
+    InvoiceRequestInput,
+    InvoiceRequestView,
+    InvoiceRequestWorkflow,
+    request_workflow_id,
+)
 
 UNAVAILABLE_MESSAGE = "Le service de demande de factures est momentanément indisponible. Réessayez plus tard."
 _CUSTOMER_ID = re.compile(r"^[0-9A-Za-z]{1,20}$")
@@ -66,8 +70,8 @@ async def start_request(
         raise RequestRefused(422, "Numéro de facture invalide.")
     request_id = new_request_id()
     await client.start_workflow(
-        MarsaRequestWorkflow.run,
-        MarsaRequestInput(
+        InvoiceRequestWorkflow.run,
+        InvoiceRequestInput(
             request_id=request_id,
             company_id=user.company_id,
             terminal=terminal,
@@ -81,18 +85,18 @@ async def start_request(
     return request_id
 
 
-async def read_request(client: Client, request_id: str, user: User) -> MarsaRequestView | None:
+async def read_request(client: Client, request_id: str, user: User) -> InvoiceRequestView | None:
     """The request's progress (a query while it runs, its result once done); None if not the user's."""
     if not re.fullmatch(r"MR[0-9A-F]{12}", request_id):
         return None
-    handle = client.get_workflow_handle_for(MarsaRequestWorkflow.run, request_workflow_id(request_id))
+    handle = client.get_workflow_handle_for(InvoiceRequestWorkflow.run, request_workflow_id(request_id))
     try:
         description = await handle.describe()
-        view: MarsaRequestView | None
+        view: InvoiceRequestView | None
         if description.status == WorkflowExecutionStatus.COMPLETED:
             view = await handle.result()
         elif description.status == WorkflowExecutionStatus.RUNNING:
-            view = await handle.query(MarsaRequestWorkflow.progress)
+            view = await handle.query(InvoiceRequestWorkflow.progress)
         else:
             return None
     except (RPCError, WorkflowFailureError):
@@ -102,12 +106,12 @@ async def read_request(client: Client, request_id: str, user: User) -> MarsaRequ
     return view
 
 
-def invoices_of(db: Session, view: MarsaRequestView, company_id: int | None) -> list[InvoiceRow]:
+def invoices_of(db: Session, view: InvoiceRequestView, company_id: int | None) -> list[InvoiceRow]:
     found = {inv.id: (inv, em, co) for inv, em, co in invoices_for_user(db, view.invoice_ids, company_id)}
     return [row_of(*found[i]) for i in view.invoice_ids if i in found]
 
 
-def percent(view: MarsaRequestView) -> int:
+def percent(view: InvoiceRequestView) -> int:
     if view.status != "running":
         return 100
     if not view.pages_total:

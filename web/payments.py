@@ -25,8 +25,9 @@ from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, Invoic
 from web.amanpay import ChannelRefused, payer_for, settings_for
 from web.channel_inputs import DeclarationError, deadline_seconds, declaration_for
 from web.deps import company_scope
-from workflows.channels import OFFLINE_CHANNELS
-from workflows.payment import PaymentWorkflow, search_attributes
+from workflows.attempt import search_attributes
+from workflows.channels.cheque_transfer import OFFLINE_CHANNELS
+from workflows.payment import PaymentWorkflow
 from workflows.types import PayerInfo, PaymentInput, PaymentView
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

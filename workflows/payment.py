@@ -1,9 +1,14 @@
-"""PaymentWorkflow: one execution per payment attempt.
+"""PaymentWorkflow: one execution per payment attempt, whatever the channel.
 
-reserve the invoices -> give the payer the next action -> wait for the partner with a deadline ->
-settle (or release) -> e-mail -> notify the emitters and wait for their acknowledgement.
-Deterministic: time is workflow time, I/O is in activities, the partner's answer arrives as an
-Update so the workflow alone decides, atomically, whether a callback still counts.
+hold the invoices -> the channel gives the payer the next action -> the channel collects (partner,
+payer or finance, until its deadline) -> settle, or release -> confirmation e-mail -> settlement
+notices to the emitters, and their acknowledgements.
+
+The workflow owns an ``Attempt`` (workflows/attempt.py: the view, the approval, the ledger steps) and
+the attempt's channel (workflows/channels/: one class per channel). Partner and payer messages are
+Updates and Signals declared here, by the names the web layer and recorded histories use, and handed
+to the channel in one line: only the workflow decides, atomically, whether a callback still counts.
+Deterministic: time is workflow time, I/O is in activities.
 """
 
 from __future__ import annotations
@@ -12,170 +17,103 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import cmi, emitters, ledger, notify
-    from portnet.statuses import Channel, PaymentStatus
-    from workflows import amanpay as amanpay_flow
-    from workflows import channels
+    from activities import emitters, ledger, mail
+    from activities.emitters import EmitterNoticeInput
+    from activities.mail import EmailInput
+    from activities.types import MarkPaidInput
+    from portnet.statuses import PaymentStatus
+    from workflows.attempt import Attempt
+    from workflows.channels import channel_for
+    from workflows.channels.base import Failed, Released
+    from workflows.policies import (
+        LEDGER_RETRY,
+        LEDGER_TIMEOUT,
+        PARTNER_GIVE_UP,
+        PARTNER_RETRY,
+        PARTNER_TIMEOUT,
+    )
     from workflows.types import (
         AmanpayDecision,
         AmanpayNotice,
         CmiDecision,
-        CmiFormInput,
         CmiResult,
-        Decline,
-        EmailInput,
         EmitterAck,
-        EmitterNoticeInput,
         FatouratiDecision,
         FatouratiResult,
         FinanceDecision,
-        MarkPaidInput,
-        NextAction,
         PaymentInput,
         PaymentView,
-        ReleaseInput,
-        ReserveInput,
         SealedCode,
-        SettleInput,
         SmsCodeOutcome,
         SmsResendOutcome,
-    )
-
-SA_CHANNEL = SearchAttributeKey.for_keyword("PaymentChannel")
-SA_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
-SA_CLIENT = SearchAttributeKey.for_keyword("ClientCode")
-SA_EMITTER = SearchAttributeKey.for_keyword("EmitterCode")
-SA_INVOICES = SearchAttributeKey.for_keyword_list("InvoiceNumbers")
-SA_AMOUNT = SearchAttributeKey.for_float("AmountTTC")
-
-# Ledger writes are local and quick; retry them patiently (a locked SQLite file, a PG failover).
-LEDGER_TIMEOUT = timedelta(seconds=30)
-LEDGER_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["BusinessRefusal"],
-)
-# Partners and SMTP may be down for a while: back off up to a minute, for up to a day.
-PARTNER_TIMEOUT = timedelta(seconds=30)
-PARTNER_GIVE_UP = timedelta(days=1)
-PARTNER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["BusinessRefusal"],
-)
-
-
-def search_attributes(
-    inp: PaymentInput, client_code: str, emitters: list[str], numbers: list[str], amount: str
-) -> TypedSearchAttributes:
-    """Start-time attributes, so finance can find an attempt before its first activity ran."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SA_CHANNEL, inp.channel),
-            SearchAttributePair(SA_STATUS, PaymentStatus.STARTED.value),
-            SearchAttributePair(SA_CLIENT, client_code),
-            SearchAttributePair(SA_EMITTER, ",".join(sorted(set(emitters)))),
-            SearchAttributePair(SA_INVOICES, numbers),
-            # A search index for the Web UI only, never read back as money.
-            SearchAttributePair(SA_AMOUNT, float(amount)),
-        ]
     )
 
 
 @workflow.defn
 class PaymentWorkflow:
-    def __init__(self) -> None:
-        self._view: PaymentView | None = None
-        self._approved: CmiResult | None = None
-        self._declines: list[Decline] = []
-        self._cancel_reason: str | None = None
+    @workflow.init
+    def __init__(self, inp: PaymentInput) -> None:
+        self._attempt = Attempt(inp)
+        self._channel = channel_for(self._attempt)
         self._acks: dict[str, EmitterAck] = {}
-        self._ready = False
-        # True while the invoices are held by this attempt: what a cancellation must give back.
-        self._holding = False
-        self._channels = channels.ChannelState()
-        self._amanpay = amanpay_flow.AmanpayState()
 
     # --- reads ---------------------------------------------------------------------------------
 
     @workflow.query
     def state(self) -> PaymentView | None:
-        return self._view
+        return self._attempt.view
 
     @workflow.update
     async def ready(self) -> PaymentView:
         """Returns once the payer has something to do (or the attempt failed): the API's 201/409."""
-        await workflow.wait_condition(lambda: self._ready)
-        assert self._view is not None
-        return self._view
+        await workflow.wait_condition(lambda: self._attempt.ready)
+        return self._attempt.shown
 
-    # --- partner and payer events --------------------------------------------------------------
+    # --- partner and payer messages: the channel decides ------------------------------------------
 
     @workflow.update
     def cmi_result(self, result: CmiResult) -> CmiDecision:
-        """CMI's verified callback. Capture only while the attempt still waits for its payer."""
-        view = self._view
-        if view is None or view.status != PaymentStatus.AWAITING_PAYER.value:
-            if self._approved is not None and result.approved and result.trans_id == self._approved.trans_id:
-                return CmiDecision("ACTION=POSTAUTH", "replay of the accepted approval")
-            return CmiDecision("APPROVED", f"attempt is {view.status if view else 'starting'}: not captured")
-        if result.amount != view.amount:
-            return CmiDecision("APPROVED", "amount differs from the attempt: not captured")
-        if not result.approved:
-            self._declines.append(
-                Decline(result.trans_id, result.proc_return_code, result.err_msg, workflow.now().isoformat())
-            )
-            view.declines = len(self._declines)
-            view.last_decline = result.err_msg or f"Refus (code {result.proc_return_code})"
-            return CmiDecision("APPROVED", "decline recorded; the payer may try again")
-        self._approved = result
-        self._set_status(PaymentStatus.AWAITING_CONFIRMATION)
-        return CmiDecision("ACTION=POSTAUTH", "approved")
+        """CMI's verified card callback: capture, or acknowledge without capture."""
+        return self._channel.cmi_result(result)
 
     @workflow.update
     def fatourati_result(self, result: FatouratiResult) -> FatouratiDecision:
-        """CMI Fatourati's verified payment callback (issue 4; logic in workflows/channels.py)."""
-        return channels.decide_fatourati(self, result)
+        """CMI Fatourati's verified payment callback."""
+        return self._channel.fatourati_result(result)
 
     @workflow.signal
     def finance_decision(self, decision: FinanceDecision) -> None:
-        """Finance confirms or rejects a declared cheque or transfer (issue 4)."""
-        channels.accept_finance(self, decision)
-
-    # Amanpay and PayDirect: the logic lives in workflows/amanpay.py.
+        """Finance confirms or rejects a declared cheque or transfer."""
+        self._channel.finance_decision(decision)
 
     @workflow.update
     def amanpay_result(self, notice: AmanpayNotice) -> AmanpayDecision:
         """Amanpay's verified notification (cash code paid, Amanty paid/refused/cancelled)."""
-        return amanpay_flow.on_notice(self, notice)
+        return self._channel.amanpay_result(notice)
 
     @workflow.update
     async def sms_code(self, code: SealedCode) -> SmsCodeOutcome:
         """The PayDirect SMS code, sealed by the web layer; the bank compares it."""
-        return await amanpay_flow.on_sms_code(self, code)
+        return await self._channel.sms_code(code)
 
     @sms_code.validator
     def _validate_sms_code(self, code: SealedCode) -> None:
-        amanpay_flow.validate_sms_code(self, code)
+        self._channel.validate_sms_code(code)
 
     @workflow.update
     async def sms_resend(self) -> SmsResendOutcome:
-        return await amanpay_flow.on_sms_resend(self)
+        return await self._channel.sms_resend()
 
     @sms_resend.validator
     def _validate_sms_resend(self) -> None:
-        amanpay_flow.validate_sms_resend(self)
+        self._channel.validate_sms_resend()
 
     @workflow.signal
     def cancel(self, reason: str) -> None:
-        if self._cancel_reason is None:
-            self._cancel_reason = reason or "Annulé par le payeur"
+        self._attempt.cancel(reason or "Annulé par le payeur")
 
     @workflow.signal
     def emitter_acknowledged(self, ack: EmitterAck) -> None:
@@ -185,126 +123,43 @@ class PaymentWorkflow:
 
     @workflow.run
     async def run(self, inp: PaymentInput) -> PaymentView:
-        wf_id = workflow.info().workflow_id
-        self._view = PaymentView(
-            id=inp.payment_id,
-            workflow_id=wf_id,
-            status=PaymentStatus.STARTED.value,
-            channel=inp.channel,
-            amount="0.00",
-            invoice_ids=list(inp.invoice_ids),
-        )
+        view = self._attempt.begin()
         try:
-            return await self._attempt(inp, wf_id)
+            await self._pay()
         except asyncio.CancelledError:
             # Cancelled from the Temporal UI or API: give the invoices back before we go.
-            if self._holding:
+            if self._attempt.holding:
                 await asyncio.shield(
-                    self._release(inp, PaymentStatus.CANCELLED, "Tentative annulée par l'opérateur")
+                    self._attempt.release(PaymentStatus.CANCELLED, "Tentative annulée par l'opérateur")
                 )
             raise
-
-    async def _attempt(self, inp: PaymentInput, wf_id: str) -> PaymentView:
-        view = self._view
-        assert view is not None
-        reservation = await workflow.execute_activity(
-            ledger.reserve_invoices,
-            ReserveInput(
-                payment_id=inp.payment_id,
-                workflow_id=wf_id,
-                channel=inp.channel,
-                company_id=inp.company_id,
-                user_id=inp.user_id,
-                user_name=inp.user_name,
-                invoice_ids=inp.invoice_ids,
-                payer_email=inp.payer.email,
-            ),
-            start_to_close_timeout=LEDGER_TIMEOUT,
-            retry_policy=LEDGER_RETRY,
-        )
-        if not reservation.ok:
-            view.error_code, view.error = reservation.error_code, reservation.error
-            self._set_status(PaymentStatus.FAILED)
-            self._ready = True
-            return view
-        self._holding = True
-        view.amount = reservation.amount
-        view.invoice_numbers = [i.number for i in reservation.invoices]
-
-        if inp.channel in channels.ISSUE4_CHANNELS:
-            return await channels.run_channel(self, inp)
-        if inp.channel in amanpay_flow.CHANNELS:
-            await amanpay_flow.run(self, inp, reservation)
-            return view
-
-        if inp.channel != Channel.CMI_CARD.value:
-            # Other channels come with their own issues; the API refuses them before we get here.
-            await self._release(inp, PaymentStatus.FAILED, f"Canal non disponible: {inp.channel}")
-            view.error_code = "channel_unavailable"
-            self._ready = True
-            return view
-
-        form = await workflow.execute_local_activity(
-            cmi.build_card_form,
-            CmiFormInput(inp.payment_id, reservation.amount, inp.payer, reservation.client_name, inp.lang),
-            start_to_close_timeout=timedelta(seconds=10),
-        )
-        view.next_action = NextAction(type="redirect_form", url=form.url, fields=form.fields)
-        deadline = workflow.now() + timedelta(seconds=inp.payment_deadline_seconds)
-        view.deadline = deadline.isoformat()
-        self._set_status(PaymentStatus.AWAITING_PAYER)
-        self._ready = True
-
-        try:
-            await workflow.wait_condition(
-                lambda: self._approved is not None or self._cancel_reason is not None,
-                timeout=timedelta(seconds=inp.payment_deadline_seconds),
-            )
-        except TimeoutError:
-            reason = "Délai de paiement dépassé"
-            if self._declines:
-                await self._release(inp, PaymentStatus.FAILED, f"{reason} après {len(self._declines)} refus")
-            else:
-                await self._release(inp, PaymentStatus.EXPIRED, reason)
-            return view
-
-        if self._approved is None:
-            await self._release(inp, PaymentStatus.CANCELLED, self._cancel_reason or "Annulé")
-            return view
-
-        await self._settle(inp)
         return view
 
-    async def _settle(self, inp: PaymentInput) -> None:
-        view = self._view
-        approved = self._approved
-        assert view is not None and approved is not None
-        view.next_action = None
-        view.transaction_id = approved.trans_id
-        settlement = await workflow.execute_activity(
-            ledger.settle_payment,
-            SettleInput(
-                payment_id=inp.payment_id,
-                channel=inp.channel,
-                user_name=inp.user_name,
-                transaction_id=approved.trans_id,
-                auth_code=approved.auth_code,
-                masked_pan=approved.masked_pan,
-                paid_at=workflow.now().isoformat(),
-                payer=inp.payer,
-                declines=self._declines,
-            ),
-            start_to_close_timeout=LEDGER_TIMEOUT,
-            retry_policy=LEDGER_RETRY,
-        )
-        self._holding = False
-        view.receipt_document_id = settlement.receipt_document_id
-        view.awaiting_emitters = sorted(settlement.awaiting_emitters)
-        self._set_status(PaymentStatus.SUCCEEDED)
+    async def _pay(self) -> None:
+        attempt, channel = self._attempt, self._channel
+        reservation = await attempt.reserve()
+        if not reservation.ok:
+            return
+        started = await channel.start(reservation)
+        if isinstance(started, Failed):
+            await attempt.fail(started.error_code, started.message)
+            return
+        attempt.awaiting(started.status, started.action, started.deadline)
+        outcome = await channel.collect()
+        if isinstance(outcome, Released):
+            await attempt.release(outcome.status, outcome.reason)
+            await channel.after_release(outcome)
+            return
+        settlement = await attempt.settle(outcome.approval)
+        await self._confirm_by_mail()
+        if settlement.awaiting_emitters:
+            await self._notify_emitters(settlement.awaiting_emitters, attempt.shown.transaction_id or "")
 
+    async def _confirm_by_mail(self) -> None:
+        inp = self._attempt.inp
         try:
             await workflow.execute_activity(
-                notify.send_payment_email,
+                mail.send_payment_email,
                 EmailInput(inp.payment_id, inp.payer.email, "payment_confirmed"),
                 start_to_close_timeout=PARTNER_TIMEOUT,
                 schedule_to_close_timeout=PARTNER_GIVE_UP,
@@ -314,12 +169,9 @@ class PaymentWorkflow:
             # The money is in: a mail that cannot go out after a day of retries must not undo it.
             workflow.logger.warning("confirmation e-mail for %s not sent", inp.payment_id)
 
-        if settlement.awaiting_emitters:
-            await self._emitters(inp, settlement.awaiting_emitters, view.transaction_id or "")
-
-    async def _emitters(self, inp: PaymentInput, awaiting: dict[str, list[str]], transaction_id: str) -> None:
-        view = self._view
-        assert view is not None
+    async def _notify_emitters(self, awaiting: dict[str, list[str]], transaction_id: str) -> None:
+        """Each emitter gets a signed settlement notice; its acknowledgement marks its invoices paid."""
+        inp, view = self._attempt.inp, self._attempt.shown
         paid_at = workflow.now().isoformat()
         codes = sorted(awaiting)
         results = await asyncio.gather(
@@ -358,22 +210,3 @@ class PaymentWorkflow:
                 )
                 pending.discard(code)
                 view.awaiting_emitters = sorted(pending)
-
-    async def _release(self, inp: PaymentInput, status: PaymentStatus, reason: str) -> None:
-        view = self._view
-        assert view is not None
-        view.next_action = None
-        await workflow.execute_activity(
-            ledger.release_invoices,
-            ReleaseInput(inp.payment_id, inp.channel, inp.user_name, status.value, reason, self._declines),
-            start_to_close_timeout=LEDGER_TIMEOUT,
-            retry_policy=LEDGER_RETRY,
-        )
-        self._holding = False
-        view.error = view.error or reason
-        self._set_status(status)
-
-    def _set_status(self, status: PaymentStatus) -> None:
-        assert self._view is not None
-        self._view.status = status.value
-        workflow.upsert_search_attributes([SA_STATUS.value_set(status.value)])

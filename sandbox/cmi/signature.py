@@ -1,4 +1,4 @@
-"""CMI's side of the HASH ver3 signature, written apart from ``portnet.cmi_protocol`` on purpose.
+"""CMI's side of the HASH ver3 signature, written apart from ``portnet.protocols.cmi`` on purpose.
 
 The sandbox plays the bank: if it shared our code, a mistake in our implementation would be
 mirrored here and every test would still pass. Written from ../shared/partners.md alone, it lets

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session
 
 from portnet.models import Invoice
-from tests.api.partners import Ledger, Portal, new_attempt
+from tests.support.partners import Ledger, Portal, new_attempt
 
 
 @pytest.fixture

@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from portnet import amanpay_protocol, cmi_protocol
-from portnet import fatourati_protocol as fatourati
 from portnet.models import Invoice, PartnerCallback, PaymentChannelData, UnappliedPayment
+from portnet.protocols import amanpay as amanpay_protocol
+from portnet.protocols import cmi as cmi_protocol
+from portnet.protocols import fatourati as fatourati
 from portnet.settings import get_settings
-from tests.api.partners import Ledger, Portal, new_attempt
+from tests.support.partners import Ledger, Portal, new_attempt
 
 
 def reference() -> str:

@@ -30,8 +30,6 @@ from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from portnet import amanpay_protocol, cmi_protocol, emitter_protocol
-from portnet import fatourati_protocol as fatourati
 from portnet.models import (
     Invoice,
     PartnerCallback,
@@ -39,8 +37,12 @@ from portnet.models import (
     PaymentChannelData,
     UnappliedPayment,
 )
+from portnet.protocols import amanpay as amanpay_protocol
+from portnet.protocols import cmi as cmi_protocol
+from portnet.protocols import emitter as emitter_protocol
+from portnet.protocols import fatourati as fatourati
 from portnet.settings import get_settings
-from tests.api.partners import Ledger, Portal, RecordingTemporal
+from tests.support.partners import Ledger, Portal, RecordingTemporal
 
 EXAMPLES = settings(
     max_examples=120,

@@ -25,12 +25,13 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 
-from portnet import amanpay_protocol
+from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import Settings
 from portnet.statuses import Channel
 from tests.histories.manifest import RecordedPath
 from tests.histories.world import Company, LedgerInvoice, Plan, World
-from workflows.payment import PaymentWorkflow, search_attributes
+from workflows.attempt import search_attributes
+from workflows.payment import PaymentWorkflow
 from workflows.types import AmanpayPayer, AmanpaySettings, PayerInfo, PaymentInput, PaymentView, SealedCode
 
 PaymentHandle = WorkflowHandle[PaymentWorkflow, PaymentView]

@@ -21,41 +21,35 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.marsa_maroc import MESSAGES, UNAUTHORIZED
-from portnet import amanpay_protocol, cmi_protocol
-from portnet.settings import Settings
-from workflows.marsa_types import (
+from activities.amanpay import AmanpayOrder, AmanpayOrderInput
+from activities.cheque_transfer import DecisionLogInput, RenewalInput
+from activities.cmi_card import CmiFormInput
+from activities.emitters import EmitterNoticeInput
+from activities.fatourati import FatouratiToken, TokenInput
+from activities.mail import CodeEmailInput, EmailInput, ReferenceEmailInput
+from activities.marsa_maroc import (
+    MESSAGES,
+    UNAUTHORIZED,
     MarsaInvoiceRow,
     MarsaPage,
     MarsaPageInput,
     MarsaUpsertInput,
     MarsaUpsertResult,
 )
-from workflows.types import (
-    AmanpayOrder,
-    AmanpayOrderInput,
-    CmiFormInput,
-    CodeEmailInput,
-    DecisionLogInput,
-    EmailInput,
-    EmitterNoticeInput,
-    FatouratiToken,
+from activities.paydirect import PayDirectStart, PayDirectStartInput, PayDirectVerdict, PayDirectVerifyInput
+from activities.types import (
     MarkPaidInput,
     NextAction,
-    PayDirectStart,
-    PayDirectStartInput,
-    PayDirectVerdict,
-    PayDirectVerifyInput,
-    ReferenceEmailInput,
     ReleaseInput,
-    RenewalInput,
     Reservation,
     ReservedInvoice,
     ReserveInput,
     SettleInput,
     Settlement,
-    TokenInput,
 )
+from portnet.protocols import amanpay as amanpay_protocol
+from portnet.protocols import cmi as cmi_protocol
+from portnet.settings import Settings
 
 PORTNET = ("6110DOO116", "PORTNET")
 ANP = ("611AGEN001", "ANP")

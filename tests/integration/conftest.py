@@ -10,31 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest_asyncio
 import uvicorn
-from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from portnet.settings import get_settings
-from tests.helpers import running_worker
+from tests.support.api import Stack, login
+from tests.support.workers import running_worker
 from web.app import create_app
-
-
-@dataclass
-class Stack:
-    env: WorkflowEnvironment
-    app: FastAPI
-    base_url: str
-    task_queue: str
-    sandbox_url: str
-
-
-def sandbox_url(path: str) -> str:
-    """``/sandbox/...`` at the sandboxes' server, for a client whose base URL is the portal's."""
-    return get_settings().sandbox_base_url.rstrip("/") + path
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -57,13 +42,6 @@ async def stack(
         finally:
             server.should_exit = True
             await task
-
-
-async def login(base_url: str, username: str, password: str = "Portnet2026!") -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=base_url, timeout=30)
-    response = await client.post("/api/v1/session", json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    return client
 
 
 @pytest_asyncio.fixture

@@ -14,54 +14,18 @@ from typing import Any
 import httpx
 from sqlmodel import Session, select
 
-from portnet import amanpay_protocol
 from portnet.models import Invoice, PartnerCallback, UnappliedPayment
+from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
-from tests.helpers import eventually
-from tests.integration.conftest import Stack, sandbox_url
-
-CONTRACT = {
-    "contract_number": "PD1002457",
-    "cin": "BE123456",
-    "mandataire": "Yassine Alaoui",
-    "phone": "+212600000001",
-    "email": "tresorerie@sataa.ma",
-}
-
-
-async def until_status(client: httpx.AsyncClient, payment_id: str, *statuses: str) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        body: dict[str, Any] = (await client.get(f"/api/v1/payments/{payment_id}")).json()
-        return body if body["status"] in statuses else None
-
-    return await eventually(probe, timeout=30)
-
-
-async def start(
-    client: httpx.AsyncClient, invoice_ids: list[int], channel: str, payer: dict[str, str]
-) -> httpx.Response:
-    return await client.post(
-        "/api/v1/payments", json={"invoice_ids": invoice_ids, "channel": channel, "payer": payer}
-    )
-
-
-async def last_sms_code(anonymous: httpx.AsyncClient, phone: str, payment_id: str) -> str:
-    async def probe() -> str | None:
-        messages = (await anonymous.get(sandbox_url("/sandbox/sms"), params={"to": phone})).json()
-        for message in messages:
-            if payment_id in message["text"]:
-                found = re.search(r"code secret est (\d{6})", message["text"])
-                return found.group(1) if found else None
-        return None
-
-    return await eventually(probe, timeout=10)
+from tests.support.api import CONTRACT, Stack, last_sms_code, sandbox_url, start_amanpay, until_status
+from tests.support.workers import eventually
 
 
 async def test_cash_code_paid_at_tashilat_settles_and_mails_the_code(
     stack: Stack, sataa: httpx.AsyncClient, anonymous: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_invoice(ht="1600.00", tva="320.00")
-    reply = await start(
+    reply = await start_amanpay(
         sataa,
         [invoice.id or 0],
         "amanpay_code",
@@ -116,7 +80,7 @@ async def test_forged_amanpay_notification_changes_nothing(
 ) -> None:
     invoice = make_invoice()
     payment = (
-        await start(
+        await start_amanpay(
             sataa,
             [invoice.id or 0],
             "amanpay_code",
@@ -153,7 +117,7 @@ async def test_late_cash_notification_is_an_unapplied_payment(
 ) -> None:
     invoice = make_invoice()
     payment = (
-        await start(
+        await start_amanpay(
             sataa,
             [invoice.id or 0],
             "amanpay_code",
@@ -194,7 +158,7 @@ async def test_amanty_wrong_password_insufficient_balance_then_paid(
     stack: Stack, sataa: httpx.AsyncClient, anonymous: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_invoice()
-    reply = await start(sataa, [invoice.id or 0], "amanpay_amanty", {"email": "tresorerie@sataa.ma"})
+    reply = await start_amanpay(sataa, [invoice.id or 0], "amanpay_amanty", {"email": "tresorerie@sataa.ma"})
     assert reply.status_code == 201, reply.text
     payment = reply.json()
     action = payment["next_action"]
@@ -224,7 +188,7 @@ async def test_amanty_cancel_releases(
 ) -> None:
     invoice = make_invoice()
     payment = (
-        await start(sataa, [invoice.id or 0], "amanpay_amanty", {"email": "tresorerie@sataa.ma"})
+        await start_amanpay(sataa, [invoice.id or 0], "amanpay_amanty", {"email": "tresorerie@sataa.ma"})
     ).json()
     out = await anonymous.post(payment["next_action"]["url"], data={"action": "cancel"})
     assert out.status_code == 303
@@ -237,11 +201,13 @@ async def test_paydirect_unknown_or_mismatched_contract_is_refused_and_holds_not
     stack: Stack, sataa: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_invoice()
-    unknown = await start(
+    unknown = await start_amanpay(
         sataa, [invoice.id or 0], "amanpay_paydirect", {**CONTRACT, "contract_number": "PD9999999"}
     )
     assert unknown.status_code == 422 and "inconnu" in unknown.json()["detail"]
-    mismatch = await start(sataa, [invoice.id or 0], "amanpay_paydirect", {**CONTRACT, "cin": "ZZ999999"})
+    mismatch = await start_amanpay(
+        sataa, [invoice.id or 0], "amanpay_paydirect", {**CONTRACT, "cin": "ZZ999999"}
+    )
     assert mismatch.status_code == 422 and mismatch.json()["code"] == "contract_mismatch"
     assert (await sataa.get(f"/api/v1/invoices/{invoice.id}")).json()["status"] == "unpaid"
 
@@ -250,7 +216,7 @@ async def test_paydirect_wrong_code_then_right_code(
     stack: Stack, sataa: httpx.AsyncClient, anonymous: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_invoice()
-    reply = await start(sataa, [invoice.id or 0], "amanpay_paydirect", CONTRACT)
+    reply = await start_amanpay(sataa, [invoice.id or 0], "amanpay_paydirect", CONTRACT)
     assert reply.status_code == 201, reply.text
     payment = reply.json()
     assert payment["next_action"]["type"] == "sms_code" and payment["next_action"]["attempts_left"] == 3
@@ -276,7 +242,7 @@ async def test_paydirect_three_wrong_codes_kill_the_code_and_resend_is_limited(
     stack: Stack, sataa: httpx.AsyncClient, anonymous: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_invoice()
-    payment = (await start(sataa, [invoice.id or 0], "amanpay_paydirect", CONTRACT)).json()
+    payment = (await start_amanpay(sataa, [invoice.id or 0], "amanpay_paydirect", CONTRACT)).json()
     code = await last_sms_code(anonymous, CONTRACT["phone"], payment["id"])
     url = f"/api/v1/payments/{payment['id']}/sms-code"
     wrong = f"{(int(code) + 7) % 1_000_000:06d}"
@@ -298,7 +264,7 @@ async def test_sms_codes_of_another_payment_or_company_are_not_found(
     stack: Stack, aska: httpx.AsyncClient, sataa: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_invoice()
-    payment = (await start(sataa, [invoice.id or 0], "amanpay_paydirect", CONTRACT)).json()
+    payment = (await start_amanpay(sataa, [invoice.id or 0], "amanpay_paydirect", CONTRACT)).json()
     assert (
         await aska.post(f"/api/v1/payments/{payment['id']}/sms-code", json={"code": "123456"})
     ).status_code == 404

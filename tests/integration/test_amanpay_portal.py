@@ -9,10 +9,9 @@ import httpx
 import pytest_asyncio
 
 from portnet.models import Invoice
-from tests.helpers import eventually
-from tests.integration.conftest import Stack
-from tests.integration.test_amanpay import CONTRACT, last_sms_code
-from tests.web.test_pages import logged_in, token_of
+from tests.support.api import CONTRACT, Stack, last_sms_code
+from tests.support.pages import logged_in, token_of
+from tests.support.workers import eventually
 
 
 @pytest_asyncio.fixture

@@ -14,11 +14,18 @@ import httpx
 import pytest_asyncio
 
 from portnet.models import Invoice
-from tests.integration.conftest import Stack, login
-from tests.integration.test_amanpay import CONTRACT
-from tests.integration.test_amanpay import start as start_amanpay
-from tests.integration.test_card_payment import VISA, open_cmi_page, pay, start_card_payment, until_status
-from tests.integration.test_finance import declare_transfer
+from tests.support.api import (
+    CONTRACT,
+    VISA,
+    Stack,
+    declare_transfer,
+    login,
+    open_cmi_page,
+    pay,
+    start_amanpay,
+    start_card_payment,
+    until_status,
+)
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -9,53 +9,13 @@ from typing import Any
 import httpx
 from sqlmodel import Session, select
 
-from portnet import cmi_protocol
 from portnet.models import Invoice, PartnerCallback
+from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import get_settings
-from tests.helpers import eventually
-from tests.integration.conftest import Stack, sandbox_url
+from tests.support.api import VISA, Stack, open_cmi_page, pay, sandbox_url, start_card_payment, until_status
+from tests.support.workers import eventually
 
-VISA = {"pan": "4000000000000010", "expiry": "12/30", "cvv": "000"}
 DECLINED = {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123"}
-
-
-async def start_card_payment(client: httpx.AsyncClient, invoice_ids: list[int]) -> dict[str, Any]:
-    response = await client.post(
-        "/api/v1/payments",
-        json={
-            "invoice_ids": invoice_ids,
-            "channel": "cmi_card",
-            "payer": {"name": "Yassine Alaoui", "email": "tresorerie@sataa.ma"},
-        },
-    )
-    assert response.status_code == 201, response.text
-    payment: dict[str, Any] = response.json()
-    assert payment["status"] == "awaiting_payer"
-    return payment
-
-
-async def open_cmi_page(anonymous: httpx.AsyncClient, payment: dict[str, Any]) -> httpx.Response:
-    """What the payer's browser does with the auto-submitted form."""
-    action = payment["next_action"]
-    assert action["type"] == "redirect_form"
-    page = await anonymous.post(action["url"], data=action["fields"])
-    assert page.status_code == 200, page.text
-    return page
-
-
-async def pay(anonymous: httpx.AsyncClient, oid: str, card: dict[str, str]) -> dict[str, Any]:
-    response = await anonymous.post(sandbox_url("/sandbox/cmi/card-payments"), json={"oid": oid, **card})
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-async def until_status(client: httpx.AsyncClient, payment_id: str, *statuses: str) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        body: dict[str, Any] = (await client.get(f"/api/v1/payments/{payment_id}")).json()
-        return body if body["status"] in statuses else None
-
-    return await eventually(probe, timeout=30)
 
 
 async def test_guide_invoice_paid_by_visa(

@@ -14,11 +14,19 @@ from typing import Any
 import httpx
 from sqlmodel import Session, col, select
 
-from portnet import fatourati_protocol as proto
 from portnet.models import Invoice, PartnerCallback, UnappliedPayment
+from portnet.protocols import fatourati as proto
 from portnet.settings import get_settings
-from tests.helpers import eventually
-from tests.integration.conftest import Stack, login, sandbox_url
+from tests.support.api import (
+    Stack,
+    callback_fields,
+    login,
+    sandbox_url,
+    start_fatourati,
+    status_of,
+    until_status,
+)
+from tests.support.workers import eventually
 
 
 @contextmanager
@@ -32,55 +40,6 @@ def short_reference(stack: Stack, seconds: int, reminder_before: int = 0) -> Ite
         yield
     finally:
         stack.app.state.settings = saved
-
-
-async def start_fatourati(client: httpx.AsyncClient, invoice_ids: list[int]) -> dict[str, Any]:
-    response = await client.post(
-        "/api/v1/payments",
-        json={
-            "invoice_ids": invoice_ids,
-            "channel": "cmi_fatourati",
-            "payer": {"name": "Yassine Alaoui", "email": "tresorerie@sataa.ma"},
-        },
-    )
-    assert response.status_code == 201, response.text
-    payment: dict[str, Any] = response.json()
-    assert payment["status"] == "awaiting_payer"
-    assert payment["next_action"]["type"] == "fatourati_reference"
-    return payment
-
-
-def callback_fields(
-    payment: dict[str, Any], txn: str, amount: str | None = None, code: str = "0"
-) -> dict[str, str]:
-    settings = get_settings()
-    fields: dict[str, object] = {
-        "tokenRef": payment["next_action"]["fields"]["reference"],
-        "orderId": payment["id"],
-        "totalAmount": amount or payment["amount"],
-        "currency": "504",
-        "transactionDate": datetime.now(UTC).isoformat(),
-        "transactionNumber": txn,
-        "channel": "cih",
-        "operator": "CIH Bank",
-        "decisionCode": code,
-        "merchantCode": settings.fatourati_merchant_code,
-        "storeId": settings.fatourati_store_id,
-    }
-    return {k: str(v) for k, v in proto.signed(fields, proto.CALLBACK, settings.fatourati_api_key).items()}
-
-
-async def status_of(client: httpx.AsyncClient, invoice_id: int) -> str:
-    body: dict[str, Any] = (await client.get(f"/api/v1/invoices/{invoice_id}")).json()
-    return str(body["status"])
-
-
-async def until_payment(client: httpx.AsyncClient, payment_id: str, *statuses: str) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        body: dict[str, Any] = (await client.get(f"/api/v1/payments/{payment_id}")).json()
-        return body if body["status"] in statuses else None
-
-    return await eventually(probe, timeout=30)
 
 
 async def check_status(anonymous: httpx.AsyncClient, reference: str) -> str:
@@ -129,7 +88,7 @@ async def test_two_invoices_paid_with_one_reference_from_a_bank_channel(
         paid["merchant_status"] == 200 and paid["merchant_answer"]["receiptNumber"] == f"REC-{payment['id']}"
     )
     assert paid["merchant_answer_verified"] is True  # CMI checked our answer's signature, status included
-    done = await until_payment(sataa, payment["id"], "succeeded")
+    done = await until_status(sataa, payment["id"], "succeeded")
     assert done["transaction_id"] == paid["transaction_number"]
     assert await status_of(sataa, a.id or 0) == await status_of(sataa, b.id or 0) == "paid"
     assert await check_status(anonymous, reference) == "PAID"
@@ -193,7 +152,7 @@ async def test_duplicate_forged_and_wrong_amount_callbacks(
     )
     assert {r.status_code for r in answers} == {200}
     assert {r.json()["receiptNumber"] for r in answers} == {f"REC-{payment['id']}"}
-    await until_payment(sataa, payment["id"], "succeeded")
+    await until_status(sataa, payment["id"], "succeeded")
     db.expire_all()
     assert db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == payment["id"])).all() == []
     # A different transaction on the already paid reference is money for finance, not a second settlement.
@@ -215,7 +174,7 @@ async def test_expired_reference_is_refused_cancelled_and_a_late_callback_kept_u
     with short_reference(stack, 3):
         payment = await start_fatourati(sataa, [a.id or 0, b.id or 0])
     reference = payment["next_action"]["fields"]["reference"]
-    await until_payment(sataa, payment["id"], "expired")
+    await until_status(sataa, payment["id"], "expired")
     assert await status_of(sataa, a.id or 0) == await status_of(sataa, b.id or 0) == "unpaid"
     token = (await anonymous.get(sandbox_url(f"/sandbox/fatourati/api/tokens/{reference}"))).json()
     assert token["status"] in ("CANCELLED", "EXPIRED")
@@ -281,7 +240,7 @@ async def test_callbacks_racing_the_deadline_are_settled_once_or_kept(
             )
             await asyncio.sleep(0.05)
         answers = [(await t).json() for t in sent]
-        final = await until_payment(sataa, payment["id"], "succeeded", "expired")
+        final = await until_status(sataa, payment["id"], "succeeded", "expired")
         accepted = [a for a in answers if a["status"] == "ACCEPTED"]
         kept = [a for a in answers if a["status"] == "RECEIVED_UNAPPLIED"]
         assert len(accepted) + len(kept) == 6  # nothing dropped

@@ -11,8 +11,15 @@ import pytest
 from sqlmodel import Session
 
 from portnet.models import Company, Invoice
-from tests.integration.conftest import Stack, login
-from tests.integration.test_fatourati import callback_fields, start_fatourati, status_of, until_payment
+from tests.support.api import (
+    Stack,
+    callback_fields,
+    declare_transfer,
+    login,
+    start_fatourati,
+    status_of,
+    until_status,
+)
 
 FINANCE_CALLS = [
     ("GET", "/api/v1/finance/payments", None),
@@ -35,23 +42,6 @@ async def test_clients_get_403_and_strangers_401(
 ) -> None:
     assert (await sataa.request(method, path, json=body)).status_code == 403
     assert (await anonymous.request(method, path, json=body)).status_code == 401
-
-
-async def declare_transfer(
-    client: httpx.AsyncClient, invoice_ids: list[int], **declaration: str
-) -> dict[str, Any]:
-    response = await client.post(
-        "/api/v1/payments",
-        json={
-            "invoice_ids": invoice_ids,
-            "channel": "bank_transfer",
-            "declaration": declaration
-            or {"transfer_reference": "VIR-TEST-0001", "transfer_date": date.today().isoformat()},
-        },
-    )
-    assert response.status_code == 201, response.text
-    payment: dict[str, Any] = response.json()
-    return payment
 
 
 async def test_transfer_waits_for_finance_and_only_then_renews_the_subscription(
@@ -97,7 +87,7 @@ async def test_transfer_waits_for_finance_and_only_then_renews_the_subscription(
             f"/api/v1/finance/payments/{payment['id']}/confirm", json={"reason": "relevé BMCE"}
         )
         assert confirmed.status_code == 202, confirmed.text
-        await until_payment(sataa, payment["id"], "succeeded")
+        await until_status(sataa, payment["id"], "succeeded")
         again = await finance.post(f"/api/v1/finance/payments/{payment['id']}/confirm", json={})
         assert again.status_code == 409
     finally:
@@ -127,7 +117,7 @@ async def test_rejected_transfer_frees_the_invoice(
         assert rejected.status_code == 202
     finally:
         await finance.aclose()
-    done = await until_payment(sataa, payment["id"], "failed")
+    done = await until_status(sataa, payment["id"], "failed")
     assert "virement introuvable" in (done["error"] or "")
     assert await status_of(sataa, invoice.id or 0) == "unpaid"
 
@@ -147,7 +137,7 @@ async def test_blocking_an_invoice_stops_its_live_attempt_and_late_money_is_kept
             f"/api/v1/finance/invoices/{invoice.id}/block", json={"reason": "litige client"}
         )
         assert blocked.status_code == 200, blocked.text
-        await until_payment(sataa, payment["id"], "cancelled")
+        await until_status(sataa, payment["id"], "cancelled")
         assert await status_of(sataa, invoice.id or 0) == "blocked"
         late = await anonymous.post("/api/v1/callbacks/fatourati", json=callback_fields(payment, "FTRBLOCK1"))
         assert late.json()["status"] == "RECEIVED_UNAPPLIED"

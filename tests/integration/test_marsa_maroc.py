@@ -15,12 +15,10 @@ from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from portnet.models import Company, Emitter, Invoice
-from tests.helpers import eventually, running_worker
-from tests.integration.conftest import Stack, login, sandbox_url
-from tests.integration.test_card_payment import VISA, open_cmi_page, pay, until_status
-from tests.integration.test_issue4_pages import csrf
-from workflows.marsa_request import MarsaRequestWorkflow, request_workflow_id
-from workflows.marsa_types import MarsaRequestInput
+from tests.support.api import VISA, Stack, login, open_cmi_page, pay, sandbox_url, until_status
+from tests.support.pages import token_of
+from tests.support.workers import eventually, running_worker
+from workflows.invoice_request import InvoiceRequestInput, InvoiceRequestWorkflow, request_workflow_id
 
 GUIDE = {
     "02296945": ("2202.00", "2642.40"),
@@ -210,16 +208,16 @@ async def test_retrieval_survives_a_worker_restart(
 ) -> None:
     company = db.exec(select(Company).where(Company.customs_code == "1247")).one()
     await fault(tmta, kind="slow", delay_seconds=0.8)
-    inp = MarsaRequestInput(
+    inp = InvoiceRequestInput(
         request_id="MRRESTART0001", company_id=company.id or 0, terminal="CASA", customer_id="000236"
     )
     async with running_worker(dev_env.client) as queue:
         handle = await dev_env.client.start_workflow(
-            MarsaRequestWorkflow.run, inp, id=request_workflow_id(inp.request_id), task_queue=queue
+            InvoiceRequestWorkflow.run, inp, id=request_workflow_id(inp.request_id), task_queue=queue
         )
 
         async def first_page() -> bool:
-            view = await handle.query(MarsaRequestWorkflow.progress)
+            view = await handle.query(InvoiceRequestWorkflow.progress)
             return view is not None and view.pages_done >= 1
 
         await eventually(first_page, timeout=30)
@@ -238,7 +236,7 @@ async def test_portal_request_page_to_confirmation_with_cmi_channels_only(tmta: 
     for name in ("Casablanca", "Mohammedia", "Jorf Lasfar", "Tanger Med", "Laâyoune", "Dakhla"):
         assert name in html, name
     assert 'value="000236"' in html and "Envoyer" in html
-    token = csrf(html)
+    token = token_of(html)
 
     await fault(tmta, kind="slow", times=1, delay_seconds=1.0)
     sent = await tmta.post(
@@ -264,7 +262,7 @@ async def test_portal_request_page_to_confirmation_with_cmi_channels_only(tmta: 
     ids = re.findall(r'name="invoice_ids" value="(\d+)"', page)
     assert ids, "no payable invoice on the page"
     confirmation = await tmta.post(
-        "/paiements/confirmation", data={"csrf_token": csrf(page), "invoice_ids": ids[:2]}
+        "/paiements/confirmation", data={"csrf_token": token_of(page), "invoice_ids": ids[:2]}
     )
     assert confirmation.status_code == 200
     text = confirmation.text

@@ -40,7 +40,7 @@ from sqlmodel import Session
 
 from portnet.models import Company, User
 from portnet.security import hash_password
-from tests.integration.conftest import Stack
+from tests.support.api import Stack
 
 EXAMPLES = int(os.environ.get("PORTNET_FUZZ_EXAMPLES", "10"))
 PASSWORD = "Portnet2026!"

@@ -1,10 +1,11 @@
 """The partners' answers to our calls, forged by whoever sits between us: the adapters refuse them.
 
 A scripted "partner" on a real socket answers the adapters (activities/amanpay.py,
-activities/fatourati.py) the way an attacker in the path would: unsigned, signed for another
-message type, signed but about another order, request or amount, or pointing the payer elsewhere.
-Each one is treated as no answer from the partner; a forged "authorized" never becomes a verdict
-the workflow could settle on. The genuine answer goes through, so each refusal is the forgery's.
+activities/paydirect.py, activities/fatourati.py) the way an attacker in the path would: unsigned,
+signed for another message type, signed but about another order, request or amount, or pointing the
+payer elsewhere. Each one is treated as no answer from the partner; a forged "authorized" never
+becomes a verdict the workflow could settle on. The genuine answer goes through, so each refusal is
+the forgery's.
 """
 
 from __future__ import annotations
@@ -26,20 +27,17 @@ from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import amanpay, fatourati
-from portnet import amanpay_protocol
-from portnet import fatourati_protocol as fproto
+from activities import amanpay, fatourati, paydirect
+from activities.amanpay import AmanpayOrderInput
+from activities.fatourati import TokenInput
+from activities.paydirect import PayDirectStartInput, PayDirectVerifyInput
+from activities.types import PayerInfo
 from portnet import settings as portnet_settings
 from portnet.models import Invoice, Payment, PaymentChannelData
+from portnet.protocols import amanpay as amanpay_protocol
+from portnet.protocols import fatourati as fproto
 from portnet.settings import get_settings
-from tests.conftest import free_port
-from workflows.types import (
-    AmanpayOrderInput,
-    PayDirectStartInput,
-    PayDirectVerifyInput,
-    PayerInfo,
-    TokenInput,
-)
+from tests.support.api import free_port
 
 Message = amanpay_protocol.Message
 
@@ -220,7 +218,7 @@ async def test_forged_paydirect_authorized_never_becomes_a_verdict(partner: Scri
     )
     env = ActivityEnvironment()
     partner.reply(path, authorized, ("key", Message.OTP_VERDICT))
-    verdict = await env.run(amanpay.paydirect_verify, verify)
+    verdict = await env.run(paydirect.paydirect_verify, verify)
     assert verdict.result == "authorized" and verdict.transaction_id == "BP0A1B2C3D4E"
     assert json.loads(partner.received[-1][1]) == {"otp": "123456", "request_id": request_id}
 
@@ -235,7 +233,7 @@ async def test_forged_paydirect_authorized_never_becomes_a_verdict(partner: Scri
     ]
     for body, sign in forgeries:
         partner.reply(path, body, sign)
-        error = await rejected(env.run(amanpay.paydirect_verify, verify))
+        error = await rejected(env.run(paydirect.paydirect_verify, verify))
         # Retried: the request id makes the bank answer the same verdict again, counted once.
         assert error.type == "PartnerAnswerRejected" and not error.non_retryable, body
 
@@ -248,7 +246,7 @@ async def test_forged_paydirect_start_and_resend_answers_are_refused(partner: Sc
     path = "paydirect/api/authorizations"
     env = ActivityEnvironment()
     partner.reply(path, authorization(pid, auth_ref), ("key", Message.AUTHORIZATION), 201)
-    started = await env.run(amanpay.paydirect_start, start)
+    started = await env.run(paydirect.paydirect_start, start)
     assert started.ok and started.auth_ref == auth_ref and started.attempts_left == 3
     for body, sign in (
         (authorization(pid, auth_ref), None),
@@ -257,19 +255,19 @@ async def test_forged_paydirect_start_and_resend_answers_are_refused(partner: Sc
         (authorization(pid, auth_ref, attempts_left=99), ("key", Message.AUTHORIZATION)),
     ):
         partner.reply(path, body, sign, 201)
-        assert (await rejected(env.run(amanpay.paydirect_start, start))).type == "PartnerAnswerRejected"
+        assert (await rejected(env.run(paydirect.paydirect_start, start))).type == "PartnerAnswerRejected"
     partner.reply(
         path, {"result": "refused", "reason": "unknown_contract", "message": "Appelez le 0600"}, None, 422
     )
-    refused = await env.run(amanpay.paydirect_start, start)
+    refused = await env.run(paydirect.paydirect_start, start)
     assert not refused.ok and refused.error_code == "unknown_contract"
     assert refused.error == "Numéro de contrat PayDirect inconnu."
 
     resend = f"paydirect/api/authorizations/{auth_ref}/otp"
     partner.reply(resend, authorization(pid, auth_ref, sends=2), ("key", Message.OTP_SENT))
-    assert await env.run(amanpay.paydirect_resend, auth_ref) == 3
+    assert await env.run(paydirect.paydirect_resend, auth_ref) == 3
     partner.reply(resend, authorization(pid, auth_ref, sends=2), ("key", Message.AUTHORIZATION))
-    error = await rejected(env.run(amanpay.paydirect_resend, auth_ref))
+    error = await rejected(env.run(paydirect.paydirect_resend, auth_ref))
     # Not retried: each new call would text the payer another code.
     assert error.type == "PartnerAnswerRejected" and error.non_retryable
 

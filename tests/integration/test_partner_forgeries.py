@@ -15,12 +15,10 @@ from typing import Any
 import httpx
 from sqlmodel import Session, col, select
 
-from portnet import cmi_protocol
 from portnet.models import Invoice, PartnerCallback, UnappliedPayment
+from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import get_settings
-from tests.integration.conftest import Stack
-from tests.integration.test_card_payment import start_card_payment
-from tests.integration.test_fatourati import start_fatourati, status_of
+from tests.support.api import Stack, start_card_payment, start_fatourati, status_of
 
 
 async def oracle_signature(anonymous: httpx.AsyncClient, target: dict[str, str]) -> str:

@@ -17,13 +17,13 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from portnet import amanpay_protocol
 from portnet.models import Invoice
+from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
 from portnet.temporal_codec import payload_codec
-from tests.helpers import history_payload_texts, running_worker, wait_status
-from tests.integration.conftest import Stack
-from tests.integration.test_amanpay import CONTRACT, last_sms_code
+from tests.support.api import CONTRACT, Stack, last_sms_code
+from tests.support.payloads import history_payload_texts
+from tests.support.workers import running_worker, wait_status
 from workflows.payment import PaymentWorkflow
 from workflows.types import AmanpayPayer, AmanpaySettings, PayerInfo, PaymentInput, PaymentView, SealedCode
 

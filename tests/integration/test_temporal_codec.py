@@ -20,9 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from portnet.models import Invoice
 from portnet.settings import get_settings
 from portnet.temporal_codec import payload_codec
-from tests.helpers import encodings, history_payload_texts, history_payloads
-from tests.integration.conftest import Stack, login
-from tests.integration.test_amanpay import CONTRACT, until_status
+from tests.support.api import CONTRACT, Stack, login, until_status
+from tests.support.payloads import encodings, history_payload_texts, history_payloads
 from web.sessions import SESSION_COOKIE
 
 TEMPORAL = Path(sys.executable).parent / "temporal"

@@ -9,7 +9,7 @@ from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
 from portnet.models import Invoice
-from tests.helpers import payment_input, running_worker, start, wait_status
+from tests.support.workers import payment_input, running_worker, start, wait_status
 from workflows.payment import PaymentWorkflow
 from workflows.types import CmiResult
 

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from portnet.settings import Settings
 from sandbox.app import create_sandbox_app, running
 from sandbox.context import Sandbox
-from tests.sandbox.helpers import Receiver, free_port, sandbox_client
+from tests.support.sandbox import Receiver, free_port, sandbox_client
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 import httpx
 
 from portnet.settings import Settings
-from tests.sandbox.helpers import (
+from tests.support.sandbox import (
     AMANPAY_HEADER,
     Message,
     amanpay_order,

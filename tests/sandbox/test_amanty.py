@@ -7,7 +7,7 @@ import json
 import httpx
 
 from portnet.settings import Settings
-from tests.sandbox.helpers import RECEIVER, Receiver, amanpay_order
+from tests.support.sandbox import RECEIVER, Receiver, amanpay_order
 
 SATAA = {"login": "amanty.sataa@demo.ma", "password": "Amanty2026!"}
 PETIT = {"login": "amanty.petit@demo.ma", "password": "Amanty2026!"}

@@ -28,7 +28,7 @@ from portnet import launcher
 from portnet.settings import ROOT, Settings
 from sandbox.app import create_sandbox_app, running
 from sandbox.context import Sandbox
-from tests.sandbox.helpers import (
+from tests.support.sandbox import (
     PAYDIRECT_HEADER,
     RECEIVER,
     Message,

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from portnet import cmi_protocol
+from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import Settings
 from sandbox.cmi import signature
 from sandbox.context import Sandbox
-from tests.sandbox.helpers import RECEIVER, Receiver, assert_french_page, open_session, payment_form
+from tests.support.sandbox import RECEIVER, Receiver, assert_french_page, open_session, payment_form
 
 VISA = "4000000000000010"
 MASTERCARD = "5453010000066100"

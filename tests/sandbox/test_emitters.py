@@ -12,7 +12,7 @@ import httpx
 
 from portnet.settings import Settings
 from sandbox.context import Sandbox
-from tests.sandbox.helpers import RECEIVER, Receiver, assert_french_page
+from tests.support.sandbox import RECEIVER, Receiver, assert_french_page
 
 
 def notice(notice_id: str = "NOT-2026-0001", **changes: Any) -> dict[str, Any]:

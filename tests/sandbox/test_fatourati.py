@@ -9,11 +9,11 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from portnet import fatourati_protocol as proto
+from portnet.protocols import fatourati as proto
 from portnet.settings import Settings
 from sandbox import fatourati as sandbox_fatourati
 from sandbox.context import Sandbox
-from tests.sandbox.helpers import token_request
+from tests.support.sandbox import token_request
 
 
 class Clock:

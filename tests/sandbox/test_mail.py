@@ -11,7 +11,7 @@ from portnet.settings import Settings
 from sandbox.context import Sandbox
 from sandbox.mail import MailSink, messages
 from sandbox.store import Store
-from tests.sandbox.helpers import assert_french_page
+from tests.support.sandbox import assert_french_page
 
 PDF = b"%PDF-1.4\n% fake receipt\n"
 

@@ -11,7 +11,7 @@ import httpx
 from portnet.settings import Settings
 from sandbox.context import Sandbox
 from sandbox.paydirect import Authorization
-from tests.sandbox.helpers import PAYDIRECT_HEADER, Message, answer_verifies, signed_json
+from tests.support.sandbox import PAYDIRECT_HEADER, Message, answer_verifies, signed_json
 
 CONTRACT = {
     "contract_number": "PD1002457",

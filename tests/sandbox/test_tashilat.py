@@ -9,7 +9,7 @@ import httpx
 
 from portnet.settings import Settings
 from sandbox.context import Sandbox
-from tests.sandbox.helpers import Receiver, amanpay_order, notification_verifies, status_headers
+from tests.support.sandbox import Receiver, amanpay_order, notification_verifies, status_headers
 
 
 async def cash_code(client: httpx.AsyncClient, settings: Settings, order_id: str) -> str:

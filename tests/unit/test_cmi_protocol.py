@@ -6,7 +6,7 @@ import base64
 import hashlib
 from decimal import Decimal
 
-from portnet import cmi_protocol
+from portnet.protocols import cmi as cmi_protocol
 
 
 def sha512_b64(text: str) -> str:

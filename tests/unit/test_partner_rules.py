@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from portnet import amanpay_protocol, cmi_protocol, emitter_protocol
-from portnet import fatourati_protocol as fatourati
-from portnet.partner_fields import MessageRejected, parse_amount, strict_form, strict_json_object
+from portnet.protocols import amanpay as amanpay_protocol
+from portnet.protocols import cmi as cmi_protocol
+from portnet.protocols import emitter as emitter_protocol
+from portnet.protocols import fatourati as fatourati
+from portnet.protocols.fields import MessageRejected, parse_amount, strict_form, strict_json_object
 from web.api.callback_inbox import without_card_fields
 
 KEY = "K3y|with\\odd"

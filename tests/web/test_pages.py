@@ -19,12 +19,11 @@ from sqlmodel import Session, select
 
 from portnet.models import Company, Invoice, Payment, PaymentInvoice, User
 from portnet.security import hash_password
+from tests.support.pages import PASSWORD, logged_in, login, token_of
 from web.app import create_app
 from workflows.types import NextAction, PaymentView
 
-PASSWORD = "Portnet2026!"
 NNBSP = "\u202f"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 COUNT = re.compile(r"Résultats \( (\d+) \)")
 ROW_LINK = re.compile(r'<a href="/factures/(\d+)" class="mono strong">')
 
@@ -52,35 +51,10 @@ async def portal(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def token_of(html: str) -> str:
-    match = TOKEN.search(html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
 def count_of(html: str) -> int:
     match = COUNT.search(html)
     assert match, "no result count in the page"
     return int(match.group(1))
-
-
-async def login(
-    client: httpx.AsyncClient, username: str, password: str = PASSWORD, next_url: str | None = None
-) -> httpx.Response:
-    page = await client.get("/connexion")
-    data = {"username": username, "password": password, "csrf_token": token_of(page.text)}
-    if next_url is not None:
-        data["next"] = next_url
-    return await client.post("/connexion", data=data)
-
-
-async def logged_in(client: httpx.AsyncClient, username: str) -> str:
-    """Logs in and returns a CSRF token of the new session."""
-    response = await login(client, username)
-    assert response.status_code == 303, response.text
-    page = await client.get("/factures")
-    assert page.status_code == 200
-    return token_of(page.text)
 
 
 def location(response: httpx.Response) -> str:
@@ -505,13 +479,13 @@ async def test_confirmation_offers_the_channels_of_all_invoices(
     token = await logged_in(portal, "sataa")
     text = (await confirm(portal, token, [a.id or 0, b.id or 0])).text
     assert re.search(r'value="cmi_card"[^>]*checked', text)
-    # Issue 4: CMI Fatourati is enabled next to the card.
+    # CMI Fatourati is offered next to the card.
     assert re.search(r'value="cmi_fatourati"', text) and not re.search(
         r'value="cmi_fatourati"[^>]*disabled', text
     )
     for absent in ("amanpay_amanty", "amanpay_paydirect", "amanpay_code", 'value="cheque"', "bank_transfer"):
         assert absent not in text, absent
-    # Only the cheque in common (issue 4 enables it): offered, with its declaration fields.
+    # Only the cheque in common: offered, with its declaration fields.
     c = make_invoice(methods="amanpay,cheque")
     d = make_invoice(methods="cheque")
     offline = (await confirm(portal, token, [c.id or 0, d.id or 0])).text
@@ -519,7 +493,7 @@ async def test_confirmation_offers_the_channels_of_all_invoices(
     assert (
         "cmi_card" not in offline and 'action="/paiements"' in offline and 'name="cheque_number"' in offline
     )
-    # Only Amanpay in common (issue 3 enables it): its three sub-channels, and nothing else.
+    # Only Amanpay in common: its three sub-channels, and nothing else.
     f = make_invoice(methods="amanpay")
     g = make_invoice(methods="amanpay")
     amanpay = (await confirm(portal, token, [f.id or 0, g.id or 0])).text

@@ -20,9 +20,10 @@ from temporalio.worker import Replayer, Worker
 from portnet.models import Invoice
 from portnet.settings import get_settings
 from portnet.temporal_codec import data_converter
-from tests.helpers import encodings, history_payloads, payment_input, running_worker, start, wait_status
+from tests.support.payloads import encodings, history_payloads
+from tests.support.workers import payment_input, running_worker, start, wait_status
 from worker import ACTIVITIES, WORKFLOWS
-from workflows.marsa_request import MarsaRequestWorkflow
+from workflows.invoice_request import InvoiceRequestWorkflow
 from workflows.payment import PaymentWorkflow
 
 LOCAL_ACTIVITY_BOOKKEEPING = {
@@ -33,7 +34,7 @@ LOCAL_ACTIVITY_BOOKKEEPING = {
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[PaymentWorkflow, MarsaRequestWorkflow], data_converter=data_converter(get_settings())
+        workflows=[PaymentWorkflow, InvoiceRequestWorkflow], data_converter=data_converter(get_settings())
     )
 
 

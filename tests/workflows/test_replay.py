@@ -30,7 +30,8 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from activities import notify
+from activities import mail
+from activities.mail import EmailInput
 from portnet.statuses import PaymentStatus
 from tests.histories.history_files import (
     data_converter,
@@ -46,7 +47,7 @@ from tests.histories.manifest import HISTORIES, path_of, required_files
 from tests.histories.record import record, start_server
 from worker import WORKFLOWS
 from workflows.payment import PaymentWorkflow
-from workflows.types import EmailInput, PaymentInput, PaymentView
+from workflows.types import PaymentInput, PaymentView
 
 FILES = history_files()
 
@@ -163,7 +164,7 @@ class _MailFirst(PaymentWorkflow):
     @workflow.run
     async def run(self, inp: PaymentInput) -> PaymentView:
         await workflow.execute_activity(
-            notify.send_payment_email,
+            mail.send_payment_email,
             EmailInput(inp.payment_id, inp.payer.email, "payment_confirmed"),
             start_to_close_timeout=timedelta(seconds=30),
         )

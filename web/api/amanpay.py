@@ -1,7 +1,7 @@
 """Amanpay and PayDirect on the API: the SMS code, its resend, and Amanpay's signed notifications.
 
 Notifications follow the CMI callback's rules (web/api/callbacks.py): stored first (raw body capped
-at 16 KB and hashed; a longer one gets 413), every field checked (portnet/amanpay_protocol.py), then
+at 16 KB and hashed; a longer one gets 413), every field checked (portnet/protocols/amanpay.py), then
 verified (HMAC-SHA256 over the message label and the raw body, constant-time), deduplicated on
 Amanpay's event id, then given to the workflow as an Update. A genuine ``paid`` notification the
 workflow does not take (the code expired, the attempt is over) or whose order we do not know is
@@ -22,10 +22,10 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from portnet import amanpay_protocol
 from portnet.db import get_engine
 from portnet.models import Payment, UnappliedPayment
-from portnet.partner_fields import MessageRejected, strict_json_object
+from portnet.protocols import amanpay as amanpay_protocol
+from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
 from web.amanpay import ChannelRefused, resend_sms_code, submit_sms_code
 from web.api.callback_inbox import read_capped

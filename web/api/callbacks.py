@@ -2,7 +2,7 @@
 
 Every call is written to ``partner_callback`` before anything else (its raw body capped at 16 KB and
 hashed, web/api/callback_inbox.py; a longer body is refused with 413), then judged in this order:
-every field against its rule (portnet/cmi_protocol.py, portnet/emitter_protocol.py), then the
+every field against its rule (portnet/protocols/cmi.py, portnet/protocols/emitter.py), then the
 signature, then our own state. A malformed message, a bad signature, an unknown order, a wrong
 amount or a replay changes nothing but its own row, and gets a fixed answer. A genuine CMI result
 goes to the workflow as an Update, because our plain-text answer (capture or not) depends on whether
@@ -22,10 +22,11 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from portnet import cmi_protocol, emitter_protocol
 from portnet.db import get_engine
 from portnet.models import PartnerCallback, Payment
-from portnet.partner_fields import PAYMENT_ID, MessageRejected, strict_form, strict_json_object
+from portnet.protocols import cmi as cmi_protocol
+from portnet.protocols import emitter as emitter_protocol
+from portnet.protocols.fields import PAYMENT_ID, MessageRejected, strict_form, strict_json_object
 from portnet.settings import get_settings
 from web.api.callback_inbox import NEVER_STORED, RawBody, read_capped
 from workflows.payment import PaymentWorkflow

@@ -1,7 +1,7 @@
 """CMI Fatourati's calls to us: the payment callback and the token status check.
 
 The callback is stored first (``partner_callback``, raw body capped at 16 KB and hashed; a longer
-one gets 413), then judged: every field against its rule (portnet/fatourati_protocol.py), then the
+one gets 413), then judged: every field against its rule (portnet/protocols/fatourati.py), then the
 signature, then our state. A malformed message, a bad signature, a reference that belongs to
 another order or a wrong amount changes nothing but its own row and gets a fixed, unsigned answer;
 a duplicate (same Fatourati transaction number) gets the first answer again. A genuine payment goes
@@ -25,10 +25,10 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from portnet import fatourati_protocol as proto
 from portnet.db import get_engine
 from portnet.models import Payment, PaymentChannelData, UnappliedPayment
-from portnet.partner_fields import MessageRejected, strict_json_object
+from portnet.protocols import fatourati as proto
+from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
 from portnet.statuses import PaymentStatus
 from web.api.callback_inbox import read_capped

@@ -19,7 +19,7 @@ from web.limits import page_number, row_id
 from web.pages.amanpay import unapplied_for_invoice
 from web.pages.guards import CheckedForm, PageUser, form_str, is_client
 from web.pages.rendering import redirect, render
-from workflows.marsa_types import MarsaRequestView
+from workflows.invoice_request import InvoiceRequestView
 
 router = APIRouter()
 
@@ -173,7 +173,7 @@ def _request_page(
     user: PageUser,
     settings: AppSettings,
     *,
-    view: MarsaRequestView | None = None,
+    view: InvoiceRequestView | None = None,
     form: dict[str, str] | None = None,
     error: str | None = None,
     status_code: int = 200,

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+import web.pages.amanpay as amanpay_pages
 from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User
 from portnet.money import total
 from portnet.queries import invoices_for_user
@@ -32,7 +33,6 @@ from portnet.statuses import (
     PaymentStatus,
 )
 from web.deps import DB, AppSettings, company_scope
-from web.pages import amanpay as amanpay_pages
 from web.pages.channel_pages import channel_context, declaration_of
 from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
 from web.pages.rendering import redirect, render
@@ -311,7 +311,7 @@ async def status_page(
         else None,
         "ledger_only": client is None or view.from_ledger,
     }
-    ctx.update(channel_context(db, settings, payment, view))  # issue 4: Fatourati, cheque, transfer
+    ctx.update(channel_context(db, settings, payment, view))  # Fatourati, cheque, transfer
     if ctx["offline"]:
         ctx["refresh"] = False  # finance may take days: no self-reloading page
     return render(

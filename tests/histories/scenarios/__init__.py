@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tests.histories.scenarios import amanpay, cheque_transfer, cmi_card, fatourati, marsa_request, paydirect
+from tests.histories.scenarios import (
+    amanpay,
+    cheque_transfer,
+    cmi_card,
+    fatourati,
+    invoice_request,
+    paydirect,
+)
 from tests.histories.scenarios.common import Scenario
 
 SCENARIOS: dict[str, Scenario] = {
@@ -11,5 +18,5 @@ SCENARIOS: dict[str, Scenario] = {
     **cheque_transfer.SCENARIOS,
     **amanpay.SCENARIOS,
     **paydirect.SCENARIOS,
-    **marsa_request.SCENARIOS,
+    **invoice_request.SCENARIOS,
 }

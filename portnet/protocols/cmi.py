@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from portnet.money import to_money
-from portnet.partner_fields import PAYMENT_ID, FieldReader, MessageRejected
+from portnet.protocols.fields import PAYMENT_ID, FieldReader, MessageRejected
 
 EXCLUDED_FROM_HASH = frozenset({"hash", "encoding"})
 MAD_NUMERIC = "504"

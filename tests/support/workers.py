@@ -1,23 +1,20 @@
-"""Small helpers the test modules share: a worker on a client, a payment input, a wait, the payloads
-of a history."""
+"""A worker on a test server, with the real activities or some replaced by fakes; a payment input;
+starting an attempt and waiting for a status."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from google.protobuf import json_format
-from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle
-from temporalio.converter import PayloadCodec
+from temporalio.worker import Worker
 
 from portnet.settings import get_settings
-from worker import build_worker
+from worker import ACTIVITIES, WORKFLOWS, build_worker
 from workflows.payment import PaymentWorkflow
 from workflows.types import PayerInfo, PaymentInput, PaymentView
 
@@ -31,6 +28,23 @@ async def running_worker(client: Client, task_queue: str | None = None) -> Async
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings.model_copy(update={"temporal_task_queue": queue}), executor)
         async with worker:
+            yield queue
+
+
+def activity_name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__temporal_activity_definition").name)
+
+
+@asynccontextmanager
+async def worker_with_fakes(client: Client, fakes: list[Callable[..., Any]]) -> AsyncIterator[str]:
+    """The worker's workflows and activities, each fake replacing the activity of its name."""
+    replaced = {activity_name(fake) for fake in fakes}
+    activities = [a for a in ACTIVITIES if activity_name(a) not in replaced] + fakes
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        async with Worker(
+            client, task_queue=queue, workflows=WORKFLOWS, activities=activities, activity_executor=executor
+        ):
             yield queue
 
 
@@ -84,36 +98,3 @@ async def wait_status(
         return view if view is not None and view.status in statuses else None
 
     return await eventually(probe, timeout)
-
-
-def history_payloads(history_json: str) -> list[Payload]:
-    """Every payload of a history in protobuf JSON (``fetch_history().to_json()`` or ``temporal
-    workflow show --output json``): inputs, results, signals, updates, queries, failures, markers."""
-    found: list[Payload] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            metadata = node.get("metadata")
-            if isinstance(metadata, dict) and "encoding" in metadata:
-                found.append(json_format.ParseDict(node, Payload(), ignore_unknown_fields=True))
-                return
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(json.loads(history_json))
-    return found
-
-
-async def history_payload_texts(history_json: str, codec: PayloadCodec | None = None) -> list[str]:
-    """The payloads' data as text, opened by ``codec`` first if given (what finance reads in the UI)."""
-    payloads = history_payloads(history_json)
-    if codec is not None:
-        payloads = await codec.decode(payloads)
-    return [p.data.decode("utf-8", errors="replace") for p in payloads]
-
-
-def encodings(payloads: list[Payload]) -> set[str]:
-    return {p.metadata["encoding"].decode() for p in payloads}

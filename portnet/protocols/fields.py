@@ -7,8 +7,8 @@ amounts as money, bounded lengths, no separator or control character), and only 
 passes is verified. A message that does not pass is rejected with the name of the first field at
 fault, and nothing in it is signed, echoed or acted on.
 
-The protocol modules (``cmi_protocol``, ``fatourati_protocol``, ``amanpay_protocol``,
-``emitter_protocol``) build their typed messages with the readers here.
+The protocol modules next to this one (``cmi``, ``fatourati``, ``amanpay``, ``emitter``) build
+their typed messages with the readers here.
 """
 
 from __future__ import annotations

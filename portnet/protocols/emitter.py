@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from portnet.partner_fields import HEX_SHA256, PAYMENT_ID, FieldReader, MessageRejected
+from portnet.protocols.fields import HEX_SHA256, PAYMENT_ID, FieldReader, MessageRejected
 
 SIGNATURE_HEADER = "X-PortNet-Signature"
 EMITTER_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")

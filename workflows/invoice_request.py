@@ -1,63 +1,83 @@
-"""MarsaRequestWorkflow: one execution per "Nouvelle demande de facture".
+"""InvoiceRequestWorkflow: one execution per "Nouvelle demande de facture" to MARSA MAROC.
 
 Page by page: fetch from MARSA MAROC (retried with backoff on timeouts and 5xx, heartbeating while
 MARSA MAROC is slow), then upsert into the ledger. Progress is a query; a 401, 404 or malformed
 answer ends the request as "failed" with a French message, never as a workflow failure.
+
+Its Temporal type stays "MarsaRequestWorkflow", the name recorded histories and running requests
+carry; workflow ids stay ``marsa-request-<id>``.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass, field
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import marsa_maroc
-    from workflows.marsa_types import (
-        MarsaPage,
-        MarsaPageInput,
-        MarsaRequestInput,
-        MarsaRequestView,
-        MarsaUpsertInput,
-        MarsaUpsertResult,
+    from activities.marsa_maroc import MarsaPage, MarsaPageInput, MarsaUpsertInput, MarsaUpsertResult
+    from workflows.policies import (
+        INVOICE_PAGE_GIVE_UP,
+        INVOICE_PAGE_HEARTBEAT,
+        INVOICE_PAGE_RETRY,
+        INVOICE_PAGE_TIMEOUT,
+        INVOICE_UPSERT_RETRY,
+        INVOICE_UPSERT_TIMEOUT,
     )
 
-FETCH_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=8,
-    non_retryable_error_types=marsa_maroc.NON_RETRYABLE,
-)
-UPSERT_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=10,
-)
 # A safety net against a partner that would page forever.
 MAX_PAGES = 200
 UNAVAILABLE = "MARSA MAROC ne répond pas pour le moment. Réessayez dans quelques minutes."
+
+
+@dataclass
+class InvoiceRequestInput:
+    request_id: str
+    company_id: int
+    terminal: str
+    # The company's customer id at MARSA MAROC: asked for, or the owner every returned row must have.
+    customer_id: str
+    invoice_number: str | None = None
+    user_name: str | None = None
+
+
+@dataclass
+class InvoiceRequestView:
+    request_id: str
+    company_id: int
+    terminal: str
+    customer_id: str
+    invoice_number: str | None
+    status: str = "running"  # running | completed | failed
+    pages_done: int = 0
+    pages_total: int = 0
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    kept: int = 0
+    invoice_ids: list[int] = field(default_factory=list)
+    error: str | None = None
+    error_code: str | None = None
 
 
 def request_workflow_id(request_id: str) -> str:
     return f"marsa-request-{request_id}"
 
 
-@workflow.defn
-class MarsaRequestWorkflow:
+@workflow.defn(name="MarsaRequestWorkflow")
+class InvoiceRequestWorkflow:
     def __init__(self) -> None:
-        self._view: MarsaRequestView | None = None
+        self._view: InvoiceRequestView | None = None
 
     @workflow.query
-    def progress(self) -> MarsaRequestView | None:
+    def progress(self) -> InvoiceRequestView | None:
         return self._view
 
     @workflow.run
-    async def run(self, inp: MarsaRequestInput) -> MarsaRequestView:
-        view = MarsaRequestView(
+    async def run(self, inp: InvoiceRequestInput) -> InvoiceRequestView:
+        view = InvoiceRequestView(
             request_id=inp.request_id,
             company_id=inp.company_id,
             terminal=inp.terminal,
@@ -77,10 +97,10 @@ class MarsaRequestWorkflow:
                         invoice_number=inp.invoice_number,
                         page=page_no,
                     ),
-                    start_to_close_timeout=timedelta(seconds=60),
-                    heartbeat_timeout=timedelta(seconds=10),
-                    schedule_to_close_timeout=timedelta(minutes=10),
-                    retry_policy=FETCH_RETRY,
+                    start_to_close_timeout=INVOICE_PAGE_TIMEOUT,
+                    heartbeat_timeout=INVOICE_PAGE_HEARTBEAT,
+                    schedule_to_close_timeout=INVOICE_PAGE_GIVE_UP,
+                    retry_policy=INVOICE_PAGE_RETRY,
                 )
                 view.pages_total = max(page.pages, page_no)
                 view.received += len(page.items)
@@ -93,8 +113,8 @@ class MarsaRequestWorkflow:
                         customer_id=inp.customer_id,
                         items=page.items,
                     ),
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=UPSERT_RETRY,
+                    start_to_close_timeout=INVOICE_UPSERT_TIMEOUT,
+                    retry_policy=INVOICE_UPSERT_RETRY,
                 )
                 view.created += result.created
                 view.updated += result.updated

@@ -1,4 +1,4 @@
-"""Issue 4's pure rules: the subscription renewal date, the signatures, the payer's declaration."""
+"""Cheque and bank transfer's pure rules: the subscription renewal date, the payer's declaration."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ from datetime import date
 
 import pytest
 
-from activities.offline import renewed_end
-from portnet import fatourati_protocol as proto
+from activities.cheque_transfer import renewed_end
 from portnet.statuses import Channel
-from sandbox import fatourati as sandbox_fatourati
 from web.channel_inputs import DeclarationError, declaration_for
 
 
@@ -19,22 +17,6 @@ def test_renewal_counts_from_the_later_of_today_and_the_current_end() -> None:
     assert renewed_end(date(2025, 6, 30), today) == date(2027, 11, 27)  # lapsed: from today
     assert renewed_end(None, today) == date(2027, 11, 27)
     assert renewed_end(date(2028, 2, 29), today) == date(2029, 2, 28)
-
-
-def test_signature_is_hmac_sha256_hex_over_the_joined_fields_and_key() -> None:
-    import hashlib
-    import hmac
-
-    fields = {"merchantCode": "PORTNET", "storeId": "PN001", "tokenRef": "1089010000162"}
-    signed_text = b"FATOURATI_TOKEN_CANCEL|PORTNET|PN001|1089010000162|K|y"
-    expected = hmac.new(b"K|y", signed_text, hashlib.sha256).hexdigest()
-    assert proto.sign(fields, proto.TOKEN_CANCEL, "K|y") == expected
-    assert proto.verify({**fields, "signature": expected.upper()}, proto.TOKEN_CANCEL, "K|y")
-    assert not proto.verify(
-        {**fields, "tokenRef": "1089010000163", "signature": expected}, proto.TOKEN_CANCEL, "K|y"
-    )
-    # The sandbox signs exactly as we verify (it may not import our module).
-    assert sandbox_fatourati.sign(fields, sandbox_fatourati.TOKEN_CANCEL, "K|y") == expected
 
 
 def test_declarations() -> None:

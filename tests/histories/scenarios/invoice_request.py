@@ -6,12 +6,12 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
+from activities.marsa_maroc import MarsaInvoiceRow
 from tests.histories.manifest import RecordedPath
 from tests.histories.recording import Recording
 from tests.histories.scenarios.common import Scenario
 from tests.histories.world import TMTA, MarsaPlan
-from workflows.marsa_request import MarsaRequestWorkflow
-from workflows.marsa_types import MarsaInvoiceRow, MarsaRequestInput
+from workflows.invoice_request import InvoiceRequestInput, InvoiceRequestWorkflow
 
 CUSTOMER_ID = "000236"
 
@@ -39,8 +39,8 @@ async def _start(r: Recording, path: RecordedPath, plan: MarsaPlan) -> WorkflowH
     """As web/marsa.py starts a "Nouvelle demande de facture"."""
     r.world.marsa[path.business_id] = plan
     await r.client.start_workflow(
-        MarsaRequestWorkflow.run,
-        MarsaRequestInput(
+        InvoiceRequestWorkflow.run,
+        InvoiceRequestInput(
             request_id=path.business_id,
             company_id=TMTA.id,
             terminal="CASA",

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from portnet.partner_fields import HEX_SHA256, FieldReader, MessageRejected
+from portnet.protocols.fields import HEX_SHA256, FieldReader, MessageRejected
 
 OTP_FORMAT = re.compile(r"^[0-9]{6}\Z")
 # What a sealed code looks like to the workflow's validator (url-safe base64 Fernet token).

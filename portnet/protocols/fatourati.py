@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from portnet.partner_fields import HEX_SHA256, FieldReader, MessageRejected, is_safe_text
+from portnet.protocols.fields import HEX_SHA256, FieldReader, MessageRejected, is_safe_text
 
 CURRENCY_MAD = "504"
 REFERENCE = re.compile(r"[0-9]{13}")

@@ -1,4 +1,9 @@
-"""Deadlines on the time-skipping server: an attempt nobody pays gives its invoices back."""
+"""CMI card on the time-skipping server: the deadline, declines, late approvals, cancels, emitters.
+
+An attempt nobody pays gives its invoices back. The worker runs the real activities (the ledger is
+real, no partner answers here): these tests are about the workflow's rules; the HTTP side is in
+tests/integration/test_card_payment.py.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,11 @@ from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from portnet.models import Invoice, InvoiceHold, InvoiceMessage, Payment
-from tests.helpers import payment_input, running_worker, start, wait_status
+from tests.support.fakes import PartnerFakes
+from tests.support.ledger import refreshed
+from tests.support.workers import payment_input, running_worker, start, wait_status, worker_with_fakes
 from workflows.payment import PaymentWorkflow
 from workflows.types import CmiResult
-
-
-def refreshed(db: Session, invoice: Invoice) -> Invoice:
-    db.expire_all()
-    fresh = db.get(Invoice, invoice.id)
-    assert fresh is not None
-    return fresh
 
 
 async def test_unpaid_card_attempt_expires_at_its_deadline(
@@ -131,10 +131,11 @@ async def test_second_attempt_on_a_held_invoice_fails_with_conflict(
 async def test_emitter_that_never_acknowledges_leaves_invoice_awaiting_partner(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
-    """ANP's invoice paid by card; no emitter sandbox here, so it stays confirmed for finance."""
+    """ANP's invoice paid by card: ANP takes the settlement notice but never acknowledges it, so the
+    attempt ends at the acknowledgement deadline and the invoice waits for ANP, for finance to see."""
     invoice = make_invoice(emitter_code="611AGEN001")
     inp = payment_input(invoice.company_id, [invoice.id or 0])
-    async with running_worker(time_env.client) as queue:
+    async with worker_with_fakes(time_env.client, PartnerFakes().silent_emitters()) as queue:
         handle = await start(time_env.client, inp, queue)
         await wait_status(handle, "awaiting_payer")
         decision = await handle.execute_update(
@@ -150,10 +151,10 @@ async def test_emitter_that_never_acknowledges_leaves_invoice_awaiting_partner(
             ),
         )
         assert decision.answer == "ACTION=POSTAUTH"
-        view = await wait_status(handle, "succeeded")
-        assert view.receipt_document_id is not None
-        await handle.cancel()  # no emitter and no SMTP server here; stop the retries
-    assert refreshed(db, invoice).status in ("payment_confirmed", "awaiting_partner")
+        result = await handle.result()  # the server skips the hour of the acknowledgement deadline
+    assert result.status == "succeeded" and result.receipt_document_id is not None
+    assert result.awaiting_emitters == ["611AGEN001"]
+    assert refreshed(db, invoice).status == "awaiting_partner"
 
 
 async def test_operator_cancel_from_temporal_gives_the_invoices_back(
@@ -172,3 +173,25 @@ async def test_operator_cancel_from_temporal_gives_the_invoices_back(
     assert refreshed(db, invoice).status == "unpaid"
     payment = db.get(Payment, inp.payment_id)
     assert payment is not None and payment.status == "cancelled"
+
+
+async def test_a_card_callback_for_an_attempt_of_another_channel_captures_nothing(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """Only the card channel takes CMI's callback: a Fatourati attempt waiting for its payer stays so."""
+    invoice = make_invoice()
+    inp = payment_input(invoice.company_id, [invoice.id or 0], deadline=3 * 3600)
+    inp.channel = "cmi_fatourati"
+    async with worker_with_fakes(time_env.client, PartnerFakes().fatourati_and_mail()) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        decision = await handle.execute_update(
+            PaymentWorkflow.cmi_result,
+            CmiResult(callback_id=3, approved=True, proc_return_code="00", trans_id="T7", amount="120.00"),
+        )
+        assert decision.answer == "APPROVED"
+        view = await handle.query(PaymentWorkflow.state)
+        assert view is not None and view.status == "awaiting_payer" and view.transaction_id is None
+        await handle.signal(PaymentWorkflow.cancel, "fin du test")
+        assert (await handle.result()).status == "cancelled"
+    assert refreshed(db, invoice).status == "unpaid"

@@ -1,4 +1,5 @@
-"""The pages of issue 4 as a person sees them: the Fatourati reference page, the back-office."""
+"""The channel pages as a person sees them: the Fatourati reference page, the finance back-office
+confirming a declared transfer."""
 
 from __future__ import annotations
 
@@ -10,15 +11,9 @@ import httpx
 from sqlmodel import Session
 
 from portnet.models import Invoice
-from tests.integration.conftest import Stack, login
-from tests.integration.test_fatourati import start_fatourati, until_payment
+from tests.support.api import Stack, login, start_fatourati, until_status
+from tests.support.pages import token_of
 from web.fatourati_guide import CHANNELS
-
-
-def csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
 
 
 async def test_reference_page_shows_reference_amount_countdown_and_every_channel(
@@ -38,7 +33,7 @@ async def test_reference_page_shows_reference_amount_countdown_and_every_channel
     assert "Saisir la référence Fatourati (13 chiffres)" in text  # CIH's steps, as the guide words them
     assert "/static/fatourati.js" in text
     await sataa.post(f"/api/v1/payments/{payment['id']}/cancel")
-    await until_payment(sataa, payment["id"], "cancelled")
+    await until_status(sataa, payment["id"], "cancelled")
 
 
 async def test_back_office_is_for_finance_only(stack: Stack, sataa: httpx.AsyncClient) -> None:
@@ -71,9 +66,9 @@ async def test_transfer_declared_in_the_portal_confirmed_in_the_back_office(
     invoice = make_invoice()
     confirmation = await sataa.post(
         "/paiements/confirmation",
-        data={"csrf_token": csrf((await sataa.get("/factures")).text), "invoice_ids": str(invoice.id)},
+        data={"csrf_token": token_of((await sataa.get("/factures")).text), "invoice_ids": str(invoice.id)},
     )
-    token = csrf(confirmation.text)
+    token = token_of(confirmation.text)
     started = await sataa.post(
         "/paiements",
         data={
@@ -100,12 +95,12 @@ async def test_transfer_declared_in_the_portal_confirmed_in_the_back_office(
         assert f"/workflows/payment-{payment_id}" in listing
         decided = await finance.post(
             f"/finance/paiements/{payment_id}/decision",
-            data={"csrf_token": csrf(page), "decision": "confirm", "reason": "relevé du jour"},
+            data={"csrf_token": token_of(page), "decision": "confirm", "reason": "relevé du jour"},
         )
         assert decided.status_code == 303
     finally:
         await finance.aclose()
-    await until_payment(sataa, payment_id, "succeeded")
+    await until_status(sataa, payment_id, "succeeded")
     detail = (await sataa.get(f"/api/v1/invoices/{invoice.id}")).json()
     assert detail["status"] == "paid"
     assert any(m["user_name"] == "finance" and m["name"] == "FIN_CONFIRMED" for m in detail["messages"])

@@ -7,12 +7,24 @@ must stay out of workflow code) and a local one (no server round trip for a few 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from temporalio import activity
 
-from portnet import cmi_protocol
+from activities.types import NextAction, PayerInfo
+from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import get_settings
-from workflows.types import CmiFormInput, NextAction
+
+
+@dataclass
+class CmiFormInput:
+    payment_id: str
+    amount: str
+    payer: PayerInfo
+    client_name: str
+    lang: str = "fr"
 
 
 def payment_urls(base_url: str, payment_id: str) -> dict[str, str]:
@@ -43,3 +55,6 @@ def build_card_form(inp: CmiFormInput) -> NextAction:
         **payment_urls(settings.public_base_url, inp.payment_id),
     )
     return NextAction(type="redirect_form", url=settings.cmi_gateway_url, fields=fields)
+
+
+ACTIVITIES: list[Callable[..., Any]] = [build_card_form]

@@ -6,7 +6,10 @@ Like the ledger activities, each is one transaction and idempotent (message-log 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlmodel import col, select
 from temporalio import activity
@@ -15,7 +18,22 @@ from portnet.db import session_scope
 from portnet.messagelog import append_message
 from portnet.models import Company, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
 from portnet.statuses import Channel, PaymentStatus
-from workflows.types import DecisionLogInput, RenewalInput
+
+
+@dataclass
+class DecisionLogInput:
+    payment_id: str
+    user_name: str
+    confirm: bool
+    reason: str
+    at: str
+
+
+@dataclass
+class RenewalInput:
+    payment_id: str
+    confirmed_on: str  # ISO date of the confirmation, from workflow time
+
 
 DECLARATION_LABELS = {
     "cheque_number": "chèque n°",
@@ -142,3 +160,6 @@ def renew_subscriptions(inp: RenewalInput) -> str | None:
                 session.add(company)
                 new_end = candidate
     return new_end.isoformat() if new_end else None
+
+
+ACTIVITIES: list[Callable[..., Any]] = [record_declaration, log_finance_decision, renew_subscriptions]

@@ -13,9 +13,10 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from portnet import amanpay_protocol, cmi_protocol
-from portnet import fatourati_protocol as proto
-from portnet.amanpay_protocol import AMANPAY_HEADER, PAYDIRECT_HEADER, Message
+from portnet.protocols import amanpay as amanpay_protocol
+from portnet.protocols import cmi as cmi_protocol
+from portnet.protocols import fatourati as proto
+from portnet.protocols.amanpay import AMANPAY_HEADER, PAYDIRECT_HEADER, Message
 from portnet.settings import Settings
 
 RECEIVER = "http://portal.test"

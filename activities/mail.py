@@ -1,0 +1,238 @@
+"""Every e-mail we send, over SMTP (aiosmtplib): the payment confirmation with its receipt, the cash
+payment code, the Fatourati reference and its reminder, and finance's alert for an unconfirmed cheque
+or transfer.
+
+A message is composed from the ledger at send time, so a retry sends the same content; its
+Message-ID is derived from the payment and the kind of mail, so a mail server or a reader can spot a
+duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+import aiosmtplib
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlmodel import col, select
+from temporalio import activity
+
+from portnet.db import session_scope
+from portnet.localtime import to_local
+from portnet.models import (
+    Company,
+    Document,
+    Emitter,
+    Invoice,
+    Payment,
+    PaymentChannelData,
+    PaymentInvoice,
+    utcnow,
+)
+from portnet.money import format_fr, to_money
+from portnet.settings import get_settings
+from portnet.statuses import Channel
+
+_templates = Environment(
+    loader=PackageLoader("activities", "mail_templates"), autoescape=select_autoescape(["html"])
+)
+
+
+@dataclass
+class EmailInput:
+    payment_id: str
+    to: str
+    kind: str  # "payment_confirmed"
+
+
+@dataclass
+class CodeEmailInput:
+    payment_id: str
+    to: str
+    code: str
+    amount: str
+    expires_at: str
+    last_name: str = ""
+    first_name: str = ""
+
+
+@dataclass
+class ReferenceEmailInput:
+    payment_id: str
+    to: str
+    kind: str  # "fatourati_reference" | "fatourati_reminder" | "offline_unconfirmed"
+
+
+async def send(message: EmailMessage) -> None:
+    settings = get_settings()
+    await aiosmtplib.send(
+        message,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password or None,
+        start_tls=settings.smtp_starttls,
+        timeout=20,
+    )
+
+
+# --- the payment confirmation ---------------------------------------------------------------------
+
+
+def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
+    settings = get_settings()
+    with session_scope() as session:
+        payment = session.get(Payment, payment_id)
+        assert payment is not None and payment.paid_at is not None
+        company = session.get(Company, payment.company_id)
+        rows = session.exec(
+            select(Invoice, Emitter, PaymentInvoice)
+            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+            .where(PaymentInvoice.payment_id == payment_id)
+            .order_by(col(Invoice.number))
+        ).all()
+        receipt = session.exec(
+            select(Document).where(Document.payment_id == payment_id, Document.kind == "receipt")
+        ).first()
+    context = {
+        "payment": payment,
+        "company": company,
+        "channel": Channel(payment.channel).label,
+        "invoices": [
+            {"number": inv.number, "emitter": em.name, "amount": format_fr(pi.amount_ttc)}
+            for inv, em, pi in rows
+        ],
+        "amount": format_fr(payment.amount),
+        "paid_at": to_local(payment.paid_at).strftime("%d/%m/%Y %H:%M"),
+        "url": f"{settings.public_base_url.rstrip('/')}/paiements/{payment.id}",
+    }
+    msg = EmailMessage()
+    msg["Subject"] = (
+        f"PortNet - Paiement confirmé {context['amount']} ({payment.invoice_numbers.replace(',', ', ')})"
+    )
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Date"] = format_datetime(payment.paid_at)
+    msg["Message-ID"] = make_msgid(idstring=f"payment-{payment.id}", domain="portnet.ma")
+    msg.set_content(_templates.get_template("payment_confirmed.txt").render(**context))
+    msg.add_alternative(_templates.get_template("payment_confirmed.html").render(**context), subtype="html")
+    if receipt is not None and receipt.content:
+        msg.add_attachment(receipt.content, maintype="application", subtype="pdf", filename=receipt.name)
+    return msg
+
+
+@activity.defn
+async def send_payment_email(inp: EmailInput) -> None:
+    message = compose_payment_confirmation(inp.payment_id, inp.to)
+    await send(message)
+
+
+# --- Amanpay's cash payment code --------------------------------------------------------------------
+
+
+def compose_code_email(inp: CodeEmailInput) -> EmailMessage:
+    """The code, the amount, the deadline and how to pay at Tashilat."""
+    settings = get_settings()
+    with session_scope() as session:
+        payment = session.get(Payment, inp.payment_id)
+        invoices = payment.invoice_numbers.replace(",", ", ") if payment is not None else ""
+    deadline = to_local(datetime.fromisoformat(inp.expires_at)).strftime("%d/%m/%Y à %H:%M")
+    context = {
+        "first_name": inp.first_name,
+        "last_name": inp.last_name,
+        "code": inp.code,
+        "payment_id": inp.payment_id,
+        "invoices": invoices,
+        "amount": format_fr(to_money(inp.amount)),
+        "deadline": deadline,
+        "url": f"{settings.public_base_url.rstrip('/')}/paiements/{inp.payment_id}",
+    }
+    msg = EmailMessage()
+    msg["Subject"] = f"PortNet - Votre code de paiement Amanpay {inp.code} ({context['amount']})"
+    msg["From"] = settings.mail_from
+    msg["To"] = inp.to
+    msg["Date"] = format_datetime(datetime.now().astimezone())
+    msg["Message-ID"] = make_msgid(idstring=f"amanpay-code-{inp.payment_id}", domain="portnet.ma")
+    msg.set_content(_templates.get_template("amanpay_code.txt").render(**context))
+    msg.add_alternative(_templates.get_template("amanpay_code.html").render(**context), subtype="html")
+    return msg
+
+
+@activity.defn
+async def send_code_email(inp: CodeEmailInput) -> None:
+    await send(compose_code_email(inp))
+
+
+# --- the Fatourati reference, its reminder, and finance's alert for a cheque or transfer ----------
+
+SUBJECTS = {
+    "fatourati_reference": "PortNet - Votre référence Fatourati {reference} ({amount})",
+    "fatourati_reminder": "PortNet - Rappel : votre référence Fatourati {reference} expire à {deadline}",
+    "offline_unconfirmed": "PortNet finance - Règlement {payment} non confirmé dans le délai",
+}
+
+
+def compose_channel_email(payment_id: str, to: str, kind: str) -> EmailMessage:
+    settings = get_settings()
+    with session_scope() as session:
+        payment = session.get(Payment, payment_id)
+        assert payment is not None
+        company = session.get(Company, payment.company_id)
+        data = session.get(PaymentChannelData, payment_id)
+        numbers = payment.invoice_numbers.replace(",", ", ")
+    reference = data.partner_reference if data is not None else ""
+    deadline = to_local(data.expires_at).strftime("%d/%m/%Y %H:%M") if data and data.expires_at else ""
+    amount = format_fr(payment.amount)
+    url = f"{settings.public_base_url.rstrip('/')}/paiements/{payment.id}"
+    declaration = json.loads(data.declaration) if data is not None and data.declaration else {}
+    if kind == "offline_unconfirmed":
+        text = (
+            f"Le règlement {payment.id} ({amount}, factures {numbers}, client "
+            f"{company.name if company else ''}) déclaré par {payment.channel} "
+            f"({', '.join(f'{k}: {v}' for k, v in declaration.items())}) n'a pas été confirmé "
+            "dans le délai. Les factures ont été libérées.\n"
+        )
+    else:
+        intro = (
+            "Voici votre référence Fatourati pour régler vos factures PortNet."
+            if kind == "fatourati_reference"
+            else f"Votre référence Fatourati n'est pas encore payée : elle expire le {deadline}."
+        )
+        text = (
+            f"Bonjour,\n\n{intro}\n\n"
+            f"Référence Fatourati : {reference}\n"
+            f"Montant : {amount}\n"
+            f"Factures : {numbers}\n"
+            f"À payer avant le : {deadline} (heure du Maroc)\n\n"
+            "Utilisez l'un des canaux de paiement autorisés (AttijariNet, BMCE Direct, CIH Online, "
+            "Barid Bank Mobile, CAM Online, CDM Banque Direct, SG Maroc Cashnet, CashPlus, "
+            "Global Vision Fawatir, CMI Fawatir Cash, DamanePay / DamanCash), sélectionnez le "
+            "service ANP puis « PortNet » et communiquez votre référence Fatourati. Passé ce délai, "
+            "votre règlement sera refusé.\n\n"
+            f"Suivre ce paiement : {url}\n\n"
+            "PORTNET S.A. - HelpDesk 05 20 47 31 00 - http://reclamation.portnet.ma\n"
+        )
+    msg = EmailMessage()
+    msg["Subject"] = SUBJECTS[kind].format(
+        reference=reference, amount=amount, deadline=deadline, payment=payment.id
+    )
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Date"] = format_datetime(utcnow().replace(tzinfo=None), usegmt=False)
+    msg["Message-ID"] = make_msgid(idstring=f"{kind}-{payment.id}", domain="portnet.ma")
+    msg.set_content(text)
+    return msg
+
+
+@activity.defn
+async def send_channel_email(inp: ReferenceEmailInput) -> None:
+    await send(compose_channel_email(inp.payment_id, inp.to, inp.kind))
+
+
+ACTIVITIES: list[Callable[..., Any]] = [send_payment_email, send_code_email, send_channel_email]

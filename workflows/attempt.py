@@ -1,0 +1,217 @@
+"""The payment attempt as its workflow keeps it: what the payer and finance see, and what the ledger
+must be told.
+
+An ``Attempt`` is owned by one ``PaymentWorkflow`` and lent to its channel: it holds the view (what
+the ``state`` query answers), the ``Approval`` once a partner took the money, the declines, the
+cancel reason and whether the invoices are held; it changes the status (and its search attribute)
+and runs the ledger activities that hold, settle and release the invoices. It runs inside the
+workflow: workflow time, I/O only through activities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+with workflow.unsafe.imports_passed_through():
+    from activities import ledger
+    from activities.types import (
+        Decline,
+        NextAction,
+        ReleaseInput,
+        Reservation,
+        ReserveInput,
+        SettleInput,
+        Settlement,
+    )
+    from portnet.statuses import PaymentStatus
+    from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT
+    from workflows.types import PaymentInput, PaymentView
+
+SA_CHANNEL = SearchAttributeKey.for_keyword("PaymentChannel")
+SA_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+SA_CLIENT = SearchAttributeKey.for_keyword("ClientCode")
+SA_EMITTER = SearchAttributeKey.for_keyword("EmitterCode")
+SA_INVOICES = SearchAttributeKey.for_keyword_list("InvoiceNumbers")
+SA_AMOUNT = SearchAttributeKey.for_float("AmountTTC")
+
+
+def search_attributes(
+    inp: PaymentInput, client_code: str, emitters: list[str], numbers: list[str], amount: str
+) -> TypedSearchAttributes:
+    """Start-time attributes, so finance can find an attempt before its first activity ran."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_CHANNEL, inp.channel),
+            SearchAttributePair(SA_STATUS, PaymentStatus.STARTED.value),
+            SearchAttributePair(SA_CLIENT, client_code),
+            SearchAttributePair(SA_EMITTER, ",".join(sorted(set(emitters)))),
+            SearchAttributePair(SA_INVOICES, numbers),
+            # A search index for the Web UI only, never read back as money.
+            SearchAttributePair(SA_AMOUNT, float(amount)),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A partner took the money, whatever the channel: what the settlement records.
+
+    Once an attempt has one it settles; nothing that arrives later undoes it.
+    """
+
+    transaction_id: str
+    auth_code: str | None = None
+    masked_pan: str | None = None
+
+
+class Attempt:
+    def __init__(self, inp: PaymentInput) -> None:
+        self.inp = inp
+        self.view: PaymentView | None = None
+        self.approval: Approval | None = None
+        self.declines: list[Decline] = []
+        self.cancel_reason: str | None = None
+        # True while the invoices are held by this attempt: what a cancellation must give back.
+        self.holding = False
+        # The payer has something to do, or the attempt failed: what the ``ready`` Update waits for.
+        self.ready = False
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    @property
+    def shown(self) -> PaymentView:
+        """The view, once the attempt has begun (every channel step runs after that)."""
+        assert self.view is not None
+        return self.view
+
+    def awaits_payer(self) -> bool:
+        return self.view is not None and self.view.status == PaymentStatus.AWAITING_PAYER.value
+
+    def decided(self) -> bool:
+        """The money was taken or the attempt cancelled: the channel stops waiting."""
+        return self.approval is not None or self.cancel_reason is not None
+
+    # --- changes ----------------------------------------------------------------------------------
+
+    def begin(self) -> PaymentView:
+        self.view = PaymentView(
+            id=self.inp.payment_id,
+            workflow_id=workflow.info().workflow_id,
+            status=PaymentStatus.STARTED.value,
+            channel=self.inp.channel,
+            amount="0.00",
+            invoice_ids=list(self.inp.invoice_ids),
+        )
+        return self.view
+
+    def set_status(self, status: PaymentStatus) -> None:
+        self.shown.status = status.value
+        workflow.upsert_search_attributes([SA_STATUS.value_set(status.value)])
+
+    def awaiting(self, status: PaymentStatus, action: NextAction, deadline: datetime) -> None:
+        """The payer (or finance) has something to do, until ``deadline``: the API may answer."""
+        view = self.shown
+        view.next_action = action
+        view.deadline = deadline.isoformat()
+        self.set_status(status)
+        self.ready = True
+
+    def approve(self, approval: Approval) -> None:
+        """A partner message took the money: the attempt now settles, whatever else arrives."""
+        self.approval = approval
+        self.set_status(PaymentStatus.AWAITING_CONFIRMATION)
+
+    def decline(self, decline: Decline, shown: str) -> None:
+        """A refusal the payer may try again after; logged with the invoices at the end."""
+        self.declines.append(decline)
+        if self.view is not None:
+            self.view.declines = len(self.declines)
+            self.view.last_decline = shown
+
+    def cancel(self, reason: str) -> None:
+        """The first reason given wins; the channel gives the invoices back when it sees it."""
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+
+    # --- the ledger -------------------------------------------------------------------------------
+
+    async def reserve(self) -> Reservation:
+        """Holds every invoice of the attempt, or none; a refusal ends the attempt ``failed``."""
+        inp, view = self.inp, self.shown
+        reservation = await workflow.execute_activity(
+            ledger.reserve_invoices,
+            ReserveInput(
+                payment_id=inp.payment_id,
+                workflow_id=view.workflow_id,
+                channel=inp.channel,
+                company_id=inp.company_id,
+                user_id=inp.user_id,
+                user_name=inp.user_name,
+                invoice_ids=inp.invoice_ids,
+                payer_email=inp.payer.email,
+            ),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
+        )
+        if not reservation.ok:
+            view.error_code, view.error = reservation.error_code, reservation.error
+            self.set_status(PaymentStatus.FAILED)
+            self.ready = True
+            return reservation
+        self.holding = True
+        view.amount = reservation.amount
+        view.invoice_numbers = [i.number for i in reservation.invoices]
+        return reservation
+
+    async def fail(self, error_code: str, message: str) -> None:
+        """The attempt cannot start (partner down or refusing): invoices back, the payer told why."""
+        view = self.shown
+        view.error_code, view.error = error_code, message
+        await self.release(PaymentStatus.FAILED, message)
+        self.ready = True
+
+    async def release(self, status: PaymentStatus, reason: str) -> None:
+        """No money: the invoices go back to what they were, the attempt ends with ``status``."""
+        inp, view = self.inp, self.shown
+        view.next_action = None
+        await workflow.execute_activity(
+            ledger.release_invoices,
+            ReleaseInput(inp.payment_id, inp.channel, inp.user_name, status.value, reason, self.declines),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
+        )
+        self.holding = False
+        view.error = view.error or reason
+        self.set_status(status)
+
+    async def settle(self, approval: Approval) -> Settlement:
+        """The money is in: invoices confirmed (or paid), payment data and receipt written."""
+        inp, view = self.inp, self.shown
+        self.approval = approval
+        view.next_action = None
+        view.transaction_id = approval.transaction_id
+        settlement = await workflow.execute_activity(
+            ledger.settle_payment,
+            SettleInput(
+                payment_id=inp.payment_id,
+                channel=inp.channel,
+                user_name=inp.user_name,
+                transaction_id=approval.transaction_id,
+                auth_code=approval.auth_code,
+                masked_pan=approval.masked_pan,
+                paid_at=workflow.now().isoformat(),
+                payer=inp.payer,
+                declines=self.declines,
+            ),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
+        )
+        self.holding = False
+        view.receipt_document_id = settlement.receipt_document_id
+        view.awaiting_emitters = sorted(settlement.awaiting_emitters)
+        self.set_status(PaymentStatus.SUCCEEDED)
+        return settlement

@@ -1,0 +1,77 @@
+"""How long each activity may take and how it is retried: the only copy, for every workflow.
+
+These values are part of the commands a workflow writes into its history (a retry policy, a
+timeout): recorded histories replay against them (tests/workflows/test_replay.py). Change one for
+attempts in flight only behind ``workflow.patched``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.marsa_maroc import NON_RETRYABLE as MARSA_NON_RETRYABLE
+
+# The ledger: local writes, quick; retried patiently (a locked SQLite file, a PostgreSQL failover).
+LEDGER_TIMEOUT = timedelta(seconds=30)
+LEDGER_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["BusinessRefusal"],
+)
+
+# Partners and SMTP when nobody waits on the answer (the confirmation e-mail, the emitters' notices,
+# cancelling an Amanpay order): they may be down for a while, so back off up to a minute, for a day.
+PARTNER_TIMEOUT = timedelta(seconds=30)
+PARTNER_GIVE_UP = timedelta(days=1)
+PARTNER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["BusinessRefusal"],
+)
+
+# The CMI card form: a local activity, pure computation with the store key.
+CARD_FORM_TIMEOUT = timedelta(seconds=10)
+
+# CMI Fatourati's token, while the payer waits for the page (PARTNER_TIMEOUT and PARTNER_RETRY per call).
+TOKEN_GIVE_UP = timedelta(minutes=3)
+# The channels' e-mails (Fatourati reference and reminder, finance's alert for an unconfirmed cheque
+# or transfer) and cancelling a Fatourati token at its deadline (PARTNER_TIMEOUT and PARTNER_RETRY).
+MAIL_GIVE_UP = timedelta(hours=6)
+
+# Amanpay and PayDirect while the payer waits on the API call: fail fast rather than hang.
+CALL_TIMEOUT = timedelta(seconds=20)
+CALL_GIVE_UP = timedelta(seconds=60)
+CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=["BusinessRefusal"],
+)
+# The cash payment code e-mail (Temporal's default retry policy).
+CODE_MAIL_TIMEOUT = timedelta(seconds=30)
+CODE_MAIL_GIVE_UP = timedelta(hours=1)
+
+# MARSA MAROC's invoice pages: retried with backoff on timeouts and 5xx, heartbeating while it is slow;
+# a 401, 404 or malformed answer is final.
+INVOICE_PAGE_TIMEOUT = timedelta(seconds=60)
+INVOICE_PAGE_HEARTBEAT = timedelta(seconds=10)
+INVOICE_PAGE_GIVE_UP = timedelta(minutes=10)
+INVOICE_PAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+    non_retryable_error_types=MARSA_NON_RETRYABLE,
+)
+INVOICE_UPSERT_TIMEOUT = timedelta(seconds=30)
+INVOICE_UPSERT_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=10,
+)
