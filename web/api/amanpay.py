@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +26,6 @@ from portnet.models import Payment, UnappliedPayment
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
-from web.amanpay import ChannelRefused, resend_sms_code, submit_sms_code
 from web.api.callback_inbox import read_capped
 from web.api.callbacks import (
     BAD_SIGNATURE,
@@ -39,76 +37,11 @@ from web.api.callbacks import (
     payment_of,
     record,
 )
-from web.api.schemas import ApiModel, ErrorOut, PaymentOut
-from web.deps import DB, AppSettings, CurrentUser, Temporal
-from web.limits import PaymentIdPath
-from web.payments import PaymentRefused, payer_payment, read_view
 from workflows.payment import PaymentWorkflow
 from workflows.types import AmanpayNotice
 
 router = APIRouter(tags=["payments"])
 log = logging.getLogger("portnet.amanpay")
-
-
-class SmsCodeBody(ApiModel):
-    code: str = Field(max_length=20)
-
-
-def _error(refused: ChannelRefused) -> JSONResponse:
-    body: dict[str, object] = {"detail": refused.message, "code": refused.code}
-    headers = {}
-    if refused.attempts_left is not None:
-        body["attempts_left"] = refused.attempts_left
-    if refused.retry_after is not None:
-        body["retry_after"] = refused.retry_after
-        headers["Retry-After"] = str(refused.retry_after)
-    return JSONResponse(body, status_code=refused.status_code, headers=headers)
-
-
-@router.post(
-    "/api/v1/payments/{payment_id}/sms-code",
-    response_model=PaymentOut,
-    responses={c: {"model": ErrorOut} for c in (403, 404, 409, 422, 503)},
-)
-async def sms_code(
-    payment_id: PaymentIdPath,
-    body: SmsCodeBody,
-    user: CurrentUser,
-    db: DB,
-    settings: AppSettings,
-    client: Temporal,
-) -> PaymentOut | JSONResponse:
-    try:
-        payment = payer_payment(db, user, payment_id)
-    except PaymentRefused as refused:
-        return _error(ChannelRefused(refused.status_code, refused.message, refused.code))
-    db.close()  # not held while Temporal answers
-    try:
-        await submit_sms_code(client, settings, payment.workflow_id, payment.id, body.code)
-    except ChannelRefused as refused:
-        return _error(refused)
-    return PaymentOut.of(await read_view(client, payment))
-
-
-@router.post(
-    "/api/v1/payments/{payment_id}/sms-code/resend",
-    status_code=202,
-    response_model=None,
-    responses={c: {"model": ErrorOut} for c in (403, 404, 409, 429, 503)},
-)
-async def sms_code_resend(
-    payment_id: PaymentIdPath, user: CurrentUser, db: DB, client: Temporal
-) -> dict[str, object] | JSONResponse:
-    try:
-        payment = payer_payment(db, user, payment_id)
-    except PaymentRefused as refused:
-        return _error(ChannelRefused(refused.status_code, refused.message, refused.code))
-    db.close()  # not held while Temporal answers
-    try:
-        outcome = await resend_sms_code(client, payment.workflow_id)
-    except ChannelRefused as refused:
-        return _error(refused)
-    return {"status": "sent", "expires_at": outcome.expires_at, "resends_left": outcome.resends_left}
 
 
 def record_unapplied(

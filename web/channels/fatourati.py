@@ -1,13 +1,21 @@
-"""The guide's "COMMENT PROCÉDER AU PAIEMENT" for a Fatourati reference, channel by channel.
+"""CMI Fatourati on the web side: the reference page ("COMMENT PROCÉDER AU PAIEMENT", worded as the
+user guide's section II.2.b "Par CMI" words it, channel by channel).
 
-Worded as the user guide words it (section II.2.b "Par CMI", CMI FATOURATI). The guide lists
-"Global Vision FAWATIR" among the channels without steps of its own; like the other agencies,
-the reference is presented at the counter.
+The guide lists "Global Vision FAWATIR" among the channels without steps of its own; like the other
+agencies, the reference is presented at the counter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from portnet.models import Payment
+from portnet.settings import Settings
+from portnet.statuses import Channel, PaymentStatus
+from web.channels.base import Choice, StatusPart, WebChannel, remaining_text, sandbox_pages
+from workflows.types import PaymentView
 
 
 @dataclass(frozen=True)
@@ -117,3 +125,37 @@ CHANNELS: tuple[GuideChannel, ...] = (
         sandbox_code="damane",
     ),
 )
+
+
+class FatouratiWeb(WebChannel):
+    name = "fatourati"
+    choices = (Choice(Channel.CMI_FATOURATI, "Fatourati", "CMI", 2),)
+
+    def deadline_seconds(self, settings: Settings) -> int:
+        return settings.fatourati_expiry_seconds
+
+    def status_part(
+        self, db: Session, settings: Settings, payment: Payment, view: PaymentView
+    ) -> StatusPart | None:
+        """The reference while it waits to be paid: its digits, its countdown, the guide's steps."""
+        action = view.next_action
+        if (
+            action is None
+            or action.type != "fatourati_reference"
+            or not action.fields
+            or view.status != PaymentStatus.AWAITING_PAYER.value
+        ):
+            return None
+        sandbox = sandbox_pages(settings)
+        return StatusPart(
+            "channels/fatourati_status.html",
+            {
+                "guide": CHANNELS,
+                "general": GENERAL.format(reference=action.fields.get("reference", "")),
+                "remaining": remaining_text(action.fields.get("expires_at")),
+                "sandbox_url": f"{sandbox}/fatourati" if sandbox else "",
+            },
+        )
+
+
+CHANNEL = FatouratiWeb()
