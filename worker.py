@@ -12,7 +12,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import ACTIVITIES
 from portnet.production import refuse_unsafe_production
@@ -20,7 +21,26 @@ from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter
 from workflows import WORKFLOWS
 
-__all__ = ["ACTIVITIES", "WORKFLOWS", "build_worker"]
+__all__ = ["ACTIVITIES", "WORKFLOWS", "build_worker", "deployment_config"]
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """The worker's deployment version when the operator gave one, attempts pinned to it.
+
+    Pinned: an attempt (up to 30 days for a cheque) runs to its end on the code that started it;
+    only new attempts go to a version once it is made current (``temporal worker deployment
+    set-current-version``). Without a version, every worker runs every attempt and compatibility
+    rests on ``workflow.patched`` and the replay test.
+    """
+    if not settings.temporal_deployment_name:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(
+            deployment_name=settings.temporal_deployment_name, build_id=settings.temporal_build_id
+        ),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
@@ -31,6 +51,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         activities=ACTIVITIES,
         activity_executor=executor,
         max_concurrent_activities=32,
+        deployment_config=deployment_config(settings),
     )
 
 

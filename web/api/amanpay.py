@@ -31,6 +31,7 @@ from web.api.callbacks import (
     BAD_SIGNATURE,
     MALFORMED,
     TOO_LARGE,
+    CallbackInFlight,
     as_payload,
     claimed,
     judge,
@@ -122,8 +123,11 @@ async def amanpay_callback(request: Request) -> JSONResponse:
         if notice.status != "paid":
             return await answer("unknown_order", 404, {"detail": "Commande inconnue."})
         dedupe = f"amanpay:{notice.event_id}"
-        if await judge(callback_id, "processing", None, dedupe) is not None:
-            return JSONResponse({"status": "already_processed"})
+        try:
+            if await judge(callback_id, "processing", None, dedupe) is not None:
+                return JSONResponse({"status": "already_processed"})
+        except CallbackInFlight:
+            return JSONResponse({"detail": "Réessayez plus tard."}, status_code=503)
         await run_in_threadpool(
             record_unapplied, None, notice, callback_id, "Paiement notifié pour une commande inconnue"
         )
@@ -131,7 +135,10 @@ async def amanpay_callback(request: Request) -> JSONResponse:
     if notice.amount != payment.amount:
         return await answer("amount_mismatch", 422, {"detail": "Montant différent de la commande."})
     dedupe = f"amanpay:{notice.event_id}"
-    earlier = await judge(callback_id, "processing", None, dedupe)
+    try:
+        earlier = await judge(callback_id, "processing", None, dedupe)
+    except CallbackInFlight:
+        return JSONResponse({"detail": "Réessayez plus tard."}, status_code=503)
     if earlier is not None:
         return JSONResponse({"status": "already_processed"})
     update = AmanpayNotice(

@@ -11,19 +11,25 @@ the attempt still waits for its payer, and only the workflow knows that without 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.db import get_engine
-from portnet.models import PartnerCallback, Payment
+from portnet.models import PartnerCallback, Payment, utcnow
 from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols import emitter as emitter_protocol
 from portnet.protocols.fields import PAYMENT_ID, MessageRejected, strict_form, strict_json_object
@@ -89,41 +95,109 @@ def as_payload(data: dict[str, object] | None) -> dict[str, str]:
     return {str(k)[:64]: str(v)[:1024] for k, v in data.items()}
 
 
-def _judge(
-    callback_id: int, verdict: str, answer: str | None, dedupe_key: str | None = None
-) -> PartnerCallback | None:
-    """Writes the verdict; with a dedupe key, returns the earlier row if this event was seen before."""
+# A delivery that finds the same event being processed by another waits this long for its answer
+# (CMI gives up on a callback after 10 s), then is answered "try later" so that the partner retries.
+IN_FLIGHT_WAIT_SECONDS = 7.0
+IN_FLIGHT_POLL_SECONDS = 0.1
+# A "processing" row older than this was left by a process that died mid-way: the event is free again.
+STALE_PROCESSING = timedelta(minutes=2)
+# Verdicts that are not an answer to the partner: the event may be taken over by its next delivery.
+RETRYABLE = frozenset({"temporal_unavailable", "in_flight"})
+
+
+class CallbackInFlight(Exception):
+    """The same partner event is being processed by another delivery and did not finish in time."""
+
+
+@dataclass(frozen=True)
+class _Claim:
+    owner: bool  # this delivery now holds the event's key and must process it
+    earlier: PartnerCallback | None = None  # the delivery that answered it already (a replay)
+
+
+def _claim(callback_id: int, dedupe_key: str) -> _Claim | None:
+    """One attempt at holding ``dedupe_key`` for this delivery; ``None`` while another processes it.
+
+    Each transaction locks at most one row besides its own and always the holder's first, so that
+    concurrent deliveries of one event cannot deadlock (two of them used to take the key from each
+    other, each locking the other's row, on PostgreSQL).
+    """
     with Session(get_engine(), expire_on_commit=False) as db:
-        row = db.get(PartnerCallback, callback_id)
-        assert row is not None
-        if dedupe_key:
-            earlier = db.exec(select(PartnerCallback).where(PartnerCallback.dedupe_key == dedupe_key)).first()
-            if earlier is not None and earlier.id != callback_id:
-                # A final answer is given again; "try later" (or none yet) lets this delivery take over.
-                if earlier.answer is not None and earlier.verdict != "temporal_unavailable":
-                    row.verdict, row.answer = "replay", earlier.answer
-                    db.add(row)
-                    db.commit()
-                    return earlier
-                # The first delivery was never answered properly: this one takes over its key.
-                earlier.dedupe_key = None
-                db.add(earlier)
-                db.flush()
-            row.dedupe_key = dedupe_key
-        row.verdict, row.answer = verdict, answer
-        db.add(row)
+        holder = db.exec(select(PartnerCallback).where(PartnerCallback.dedupe_key == dedupe_key)).first()
+        if holder is not None and holder.id == callback_id:
+            return _Claim(owner=True)
+        if holder is not None:
+            if holder.answer is not None and holder.verdict not in RETRYABLE:
+                row = db.get(PartnerCallback, callback_id)
+                assert row is not None
+                row.verdict, row.answer = "replay", holder.answer
+                db.add(row)
+                db.commit()
+                return _Claim(owner=False, earlier=holder)
+            stale = holder.answer is None and holder.received_at < utcnow() - STALE_PROCESSING
+            if holder.verdict not in RETRYABLE and not stale:
+                return None
+            # Never answered for good: this delivery takes the event over, if nobody did meanwhile.
+            released: CursorResult[Any] = db.execute(  # type: ignore[assignment]
+                update(PartnerCallback)
+                .where(col(PartnerCallback.id) == holder.id, col(PartnerCallback.dedupe_key) == dedupe_key)
+                .values(dedupe_key=None)
+            )
+            if released.rowcount != 1:
+                db.rollback()
+                return None
         try:
+            db.execute(
+                update(PartnerCallback)
+                .where(col(PartnerCallback.id) == callback_id)
+                .values(dedupe_key=dedupe_key, verdict="processing", answer=None)
+            )
             db.commit()
         except IntegrityError:
-            db.rollback()
-            return _judge(callback_id, verdict, answer, dedupe_key)
-    return None
+            db.rollback()  # another delivery claimed it first
+            return None
+    return _Claim(owner=True)
+
+
+async def claim(callback_id: int, dedupe_key: str) -> PartnerCallback | None:
+    """Makes this delivery the one that processes the event, or returns the earlier answered one.
+
+    While another delivery of the same event is processing it, waits for its answer (a replay) or
+    for it to give up (then takes over); raises ``CallbackInFlight`` past ``IN_FLIGHT_WAIT_SECONDS``.
+    """
+    deadline = asyncio.get_running_loop().time() + IN_FLIGHT_WAIT_SECONDS
+    while True:
+        outcome = await run_in_threadpool(_claim, callback_id, dedupe_key)
+        if outcome is not None:
+            return outcome.earlier
+        if asyncio.get_running_loop().time() >= deadline:
+            await run_in_threadpool(_finish, callback_id, "in_flight", None)
+            raise CallbackInFlight(dedupe_key)
+        await asyncio.sleep(IN_FLIGHT_POLL_SECONDS)
+
+
+def _finish(callback_id: int, verdict: str, answer: str | None) -> None:
+    """Writes this delivery's verdict and answer; touches no other row."""
+    with Session(get_engine()) as db:
+        db.execute(
+            update(PartnerCallback)
+            .where(col(PartnerCallback.id) == callback_id)
+            .values(verdict=verdict, answer=answer)
+        )
+        db.commit()
 
 
 async def judge(
     callback_id: int, verdict: str, answer: str | None, dedupe_key: str | None = None
 ) -> PartnerCallback | None:
-    return await run_in_threadpool(_judge, callback_id, verdict, answer, dedupe_key)
+    """Records a verdict; ``processing`` with a dedupe key claims the event (see ``claim``).
+
+    Returns the earlier delivery that already answered the same event, whose answer is given again.
+    """
+    if verdict == "processing" and dedupe_key:
+        return await claim(callback_id, dedupe_key)
+    await run_in_threadpool(_finish, callback_id, verdict, answer)
+    return None
 
 
 def _payment(payment_id: str) -> Payment | None:
@@ -178,7 +252,10 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
         return await answer("amount_mismatch", "APPROVED")
 
     dedupe = f"cmi:{callback.oid}:{callback.trans_id}:{callback.proc_return_code}"
-    earlier = await judge(callback_id, "processing", None, dedupe)
+    try:
+        earlier = await judge(callback_id, "processing", None, dedupe)
+    except CallbackInFlight:
+        return PlainTextResponse("FAILURE")  # CMI retries; the delivery in flight decides
     if earlier is not None:
         return PlainTextResponse(earlier.answer or "APPROVED")
 
@@ -258,7 +335,10 @@ async def emitter_ack(request: Request) -> JSONResponse:
         await judge(callback_id, "unknown_order", "404")
         return JSONResponse({"detail": "Avis inconnu."}, status_code=404)
     dedupe = f"emitter:{ack.notice_id}"
-    earlier = await judge(callback_id, "processing", None, dedupe)
+    try:
+        earlier = await judge(callback_id, "processing", None, dedupe)
+    except CallbackInFlight:
+        return JSONResponse({"detail": "Réessayez plus tard."}, status_code=503)
     if earlier is not None:
         return JSONResponse({"status": "already_acknowledged"})
     client: Client | None = await request.app.state.temporal.get()

@@ -32,7 +32,7 @@ from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
 from portnet.statuses import PaymentStatus
 from web.api.callback_inbox import read_capped
-from web.api.callbacks import as_payload, claimed, judge, record
+from web.api.callbacks import CallbackInFlight, as_payload, claimed, judge, record
 from workflows.payment import PaymentWorkflow
 from workflows.types import FatouratiDecision, FatouratiResult
 
@@ -142,7 +142,11 @@ async def fatourati_callback(request: Request) -> JSONResponse:
         return JSONResponse(body)
 
     dedupe = f"fatourati:{genuine.transaction_number}:{genuine.decision_code}"
-    earlier = await judge(callback_id, "processing", None, dedupe)
+    try:
+        earlier = await judge(callback_id, "processing", None, dedupe)
+    except CallbackInFlight:
+        status_code, body = FIXED["temporal_unavailable"]
+        return JSONResponse(body, status_code=status_code)
     if earlier is not None and earlier.answer:
         return replay(earlier.answer)
 
