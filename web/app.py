@@ -21,7 +21,7 @@ from temporalio.client import Client
 from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter, payload_codec
-from web.api import amanpay, callbacks, fatourati_callbacks, health, invoices, marsa_maroc, payments, session
+from web.api import emitter_acks, health, invoices, marsa_maroc, payments, session
 from web.api import finance as finance_api
 from web.api.validation import VALIDATION_ERROR_SCHEMA
 from web.channels import api_routers, page_routers
@@ -85,12 +85,10 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(session.router)
     app.include_router(invoices.router)
     app.include_router(payments.router)
-    app.include_router(callbacks.router)
-    app.include_router(fatourati_callbacks.router)
-    app.include_router(finance_api.router)
-    for channel_api in api_routers():
+    for channel_api in api_routers():  # each channel's callbacks and payer actions (web/channels/)
         app.include_router(channel_api)
-    app.include_router(amanpay.router)
+    app.include_router(emitter_acks.router)
+    app.include_router(finance_api.router)
     app.include_router(marsa_maroc.router)
     app.include_router(codec_router)
     app.include_router(pages_router)
