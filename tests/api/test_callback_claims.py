@@ -13,10 +13,10 @@ from datetime import timedelta
 
 import pytest
 from sqlmodel import Session
-from web.callback_inbox import CallbackInFlight, claim, judge
 
 from portnet.models import PartnerCallback, utcnow
 from web import callback_inbox
+from web.callback_inbox import CallbackInFlight, claim, judge
 
 
 def delivery(db: Session, age: timedelta = timedelta(0)) -> int:
