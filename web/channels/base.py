@@ -4,14 +4,16 @@ A channel's web part (one module in web/channels/, listed in web/channels/__init
 
 - ``choices``: how it is offered on the confirmation screen ("Plateformes de paiement" in the guide);
 - ``checkout``: its own payer fields, checked before any workflow starts (a French refusal otherwise),
-  and ``deadline_seconds``, the attempt's deadline from settings;
-- ``form_payer`` / ``form_declaration`` / ``order_id`` / ``screen``: what the portal's form gives it,
-  and its own screen before the start (Amanpay's, in the guide), if it has one;
-- ``status_part``: the part of the status page it adds (a template and that template's values);
+  and ``deadline_seconds``, the attempt's deadline from settings; ``checkout_template``, its fields
+  on the confirmation screen;
+- ``form_payer`` / ``form_declaration`` / ``order_id`` / ``screen`` / ``shows_screen``: what the
+  portal's form gives it, and its own screen before the start (Amanpay's, in the guide), if any;
+- ``status_part``: the part of the status page it adds (a template and that template's values), and
+  ``waits_for_finance`` (a declared payment: cancellable while finance checks, no self-reloading);
 - ``api`` and ``pages``: its routes (partner callbacks, browser returns, the payer's own actions).
 
 The defaults below are those of a channel that needs none of it (the card: CMI's hosted page asks
-the card, the callback is CMI's).
+for the card; its callback and browser returns are its routes).
 """
 
 from __future__ import annotations
