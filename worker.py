@@ -16,6 +16,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import ACTIVITIES
+from activities.http import close_partner_clients
 from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter
@@ -67,7 +68,10 @@ async def main() -> None:
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         logging.getLogger("worker").info("polling task queue %s", settings.temporal_task_queue)
-        await worker.run()
+        try:
+            await worker.run()
+        finally:
+            await close_partner_clients()
 
 
 if __name__ == "__main__":
