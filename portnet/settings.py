@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # version, and payment attempts stay pinned to the version that started them, so that a release
     # that changes workflow code a lot never replays old attempts on new code. Empty in development
     # (small changes go under ``workflow.patched``; the replay test proves them).
+    # On SIGTERM the worker stops polling and gives running activities this long to finish (compose's
+    # stop_grace_period leaves it a few seconds more).
+    worker_shutdown_grace_seconds: PositiveInt = 25
     temporal_deployment_name: str = ""
     temporal_build_id: str = ""
     # Where finance staff open a workflow; built into back-office links, so a remote UI works too.
