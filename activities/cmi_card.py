@@ -21,6 +21,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http import partner_client
 from activities.types import NextAction, PayerInfo
 from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols import cmi_api
@@ -92,14 +93,13 @@ class CardCapture:
     detail: str  # CMI's ProcReturnCode (its ErrMsg is not repeated: it is unsigned text)
 
 
-def _call_api(body: bytes, oid: str) -> cmi_api.ApiAnswer:
+async def _call_api(body: bytes, oid: str) -> cmi_api.ApiAnswer:
     settings = get_settings()
     try:
-        response = httpx.post(
+        response = await partner_client("cmi_api", 20).post(
             settings.cmi_api_url,
             content=body,
             headers={"Content-Type": "application/xml; charset=utf-8"},
-            timeout=20,
         )
     except httpx.HTTPError as err:
         raise ApplicationError(
@@ -120,9 +120,9 @@ def _credentials(payment_id: str) -> tuple[str, str, str, str]:
 
 
 @activity.defn
-def check_card_capture(inp: CardOrderInput) -> CardOrderStatus:
+async def check_card_capture(inp: CardOrderInput) -> CardOrderStatus:
     """ORDERHISTORY: is the approved transaction captured, only authorised, or not held at all?"""
-    answer = _call_api(cmi_api.order_history_request(*_credentials(inp.payment_id)), inp.payment_id)
+    answer = await _call_api(cmi_api.order_history_request(*_credentials(inp.payment_id)), inp.payment_id)
     if answer.transactions is None:
         # An error about the request (credentials, client id): retried until someone fixes it.
         raise ApplicationError(
@@ -137,10 +137,10 @@ def check_card_capture(inp: CardOrderInput) -> CardOrderStatus:
 
 
 @activity.defn
-def capture_card_payment(inp: CardOrderInput) -> CardCapture:
+async def capture_card_payment(inp: CardOrderInput) -> CardCapture:
     """PostAuth of the whole authorised amount; a refusal (already captured, nothing to capture) is an
     answer, which the workflow checks with a new status query."""
-    answer = _call_api(cmi_api.post_auth_request(*_credentials(inp.payment_id)), inp.payment_id)
+    answer = await _call_api(cmi_api.post_auth_request(*_credentials(inp.payment_id)), inp.payment_id)
     if answer.approved:
         return CardCapture(True, answer.trans_id, answer.proc_return_code)
     if answer.oid == "":
