@@ -18,6 +18,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 from activities import ACTIVITIES
 from activities.http import close_partner_clients
 from portnet.production import refuse_unsafe_production
+from portnet.schedules import ensure_schedules
 from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter
 from workflows import WORKFLOWS
@@ -65,6 +66,8 @@ async def main() -> None:
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
     )
+    # Reconciliation's Schedule, created or brought to the current settings (idempotent).
+    await ensure_schedules(client, settings)
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         logging.getLogger("worker").info("polling task queue %s", settings.temporal_task_queue)

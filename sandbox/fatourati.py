@@ -38,6 +38,7 @@ from sandbox.fatourati_signature import (
     TOKEN_CANCEL_RESPONSE,
     TOKEN_REQUEST,
     TOKEN_RESPONSE,
+    TOKEN_STATUS_RESPONSE,
     fields_ok,
     sign,
     verify,
@@ -247,14 +248,23 @@ async def token_status(request: Request, ref: str) -> Response:
     token = await sandbox.store.call(lambda tx: tx.get(Token, ref))
     if token is None:
         return JSONResponse({"tokenRef": ref, "status": "NOT_FOUND"}, status_code=404)
+    paying = token.payment(token.paid_by) if token.paid_by else None
+    signed_fields = {
+        "tokenRef": ref,
+        "orderId": token.order_id,
+        "amount": token.amount,
+        "status": token.status(sandbox.clock()),
+        "transactionNumber": paying.transaction_number if paying else "",
+        "transactionDate": paying.at if paying else "",
+        "channel": paying.channel if paying else "",
+    }
+    signature = sign(signed_fields, TOKEN_STATUS_RESPONSE, sandbox.settings.fatourati_api_key)
     return JSONResponse(
         {
-            "tokenRef": ref,
-            "orderId": token.order_id,
-            "amount": token.amount,
+            **signed_fields,
             "expiryDate": token.expires_at.isoformat(),
-            "status": token.status(sandbox.clock()),
             "payments": [p.model_dump() for p in token.payments],
+            "signature": signature,
         }
     )
 

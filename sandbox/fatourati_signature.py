@@ -41,6 +41,11 @@ CALLBACK_ANSWER = (
     "FATOURATI_CALLBACK_ANSWER",
     ("tokenRef", "orderId", "transactionNumber", "receiptNumber", "status"),
 )
+# The token look-up's answer (reconciliation asks it): the paying transaction, when there is one.
+TOKEN_STATUS_RESPONSE = (
+    "FATOURATI_TOKEN_STATUS_RESPONSE",
+    ("tokenRef", "orderId", "amount", "status", "transactionNumber", "transactionDate", "channel"),
+)
 MessageType = tuple[str, Sequence[str]]
 
 UNSIGNABLE = re.compile(r"[|\x00-\x1f\x7f-\x9f\u2028\u2029]")
