@@ -23,6 +23,7 @@ from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter, payload_codec
 from web.api import amanpay, callbacks, fatourati_callbacks, health, invoices, marsa_maroc, payments, session
 from web.api import finance as finance_api
+from web.api import reconciliation as reconciliation_api
 from web.api.validation import VALIDATION_ERROR_SCHEMA
 from web.codec_server import router as codec_router
 from web.deps import PasswordChangeRequired, password_change_required_response
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(callbacks.router)
     app.include_router(fatourati_callbacks.router)  # issue 4
     app.include_router(finance_api.router)  # issue 4
+    app.include_router(reconciliation_api.router)
     app.include_router(amanpay.router)
     app.include_router(marsa_maroc.router)  # issue 5
     app.include_router(codec_router)

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from web.pages import amanpay, auth, finance, invoices, payments
+from web.pages import reconciliation as reconciliation_pages
 from web.pages.errors import install_error_pages
 
 router = APIRouter(include_in_schema=False)
@@ -11,5 +12,6 @@ router.include_router(invoices.router)
 router.include_router(payments.router)
 router.include_router(finance.router)  # issue 4
 router.include_router(amanpay.router)
+router.include_router(reconciliation_pages.router)
 
 __all__ = ["install_error_pages", "router"]
