@@ -181,8 +181,16 @@ async def look_up_token(payment_id: str, reference: str) -> proto.TokenStatus:
     nothing of it is used; a reference CMI does not know is ``NOT_FOUND``.
     """
     settings = get_settings()
+    fields = {
+        "merchantCode": settings.fatourati_merchant_code,
+        "storeId": settings.fatourati_store_id,
+        "tokenRef": reference,
+    }
     client = partner_client("fatourati", timeout=20)
-    response = await client.get(f"{settings.fatourati_base_url.rstrip('/')}/tokens/{reference}")
+    response = await client.post(
+        f"{settings.fatourati_base_url.rstrip('/')}/tokens/{reference}/status",
+        json=proto.signed(fields, proto.TOKEN_STATUS, settings.fatourati_api_key),
+    )
     if response.status_code == 404:
         return proto.TokenStatus("NOT_FOUND", to_money("0"), "", "", "")
     if response.status_code in (400, 401, 403, 422):

@@ -41,7 +41,8 @@ CALLBACK_ANSWER = (
     "FATOURATI_CALLBACK_ANSWER",
     ("tokenRef", "orderId", "transactionNumber", "receiptNumber", "status"),
 )
-# The token look-up's answer (reconciliation asks it): the paying transaction, when there is one.
+# The merchant's token look-up (reconciliation asks it) and its answer: the paying transaction, if any.
+TOKEN_STATUS = ("FATOURATI_TOKEN_STATUS", ("merchantCode", "storeId", "tokenRef"))
 TOKEN_STATUS_RESPONSE = (
     "FATOURATI_TOKEN_STATUS_RESPONSE",
     ("tokenRef", "orderId", "amount", "status", "transactionNumber", "transactionDate", "channel"),

@@ -21,8 +21,9 @@ FATOURATI_CALLBACK                 tokenRef, orderId, totalAmount, currency, tra
 FATOURATI_CALLBACK_ANSWER          tokenRef, orderId, transactionNumber, receiptNumber, status   us
 FATOURATI_STATUS_REQUEST           merchantCode, storeId, tokenRef                               CMI
 FATOURATI_STATUS_ANSWER            tokenRef, status                                              us
+FATOURATI_TOKEN_STATUS             merchantCode, storeId, tokenRef                               us
 FATOURATI_TOKEN_STATUS_RESPONSE    tokenRef, orderId, amount, status, transactionNumber,         CMI
-                                   transactionDate, channel (our look-up of a token)
+                                   transactionDate, channel
 =================================  ============================================================  =====
 
 Every field is checked (``read_*``) before the signature is: a 13-digit reference, our order id,
@@ -88,6 +89,7 @@ CALLBACK_ANSWER = MessageType(
 )
 STATUS_REQUEST = MessageType("FATOURATI_STATUS_REQUEST", ("merchantCode", "storeId", "tokenRef"))
 STATUS_ANSWER = MessageType("FATOURATI_STATUS_ANSWER", ("tokenRef", "status"))
+TOKEN_STATUS = MessageType("FATOURATI_TOKEN_STATUS", ("merchantCode", "storeId", "tokenRef"))
 TOKEN_STATUS_RESPONSE = MessageType(
     "FATOURATI_TOKEN_STATUS_RESPONSE",
     ("tokenRef", "orderId", "amount", "status", "transactionNumber", "transactionDate", "channel"),
@@ -223,10 +225,8 @@ class TokenStatus:
 
 
 def read_token_status(data: Mapping[str, object], token_ref: str, order_id: str) -> TokenStatus:
-    """The look-up's answer, bound to the token and order we asked about (its ``payments`` detail and
-    ``expiryDate`` are not signed: allowed, never read)."""
-    names = (*TOKEN_STATUS_RESPONSE.fields, "signature")
-    r = FieldReader(data, allowed=(*names, "expiryDate", "payments"), required=names)
+    """Our look-up's answer (reconciliation), bound to the token and order we asked about."""
+    r = _reader(data, TOKEN_STATUS_RESPONSE)
     r.equal("tokenRef", token_ref)
     r.equal("orderId", order_id)
     status = r.one_of("status", STATUSES)

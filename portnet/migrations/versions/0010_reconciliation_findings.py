@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(), nullable=False),
         sa.Column("payment_id", sa.String(), nullable=True),
         sa.Column("partner", sa.String(), nullable=True),
-        sa.Column("amount", sa.BigInteger(), nullable=True)  # centimes,
+        sa.Column("amount", sa.BigInteger(), nullable=True),  # centimes
         sa.Column("detail", sa.String(), nullable=False),
         sa.Column("callback_id", sa.Integer(), nullable=True),
         sa.Column("unapplied_id", sa.Integer(), nullable=True),
