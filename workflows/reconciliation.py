@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
 @dataclass
 class ReconciliationReport:
     run_id: str
+    status: str = "completed"
     candidates: int = 0
     findings: int = 0
     errors: int = 0
