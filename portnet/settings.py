@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     cmi_client_id: str = "600000001"
     cmi_store_key: str = "SandboxStoreKey2026"
     cmi_session_timeout_seconds: int = 900
+    # CMI's XML API (``/fim/api``): the order status query (ORDERHISTORY) and the capture of an
+    # authorisation (PostAuth), with an API user of its own, distinct from the store key.
+    cmi_api_url: str = "http://127.0.0.1:8001/sandbox/cmi/fim/api"
+    cmi_api_name: str = "portnet-api"
+    cmi_api_password: str = "SandboxCmiApiPassword2026"  # noqa: S105 - sandbox default; compose requires a real one
     # How long the workflow keeps the invoices held for a card payment: CMI's page timeout + margin.
     cmi_payment_deadline_seconds: int = 1200
 

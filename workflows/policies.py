@@ -38,6 +38,12 @@ PARTNER_RETRY = RetryPolicy(
 # The CMI card form: a local activity, pure computation with the store key.
 CARD_FORM_TIMEOUT = timedelta(seconds=10)
 
+# After answering CMI's callback ``ACTION=POSTAUTH``, the card channel gives CMI this long to read
+# the answer before asking (ORDERHISTORY) what it holds; its query and its capture (PostAuth) then
+# use PARTNER_TIMEOUT and PARTNER_RETRY without a give-up: neither settling nor releasing is right
+# until CMI has said whether it holds the money.
+CAPTURE_FIRST_LOOK = timedelta(seconds=2)
+
 # CMI Fatourati's token, while the payer waits for the page (PARTNER_TIMEOUT and PARTNER_RETRY per call).
 TOKEN_GIVE_UP = timedelta(minutes=3)
 # The channels' e-mails (Fatourati reference and reminder, finance's alert for an unconfirmed cheque

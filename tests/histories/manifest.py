@@ -96,6 +96,24 @@ PATHS: tuple[RecordedPath, ...] = (
         ("cmi_result",),
         "ANP never acknowledges: the 7-day wait ends, the invoice stays for finance",
     ),
+    _payment(
+        "payment_card_capture_confirmed",
+        "succeeded",
+        ("cmi_result",),
+        "approved; CMI's order status shows the capture our POSTAUTH answer asked for, then settled",
+    ),
+    _payment(
+        "payment_card_captured_through_api",
+        "succeeded",
+        ("cmi_result",),
+        "approved, but our POSTAUTH answer never reached CMI: authorised only, captured by PostAuth, settled",
+    ),
+    _payment(
+        "payment_card_not_captured",
+        "failed",
+        ("cmi_result",),
+        "approved, but CMI holds neither a capture nor an authorisation: not settled, invoices released",
+    ),
     # --- CMI Fatourati ----------------------------------------------------------------------------
     _payment("payment_fatourati_paid", "succeeded", ("fatourati_result",), "paid at a bank after 10 minutes"),
     _payment(

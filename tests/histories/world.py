@@ -23,7 +23,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.amanpay import AmanpayOrder, AmanpayOrderInput
 from activities.cheque_transfer import DecisionLogInput, RenewalInput
-from activities.cmi_card import CmiFormInput
+from activities.cmi_card import (
+    AUTHORISED,
+    CAPTURED,
+    CardCapture,
+    CardOrderInput,
+    CardOrderStatus,
+    CmiFormInput,
+)
 from activities.emitters import EmitterNoticeInput
 from activities.fatourati import FatouratiToken, TokenInput
 from activities.mail import CodeEmailInput, EmailInput, ReferenceEmailInput
@@ -104,6 +111,9 @@ class Plan:
     refuse_reservation: bool = False
     refuse_token: bool = False
     refuse_contract: bool = False
+    # What CMI holds for the approved card transaction when asked: captured (our POSTAUTH answer
+    # reached it), authorised only (the answer was lost: PostAuth captures it), or nothing.
+    cmi_holds: str = CAPTURED
     # Activities that wait, once started, until the scenario calls ``World.let_go``.
     held: set[str] = field(default_factory=set)
 
@@ -173,6 +183,8 @@ class World:
             self.release_invoices,
             self.mark_invoices_paid,
             self.build_card_form,
+            self.check_card_capture,
+            self.capture_card_payment,
             self.send_payment_email,
             self.send_settlement_notice,
             self.create_token,
@@ -307,6 +319,20 @@ class World:
             callback_url=f"{base}/api/v1/callbacks/cmi",
         )
         return NextAction(type="redirect_form", url=s.cmi_gateway_url, fields=fields)
+
+    @activity.defn(name="check_card_capture")
+    async def check_card_capture(self, inp: CardOrderInput) -> CardOrderStatus:
+        state = self.plans[inp.payment_id].cmi_holds
+        return CardOrderStatus(state, {CAPTURED: "C", AUTHORISED: "A"}.get(state, "D"))
+
+    @activity.defn(name="capture_card_payment")
+    async def capture_card_payment(self, inp: CardOrderInput) -> CardCapture:
+        plan = self.plans[inp.payment_id]
+        if plan.cmi_holds != AUTHORISED:
+            return CardCapture(False, "", "99")
+        plan.cmi_holds = CAPTURED
+        digits = int(hashlib.sha256(inp.trans_id.encode()).hexdigest(), 16) % 10**5
+        return CardCapture(True, f"26333PSTA{digits:05d}", "00")
 
     @activity.defn(name="create_token")
     async def create_token(self, inp: TokenInput) -> FatouratiToken:

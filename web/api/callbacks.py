@@ -34,6 +34,7 @@ from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols import emitter as emitter_protocol
 from portnet.protocols.fields import PAYMENT_ID, MessageRejected, strict_form, strict_json_object
 from portnet.settings import get_settings
+from portnet.statuses import PaymentStatus
 from web.api.callback_inbox import NEVER_STORED, RawBody, read_capped
 from workflows.payment import PaymentWorkflow
 from workflows.types import CmiResult, EmitterAck
@@ -282,7 +283,16 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
         return await answer("rejected", "APPROVED", dedupe)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            # The attempt is over (expired or cancelled): acknowledge without capture.
+            # The attempt is over: the ledger answers. Its accepted transaction is captured again
+            # (CMI never got our first answer); anything else is acknowledged without capture.
+            settled = await payment_of(callback.oid)
+            if (
+                callback.approved
+                and settled is not None
+                and settled.status == PaymentStatus.SUCCEEDED.value
+                and settled.partner_transaction_id == callback.trans_id
+            ):
+                return await answer("accepted", "ACTION=POSTAUTH", dedupe)
             return await answer("late", "APPROVED", dedupe)
         log.warning("cmi callback %s: Temporal error %s", callback_id, err.status)
         return await answer("temporal_unavailable", "FAILURE", dedupe)
