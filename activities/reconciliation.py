@@ -32,6 +32,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import amanpay as amanpay_adapter
+from activities import cmi_card as cmi_card_adapter
 from activities import fatourati as fatourati_adapter
 from activities.ledger import release_invoices
 from activities.stuck_callbacks import STUCK_VERDICTS, reconcile_callback
@@ -46,11 +47,18 @@ from portnet.models import (
     ReconciliationFinding,
     utcnow,
 )
+from portnet.protocols import cmi_api
 from portnet.settings import Settings, get_settings
 from portnet.statuses import Channel, PaymentStatus
 
-# Channels whose partner we can ask about an order.
-ASKABLE = (Channel.CMI_FATOURATI.value, Channel.AMANPAY_CODE.value, Channel.AMANPAY_AMANTY.value)
+# Channels whose partner we can ask about an order: CMI's ORDERHISTORY for cards, Fatourati's token
+# look-up, Amanpay's order status.
+ASKABLE = (
+    Channel.CMI_CARD.value,
+    Channel.CMI_FATOURATI.value,
+    Channel.AMANPAY_CODE.value,
+    Channel.AMANPAY_AMANTY.value,
+)
 BATCH = 200
 
 
@@ -80,8 +88,10 @@ class PartnerPayment:
     partner: str
     transaction: str  # the partner's own transaction number
     amount: Decimal
-    notice: dict[str, Any]  # the channel's notice, as the workflow's Update takes it
+    notice: dict[str, Any] | None  # the channel's notice, as the workflow's Update takes it
     update: str  # that Update's name
+    # A card authorisation CMI holds without capture: no money taken, finance voids or leaves it.
+    authorised_only: bool = False
 
 
 def deadline_of(payment: Payment, data: PaymentChannelData | None, s: Settings) -> datetime:
@@ -180,6 +190,21 @@ async def ask_partner(payment: Payment, reference: str | None) -> PartnerPayment
             "transaction_date": token.transaction_date or None,
         }
         return PartnerPayment("fatourati", token.transaction_number, token.amount, notice, "fatourati_result")
+    if payment.channel == Channel.CMI_CARD.value:
+        history = await asyncio.to_thread(cmi_card_adapter.order_history, payment.id)
+        held = [t for t in history.transactions or () if t.state in (cmi_api.CAPTURED, cmi_api.AUTHORISED)]
+        if not held:
+            return None
+        # Captured money first: that is money taken; an authorisation alone is not.
+        found = sorted(held, key=lambda t: t.state != cmi_api.CAPTURED)[0]
+        return PartnerPayment(
+            "cmi",
+            f"cmi:{found.trans_id}",
+            found.amount if found.amount is not None else payment.amount,
+            None,  # a card approval reaches the workflow only as CMI's own callback
+            "cmi_result",
+            authorised_only=found.state == cmi_api.AUTHORISED,
+        )
     if payment.channel in (Channel.AMANPAY_CODE.value, Channel.AMANPAY_AMANTY.value):
         order = await amanpay_adapter.look_up_order(payment.id)
         if order is None or not order.paid:
@@ -202,6 +227,8 @@ async def ask_partner(payment: Payment, reference: str | None) -> PartnerPayment
 
 async def deliver_notice(workflow_id: str, paid: PartnerPayment) -> bool:
     """The partner's "paid" to the live workflow as the channel's notice; True if it settles with it."""
+    if paid.notice is None:
+        return False
     handle = activity.client().get_workflow_handle(workflow_id)
     try:
         decision = await handle.execute_update(paid.update, paid.notice)
@@ -260,16 +287,35 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
             outcomes.append(f"{kind}:{outcome}")
 
     checked_key = f"expired_attempt:{payment.id}"
+    # A partner that does not answer must not keep invoices held by a closed attempt: the release
+    # goes on, the failure is raised at the end (Temporal retries; the next run asks again).
+    unanswered: Exception | None = None
     if (
         payment.channel in ASKABLE
         and (overdue or not live)
         and not await asyncio.to_thread(findings.has_finding, checked_key)
     ):
         reference = data.partner_reference if data is not None else None
-        paid = await ask_partner(payment, reference)
-        if paid is None:
+        try:
+            paid = await ask_partner(payment, reference)
+        except Exception as err:  # noqa: BLE001 - re-raised below, once the holds are seen to
+            unanswered, paid = err, None
+        if unanswered is not None:
+            pass
+        elif paid is None:
             if not live:
                 await note("expired_attempt", "unpaid_at_partner", "Le partenaire ne connaît aucun paiement.")
+        elif paid.authorised_only and not live:
+            await note(
+                "expired_attempt",
+                "left_for_finance",
+                "CMI détient une autorisation non capturée : aucun argent pris (à annuler chez CMI)",
+                partner=paid.partner,
+                amount=paid.amount,
+                partner_transaction=paid.transaction,
+            )
+        elif live and paid.notice is None:
+            pass  # a live card attempt hears from CMI itself; asked again next run
         elif live and await deliver_notice(payment.workflow_id, paid):
             await note(
                 "expired_attempt",
@@ -281,7 +327,7 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
             )
         elif payment.status == PaymentStatus.SUCCEEDED.value and payment.partner_transaction_id in (
             paid.transaction,
-            paid.transaction.removeprefix("amanpay:"),
+            paid.transaction.rpartition(":")[2],
         ):
             pass  # the payment that settled this attempt
         else:
@@ -326,6 +372,8 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
             await note("orphan_hold", "released", reason)
     elif holds and live and overdue:
         await note("overdue_attempt", "left_to_workflow", "Tentative en cours au-delà de son échéance")
+    if unanswered is not None:
+        raise unanswered
     return outcomes
 
 

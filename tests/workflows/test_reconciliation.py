@@ -32,11 +32,12 @@ from portnet.models import (
     UnappliedPayment,
     utcnow,
 )
+from portnet.protocols import cmi_api
 from portnet.protocols import fatourati as fatourati_protocol
 from portnet.schedules import RECONCILIATION_SCHEDULE_ID, ensure_schedules
 from portnet.settings import get_settings
 from tests.support.fakes import PartnerFakes
-from tests.support.sandbox import amanpay_order, token_request
+from tests.support.sandbox import amanpay_order, open_session, token_request
 from tests.support.workers import eventually, running_worker, start, wait_status, worker_with_fakes
 from workflows.reconciliation import ReconciliationReport, ReconciliationWorkflow
 
@@ -174,7 +175,7 @@ async def test_amanpay_code_paid_after_the_attempt_expired_becomes_unapplied_mon
 
 
 async def test_invoices_held_by_a_closed_workflow_are_released_once(
-    dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+    dev_env: WorkflowEnvironment, sandbox_server: str, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
     invoice = make_invoice()
     payment = closed_attempt(db, invoice, "cmi_card", status="awaiting_payer", hold=True)
@@ -189,12 +190,14 @@ async def test_invoices_held_by_a_closed_workflow_are_released_once(
     assert db.get(Invoice, invoice.id).status == "unpaid"  # type: ignore[union-attr]
     assert db.exec(select(InvoiceHold).where(InvoiceHold.payment_id == payment.id)).first() is None
     assert db.get(Payment, payment.id).status == "expired"  # type: ignore[union-attr]
-    [finding] = findings_of(db, payment.id)
-    assert (finding.kind, finding.outcome) == ("orphan_hold", "released")
+    # CMI was asked first (ORDERHISTORY: it knows no payment), then the invoices were given back.
+    assert {(f.kind, f.outcome) for f in findings_of(db, payment.id)} == {
+        ("expired_attempt", "unpaid_at_partner"),
+        ("orphan_hold", "released"),
+    }
     # An approval was accepted for the other one: no release, finance decides.
     assert db.get(Invoice, approved_invoice.id).status == "in_payment"  # type: ignore[union-attr]
-    [kept] = findings_of(db, approved.id)
-    assert (kept.kind, kept.outcome) == ("orphan_hold", "left_for_finance")
+    assert ("orphan_hold", "left_for_finance") in {(f.kind, f.outcome) for f in findings_of(db, approved.id)}
     assert "orphan_hold:released" in report.outcomes
     assert not {o for o in again.outcomes if o.startswith("orphan_hold")}
 
@@ -314,3 +317,42 @@ async def test_schedule_is_created_idempotently_and_starts_a_run(
             assert await eventually(finished_run, timeout=60) is not None
         finally:
             await handle.delete()
+
+
+async def test_card_attempt_over_with_money_at_cmi_is_unapplied_or_left_to_finance(
+    dev_env: WorkflowEnvironment, sandbox_server: str, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """ORDERHISTORY: a captured transaction is money taken (unapplied); an authorisation alone is not."""
+    settings = get_settings()
+    captured = closed_attempt(db, make_invoice(ht="3000.00", tva="600.00"), "cmi_card")
+    authorised = closed_attempt(db, make_invoice(ht="3000.00", tva="600.00"), "cmi_card")
+    async with httpx.AsyncClient(base_url=f"{sandbox_server}/sandbox", timeout=60) as bank:
+        for payment in (captured, authorised):
+            await open_session(bank, settings, payment.id, CallbackURL=NOWHERE)
+            paid = (await bank.post("/cmi/card-payments", json=card(payment.id))).json()
+            assert paid["result"] == "approved" and not paid["captured"]
+        capture = await bank.post(
+            "/cmi/fim/api",
+            content=cmi_api.post_auth_request(
+                settings.cmi_api_name, settings.cmi_api_password, settings.cmi_client_id, captured.id
+            ),
+        )
+        assert "<ProcReturnCode>00</ProcReturnCode>" in capture.text
+    async with running_worker(dev_env.client) as queue:
+        await reconcile(dev_env.client, queue)
+        await reconcile(dev_env.client, queue)
+    [taken] = findings_of(db, captured.id)
+    assert (taken.kind, taken.outcome, taken.partner) == ("expired_attempt", "unapplied", "cmi")
+    money = db.get(UnappliedPayment, taken.unapplied_id)
+    assert money is not None and money.amount == Decimal("3600.00") and money.channel == "cmi_card"
+    assert money.transaction_number == taken.partner_transaction and money.payment_id == captured.id
+    [held] = findings_of(db, authorised.id)
+    assert (held.kind, held.outcome) == ("expired_attempt", "left_for_finance")
+    assert (
+        db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == authorised.id)).first() is None
+    )
+
+
+def card(oid: str) -> dict[str, str]:
+    expiry = f"12/{(datetime.now().year + 3) % 100:02d}"
+    return {"oid": oid, "pan": "4000000000000010", "expiry": expiry, "cvv": "000"}
