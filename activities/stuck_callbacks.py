@@ -7,7 +7,9 @@ redelivery is read again here from its raw body, field by field (and its signatu
 carries it: Fatourati, CMI), then given to the attempt's workflow as the route would have: the same
 Update, the same verdict and answer written on the row, so that a later redelivery gets that answer.
 A paying call the attempt no longer takes (closed, expired) becomes unapplied money with the reason.
-CMI card callbacks are left to CMI, which redelivers until it gets an answer.
+A CMI card callback goes to its live workflow, which confirms the capture with CMI before settling
+(ORDERHISTORY, PostAuth); for a closed card attempt the money question is CMI's order history, asked
+by the attempt's own check (activities/reconciliation.py): the call itself is recorded ``late``.
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ from portnet import reconciliation as findings
 from portnet.db import session_scope
 from portnet.models import PartnerCallback, Payment, PaymentChannelData
 from portnet.protocols import amanpay as amanpay_protocol
+from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols import emitter as emitter_protocol
 from portnet.protocols import fatourati as fatourati_protocol
-from portnet.protocols.fields import MessageRejected, strict_json_object
+from portnet.protocols.fields import MessageRejected, strict_form, strict_json_object
 from portnet.settings import get_settings
 
 STUCK_VERDICTS = ("processing", "temporal_unavailable")
+# What a stuck call became: (verdict, answer, finding outcome, amount, unapplied money id).
+Judged = tuple[str, str, str, Decimal | None, int | None]
 # The Fatourati route's fixed answer to a wrong amount (web/api/fatourati_callbacks.py).
 FATOURATI_AMOUNT_MISMATCH = {"status": "REJECTED", "error": "amount_mismatch"}
 
@@ -95,7 +100,7 @@ async def _keep(row: PartnerCallback, payment: Payment | None, **money: Any) -> 
 
 async def _fatourati(
     row: PartnerCallback, payment: Payment | None, data: PaymentChannelData | None
-) -> tuple[str, str, str, Decimal | None, int | None]:
+) -> Judged:
     """(verdict, answer, outcome, amount, unapplied id) for a stuck Fatourati callback."""
     s = get_settings()
     fields = strict_json_object(row.raw_body or b"")
@@ -106,7 +111,7 @@ async def _fatourati(
     def answer(status: str, receipt: str | None) -> str:
         return json.dumps(fatourati_protocol.callback_answer(callback, status, receipt, s.fatourati_api_key))
 
-    async def unapplied(reason: str) -> tuple[str, str, str, Decimal | None, int | None]:
+    async def unapplied(reason: str) -> Judged:
         kept = await _keep(
             row,
             payment,
@@ -177,16 +182,14 @@ async def _fatourati(
     )
 
 
-async def _amanpay(
-    row: PartnerCallback, payment: Payment | None
-) -> tuple[str, str, str, Decimal | None, int | None]:
+async def _amanpay(row: PartnerCallback, payment: Payment | None) -> Judged:
     """A stuck Amanpay notification: its signature (a header) was verified before it was stored as
     ``processing``; its fields are read again here."""
     notice = amanpay_protocol.read_notification(
         strict_json_object(row.raw_body or b""), get_settings().amanpay_merchant_id
     )
 
-    async def unapplied(reason: str) -> tuple[str, str, str, Decimal | None, int | None]:
+    async def unapplied(reason: str) -> Judged:
         kept = await _keep(
             row,
             payment,
@@ -229,9 +232,40 @@ async def _amanpay(
     return "late", "200", "recorded", None, None
 
 
-async def _emitter(
-    row: PartnerCallback, payment: Payment | None
-) -> tuple[str, str, str, Decimal | None, int | None]:
+async def _cmi(row: PartnerCallback, payment: Payment | None) -> Judged:
+    """A stuck CMI card callback: every field and the HASH checked again (both are in the body)."""
+    s = get_settings()
+    fields = strict_form(row.raw_body or b"")
+    callback = cmi_protocol.read_callback(fields, s.cmi_client_id)
+    if not cmi_protocol.verify_hash(fields, s.cmi_store_key):
+        raise MessageRejected("HASH", "does not verify")
+    if payment is None or callback.amount != payment.amount:
+        return ("unknown_order" if payment is None else "amount_mismatch"), "APPROVED", "recorded", None, None
+    result = {
+        "callback_id": row.id,
+        "approved": callback.approved,
+        "proc_return_code": callback.proc_return_code,
+        "trans_id": callback.trans_id,
+        "amount": callback.amount_text,
+        "auth_code": callback.auth_code,
+        "host_ref_num": callback.host_ref_num,
+        "masked_pan": callback.masked_pan,
+        "err_msg": callback.err_msg,
+        "transaction_date": callback.transaction_date,
+    }
+    try:
+        decision = await _update(payment.workflow_id, "cmi_result", result)
+    except _Closed:
+        return "late", "APPROVED", "recorded", callback.amount, None
+    except Exception:  # noqa: BLE001 - WorkflowUpdateFailedError: refused by the workflow
+        return "rejected", "APPROVED", "recorded", callback.amount, None
+    answer = str(decision.get("answer", "APPROVED")) if isinstance(decision, dict) else "APPROVED"
+    if answer.startswith("ACTION=POSTAUTH"):
+        return "accepted", answer, "delivered", callback.amount, None
+    return ("not_captured" if callback.approved else "declined"), answer, "delivered", callback.amount, None
+
+
+async def _emitter(row: PartnerCallback, payment: Payment | None) -> Judged:
     ack = emitter_protocol.read_ack(strict_json_object(row.raw_body or b""))
     if payment is None:
         return "unknown_order", "404", "recorded", None, None
@@ -260,22 +294,13 @@ async def reconcile_callback(check: CallbackCheck) -> str:
     if row is None:
         return "gone"  # answered or taken over since it was found
     key = f"stuck_callback:{callback_id}"
-    if row.partner == "cmi":
-        await asyncio.to_thread(
-            findings.record,
-            findings.Finding(
-                key, run_id, "stuck_callback", "left_to_partner", row.payment_id, "cmi",
-                payment.amount if payment else None,
-                "CMI renvoie sa notification tant qu'elle reste sans réponse",
-                callback_id=callback_id,
-            ),
-        )  # fmt: skip
-        return "left_to_partner"
     try:
         if row.partner == "fatourati":
             verdict, answer, outcome, amount, unapplied = await _fatourati(row, payment, data)
         elif row.partner == "amanpay":
             verdict, answer, outcome, amount, unapplied = await _amanpay(row, payment)
+        elif row.partner == "cmi":
+            verdict, answer, outcome, amount, unapplied = await _cmi(row, payment)
         elif row.partner == "emitter":
             verdict, answer, outcome, amount, unapplied = await _emitter(row, payment)
         else:

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
+from activities.cmi_card import AUTHORISED
 from portnet.db import get_engine
 from portnet.models import (
     Invoice,
@@ -36,9 +37,17 @@ from portnet.protocols import cmi_api
 from portnet.protocols import fatourati as fatourati_protocol
 from portnet.schedules import RECONCILIATION_SCHEDULE_ID, ensure_schedules
 from portnet.settings import get_settings
-from tests.support.fakes import PartnerFakes
+from tests.api.test_card_callback_after_close import card_callback
+from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.sandbox import amanpay_order, open_session, token_request
-from tests.support.workers import eventually, running_worker, start, wait_status, worker_with_fakes
+from tests.support.workers import (
+    eventually,
+    payment_input,
+    running_worker,
+    start,
+    wait_status,
+    worker_with_fakes,
+)
 from workflows.reconciliation import ReconciliationReport, ReconciliationWorkflow
 
 from .test_fatourati import fatourati_input
@@ -356,3 +365,36 @@ async def test_card_attempt_over_with_money_at_cmi_is_unapplied_or_left_to_finan
 def card(oid: str) -> dict[str, str]:
     expiry = f"12/{(datetime.now().year + 3) % 100:02d}"
     return {"oid": oid, "pan": "4000000000000010", "expiry": expiry, "cvv": "000"}
+
+
+async def test_stuck_card_callback_reaches_its_live_attempt_which_captures_before_settling(
+    dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """CMI approved, our answer never left (the portal died): the workflow takes the approval, finds
+    the authorisation uncaptured at CMI, captures it (PostAuth), then settles."""
+    invoice = make_invoice(ht="100.00", tva="20.00")
+    inp = payment_input(invoice.company_id, [invoice.id or 0])
+    bank = CmiBank(state=AUTHORISED)
+    fakes = PartnerFakes()
+    async with worker_with_fakes(dev_env.client, bank.activities() + fakes.silent_emitters()) as queue:
+        handle = await start(dev_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        row = PartnerCallback(
+            partner="cmi",
+            payment_id=inp.payment_id,
+            dedupe_key=f"cmi:{inp.payment_id}:T-STUCK:00",
+            verdict="processing",
+            payload="{}",
+            raw_body=card_callback(inp.payment_id, "T-STUCK"),
+            received_at=utcnow() - timedelta(minutes=10),
+        )
+        db.add(row)
+        db.commit()
+        db.refresh(row)
+        report = await reconcile(dev_env.client, queue)
+        result = await handle.result()
+    assert "stuck_callback:delivered" in report.outcomes
+    assert result.status == "succeeded" and bank.captures == ["T-STUCK"]
+    db.expire_all()
+    stored = db.get(PartnerCallback, row.id)
+    assert stored is not None and (stored.verdict, stored.answer) == ("accepted", "ACTION=POSTAUTH")
