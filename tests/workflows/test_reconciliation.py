@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
+import pytest
 from sqlmodel import Session, select
 from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
@@ -38,6 +39,7 @@ from portnet.protocols import fatourati as fatourati_protocol
 from portnet.schedules import RECONCILIATION_SCHEDULE_ID, ensure_schedules
 from portnet.settings import get_settings
 from tests.api.test_card_callback_after_close import card_callback
+from tests.conftest import reset_caches
 from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.sandbox import amanpay_order, open_session, token_request
 from tests.support.workers import (
@@ -398,3 +400,27 @@ async def test_stuck_card_callback_reaches_its_live_attempt_which_captures_befor
     db.expire_all()
     stored = db.get(PartnerCallback, row.id)
     assert stored is not None and (stored.verdict, stored.answer) == ("accepted", "ACTION=POSTAUTH")
+
+
+async def test_partner_down_does_not_keep_a_closed_attempts_invoices_held(
+    dev_env: WorkflowEnvironment,
+    make_invoice: Callable[..., Invoice],
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Amanpay does not answer: the invoices are released all the same, the pass counts an error,
+    and the partner is asked again by the next pass (no finding closes the question)."""
+    invoice = make_invoice()
+    payment = closed_attempt(db, invoice, "amanpay_amanty", status="awaiting_payer", hold=True)
+    monkeypatch.setenv("AMANPAY_BASE_URL", "http://127.0.0.1:9/sandbox/amanpay")
+    reset_caches()
+    try:
+        async with running_worker(dev_env.client) as queue:
+            report = await reconcile(dev_env.client, queue)
+    finally:
+        monkeypatch.undo()
+        reset_caches()
+    assert report.errors >= 1
+    db.expire_all()
+    assert db.get(Invoice, invoice.id).status == "unpaid"  # type: ignore[union-attr]
+    assert {(f.kind, f.outcome) for f in findings_of(db, payment.id)} == {("orphan_hold", "released")}
