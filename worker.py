@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.service import RPCError
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import ACTIVITIES
@@ -66,8 +67,12 @@ async def main() -> None:
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
     )
-    # Reconciliation's Schedule, created or brought to the current settings (idempotent).
-    await ensure_schedules(client, settings)
+    # Reconciliation's Schedule, created or brought to the current settings (idempotent). A refusal
+    # (say, a namespace without schedules) is logged and the worker still serves the payments.
+    try:
+        await ensure_schedules(client, settings)
+    except RPCError as err:
+        logging.getLogger("worker").error("reconciliation schedule not set: %s", err)
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         logging.getLogger("worker").info("polling task queue %s", settings.temporal_task_queue)

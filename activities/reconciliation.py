@@ -286,23 +286,9 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
         if await asyncio.to_thread(findings.record, made):
             outcomes.append(f"{kind}:{outcome}")
 
-    checked_key = f"expired_attempt:{payment.id}"
-    # A partner that does not answer must not keep invoices held by a closed attempt: the release
-    # goes on, the failure is raised at the end (Temporal retries; the next run asks again).
-    unanswered: Exception | None = None
-    if (
-        payment.channel in ASKABLE
-        and (overdue or not live)
-        and not await asyncio.to_thread(findings.has_finding, checked_key)
-    ):
-        reference = data.partner_reference if data is not None else None
-        try:
-            paid = await ask_partner(payment, reference)
-        except Exception as err:  # noqa: BLE001 - re-raised below, once the holds are seen to
-            unanswered, paid = err, None
-        if unanswered is not None:
-            pass
-        elif paid is None:
+    async def act_on(paid: PartnerPayment | None, reference: str | None) -> None:
+        """The partner's word: delivered to the live attempt, or money kept unapplied, or noted."""
+        if paid is None:
             if not live:
                 await note("expired_attempt", "unpaid_at_partner", "Le partenaire ne connaît aucun paiement.")
         elif paid.authorised_only and not live:
@@ -355,6 +341,23 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
                 partner_transaction=paid.transaction,
                 unapplied_id=unapplied,
             )
+
+    checked_key = f"expired_attempt:{payment.id}"
+    # A partner that does not answer must not keep invoices held by a closed attempt: the release
+    # goes on, the failure is raised at the end (Temporal retries; the next run asks again).
+    unanswered: Exception | None = None
+    if (
+        payment.channel in ASKABLE
+        and (overdue or not live)
+        and not await asyncio.to_thread(findings.has_finding, checked_key)
+    ):
+        reference = data.partner_reference if data is not None else None
+        try:
+            paid = await ask_partner(payment, reference)
+        except Exception as err:  # noqa: BLE001 - re-raised below, once the holds are seen to
+            unanswered = err
+        else:
+            await act_on(paid, reference)
     if holds and not live:
         if approval_accepted:
             await note(
