@@ -119,6 +119,19 @@ def _credentials(payment_id: str) -> tuple[str, str, str, str]:
     return settings.cmi_api_name, settings.cmi_api_password, settings.cmi_client_id, payment_id
 
 
+async def order_history(payment_id: str) -> cmi_api.ApiAnswer:
+    """ORDERHISTORY for any order (reconciliation asks it of card attempts that ended unpaid).
+
+    An answer that is not an order history (an error about the request) raises, retryably.
+    """
+    answer = await _call_api(cmi_api.order_history_request(*_credentials(payment_id)), payment_id)
+    if answer.transactions is None:
+        raise ApplicationError(
+            f"CMI API refused the status query (code {answer.proc_return_code})", type="CmiApiError"
+        )
+    return answer
+
+
 @activity.defn
 async def check_card_capture(inp: CardOrderInput) -> CardOrderStatus:
     """ORDERHISTORY: is the approved transaction captured, only authorised, or not held at all?"""

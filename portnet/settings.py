@@ -136,6 +136,14 @@ class Settings(BaseSettings):
     # Who is alerted when a declared cheque or transfer was never confirmed.
     finance_alert_email: str = "finance@portnet.ma"
 
+    # Reconciliation (workflows/reconciliation.py), a Temporal Schedule: how often it runs; how long a
+    # partner's call may stay "processing" before it counts as stuck; how far past its deadline a
+    # held attempt counts as overdue; how far back closed attempts are checked with their partner.
+    reconciliation_interval_seconds: PositiveInt = 300
+    reconciliation_stale_seconds: PositiveInt = 300
+    reconciliation_grace_seconds: PositiveInt = 300
+    reconciliation_lookback_seconds: PositiveInt = 7 * 24 * 3600
+
     # MARSA MAROC's invoicing API: invoices by terminal and customer id or by number.
     marsa_maroc_base_url: str = "http://127.0.0.1:8001/sandbox/marsa-maroc"
     marsa_maroc_api_token: str = "SandboxMarsaToken2026"  # noqa: S105 - sandbox default; compose requires a real one

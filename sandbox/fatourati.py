@@ -38,6 +38,8 @@ from sandbox.fatourati_signature import (
     TOKEN_CANCEL_RESPONSE,
     TOKEN_REQUEST,
     TOKEN_RESPONSE,
+    TOKEN_STATUS,
+    TOKEN_STATUS_RESPONSE,
     fields_ok,
     sign,
     verify,
@@ -238,6 +240,41 @@ async def cancel_token(request: Request, ref: str) -> Response:
     answer = {"tokenRef": ref, "status": token.status(sandbox.clock())}
     return JSONResponse(
         {**answer, "signature": sign(answer, TOKEN_CANCEL_RESPONSE, settings.fatourati_api_key)}
+    )
+
+
+@router.post("/api/tokens/{ref}/status")
+async def token_status_signed(request: Request, ref: str) -> Response:
+    """The merchant's look-up of a token (signed both ways): its status and the paying transaction."""
+    sandbox = sandbox_of(request)
+    settings = sandbox.settings
+    received = await _json_object(request)
+    if received is None:
+        return _error(400, "bad_request", "Corps JSON attendu.")
+    body = {**received, "tokenRef": ref}
+    if not fields_ok(body, TOKEN_STATUS[1]) or not REFERENCE.fullmatch(ref):
+        return _error(400, "bad_request", "Champs invalides.")
+    if body.get("merchantCode") != settings.fatourati_merchant_code or body.get("storeId") != (
+        settings.fatourati_store_id
+    ):
+        return _error(403, "unknown_merchant", "Marchand ou magasin inconnu.")
+    if not verify(body, TOKEN_STATUS, settings.fatourati_api_key):
+        return _error(401, "bad_signature", "Signature invalide.")
+    token = await sandbox.store.call(lambda tx: tx.get(Token, ref))
+    if token is None:
+        return _error(404, "NOT_FOUND", "Référence inconnue.")
+    paying = token.payment(token.paid_by) if token.paid_by else None
+    answer = {
+        "tokenRef": ref,
+        "orderId": token.order_id,
+        "amount": token.amount,
+        "status": token.status(sandbox.clock()),
+        "transactionNumber": paying.transaction_number if paying else "",
+        "transactionDate": paying.at if paying else "",
+        "channel": paying.channel if paying else "",
+    }
+    return JSONResponse(
+        {**answer, "signature": sign(answer, TOKEN_STATUS_RESPONSE, settings.fatourati_api_key)}
     )
 
 

@@ -81,3 +81,13 @@ INVOICE_UPSERT_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=10,
 )
+
+# Reconciliation: one check (a ledger read, a partner look-up, an Update) at a time, a few tries;
+# what still fails is counted in the run and found again by the next run.
+RECONCILE_TIMEOUT = timedelta(seconds=60)
+RECONCILE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)

@@ -44,6 +44,8 @@ from activities.marsa_maroc import (
     MarsaUpsertResult,
 )
 from activities.paydirect import PayDirectStart, PayDirectStartInput, PayDirectVerdict, PayDirectVerifyInput
+from activities.reconciliation import AttemptCheck, Candidates, RunTotals
+from activities.stuck_callbacks import CallbackCheck
 from activities.types import (
     MarkPaidInput,
     NextAction,
@@ -92,6 +94,8 @@ PORTNET_INVOICE = LedgerInvoice(7, "00094301", PORTNET, "1200.00")
 PORTNET_OTHER = LedgerInvoice(8, "00094302", PORTNET, "5284.80")
 ANP_INVOICE = LedgerInvoice(12, "2026AN00417", ANP, "18450.00")
 INVOICES = {inv.id: inv for inv in (SUBSCRIPTION, PORTNET_INVOICE, PORTNET_OTHER, ANP_INVOICE)}
+# The attempts reconciliation's recorded run looks at: one its partner says paid, one unreachable.
+RECONCILED_PAID, RECONCILED_UNREACHABLE = "PN0000000000A1", "PN0000000000B2"
 
 
 def otp_for(auth_ref: str, resends: int) -> str:
@@ -197,6 +201,10 @@ class World:
             self.send_code_email,
             self.fetch_invoice_page,
             self.upsert_invoices,
+            self.find_reconciliation_candidates,
+            self.reconcile_callback,
+            self.reconcile_attempt,
+            self.finish_reconciliation_run,
         ]
 
     async def _pass(self, name: str, payment_id: str) -> None:
@@ -204,6 +212,26 @@ class World:
         if hold is not None:
             hold.reached.set()
             await hold.released.wait()
+
+    # --- reconciliation: one stuck callback, an expired attempt paid at its partner, one that fails ---
+
+    @activity.defn(name="find_reconciliation_candidates")
+    async def find_reconciliation_candidates(self, run_id: str) -> Candidates:
+        return Candidates(callbacks=[41], attempts=[RECONCILED_PAID, RECONCILED_UNREACHABLE])
+
+    @activity.defn(name="reconcile_callback")
+    async def reconcile_callback(self, check: CallbackCheck) -> str:
+        return "delivered"
+
+    @activity.defn(name="reconcile_attempt")
+    async def reconcile_attempt(self, check: AttemptCheck) -> list[str]:
+        if check.payment_id == RECONCILED_UNREACHABLE:
+            raise ApplicationError("partner unreachable", non_retryable=True)
+        return ["expired_attempt:unapplied", "orphan_hold:released"]
+
+    @activity.defn(name="finish_reconciliation_run")
+    async def finish_reconciliation_run(self, totals: RunTotals) -> int:
+        return 3
 
     # --- the ledger -----------------------------------------------------------------------------
 
