@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from sandbox.context import Sandbox, sandbox_of
@@ -442,34 +442,3 @@ async def pay_api(request: Request) -> Response:
         refuse=bool(body.get("refuse", False)),
     )
     return JSONResponse(result)
-
-
-@router.get("/", response_class=HTMLResponse, name="fatourati_index")
-async def index(request: Request) -> Response:
-    sandbox = sandbox_of(request)
-    tokens = await sandbox.store.call(lambda tx: tx.all(Token, newest_first=True))
-    now = sandbox.clock()
-    context = {"channels": CHANNELS, "tokens": [(t, t.status(now)) for t in tokens]}
-    return sandbox.page(request, "fatourati/index.html", context)
-
-
-@router.get("/canal/{code}", response_class=HTMLResponse, name="fatourati_channel")
-async def channel_page(request: Request, code: str) -> Response:
-    channel = BY_CODE.get(code)
-    if channel is None:
-        return HTMLResponse("Canal inconnu", status_code=404)
-    context: dict[str, Any] = {"channel": channel, "result": None, "form": {}}
-    return sandbox_of(request).page(request, "fatourati/channel.html", context)
-
-
-@router.post("/canal/{code}", response_class=HTMLResponse)
-async def channel_pay(request: Request, code: str) -> Response:
-    channel = BY_CODE.get(code)
-    if channel is None:
-        return HTMLResponse("Canal inconnu", status_code=404)
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    sandbox = sandbox_of(request)
-    result = await pay(sandbox, form.get("reference", ""), form.get("amount"), code)
-    return sandbox.page(
-        request, "fatourati/channel.html", {"channel": channel, "result": result, "form": form}
-    )

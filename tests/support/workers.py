@@ -100,3 +100,14 @@ async def wait_status(
         return view if view is not None and view.status in statuses else None
 
     return await eventually(probe, timeout)
+
+
+FATOURATI_REFERENCE_LIFE = 3 * 3600
+
+
+def fatourati_input(company_id: int, invoice_ids: list[int]) -> PaymentInput:
+    """A Fatourati attempt: a reference valid 3 hours, a reminder 30 minutes before its end."""
+    inp = payment_input(company_id, invoice_ids, deadline=FATOURATI_REFERENCE_LIFE)
+    inp.channel = "cmi_fatourati"
+    inp.reminder_before_seconds = 1800
+    return inp

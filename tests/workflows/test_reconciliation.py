@@ -38,12 +38,13 @@ from portnet.protocols import cmi_api
 from portnet.protocols import fatourati as fatourati_protocol
 from portnet.schedules import RECONCILIATION_SCHEDULE_ID, ensure_schedules
 from portnet.settings import get_settings
-from tests.api.test_card_callback_after_close import card_callback
 from tests.conftest import reset_caches
+from tests.support.cmi_callbacks import card_callback
 from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.sandbox import amanpay_order, open_session, token_request
 from tests.support.workers import (
     eventually,
+    fatourati_input,
     payment_input,
     running_worker,
     start,
@@ -51,8 +52,6 @@ from tests.support.workers import (
     worker_with_fakes,
 )
 from workflows.reconciliation import ReconciliationReport, ReconciliationWorkflow
-
-from .test_fatourati import fatourati_input
 
 NOWHERE = "http://127.0.0.1:9/callback"  # a closed port: the partner's callback never reaches us
 
