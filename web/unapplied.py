@@ -80,14 +80,15 @@ async def apply_unapplied(
     if not number:
         raise FinanceError(422, "Indiquez le numéro de la facture.")
     await run_in_threadpool(_undecided, db, unapplied_id)
+    user_id, user_name = user.id, user.username
     db.close()  # no connection held while the workflow applies
     operation = WithStartWorkflowOperation(
         ApplyUnappliedWorkflow.run,
         ApplyUnappliedInput(
             unapplied_id=unapplied_id,
             invoice_number=number,
-            user_id=user.id,
-            user_name=user.username,
+            user_id=user_id,
+            user_name=user_name,
             emitter_ack_deadline_seconds=settings.emitter_ack_deadline_seconds,
         ),
         id=unapplied.application_workflow_id(unapplied_id),
@@ -111,7 +112,7 @@ async def apply_unapplied(
         )
     log.info(
         "finance user %s applied unapplied money %s to %s (%s)",
-        user.username,
+        user_name,
         unapplied_id,
         outcome.invoice_number,
         outcome.payment_id,
