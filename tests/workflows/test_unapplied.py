@@ -14,7 +14,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +66,7 @@ class Finance:
     portal: httpx.AsyncClient
     user: User
     db: Session
+    applications: list[int] = field(default_factory=list)
 
     async def amanpay_paid(self, amount: str, channel: str) -> UnappliedPayment:
         """Amanpay notifies a payment for an order we do not know: kept unapplied."""
@@ -128,6 +129,7 @@ class Finance:
         """As a request does it: its own session (which the web layer closes before waiting)."""
         assert row.id is not None
         unapplied_id, number = row.id, invoice.number
+        self.applications.append(unapplied_id)
         with Session(get_engine()) as request_db:
             user = request_db.exec(select(User).where(User.username == "finance")).one()
             return await apply_unapplied(
@@ -165,7 +167,12 @@ def finance_for(time_env: WorkflowEnvironment, db: Session, fakes: PartnerFakes)
                 transport=httpx.ASGITransport(app=app), base_url="http://portal"
             ) as portal:
                 user = db.exec(select(User).where(User.username == "finance")).one()
-                yield Finance(time_env, settings, portal, user, db)
+                finance = Finance(time_env, settings, portal, user, db)
+                yield finance
+                # Each application goes on after answering (e-mail, notices): let it end while the
+                # worker runs, or the shared time-skipping server would wait for it forever.
+                for unapplied_id in dict.fromkeys(finance.applications):
+                    await time_env.client.get_workflow_handle(f"unapplied-{unapplied_id}").result()
 
     return running
 
