@@ -269,3 +269,13 @@ def test_make_run_points_the_web_ui_at_the_portal_codec_endpoint() -> None:
     )
     pairs = list(zip(command, command[1:], strict=False))
     assert ("--ui-codec-endpoint", endpoint) in pairs
+
+
+def test_workers_run_as_the_release_deployment_version_made_current(compose: dict[str, Any]) -> None:
+    env = compose["x-portnet-env"]
+    assert env["TEMPORAL_DEPLOYMENT_NAME"].startswith("${TEMPORAL_DEPLOYMENT_NAME:-")
+    assert env["TEMPORAL_BUILD_ID"].startswith("${PORTNET_VERSION:?")
+    job = compose["services"]["worker-version"]
+    assert job["depends_on"]["worker"]["condition"] == "service_started"
+    assert job["environment"]["BUILD_ID"] == env["TEMPORAL_BUILD_ID"]
+    assert "set-current-version" in job["command"][0] and "--yes" in job["command"][0]

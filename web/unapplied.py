@@ -23,8 +23,8 @@ from portnet.models import UnappliedPayment, User
 from portnet.money import api_amount
 from portnet.settings import Settings
 from portnet.statuses import Channel
+from web.attempts import UNAVAILABLE
 from web.finance import FinanceError
-from web.payments import UNAVAILABLE
 from workflows.unapplied import REFUSED, ApplyOutcome, ApplyUnappliedInput, ApplyUnappliedWorkflow
 
 log = logging.getLogger("portnet.web.unapplied")

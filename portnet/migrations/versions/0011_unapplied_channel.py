@@ -4,8 +4,8 @@ Rows kept before every writer recorded it get theirs from the partner: CMI Fatou
 through Fatourati; Amanpay's without a channel were cash codes paid at Tashilat (the only Amanpay
 money that reached us for an order we did not know). The column is then required.
 
-Revision ID: 0010_unapplied_channel
-Revises: 0009_login_throttling
+Revision ID: 0011_unapplied_channel
+Revises: 0010_sent_mail
 Create Date: 2026-11-30 01:40:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_unapplied_channel"
-down_revision: str | Sequence[str] | None = "0009_login_throttling"
+revision: str = "0011_unapplied_channel"
+down_revision: str | Sequence[str] | None = "0010_sent_mail"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,112 @@
+"""Deliveries of one partner event: exactly one processes it, the others replay its answer.
+
+Partners redeliver on timeouts, sometimes several times at once. The claim on an event's dedupe key
+must give it to one delivery, make the others wait for that answer, let the next delivery take over
+an event left unanswered ("try later", or a process that died mid-way), and never deadlock on
+PostgreSQL when deliveries race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session
+
+from portnet.models import PartnerCallback, utcnow
+from web import callback_inbox
+from web.callback_inbox import CallbackInFlight, claim, judge
+
+
+def delivery(db: Session, age: timedelta = timedelta(0)) -> int:
+    row = PartnerCallback(partner="fatourati", verdict="received", payload="{}", received_at=utcnow() - age)
+    db.add(row)
+    db.commit()
+    assert row.id is not None
+    return row.id
+
+
+def reloaded(db: Session, callback_id: int) -> PartnerCallback:
+    db.expire_all()
+    row = db.get(PartnerCallback, callback_id)
+    assert row is not None
+    return row
+
+
+@pytest.fixture
+def short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(callback_inbox, "IN_FLIGHT_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(callback_inbox, "IN_FLIGHT_POLL_SECONDS", 0.05)
+
+
+async def test_a_redelivery_replays_the_answer_given(db: Session) -> None:
+    first, second = delivery(db), delivery(db)
+    assert await claim(first, "event:answered") is None
+    await judge(first, "accepted", "ANSWER", "event:answered")
+    earlier = await claim(second, "event:answered")
+    assert earlier is not None and earlier.id == first and earlier.answer == "ANSWER"
+    row = reloaded(db, second)
+    assert (row.verdict, row.answer, row.dedupe_key) == ("replay", "ANSWER", None)
+
+
+async def test_a_delivery_in_flight_is_not_taken_over(db: Session, short_wait: None) -> None:
+    first, second = delivery(db), delivery(db)
+    assert await claim(first, "event:in-flight") is None
+    with pytest.raises(CallbackInFlight):
+        await claim(second, "event:in-flight")
+    assert reloaded(db, first).dedupe_key == "event:in-flight"
+    assert reloaded(db, second).verdict == "in_flight"
+
+
+async def test_an_event_answered_try_later_is_taken_over(db: Session) -> None:
+    first, second = delivery(db), delivery(db)
+    assert await claim(first, "event:retry") is None
+    await judge(first, "temporal_unavailable", "FAILURE", "event:retry")
+    assert await claim(second, "event:retry") is None
+    assert reloaded(db, first).dedupe_key is None
+    assert (reloaded(db, second).dedupe_key, reloaded(db, second).verdict) == ("event:retry", "processing")
+
+
+async def test_an_event_left_processing_by_a_dead_process_is_taken_over(db: Session) -> None:
+    dead, second = delivery(db, age=callback_inbox.STALE_PROCESSING + timedelta(seconds=1)), delivery(db)
+    assert await claim(dead, "event:stale") is None
+    assert await claim(second, "event:stale") is None
+    assert reloaded(db, second).dedupe_key == "event:stale"
+
+
+async def test_the_waiting_delivery_gets_the_answer_once_given(db: Session) -> None:
+    first, second = delivery(db), delivery(db)
+    assert await claim(first, "event:wait") is None
+    waiting = asyncio.create_task(claim(second, "event:wait"))
+    await asyncio.sleep(0)  # the second delivery finds the event in flight and waits
+    await judge(first, "accepted", "DONE", "event:wait")
+    earlier = await asyncio.wait_for(waiting, timeout=callback_inbox.IN_FLIGHT_WAIT_SECONDS)
+    assert earlier is not None and earlier.answer == "DONE"
+
+
+async def test_concurrent_deliveries_one_owner_no_deadlock(db: Session) -> None:
+    """Twelve deliveries at once, the owner giving up twice: always one owner, the rest replays."""
+    ids = [delivery(db) for _ in range(12)]
+
+    async def deliver(callback_id: int) -> str:
+        try:
+            earlier = await claim(callback_id, "event:race")
+        except CallbackInFlight:
+            return "in_flight"
+        if earlier is not None:
+            return f"replay:{earlier.answer}"
+        owners.append(callback_id)
+        # The first two owners meet an unreachable Temporal; the third answers for good.
+        await judge(
+            callback_id, *(("temporal_unavailable", "FAILURE") if len(owners) < 3 else ("accepted", "OK"))
+        )
+        return "owner"
+
+    owners: list[int] = []
+    results = await asyncio.gather(*[deliver(i) for i in ids])
+    assert results.count("owner") == len(owners) and 1 <= len(owners) <= 3
+    final = [reloaded(db, i) for i in ids]
+    assert [r.id for r in final if r.dedupe_key == "event:race"] == [owners[-1]]
+    assert all(r.answer in ("OK", "FAILURE", None) for r in final)
+    assert set(results) - {"owner"} <= {"replay:OK", "in_flight"}
