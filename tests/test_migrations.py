@@ -132,6 +132,39 @@ def test_databases_recorded_at_revision_0004_still_upgrade(empty_url: str) -> No
     assert _diffs(empty_url) == []
 
 
+def test_unapplied_money_kept_before_its_channel_was_recorded_gets_its_partners(empty_url: str) -> None:
+    """Fatourati's money came through Fatourati; Amanpay's without a channel was a cash code."""
+    command.upgrade(migrate.alembic_config(empty_url), "0010_sent_mail")
+    engine = sa.create_engine(empty_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            for partner, number, channel in (
+                ("fatourati", "FTROLD0001", None),
+                ("amanpay", "amanpay:TSHOLD0001", None),
+                ("amanpay", "amanpay:AMTOLD0001", "amanpay_amanty"),
+            ):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO unapplied_payment (partner, transaction_number, amount, reason, status,"
+                        " channel, received_at) VALUES (:partner, :number, 12000, 'late', 'open', :channel,"
+                        " CURRENT_TIMESTAMP)"
+                    ),
+                    {"partner": partner, "number": number, "channel": channel},
+                )
+        migrate.upgrade(empty_url)
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT transaction_number, channel FROM unapplied_payment"))
+            channels = {str(number): str(channel) for number, channel in rows}
+    finally:
+        engine.dispose()
+    assert channels == {
+        "FTROLD0001": "cmi_fatourati",
+        "amanpay:TSHOLD0001": "amanpay_code",
+        "amanpay:AMTOLD0001": "amanpay_amanty",
+    }
+    assert _diffs(empty_url) == []
+
+
 def test_fresh_database_is_not_migrated(empty_url: str) -> None:
     assert migrate.current_revision(empty_url) is None
 
