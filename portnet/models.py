@@ -292,7 +292,7 @@ class UnappliedPayment(SQLModel, table=True):
     """Money a partner reports that no invoice took: late (after the deadline), duplicate, unknown.
 
     Never dropped and never applied silently: finance applies it to an unpaid invoice or marks it
-    for refund.
+    for refund. Its one writer is portnet/unapplied.py.
     """
 
     __tablename__ = "unapplied_payment"
@@ -306,13 +306,15 @@ class UnappliedPayment(SQLModel, table=True):
     callback_id: int | None = Field(default=None, foreign_key="partnercallback.id")
     amount: Decimal = money_column()
     reason: str
-    status: str = Field(default="open", index=True)  # open | applied | refund
+    # open | applying (held for an invoice by ApplyUnappliedWorkflow) | applied | refund
+    status: str = Field(default="open", index=True)
     invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
     decided_by: str | None = None
     decided_at: NaiveDatetime | None = None
     note: str | None = None
-    # The channel it came through (cmi_fatourati, amanpay_code...) and when the payer paid.
-    channel: str | None = None
+    # The channel it came through (cmi_fatourati, amanpay_code...): applied, it pays on that channel.
+    channel: str
+    # When the payer paid, as the partner says (None: unknown, received_at stands for it).
     paid_at: NaiveDatetime | None = None
     received_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
 
