@@ -41,6 +41,8 @@ from bench.chaos.tally import api_statuses, bank_views, judge, ledger_views
 from bench.e2e_card import DEMO_PASSWORD, prepare_ledger, use_environment
 
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# Longer than a partner's hang (30 s) plus the portal's own wait: a timeout here is the portal's.
+API_TIMEOUT = 90.0
 RESTART_POSTGRES = "sudo -n systemctl restart postgresql"
 
 
@@ -77,7 +79,7 @@ async def chaos(args: argparse.Namespace, tmp: Path, database_url: str | None) -
         say(f"stack up: {', '.join(stack.children)}; ledger {'PostgreSQL' if database_url else 'SQLite'}")
         limits = httpx.Limits(max_connections=args.concurrency * 4, keepalive_expiry=2.0)
         async with (
-            httpx.AsyncClient(base_url=stack.base_url, timeout=30, limits=limits) as api,
+            httpx.AsyncClient(base_url=stack.base_url, timeout=API_TIMEOUT, limits=limits) as api,
             httpx.AsyncClient(base_url=stack.sandbox_url, timeout=60, limits=limits) as partners,
         ):
             (

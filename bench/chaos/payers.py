@@ -9,7 +9,8 @@
 
 A payer is patient as a person with a browser is: while the portal answers 5xx or cannot be reached
 (Temporal killed, worker restarting) it tries the start again with the same ``Idempotency-Key``, for
-up to ``START_PATIENCE`` seconds. A 409 means an attempt it never saw holds the invoice: recorded,
+up to ``START_PATIENCE`` seconds; so it does when the portal says the partner does not answer
+(``partner_unavailable``). A 409 means an attempt it never saw holds the invoice: recorded,
 that invoice did not get its attempt. What happens after the payment is the platform's business:
 the run's tally (bench/chaos/tally.py) looks at the bank, the API and the ledger at the end.
 """
@@ -42,7 +43,7 @@ class PaymentRun:
     payment_id: str | None = None
     reference: str | None = None  # Fatourati token, Amanpay cash code
     start_tries: int = 0
-    start_answer: str = ""  # the last answer to the start: 201, 200, 409 ..., or the error
+    start_answers: list[str] = field(default_factory=list)  # 201, 503, ReadTimeout, 409 ...
     bank_answer: str = ""  # what the bank's scripted page said: approved, paid, refused, error ...
     notes: list[str] = field(default_factory=list)
 
@@ -86,18 +87,18 @@ class Payer:
             run.start_tries += 1
             try:
                 reply = await self.api.post("/api/v1/payments", json=body, headers={"Idempotency-Key": key})
-                run.start_answer = str(reply.status_code)
+                run.start_answers.append(str(reply.status_code))
                 if reply.status_code in (200, 201):
                     payment: dict[str, Any] = reply.json()
                     run.payment_id = str(payment["id"])
                     return payment
-                if reply.status_code < 500 and reply.status_code != 429:
-                    run.notes.append(f"start refused: {reply.status_code} {reply.text[:160]}")
+                if reply.status_code < 500 and reply.status_code != 429 and not _try_later(reply):
+                    run.notes.append(f"start refused after {run.start_answers}: {reply.text[:100]}")
                     return None
             except httpx.HTTPError as exc:
-                run.start_answer = type(exc).__name__
+                run.start_answers.append(type(exc).__name__)
             if time.monotonic() > deadline:
-                run.notes.append(f"start gave up after {run.start_tries} tries ({run.start_answer})")
+                run.notes.append(f"start gave up after {run.start_answers}")
                 return None
             await asyncio.sleep(RETRY_PAUSE)
 
@@ -128,6 +129,14 @@ class Payer:
         run.bank_answer = str(answer.get("result") or f"http {reply.status_code}")
         if answer.get("result") != "paid":
             run.notes.append(f"bank refused: {answer.get('reason') or reply.text[:120]}")
+
+
+def _try_later(reply: httpx.Response) -> bool:
+    """The portal's "the partner does not answer, try again in a few minutes": a payer does."""
+    try:
+        return bool(reply.json().get("code") == "partner_unavailable")
+    except ValueError:
+        return False
 
 
 async def pay_all(

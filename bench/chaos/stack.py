@@ -28,6 +28,20 @@ STARTUP_TIMEOUT = 90.0
 PARTS = ("temporal", "sandbox", "worker", "web")
 
 
+def partner_urls(sandbox_base_url: str) -> dict[str, str]:
+    """Every partner URL of the settings (Fatourati, Amanpay, PayDirect, SMS, CMI...) on this run's
+    sandboxes: derived from the defaults, so a partner URL added later follows without a change."""
+    from portnet.settings import Settings
+
+    default = "http://127.0.0.1:8001"
+    urls: dict[str, str] = {}
+    for name, info in Settings.model_fields.items():
+        value = info.default
+        if isinstance(value, str) and value.startswith(default + "/"):
+            urls[name.upper()] = sandbox_base_url.rstrip("/") + value[len(default) :]
+    return urls
+
+
 @dataclass
 class ChaosStack:
     tmp: Path
@@ -53,6 +67,7 @@ class ChaosStack:
     def prepare(cls, tmp: Path, database_url: str | None) -> ChaosStack:
         temporal_port, ui_port, web_port, smtp_port, sandbox_port, http_port, metrics_port = free_ports(7)
         env = stack_env(tmp, temporal_port, ui_port, web_port, smtp_port, sandbox_port)
+        env.update(partner_urls(env["SANDBOX_BASE_URL"]))
         if database_url:
             env["DATABASE_URL"] = database_url
         stack = cls(tmp=tmp, env=env)
@@ -69,7 +84,7 @@ class ChaosStack:
         python = sys.executable
         web_port = self.base_url.rsplit(":", 1)[1]
         web = [python, "-m", "uvicorn", "web.app:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", web_port, "--log-level", "warning", "--no-access-log"]  # fmt: skip
+               "--port", web_port, "--log-level", "info"]  # fmt: skip
         return {
             "temporal": temporal,
             "sandbox": [python, "-m", "sandbox"],
