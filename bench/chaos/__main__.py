@@ -107,6 +107,10 @@ async def chaos(args: argparse.Namespace, tmp: Path, database_url: str | None) -
         failed = not verdict.ok
         print(verdict.line(), flush=True)
         print(f"unstarted {verdict.unstarted}, unapplied {verdict.unapplied}", flush=True)
+        kills = ", ".join(f"{c.part} at {c.at:.0f} s" for c in crashes.done) or "none"
+        print(f"crashes: {kills}", flush=True)
+        faults = "; ".join(f"{p} {n}" for p, n in injected.items() if n)
+        print(f"partner faults injected: {faults or 'none'}", flush=True)
         for problem in verdict.problems[:40]:
             print(f"  {problem}", flush=True)
         return {

@@ -6,7 +6,8 @@
 - the ledger: the invoice's status, its hold, and any unapplied money recorded for the payment.
 
 Figures (``payments, captured, succeeded, lost, uncaptured_settled, double, stuck``):
-``lost`` the bank took the money, the invoice is not paid and no unapplied money records it;
+``lost`` the attempt is over, the bank took the money, the invoice is not paid and no unapplied
+money records it (an attempt not over yet whose money the bank took is ``stuck``: not lost yet);
 ``uncaptured_settled`` the invoice is paid (or the API says succeeded) and the bank took nothing;
 ``double`` the bank took the money more than once for one invoice; ``stuck`` the API has no final
 status after the settling time, or the attempt is over and still holds its invoice, or the API and
@@ -169,7 +170,8 @@ def judge(
         where = (
             f"{pid} ({run.channel}, invoice {run.invoice_id} {book['status']}, API {status}, {view.detail})"
         )
-        if view.took > 0 and not invoice_paid and not book["unapplied"]:
+        over = status in FINAL
+        if over and view.took > 0 and not invoice_paid and not book["unapplied"]:
             figures["lost"] += 1
             problems.append(f"lost: {where}")
         if view.took == 0 and (invoice_paid or status == "succeeded"):
@@ -178,7 +180,6 @@ def judge(
         if view.took > 1:
             figures["double"] += 1
             problems.append(f"double: {where}")
-        over = status in FINAL
         held = book["held_by"] == pid
         disagree = (status == "succeeded") != invoice_paid and over
         if not over or held and over or disagree:

@@ -36,13 +36,15 @@ def test_a_clean_run_passes() -> None:
         (1, "expired", book("unpaid"), "lost"),
         (0, "succeeded", book("paid"), "uncaptured_settled"),
         (2, "succeeded", book("paid"), "double"),
-        (1, "awaiting_payer", book("in_payment", "P1"), "stuck"),
+        (1, "awaiting_payer", book("in_payment", "P1"), "stuck"),  # not lost yet: still live
         (0, "expired", book("in_payment", "P1"), "stuck"),
     ],
 )
 def test_each_failure_is_counted(took: int, status: str, invoice: dict[str, Any], figure: str) -> None:
     verdict = judge([PaymentRun(1, "card", "P1")], {"P1": BankView(took, "")}, {"P1": status}, {1: invoice})
     assert verdict.figures[figure] == 1 and not verdict.ok and verdict.problems
+    others = ("lost", "uncaptured_settled", "double", "stuck")
+    assert sum(verdict.figures[name] for name in others) == 1
 
 
 def test_late_money_recorded_as_unapplied_is_not_lost() -> None:
