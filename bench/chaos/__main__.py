@@ -38,7 +38,8 @@ from bench.chaos.disruptions import Crashes, fault_settings, partner_faults_off,
 from bench.chaos.payers import Payer, pay_all
 from bench.chaos.stack import ChaosStack
 from bench.chaos.tally import api_statuses, bank_views, judge, ledger_views
-from bench.e2e_card import DEMO_PASSWORD, prepare_ledger, use_environment
+from bench.e2e_card import DEMO_PASSWORD
+from bench.stack import prepare_ledger, use_environment
 
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # Longer than a partner's hang (30 s) plus the portal's own wait: a timeout here is the portal's.

@@ -22,7 +22,7 @@ import httpx
 from temporalio.client import Client
 
 from bench._common import Child, free_ports, spawn, stop
-from bench.e2e_card import stack_env
+from bench.stack import stack_env
 
 STARTUP_TIMEOUT = 90.0
 PARTS = ("temporal", "sandbox", "worker", "web")

@@ -55,7 +55,7 @@ class Verdict:
 def bank_views(sandbox_database_url: str, runs: list[PaymentRun]) -> dict[str, BankView]:
     """What each partner's books say, by payment id (the CMI oid, Fatourati and Amanpay order ids)."""
     from sandbox.amanpay import Order as AmanpayOrder
-    from sandbox.cmi.orders import Order as CmiOrder
+    from sandbox.cmi_card.orders import Order as CmiOrder
     from sandbox.fatourati import Token
     from sandbox.store import Store, Tx
 
