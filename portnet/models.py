@@ -236,6 +236,26 @@ class InvoiceMessage(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, unique=True)
 
 
+class IdempotencyKey(SQLModel, table=True):
+    """A client's ``Idempotency-Key`` for starting a payment, kept 24 hours (Stripe's rules).
+
+    The payment id is chosen and kept here before the workflow is started, so that a retry after an
+    answer lost in an outage (the start reached Temporal, the client saw an error) joins the same
+    attempt instead of being refused as a conflict. Once the start has a final answer, its status
+    and body are kept and given again to every retry with the same request.
+    """
+
+    __tablename__ = "idempotency_key"
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str  # SHA-256 of the canonical request: same key, other request -> 422
+    payment_id: str
+    status_code: int | None = None  # the final answer, once there is one
+    response_body: str | None = None  # JSON
+    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+
+
 class SentMail(SQLModel, table=True):
     """An e-mail that went out: a retried send activity finds it here and does not send it twice."""
 
