@@ -17,7 +17,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities import emitters, ledger, mail
@@ -25,9 +25,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail import EmailInput
     from activities.types import MarkPaidInput
     from portnet.statuses import PaymentStatus
-    from workflows.attempt import Attempt
+    from workflows.attempt import CLOSING_RULE, Attempt
     from workflows.channels import channel_for
-    from workflows.channels.base import Failed, Released
+    from workflows.channels.base import Failed, Paid, Released
     from workflows.policies import (
         LEDGER_RETRY,
         LEDGER_TIMEOUT,
@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         FatouratiDecision,
         FatouratiResult,
         FinanceDecision,
+        FinanceVerdict,
         PaymentInput,
         PaymentView,
         SealedCode,
@@ -59,6 +60,8 @@ class PaymentWorkflow:
         self._attempt = Attempt(inp)
         self._channel = channel_for(self._attempt)
         self._acks: dict[str, EmitterAck] = {}
+        # The confirmation e-mail and the notices have begun: an operator's cancel does not restart them.
+        self._settled_steps_started = False
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -86,8 +89,14 @@ class PaymentWorkflow:
 
     @workflow.signal
     def finance_decision(self, decision: FinanceDecision) -> None:
-        """Finance confirms or rejects a declared cheque or transfer."""
+        """Finance's decision as the web layer sent it before ``finance_decide`` (attempts in flight)."""
         self._channel.finance_decision(decision)
+
+    @workflow.update
+    def finance_decide(self, decision: FinanceDecision) -> FinanceVerdict:
+        """Finance confirms or rejects a declared cheque or transfer: answered accepted, or refused
+        with the reason finance's page shows (already decided, or the attempt is closing)."""
+        return self._channel.finance_decide(decision)
 
     @workflow.update
     def amanpay_result(self, notice: AmanpayNotice) -> AmanpayDecision:
@@ -124,6 +133,9 @@ class PaymentWorkflow:
     @workflow.run
     async def run(self, inp: PaymentInput) -> PaymentView:
         view = self._attempt.begin()
+        if workflow.patched(CLOSING_RULE):
+            self._attempt.closing_rule = True
+            return await self._run_to_the_close(view)
         try:
             await self._pay()
         except asyncio.CancelledError:
@@ -134,6 +146,44 @@ class PaymentWorkflow:
                 )
             raise
         return view
+
+    async def _run_to_the_close(self, view: PaymentView) -> PaymentView:
+        """The attempt under the closing rule. An operator's cancel (while a timer or an activity runs)
+        still gives the invoices back, unless an approval was accepted: then the attempt settles and
+        ends ``succeeded``. The workflow returns once every handler has answered."""
+        try:
+            await self._pay()
+        except BaseException as err:
+            if not is_cancelled_exception(err):
+                raise
+            settled = await asyncio.shield(asyncio.ensure_future(self._close_after_cancel()))
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not settled:
+                raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return view
+
+    async def _close_after_cancel(self) -> bool:
+        """Cancelled by the operator: settle an accepted approval (True), or release (False)."""
+        attempt = self._attempt
+        if attempt.approval is not None:
+            if not self._settled_steps_started:
+                await self._settle_and_confirm()
+            return True
+        if attempt.holding:
+            await attempt.release(PaymentStatus.CANCELLED, "Tentative annulée par l'opérateur")
+        return False
+
+    async def _settle_and_confirm(self) -> None:
+        attempt = self._attempt
+        assert attempt.approval is not None
+        settlement = await attempt.settle(attempt.approval)
+        if attempt.closing_rule and not settlement.applied:
+            return
+        self._settled_steps_started = True
+        await self._confirm_by_mail()
+        if settlement.awaiting_emitters:
+            await self._notify_emitters(settlement.awaiting_emitters, attempt.shown.transaction_id or "")
 
     async def _pay(self) -> None:
         attempt, channel = self._attempt, self._channel
@@ -146,14 +196,15 @@ class PaymentWorkflow:
             return
         attempt.awaiting(started.status, started.action, started.deadline)
         outcome = await channel.collect()
+        if isinstance(outcome, Released) and attempt.closing_rule and not await attempt.close():
+            assert attempt.approval is not None
+            outcome = Paid(attempt.approval)  # accepted while the partner call in flight ended
         if isinstance(outcome, Released):
             await attempt.release(outcome.status, outcome.reason)
             await channel.after_release(outcome)
             return
-        settlement = await attempt.settle(outcome.approval)
-        await self._confirm_by_mail()
-        if settlement.awaiting_emitters:
-            await self._notify_emitters(settlement.awaiting_emitters, attempt.shown.transaction_id or "")
+        attempt.approval = outcome.approval
+        await self._settle_and_confirm()
 
     async def _confirm_by_mail(self) -> None:
         inp = self._attempt.inp

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         FatouratiDecision,
         FatouratiResult,
         FinanceDecision,
+        FinanceVerdict,
         SealedCode,
         SmsCodeOutcome,
         SmsResendOutcome,
@@ -105,6 +106,9 @@ class PaymentChannel(ABC):
     def finance_decision(self, decision: FinanceDecision) -> None:
         """Finance decides only on a declared cheque or transfer; elsewhere the decision is ignored."""
         return None
+
+    def finance_decide(self, decision: FinanceDecision) -> FinanceVerdict:
+        return FinanceVerdict(False, "Seuls les chèques et virements attendent une décision de la finance.")
 
     def validate_sms_code(self, code: SealedCode) -> None:
         raise ApplicationError(NO_SMS_CODE, type="wrong_state")

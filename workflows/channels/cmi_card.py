@@ -51,11 +51,12 @@ class CmiCard(PaymentChannel):
     def cmi_result(self, result: CmiResult) -> CmiDecision:
         """CMI's verified callback. Capture only while the attempt still waits for its payer."""
         attempt, view = self.attempt, self.attempt.view
-        if view is None or not attempt.awaits_payer():
+        if view is None or not attempt.awaits_payer() or attempt.closing:
             approval = attempt.approval
             if approval is not None and result.approved and result.trans_id == approval.transaction_id:
                 return CmiDecision("ACTION=POSTAUTH", "replay of the accepted approval")
-            return CmiDecision("APPROVED", f"attempt is {view.status if view else 'starting'}: not captured")
+            state = "closing" if attempt.closing else (view.status if view else "starting")
+            return CmiDecision("APPROVED", f"attempt is {state}: not captured")
         if result.amount != view.amount:
             return CmiDecision("APPROVED", "amount differs from the attempt: not captured")
         if not result.approved:
