@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, UpdateWorkflowExecutionLifecycleStage
+from temporalio.api.update.v1 import UpdateRef, WaitPolicy
+from temporalio.api.workflowservice.v1 import PollWorkflowExecutionUpdateRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
 from tests.support.workers import eventually
 
@@ -85,3 +90,29 @@ async def activity_spans(handle: WorkflowHandle[Any, Any], name: str) -> list[tu
                     spans.append((scheduled.pop(scheduled_id), e.event_id))
     spans.extend((s, 1 << 62) for s in scheduled.values())
     return sorted(spans)
+
+
+async def admitted(client: Client, workflow_id: str, update_id: str) -> None:
+    """Waits until the server has admitted the Update (before any worker accepted it): Updates admitted
+    while no worker polls reach the workflow together, in one workflow task."""
+
+    async def probe() -> bool:
+        request = PollWorkflowExecutionUpdateRequest(
+            namespace=client.namespace,
+            update_ref=UpdateRef(
+                workflow_execution=WorkflowExecution(workflow_id=workflow_id), update_id=update_id
+            ),
+            identity="test",
+            wait_policy=WaitPolicy(
+                lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
+            ),
+        )
+        try:
+            await client.workflow_service.poll_workflow_execution_update(
+                request, timeout=timedelta(seconds=2)
+            )
+        except RPCError:
+            return False
+        return True
+
+    await eventually(probe)

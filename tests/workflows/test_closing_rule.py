@@ -28,7 +28,7 @@ from portnet.models import Invoice, Payment, UnappliedPayment
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
 from tests.support.fakes import PartnerFakes
-from tests.support.gates import Gate, activity_spans, taken_in
+from tests.support.gates import Gate, activity_spans, admitted, taken_in
 from tests.support.ledger import invoice_status as status_of
 from tests.support.workers import payment_input, start, wait_status, worker_with_fakes
 from tests.workflows.test_cheque_transfer import offline_input
@@ -366,4 +366,89 @@ async def test_cancel_order_that_never_succeeds_still_releases(
         await handle.signal(PaymentWorkflow.cancel, "Annulé par le payeur")
         result = await handle.result()
     assert result.status == "cancelled"
+    assert status_of(db, invoice) == "unpaid"
+
+
+async def test_two_resends_accepted_together_send_one_code(
+    dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """Both requests reach the workflow in one workflow task (admitted while no worker polls): only the
+    first one reaches the bank, the second is refused (busy or over the limit), never sent twice."""
+    invoice = make_invoice()
+    inp = paydirect_input(invoice)
+    inp.amanpay_settings = AmanpaySettings(resend_interval_seconds=0, max_resends=1)
+    resends = Gate(held=0)
+
+    @activity.defn(name="paydirect_resend")
+    async def paydirect_resend(auth_ref: str) -> int:
+        await resends.passing()
+        return 3
+
+    fakes = [f for f in PartnerFakes().amanpay() if getattr(f, "__name__", "") != "paydirect_resend"]
+    fakes.append(paydirect_resend)
+    client = dev_env.client
+    async with worker_with_fakes(client, fakes, max_cached_workflows=0) as queue:
+        handle = await start(client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+    requests = [
+        asyncio.ensure_future(
+            handle.start_update(
+                PaymentWorkflow.sms_resend, id=f"resend-{n}", wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            )
+        )
+        for n in (1, 2)
+    ]
+    for n in (1, 2):
+        await admitted(client, handle.id, f"resend-{n}")
+    async with worker_with_fakes(client, fakes, task_queue=queue, max_cached_workflows=0):
+        first, second = [await r for r in requests]
+        assert (await first.result()).resends_left == 0
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await second.result()
+        assert isinstance(refused.value.cause, ApplicationError)
+        assert refused.value.cause.type in ("busy", "resend_limit")
+        await handle.signal(PaymentWorkflow.cancel, "fin du test")
+        assert (await handle.result()).status == "cancelled"
+    assert resends.calls == 1
+    assert status_of(db, invoice) == "unpaid"
+
+
+async def test_a_code_sent_while_a_new_code_is_requested_waits_for_it(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """The bank is asked one thing at a time: a code typed while the new code is being sent is checked
+    once the bank has sent it, never beside it."""
+    invoice = make_invoice()
+    inp = paydirect_input(invoice)
+    resend, verify = Gate(), Gate(held=0)
+
+    @activity.defn(name="paydirect_resend")
+    async def paydirect_resend(auth_ref: str) -> int:
+        await resend.passing()
+        return 3
+
+    fakes = [
+        f
+        for f in bank(verify, [PayDirectVerdict("wrong", 2)])
+        if getattr(f, "__name__", "") != "paydirect_resend"
+    ]
+    async with worker_with_fakes(time_env.client, [*fakes, paydirect_resend]) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        await time_env.sleep(timedelta(seconds=61))
+        accepted = WorkflowUpdateStage.ACCEPTED
+        new_code = await handle.start_update(PaymentWorkflow.sms_resend, wait_for_stage=accepted)
+        await resend.reached()
+        code = await handle.start_update(PaymentWorkflow.sms_code, sealed(inp), wait_for_stage=accepted)
+        assert await activity_spans(handle, "paydirect_verify") == []  # not beside the resend
+        resend.open()
+        assert (await new_code.result()).resends_left == 2
+        assert (await code.result()).result == "wrong"
+        (resent,), (verified,) = (
+            await activity_spans(handle, "paydirect_resend"),
+            await activity_spans(handle, "paydirect_verify"),
+        )
+        assert verified[0] > resent[1]
+        await handle.signal(PaymentWorkflow.cancel, "fin du test")
+        assert (await handle.result()).status == "cancelled"
     assert status_of(db, invoice) == "unpaid"
