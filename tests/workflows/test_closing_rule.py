@@ -372,8 +372,8 @@ async def test_cancel_order_that_never_succeeds_still_releases(
 async def test_two_resends_accepted_together_send_one_code(
     dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
-    """Both requests reach the workflow in one workflow task (admitted while no worker polls): only the
-    first one reaches the bank, the second is refused (busy or over the limit), never sent twice."""
+    """Both requests admitted while no worker polls, in whichever order the server hands them over: one
+    reaches the bank, the other is refused (busy, or over the limit), never sent twice."""
     invoice = make_invoice()
     inp = paydirect_input(invoice)
     inp.amanpay_settings = AmanpaySettings(resend_interval_seconds=0, max_resends=1)
@@ -401,12 +401,12 @@ async def test_two_resends_accepted_together_send_one_code(
     for n in (1, 2):
         await admitted(client, handle.id, f"resend-{n}")
     async with worker_with_fakes(client, fakes, task_queue=queue, max_cached_workflows=0):
-        first, second = [await r for r in requests]
-        assert (await first.result()).resends_left == 0
-        with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await second.result()
-        assert isinstance(refused.value.cause, ApplicationError)
-        assert refused.value.cause.type in ("busy", "resend_limit")
+        outcomes = await asyncio.gather(*[(await r).result() for r in requests], return_exceptions=True)
+        sent = [o for o in outcomes if not isinstance(o, BaseException)]
+        refused = [o for o in outcomes if isinstance(o, WorkflowUpdateFailedError)]
+        assert len(sent) == 1 and len(refused) == 1, outcomes
+        assert isinstance(refused[0].cause, ApplicationError)
+        assert refused[0].cause.type in ("busy", "resend_limit")
         await handle.signal(PaymentWorkflow.cancel, "fin du test")
         assert (await handle.result()).status == "cancelled"
     assert resends.calls == 1
