@@ -12,12 +12,18 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import (
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
@@ -30,7 +36,7 @@ from portnet.settings import get_settings
 from tests.support.fakes import PartnerFakes
 from tests.support.gates import Gate, activity_spans, admitted, taken_in
 from tests.support.ledger import invoice_status as status_of
-from tests.support.workers import payment_input, start, wait_status, worker_with_fakes
+from tests.support.workers import eventually, payment_input, start, wait_status, worker_with_fakes
 from tests.workflows.test_cheque_transfer import offline_input
 from tests.workflows.test_paydirect import paydirect_input
 from workflows.payment import PaymentWorkflow
@@ -70,6 +76,16 @@ def bank(gate: Gate, verdicts: list[PayDirectVerdict]) -> list[Callable[..., obj
 
     fakes = [f for f in PartnerFakes().amanpay() if getattr(f, "__name__", "") != "paydirect_verify"]
     return [*fakes, paydirect_verify]
+
+
+async def closed(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Waits until every run of activity ``name`` has its closing event in history."""
+
+    async def probe() -> bool:
+        spans = await activity_spans(handle, name)
+        return bool(spans) and all(end < 1 << 62 for _, end in spans)
+
+    await eventually(probe)
 
 
 def sealed(inp: PaymentInput, digits: str = "123456") -> SealedCode:
@@ -264,14 +280,17 @@ async def test_operator_cancel_while_an_activity_runs_releases_the_invoices(
         await declaration.passing()
         await asyncio.to_thread(cheque_transfer.record_declaration, payment_id, user_name, declared)
 
-    fakes = [*PartnerFakes().fatourati_and_mail(), record_declaration]
+    release = Gate()
+    fakes = [*PartnerFakes().fatourati_and_mail(), record_declaration, gated_release(release)]
     async with worker_with_fakes(time_env.client, fakes) as queue:
         handle = await start(time_env.client, inp, queue)
         await declaration.reached()
         assert status_of(db, invoice) == "in_payment"
         await handle.cancel()
-        await taken_in(handle, CANCEL_REQUESTED)
+        await release.reached()  # the workflow gives the invoices back while the activity still runs
         declaration.open()
+        await closed(handle, "record_declaration")  # (the test server's clock waits for it)
+        release.open()
         with pytest.raises(WorkflowFailureError) as ended:
             await handle.result()
     assert isinstance(ended.value.cause, CancelledError)
