@@ -166,6 +166,8 @@ class PaymentWorkflow:
     async def _close_after_cancel(self) -> bool:
         """Cancelled by the operator: settle an accepted approval (True), or release (False)."""
         attempt = self._attempt
+        if attempt.approval is None:
+            await attempt.close()  # a bank call in flight is let answer: its verdict counts
         if attempt.approval is not None:
             if not self._settled_steps_started:
                 await self._settle_and_confirm()

@@ -327,6 +327,29 @@ async def test_operator_cancel_during_the_settlement_settles_and_confirms(
     assert status_of(db, invoice) in ("payment_confirmed", "paid")
 
 
+async def test_operator_cancel_during_a_verification_lets_the_bank_answer(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    inp = paydirect_input(invoice)
+    verify = Gate()
+    async with worker_with_fakes(time_env.client, bank(verify, [AUTHORIZED])) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        code = await handle.start_update(
+            PaymentWorkflow.sms_code, sealed(inp), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        await verify.reached()
+        await handle.cancel()
+        await taken_in(handle, CANCEL_REQUESTED)
+        assert status_of(db, invoice) == "in_payment"
+        verify.open()
+        assert (await code.result()).result == "authorized"
+        result = await handle.result()
+    assert result.status == "succeeded" and result.transaction_id == "PD-TX-1"
+    assert status_of(db, invoice) in ("payment_confirmed", "paid")
+
+
 def test_a_settlement_after_the_release_commits_nothing_and_keeps_the_money(
     make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
