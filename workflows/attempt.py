@@ -91,7 +91,8 @@ class Attempt:
         self.closing = False
         # Held by every handler while it calls a partner, and by ``close`` to let that call end.
         self.partner_lock = asyncio.Lock()
-        # The release and the settlement run once each, shielded from an operator's cancel.
+        # The reservation, the release and the settlement run once each, shielded from an operator's cancel.
+        self.reserving: asyncio.Task[Reservation] | None = None
         self.releasing: asyncio.Task[None] | None = None
         self.settling: asyncio.Task[Settlement] | None = None
 
@@ -175,7 +176,8 @@ class Attempt:
         """Holds every invoice of the attempt, or none; a refusal ends the attempt ``failed``. Under the
         closing rule an operator's cancel lets it finish, so that what it held is known and released."""
         if self.closing_rule:
-            return await asyncio.shield(asyncio.ensure_future(self._reserve()))
+            self.reserving = asyncio.ensure_future(self._reserve())
+            return await asyncio.shield(self.reserving)
         return await self._reserve()
 
     async def _reserve(self) -> Reservation:

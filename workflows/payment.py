@@ -166,6 +166,8 @@ class PaymentWorkflow:
     async def _close_after_cancel(self) -> bool:
         """Cancelled by the operator: settle an accepted approval (True), or release (False)."""
         attempt = self._attempt
+        if attempt.reserving is not None and not attempt.reserving.done():
+            await workflow.wait([attempt.reserving])  # what it holds is known only once it has run
         if attempt.approval is None:
             await attempt.close()  # a bank call in flight is let answer: its verdict counts
         if attempt.approval is not None:

@@ -29,7 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import cheque_transfer, ledger
 from activities.paydirect import PayDirectVerdict, PayDirectVerifyInput
-from activities.types import ReleaseInput, ReserveInput, SettleInput, Settlement
+from activities.types import ReleaseInput, Reservation, ReserveInput, SettleInput, Settlement
 from portnet.models import Invoice, Payment, UnappliedPayment
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
@@ -299,6 +299,30 @@ async def test_operator_cancel_while_an_activity_runs_releases_the_invoices(
     assert payment is not None
     db.refresh(payment)
     assert payment.status == "cancelled"
+
+
+async def test_operator_cancel_while_the_invoices_are_being_held_gives_them_back(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    inp = payment_input(invoice.company_id, [invoice.id or 0])
+    reserve = Gate()
+
+    @activity.defn(name="reserve_invoices")
+    async def reserve_invoices(request: ReserveInput) -> Reservation:
+        await reserve.passing()
+        return await asyncio.to_thread(ledger.reserve_invoices, request)
+
+    async with worker_with_fakes(time_env.client, [reserve_invoices]) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await reserve.reached()
+        await handle.cancel()
+        await taken_in(handle, CANCEL_REQUESTED)
+        reserve.open()
+        with pytest.raises(WorkflowFailureError) as ended:
+            await handle.result()
+    assert isinstance(ended.value.cause, CancelledError)
+    assert status_of(db, invoice) == "unpaid"
 
 
 async def test_operator_cancel_during_the_settlement_settles_and_confirms(
