@@ -306,12 +306,15 @@ async def test_operator_cancel_while_the_invoices_are_being_held_gives_them_back
 ) -> None:
     invoice = make_invoice()
     inp = payment_input(invoice.company_id, [invoice.id or 0])
-    reserve = Gate()
+    reserve, reserved = Gate(), asyncio.Event()
 
     @activity.defn(name="reserve_invoices")
     async def reserve_invoices(request: ReserveInput) -> Reservation:
         await reserve.passing()
-        return await asyncio.to_thread(ledger.reserve_invoices, request)
+        try:
+            return await asyncio.to_thread(ledger.reserve_invoices, request)
+        finally:
+            reserved.set()
 
     async with worker_with_fakes(time_env.client, [reserve_invoices]) as queue:
         handle = await start(time_env.client, inp, queue)
@@ -321,6 +324,7 @@ async def test_operator_cancel_while_the_invoices_are_being_held_gives_them_back
         reserve.open()
         with pytest.raises(WorkflowFailureError) as ended:
             await handle.result()
+        await asyncio.wait_for(reserved.wait(), 20)  # the hold is written, whatever the workflow did
     assert isinstance(ended.value.cause, CancelledError)
     assert status_of(db, invoice) == "unpaid"
 
