@@ -157,11 +157,17 @@ class PaymentWorkflow:
             if not is_cancelled_exception(err):
                 raise
             settled = await asyncio.shield(asyncio.ensure_future(self._close_after_cancel()))
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._all_answered()
             if not settled:
                 raise
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._all_answered()
         return view
+
+    async def _all_answered(self) -> None:
+        """The attempt is over: ``ready`` answers with the view as it is (an operator's cancel may come
+        before the payer had anything to do), and every handler finishes before the run returns."""
+        self._attempt.ready = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
     async def _close_after_cancel(self) -> bool:
         """Cancelled by the operator: settle an accepted approval (True), or release (False)."""

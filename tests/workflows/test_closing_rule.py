@@ -19,11 +19,13 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
+    WithStartWorkflowOperation,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
@@ -317,11 +319,25 @@ async def test_operator_cancel_while_the_invoices_are_being_held_gives_them_back
             reserved.set()
 
     async with worker_with_fakes(time_env.client, [reserve_invoices]) as queue:
-        handle = await start(time_env.client, inp, queue)
+        # Started as the API starts it: update-with-start, the API waiting on ``ready``.
+        operation = WithStartWorkflowOperation(
+            PaymentWorkflow.run,
+            inp,
+            id=f"payment-{inp.payment_id}",
+            task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        ready = asyncio.ensure_future(
+            time_env.client.execute_update_with_start_workflow(
+                PaymentWorkflow.ready, start_workflow_operation=operation
+            )
+        )
         await reserve.reached()
+        handle = await operation.workflow_handle()
         await handle.cancel()
         await taken_in(handle, CANCEL_REQUESTED)
         reserve.open()
+        assert (await ready).status == "cancelled"  # the API gets its answer, not a hung request
         with pytest.raises(WorkflowFailureError) as ended:
             await handle.result()
         await asyncio.wait_for(reserved.wait(), 20)  # the hold is written, whatever the workflow did
