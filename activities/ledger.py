@@ -26,7 +26,7 @@ from activities.types import (
     SettleInput,
     Settlement,
 )
-from activities.unapplied import keep_unapplied_settlement
+from activities.late_settlement import keep_unapplied_settlement
 from portnet import documents
 from portnet.db import session_scope
 from portnet.localtime import to_local

@@ -1,8 +1,9 @@
-"""Money a partner took that no invoice can take any more, seen from the ledger activities.
+"""A settlement that comes too late: money a partner took for an attempt that had already given its
+invoices back (an abandoned settle, a retry after the release).
 
-Today one writer: a settlement refused because its attempt had already given its invoices back.
-It is kept in this one small module so that it can be pointed at the shared writer of unapplied
-money (portnet/unapplied.py) once that exists, without touching the settlement itself.
+``settle_payment`` keeps that money as unapplied money, through the one small function here, so that
+it can be pointed at the shared writer of unapplied money (``portnet.unapplied.keep``) once that is
+on this branch, without touching the settlement itself.
 """
 
 from __future__ import annotations
