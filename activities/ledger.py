@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio import activity
 
+from activities.late_settlement import keep_unapplied_settlement
 from activities.types import (
     MarkPaidInput,
     ReleaseInput,
@@ -26,7 +27,6 @@ from activities.types import (
     SettleInput,
     Settlement,
 )
-from activities.late_settlement import keep_unapplied_settlement
 from portnet import documents
 from portnet.db import session_scope
 from portnet.localtime import to_local
