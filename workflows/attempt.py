@@ -161,6 +161,10 @@ class Attempt:
         if self.cancel_reason is None:
             self.cancel_reason = reason
 
+    def disown(self) -> None:
+        """The partner disowned the approval (it holds no money for it): the attempt may be released."""
+        self.approval = None
+
     async def close(self) -> bool:
         """The one closing rule: no handler calls a partner or accepts money from now on. The flag is
         set before anything awaits; then the partner call in flight, if any, is let finish, since its

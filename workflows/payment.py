@@ -178,6 +178,11 @@ class PaymentWorkflow:
             await attempt.close()  # a bank call in flight is let answer: its verdict counts
         if attempt.approval is not None:
             if not self._settled_steps_started:
+                settling = attempt.settling is not None
+                confirmed = None if settling else await self._channel.confirm(attempt.approval)
+                if isinstance(confirmed, Released):
+                    await attempt.release(confirmed.status, confirmed.reason)
+                    return False
                 await self._settle_and_confirm()
             return True
         if attempt.holding:

@@ -88,6 +88,12 @@ class PaymentChannel(ABC):
     @abstractmethod
     async def collect(self) -> Outcome: ...
 
+    async def confirm(self, approval: Approval) -> Outcome:
+        """Whether an accepted approval holds money before the attempt settles on it outside ``collect``
+        (an operator's cancel arrived first). Most channels: it does. A channel whose partner may still
+        disown it calls ``Attempt.disown`` and answers ``Released``."""
+        return Paid(approval)
+
     async def after_release(self, released: Released) -> None:
         """Runs once ``collect``'s ``Released`` gave the invoices back (most channels: nothing)."""
         return None
