@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio import activity
 
+from activities.late_settlement import keep_unapplied_settlement
 from activities.types import (
     MarkPaidInput,
     ReleaseInput,
@@ -235,6 +236,11 @@ def settle_payment(inp: SettleInput) -> Settlement:
             .order_by(col(Invoice.number))
         ).all()
         awaiting: dict[str, list[str]] = {}
+        if payment.status != PaymentStatus.SUCCEEDED.value and not _holds_its_invoices(session, payment):
+            # Released meanwhile (an abandoned settle, a late retry): the invoices may already be in
+            # another attempt, so nothing is marked paid; the money is kept for finance.
+            unapplied_id = keep_unapplied_settlement(payment, inp)
+            return Settlement(receipt_document_id=0, receipt_number=f"ENC-{unapplied_id:08d}", applied=False)
         if payment.status != PaymentStatus.SUCCEEDED.value:
             _log_declines(session, payment, invoice_ids, inp, function)
             payment.status = PaymentStatus.SUCCEEDED.value
@@ -295,6 +301,11 @@ def settle_payment(inp: SettleInput) -> Settlement:
             receipt_number=receipt_number(payment.id),
             awaiting_emitters=awaiting,
         )
+
+
+def _holds_its_invoices(session: Session, payment: Payment) -> bool:
+    held = session.exec(select(InvoiceHold).where(InvoiceHold.payment_id == payment.id)).first()
+    return held is not None
 
 
 def receipt_number(payment_id: str) -> str:

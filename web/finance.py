@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.messagelog import append_message
@@ -138,7 +138,8 @@ def awaiting_confirmation(db: Session) -> list[tuple[Payment, Company, PaymentCh
 async def decide(
     client: Client, db: Session, user: User, payment_id: str, confirm: bool, reason: str
 ) -> Payment:
-    """Confirm (the money is in the bank) or reject a declared cheque or transfer: a signal."""
+    """Confirm (the money is in the bank) or reject a declared cheque or transfer: an Update, whose
+    refusal (already decided, or the attempt closing at its deadline) is a 409 with the workflow's reason."""
     payment = db.get(Payment, payment_id)
     if payment is None:
         raise FinanceError(404, "Paiement introuvable.")
@@ -156,9 +157,11 @@ async def decide(
         view = await handle.query(PaymentWorkflow.state)
         if view is None or view.status != PaymentStatus.AWAITING_CONFIRMATION.value:
             raise no_longer
-        await handle.signal(
-            PaymentWorkflow.finance_decision, FinanceDecision(confirm, user.username, reason.strip()[:500])
+        verdict = await handle.execute_update(
+            PaymentWorkflow.finance_decide, FinanceDecision(confirm, user.username, reason.strip()[:500])
         )
+    except WorkflowUpdateFailedError:
+        raise no_longer from None
     except RPCError as err:
         # NOT_FOUND: the workflow closed (deadline passed meanwhile): there is nothing left to decide.
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -166,6 +169,8 @@ async def decide(
         raise FinanceError(503, UNAVAILABLE) from None
     except WorkflowQueryFailedError:
         raise FinanceError(503, UNAVAILABLE) from None
+    if not verdict.accepted:
+        raise FinanceError(409, verdict.reason or no_longer.message)
     return payment
 
 

@@ -2,7 +2,7 @@
 
 hold the invoices -> the channel gives the payer the next action -> the channel collects (partner,
 payer or finance, until its deadline) -> settle, or release -> confirmation e-mail -> settlement
-notices to the emitters, and their acknowledgements (workflows/settlement.py).
+notices to the emitters, and their acknowledgements.
 
 The workflow owns an ``Attempt`` (workflows/attempt.py: the view, the approval, the ledger steps) and
 the attempt's channel (workflows/channels/: one class per channel). Partner and payer messages are
@@ -16,15 +16,16 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     # The sandbox resolves the type hints of activity results (Reservation, Settlement...) in the
     # modules this one imports itself: the ledger's payloads must be among them.
     from activities.types import Reservation, Settlement  # noqa: F401
     from portnet.statuses import PaymentStatus
-    from workflows.attempt import Attempt
+    from workflows.attempt import CLOSING_RULE, Attempt
     from workflows.channels import channel_for
-    from workflows.channels.base import Failed, Released
+    from workflows.channels.base import Failed, Paid, Released
     from workflows.settlement import AfterSettlement
     from workflows.types import (
         AmanpayDecision,
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         FatouratiDecision,
         FatouratiResult,
         FinanceDecision,
+        FinanceVerdict,
         PaymentInput,
         PaymentView,
         SealedCode,
@@ -50,6 +52,8 @@ class PaymentWorkflow:
         self._attempt = Attempt(inp)
         self._channel = channel_for(self._attempt)
         self._after = AfterSettlement()
+        # The confirmation e-mail and the notices have begun: an operator's cancel does not restart them.
+        self._settled_steps_started = False
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -77,8 +81,14 @@ class PaymentWorkflow:
 
     @workflow.signal
     def finance_decision(self, decision: FinanceDecision) -> None:
-        """Finance confirms or rejects a declared cheque or transfer."""
+        """Finance's decision as the web layer sent it before ``finance_decide`` (attempts in flight)."""
         self._channel.finance_decision(decision)
+
+    @workflow.update
+    def finance_decide(self, decision: FinanceDecision) -> FinanceVerdict:
+        """Finance confirms or rejects a declared cheque or transfer: answered accepted, or refused
+        with the reason finance's page shows (already decided, or the attempt is closing)."""
+        return self._channel.finance_decide(decision)
 
     @workflow.update
     def amanpay_result(self, notice: AmanpayNotice) -> AmanpayDecision:
@@ -115,6 +125,9 @@ class PaymentWorkflow:
     @workflow.run
     async def run(self, inp: PaymentInput) -> PaymentView:
         view = self._attempt.begin()
+        if workflow.patched(CLOSING_RULE):
+            self._attempt.closing_rule = True
+            return await self._run_to_the_close(view)
         try:
             await self._pay()
         except asyncio.CancelledError:
@@ -125,6 +138,66 @@ class PaymentWorkflow:
                 )
             raise
         return view
+
+    async def _run_to_the_close(self, view: PaymentView) -> PaymentView:
+        """The attempt under the closing rule. An operator's cancel (while a timer or an activity runs)
+        still gives the invoices back, unless an approval was accepted: then the attempt settles and
+        ends ``succeeded``. The workflow returns once every handler has answered."""
+        try:
+            await self._pay()
+        except BaseException as err:
+            if not is_cancelled_exception(err):
+                raise
+            settled = await asyncio.shield(asyncio.ensure_future(self._close_after_cancel()))
+            await self._all_answered()
+            if not settled:
+                raise
+        await self._all_answered()
+        return view
+
+    async def _all_answered(self) -> None:
+        """The attempt is over: ``ready`` answers with the view as it is (an operator's cancel may come
+        before the payer had anything to do), and every handler finishes before the run returns."""
+        self._attempt.ready = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _close_after_cancel(self) -> bool:
+        """Cancelled by the operator: settle an accepted approval (True), or release (False)."""
+        attempt = self._attempt
+        if attempt.reserving is not None and not attempt.reserving.done():
+            await workflow.wait([attempt.reserving])  # what it holds is known only once it has run
+        if attempt.approval is None:
+            await attempt.close()  # a bank call in flight is let answer: its verdict counts
+        if attempt.approval is not None:
+            if not self._settled_steps_started:
+                settling = attempt.settling is not None
+                confirmed = None if settling else await self._channel.confirm(attempt.approval)
+                if isinstance(confirmed, Released):
+                    await attempt.release(confirmed.status, confirmed.reason)
+                    return False
+                await self._settle_and_confirm()
+            return True
+        if attempt.holding:
+            await attempt.release(PaymentStatus.CANCELLED, "Tentative annulée par l'opérateur")
+        return False
+
+    async def _settle_and_confirm(self) -> None:
+        attempt = self._attempt
+        assert attempt.approval is not None
+        settlement = await attempt.settle(attempt.approval)
+        if attempt.closing_rule and not settlement.applied:
+            return
+        self._settled_steps_started = True
+        inp, view = attempt.inp, attempt.shown
+        await self._after.confirm_by_mail(inp.payment_id, inp.payer.email)
+        if settlement.awaiting_emitters:
+            await self._after.notify_emitters(
+                inp.payment_id,
+                settlement.awaiting_emitters,
+                view.transaction_id or "",
+                inp.emitter_ack_deadline_seconds,
+                still_awaiting=lambda pending: setattr(view, "awaiting_emitters", pending),
+            )
 
     async def _pay(self) -> None:
         attempt, channel = self._attempt, self._channel
@@ -137,18 +210,12 @@ class PaymentWorkflow:
             return
         attempt.awaiting(started.status, started.action, started.deadline)
         outcome = await channel.collect()
+        if isinstance(outcome, Released) and attempt.closing_rule and not await attempt.close():
+            assert attempt.approval is not None
+            outcome = Paid(attempt.approval)  # accepted while the partner call in flight ended
         if isinstance(outcome, Released):
             await attempt.release(outcome.status, outcome.reason)
             await channel.after_release(outcome)
             return
-        settlement = await attempt.settle(outcome.approval)
-        inp, view = attempt.inp, attempt.shown
-        await self._after.confirm_by_mail(inp.payment_id, inp.payer.email)
-        if settlement.awaiting_emitters:
-            await self._after.notify_emitters(
-                inp.payment_id,
-                settlement.awaiting_emitters,
-                view.transaction_id or "",
-                inp.emitter_ack_deadline_seconds,
-                still_awaiting=lambda pending: setattr(view, "awaiting_emitters", pending),
-            )
+        attempt.approval = outcome.approval
+        await self._settle_and_confirm()

@@ -154,6 +154,18 @@ PATHS: tuple[RecordedPath, ...] = (
         (),
         "CMI refuses to create the token: the invoices are given back at once",
     ),
+    _payment(
+        "payment_card_approval_during_release",
+        "cancelled",
+        ("cancel", "cmi_result"),
+        "closing rule: CMI's approval while the payer's cancel releases: answered APPROVED, not captured",
+    ),
+    _payment(
+        "payment_card_operator_cancel_during_settlement",
+        "succeeded",
+        ("cmi_result",),
+        "closing rule: an operator's cancel while the approval settles: it settles and confirms",
+    ),
     # --- cheque and bank transfer -----------------------------------------------------------------
     _payment(
         "payment_cheque_confirmed_subscription_renewed",
@@ -174,6 +186,18 @@ PATHS: tuple[RecordedPath, ...] = (
         "cancelled",
         ("cancel",),
         "finance blocks the invoice while the cheque waits: the attempt is cancelled",
+    ),
+    _payment(
+        "payment_cheque_confirmed_by_update",
+        "succeeded",
+        ("finance_decide",),
+        "closing rule: finance confirms by Update, answered accepted",
+    ),
+    _payment(
+        "payment_cheque_confirmation_during_release",
+        "expired",
+        ("finance_decide",),
+        "closing rule: finance confirms while the 30-day release runs: answered refused",
     ),
     # --- Amanpay cash code and Amanty -------------------------------------------------------------
     _payment("payment_cash_code_paid", "succeeded", ("amanpay_result",), "the code is paid at Tashilat"),

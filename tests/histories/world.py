@@ -288,6 +288,7 @@ class World:
 
     @activity.defn(name="release_invoices")
     async def release_invoices(self, inp: ReleaseInput) -> None:
+        await self._pass("release_invoices", inp.payment_id)
         return None
 
     @activity.defn(name="mark_invoices_paid")
