@@ -31,8 +31,6 @@ class ClosedWorkflows:
         return Handle()
 
 
-
-
 def closed_as(db: Session, ledger: Ledger, status: str, trans_id: str | None) -> None:
     payment = db.get(Payment, ledger.payment_id)
     assert payment is not None

@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from portnet.models import Invoice
 from portnet.settings import get_settings
 from worker import ACTIVITIES, WORKFLOWS, build_worker
 from workflows.payment import PaymentWorkflow
-from workflows.types import PayerInfo, PaymentInput, PaymentView
+from workflows.types import AmanpayPayer, AmanpaySettings, PayerInfo, PaymentInput, PaymentView
 
 T = TypeVar("T")
 
@@ -117,3 +118,36 @@ def fatourati_input(company_id: int, invoice_ids: list[int]) -> PaymentInput:
     inp.channel = "cmi_fatourati"
     inp.reminder_before_seconds = 1800
     return inp
+
+
+def offline_input(company_id: int, invoice_ids: list[int], channel: str = "bank_transfer") -> PaymentInput:
+    inp = payment_input(company_id, invoice_ids, deadline=30 * 24 * 3600)
+    inp.channel = channel
+    inp.declaration = (
+        {"transfer_reference": "VIR-2026-001", "transfer_date": "2026-11-20"}
+        if channel == "bank_transfer"
+        else {"cheque_number": "1234567", "bank": "CIH Bank"}
+    )
+    return inp
+
+
+def paydirect_input(invoice: Invoice, channel: str = "amanpay_paydirect") -> PaymentInput:
+    return PaymentInput(
+        payment_id="PN" + uuid.uuid4().hex[:12].upper(),
+        channel=channel,
+        company_id=invoice.company_id,
+        user_id=None,
+        user_name="sataa",
+        invoice_ids=[invoice.id or 0],
+        payer=PayerInfo(name="Yassine Alaoui", email="payeur@sataa.ma", phone="+212600000001"),
+        emitter_ack_deadline_seconds=3600,
+        amanpay=AmanpayPayer(
+            last_name="Alaoui",
+            first_name="Yassine",
+            contract_number="PD1002457",
+            cin="BE123456",
+            mandataire="Yassine Alaoui",
+            phone="+212600000001",
+        ),
+        amanpay_settings=AmanpaySettings(),
+    )

@@ -16,20 +16,14 @@ from temporalio.testing import WorkflowEnvironment
 from portnet.models import Company, Invoice, InvoiceMessage, Payment
 from tests.support.fakes import PartnerFakes
 from tests.support.ledger import invoice_status as status_of
-from tests.support.workers import payment_input, start, wait_status, worker_with_fakes
+from tests.support.workers import (
+    offline_input,
+    start,
+    wait_status,
+    worker_with_fakes,
+)
 from workflows.payment import PaymentWorkflow
-from workflows.types import FinanceDecision, PaymentInput
-
-
-def offline_input(company_id: int, invoice_ids: list[int], channel: str = "bank_transfer") -> PaymentInput:
-    inp = payment_input(company_id, invoice_ids, deadline=30 * 24 * 3600)
-    inp.channel = channel
-    inp.declaration = (
-        {"transfer_reference": "VIR-2026-001", "transfer_date": "2026-11-20"}
-        if channel == "bank_transfer"
-        else {"cheque_number": "1234567", "bank": "CIH Bank"}
-    )
-    return inp
+from workflows.types import FinanceDecision
 
 
 def subscription_end(db: Session, company_id: int) -> date | None:

@@ -35,12 +35,18 @@ from activities.types import ReleaseInput, Reservation, ReserveInput, SettleInpu
 from portnet.models import Invoice, Payment, UnappliedPayment
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
-from tests.support.fakes import PartnerFakes
+from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.gates import Gate, activity_spans, admitted, taken_in
 from tests.support.ledger import invoice_status as status_of
-from tests.support.workers import eventually, payment_input, start, wait_status, worker_with_fakes
-from tests.workflows.test_cheque_transfer import offline_input
-from tests.workflows.test_paydirect import paydirect_input
+from tests.support.workers import (
+    eventually,
+    offline_input,
+    paydirect_input,
+    payment_input,
+    start,
+    wait_status,
+    worker_with_fakes,
+)
 from workflows.payment import PaymentWorkflow
 from workflows.types import AmanpaySettings, CmiResult, FinanceDecision, PaymentInput, SealedCode
 
@@ -353,7 +359,9 @@ async def test_operator_cancel_during_the_settlement_settles_and_confirms(
     inp = payment_input(invoice.company_id, [invoice.id or 0])
     settle = Gate()
     fakes = PartnerFakes()
-    async with worker_with_fakes(time_env.client, [*fakes.silent_emitters(), gated_settle(settle)]) as queue:
+    async with worker_with_fakes(
+        time_env.client, [*fakes.silent_emitters(), *CmiBank().activities(), gated_settle(settle)]
+    ) as queue:
         handle = await start(time_env.client, inp, queue)
         await wait_status(handle, "awaiting_payer")
         decision = await handle.execute_update(

@@ -8,7 +8,6 @@ tests/integration/test_paydirect_updates.py.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -23,31 +22,9 @@ from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
 from tests.support.fakes import PartnerFakes
 from tests.support.ledger import invoice_status as status_of
-from tests.support.workers import wait_status, worker_with_fakes
+from tests.support.workers import paydirect_input, wait_status, worker_with_fakes
 from workflows.payment import PaymentWorkflow
-from workflows.types import AmanpayPayer, AmanpaySettings, PayerInfo, PaymentInput, SealedCode
-
-
-def paydirect_input(invoice: Invoice, channel: str = "amanpay_paydirect") -> PaymentInput:
-    return PaymentInput(
-        payment_id="PN" + uuid.uuid4().hex[:12].upper(),
-        channel=channel,
-        company_id=invoice.company_id,
-        user_id=None,
-        user_name="sataa",
-        invoice_ids=[invoice.id or 0],
-        payer=PayerInfo(name="Yassine Alaoui", email="payeur@sataa.ma", phone="+212600000001"),
-        emitter_ack_deadline_seconds=3600,
-        amanpay=AmanpayPayer(
-            last_name="Alaoui",
-            first_name="Yassine",
-            contract_number="PD1002457",
-            cin="BE123456",
-            mandataire="Yassine Alaoui",
-            phone="+212600000001",
-        ),
-        amanpay_settings=AmanpaySettings(),
-    )
+from workflows.types import SealedCode
 
 
 async def test_sms_code_expires_after_ten_minutes_then_a_new_one_is_possible(
