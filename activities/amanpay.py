@@ -22,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from portnet.money import to_money
+from portnet.partner_http import partner_client
 from portnet.protocols import amanpay as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
@@ -70,7 +71,7 @@ class Reply:
 
 async def post(url: str, body: dict[str, Any], key: str, header: str, message: Message) -> Reply:
     raw = proto.dumps(body)
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+    async with partner_client("amanpay", timeout=TIMEOUT) as client:
         response = await client.post(
             url,
             content=raw,

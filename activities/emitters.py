@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -22,6 +21,7 @@ from activities.ledger import mark_awaiting_partner
 from portnet.db import session_scope
 from portnet.models import Invoice, PaymentInvoice
 from portnet.money import total
+from portnet.partner_http import partner_client
 from portnet.protocols import emitter as emitter_protocol
 from portnet.settings import get_settings
 
@@ -68,7 +68,7 @@ async def send_settlement_notice(inp: EmitterNoticeInput) -> str:
         separators=(",", ":"),
     ).encode()
     url = f"{settings.emitter_notify_url.rstrip('/')}/{inp.emitter_code}/settlements"
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with partner_client("emitter", timeout=20) as client:
         response = await client.post(
             url,
             content=body,

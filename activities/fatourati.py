@@ -22,6 +22,7 @@ from activities.types import PayerInfo
 from portnet.db import session_scope
 from portnet.models import Emitter, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
 from portnet.money import to_money
+from portnet.partner_http import partner_client
 from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
@@ -104,7 +105,7 @@ async def create_token(inp: TokenInput) -> FatouratiToken:
         ],
         **callback_urls(settings.public_base_url),
     }
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with partner_client("fatourati", timeout=20) as client:
         response = await client.post(
             f"{settings.fatourati_base_url.rstrip('/')}/tokens",
             json=body,
@@ -151,7 +152,7 @@ async def cancel_token(payment_id: str) -> str:
         "storeId": settings.fatourati_store_id,
         "tokenRef": reference,
     }
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with partner_client("fatourati", timeout=20) as client:
         response = await client.post(
             f"{settings.fatourati_base_url.rstrip('/')}/tokens/{reference}/cancel",
             json=proto.signed(fields, proto.TOKEN_CANCEL, settings.fatourati_api_key),

@@ -26,7 +26,7 @@ from activities.types import (
     SettleInput,
     Settlement,
 )
-from portnet import documents
+from portnet import documents, metrics
 from portnet.db import session_scope
 from portnet.localtime import to_local
 from portnet.messagelog import append_message
@@ -87,7 +87,8 @@ def _reservation_of(session: Session, payment: Payment) -> Reservation:
 def _refuse(inp: ReserveInput, code: str, message: str) -> Reservation:
     """Keeps a trace of the refused attempt (finance sees it) without holding anything."""
     with session_scope() as session:
-        if session.get(Payment, inp.payment_id) is None:
+        created = session.get(Payment, inp.payment_id) is None
+        if created:
             session.add(
                 Payment(
                     id=inp.payment_id,
@@ -101,6 +102,9 @@ def _refuse(inp: ReserveInput, code: str, message: str) -> Reservation:
                     failure_reason=message,
                 )
             )
+    if created:
+        metrics.attempt_started(inp.channel)
+        metrics.attempt_ended(inp.channel, PaymentStatus.FAILED.value)
     return Reservation(ok=False, error_code=code, error=message)
 
 
@@ -177,7 +181,9 @@ def reserve_invoices(inp: ReserveInput) -> Reservation:
                     payment_id=payment.id,
                     dedupe_key=f"{payment.id}:reserve:{inv.id}",
                 )
-            return _reservation_of(session, payment)
+            reservation = _reservation_of(session, payment)
+        metrics.attempt_started(inp.channel)  # committed: the invoices are held
+        return reservation
     except _Refusal as refusal:
         return _refuse(inp, refusal.code, refusal.message)
     except IntegrityError:
@@ -227,7 +233,8 @@ def settle_payment(inp: SettleInput) -> Settlement:
             .order_by(col(Invoice.number))
         ).all()
         awaiting: dict[str, list[str]] = {}
-        if payment.status != PaymentStatus.SUCCEEDED.value:
+        newly_settled = payment.status != PaymentStatus.SUCCEEDED.value
+        if newly_settled:
             _log_declines(session, payment, invoice_ids, inp, function)
             payment.status = PaymentStatus.SUCCEEDED.value
             payment.partner_transaction_id = inp.transaction_id
@@ -282,11 +289,14 @@ def settle_payment(inp: SettleInput) -> Settlement:
         if receipt is None:
             receipt = _store_receipt(session, payment, rows, inp)
         assert receipt.id is not None
-        return Settlement(
+        settlement = Settlement(
             receipt_document_id=receipt.id,
             receipt_number=receipt_number(payment.id),
             awaiting_emitters=awaiting,
         )
+    if newly_settled:
+        metrics.attempt_ended(inp.channel, PaymentStatus.SUCCEEDED.value)
+    return settlement
 
 
 def receipt_number(payment_id: str) -> str:
@@ -357,11 +367,14 @@ def release_invoices(inp: ReleaseInput) -> None:
                 dedupe_key=f"{payment.id}:release:{hold.invoice_id}",
             )
             session.delete(hold)
-        if not PaymentStatus(payment.status).is_final:
+        ended = not PaymentStatus(payment.status).is_final
+        if ended:
             payment.status = inp.final_status
             payment.failure_reason = inp.reason
             payment.updated_at = utcnow()
             session.add(payment)
+    if ended:
+        metrics.attempt_ended(inp.channel, inp.final_status)
 
 
 def mark_awaiting_partner(payment_id: str, emitter_code: str, notice_id: str) -> None:

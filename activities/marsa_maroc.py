@@ -15,7 +15,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio import activity
@@ -24,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from portnet.db import session_scope
 from portnet.models import Emitter, Invoice, InvoiceHold
 from portnet.money import to_money
+from portnet.partner_http import partner_client
 from portnet.settings import get_settings
 from portnet.statuses import InvoiceStatus
 
@@ -154,7 +154,7 @@ async def fetch_invoice_page(inp: MarsaPageInput) -> MarsaPage:
     else:
         params["customer_id"] = inp.customer_id or ""
     url = settings.marsa_maroc_base_url.rstrip("/") + "/api/v1/invoices"
-    async with httpx.AsyncClient(timeout=settings.marsa_maroc_timeout_seconds) as client:
+    async with partner_client("marsa_maroc", timeout=settings.marsa_maroc_timeout_seconds) as client:
         response = await _heartbeating(
             client.get(
                 url,

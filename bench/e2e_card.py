@@ -317,7 +317,7 @@ async def start_stack(stack: Stack) -> Client:
 
     async def web_up() -> bool:
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=3) as http:
-            return (await http.get("/healthz")).status_code == 200
+            return (await http.get("/readyz")).status_code == 200
 
     async def sandbox_up() -> bool:
         async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=3) as http:
