@@ -63,20 +63,77 @@ def traces_url(endpoint: str) -> str:
 def instrument_libraries(provider: TracerProvider) -> None:
     """httpx (every partner call) and the ledger's engine (every SQL statement)."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     from portnet.db import get_engine
 
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
-    SQLAlchemyInstrumentor().instrument(tracer_provider=provider, engine=get_engine())
+    _SqlSpans.attach(get_engine(), provider)
 
 
 def uninstrument_libraries() -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     HTTPXClientInstrumentor().uninstrument()
-    SQLAlchemyInstrumentor().uninstrument()
+    _SqlSpans.detach()
+
+
+class _SqlSpans:
+    """A client span per SQL statement on the ledger's engine.
+
+    Two engine events rather than opentelemetry-instrumentation-sqlalchemy, whose releases lag
+    SQLAlchemy's (it refuses 2.1, and patches the asyncio extension, which needs greenlet, we do
+    not). The statement text is recorded (bound parameters are never: they hold payers' data).
+    """
+
+    _attached: tuple[Any, _SqlSpans] | None = None
+
+    def __init__(self, provider: TracerProvider, system: str) -> None:
+        self.tracer = provider.get_tracer("portnet.sql")
+        self.system = system
+
+    @classmethod
+    def attach(cls, engine: Any, provider: TracerProvider) -> None:
+        import sqlalchemy as sa
+
+        cls.detach()
+        hooks = cls(provider, engine.dialect.name)
+        sa.event.listen(engine, "before_cursor_execute", hooks.before)
+        sa.event.listen(engine, "after_cursor_execute", hooks.after)
+        sa.event.listen(engine, "handle_error", hooks.error)
+        cls._attached = (engine, hooks)
+
+    @classmethod
+    def detach(cls) -> None:
+        import sqlalchemy as sa
+
+        if cls._attached is None:
+            return
+        engine, hooks = cls._attached
+        sa.event.remove(engine, "before_cursor_execute", hooks.before)
+        sa.event.remove(engine, "after_cursor_execute", hooks.after)
+        sa.event.remove(engine, "handle_error", hooks.error)
+        cls._attached = None
+
+    def before(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        operation = statement.split(None, 1)[0].upper() if statement.strip() else "SQL"
+        span = self.tracer.start_span(
+            f"{operation} {self.system}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"db.system": self.system, "db.statement": statement[:2000]},
+        )
+        context._portnet_span = span
+
+    def after(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        span = getattr(context, "_portnet_span", None)
+        if span is not None:
+            span.end()
+
+    def error(self, exception_context: Any) -> None:
+        span = getattr(exception_context.execution_context, "_portnet_span", None)
+        if span is not None:
+            failure = type(exception_context.original_exception).__name__
+            span.set_status(trace.Status(trace.StatusCode.ERROR, failure))
+            span.end()
 
 
 def temporal_interceptors(provider: TracerProvider | None) -> list[Interceptor]:
