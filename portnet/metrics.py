@@ -168,6 +168,16 @@ def http_request(method: str, route: str, status: int, seconds: float) -> None:
     _record(HTTP_REQUESTS, seconds, {"method": method, "route": route, "status": str(status)})
 
 
+# The Temporal SDK's series the alert rules and dashboards use (on the worker's endpoint, milliseconds);
+# tests/operations/test_worker_metrics.py checks a real worker exports each of them.
+TEMPORAL_SDK_SERIES = frozenset({
+    "temporal_num_pollers",
+    "temporal_workflow_task_schedule_to_start_latency_bucket",
+    "temporal_activity_schedule_to_start_latency_bucket",
+    "temporal_request",
+})
+
+
 def exported_series() -> set[str]:
     """Every series name the portal or the worker exports of ours (not the SDK's ``temporal_*``)."""
     return set().union(*(metric.series() for metric in CATALOGUE))

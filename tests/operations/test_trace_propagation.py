@@ -41,7 +41,9 @@ async def traced_portal(
 ) -> AsyncIterator[Callable[[], httpx.AsyncClient]]:
     """The portal and a worker on one traced client, as the two processes are when tracing is on."""
     provider, _ = spans
-    client = Client(**{**dev_env.client.config(), "interceptors": telemetry.temporal_interceptors(provider)})
+    config = dev_env.client.config()
+    config["interceptors"] = telemetry.temporal_interceptors(provider)
+    client = Client(**config)
     async with running_worker(client) as queue:
         settings = get_settings().model_copy(update={"temporal_task_queue": queue})
         app = create_app(settings, temporal_client=client)
@@ -82,7 +84,7 @@ async def test_one_trace_from_the_api_call_to_the_settlement(
     await _login(payer, "sataa")
     await _login(finance, "finance")
     invoice = make_invoice()
-    payment = await declare_transfer(payer, [invoice.id])
+    payment = await declare_transfer(payer, [invoice.id or 0])
     confirm = f"/api/v1/finance/payments/{payment['id']}/confirm"
     confirmed = await finance.post(confirm, json={"reason": "virement reçu"})
     assert confirmed.status_code == 202, confirmed.text
