@@ -85,7 +85,8 @@ def test_labels_a_rule_filters_on_are_the_metrics_labels(rules: list[dict[str, A
 
 def test_the_series_reader_sees_through_promql() -> None:
     assert series_in('sum by (partner) (rate(portnet_x_total{verdict="a"}[5m])) > 0.2') == {"portnet_x_total"}
-    assert series_in("histogram_quantile(0.95, sum by (le) (rate(temporal_y_bucket[5m])))") == {"temporal_y_bucket"}
+    quantile = "histogram_quantile(0.95, sum by (le) (rate(temporal_y_bucket[5m])))"
+    assert series_in(quantile) == {"temporal_y_bucket"}
 
 
 def test_prometheus_loads_the_rules_and_scrapes_both_processes() -> None:
