@@ -108,7 +108,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-TEXT_FORMAT = "%(asctime)s {service} %(levelname)s %(name)s [%(payment_id)s %(trace_id)s]: %(message)s"
+class TextFormatter(logging.Formatter):
+    """Development's readable line; the ids that are known follow the message (``payment=PN...``)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        ids = [
+            f"{label}={value}"
+            for label, name in (("payment", "payment_id"), ("workflow", "workflow_id"), ("trace", "trace_id"))
+            if (value := getattr(record, name, None))
+        ]
+        head, newline, rest = line.partition("\n")  # ids on the first line, before any traceback
+        return f"{head} [{' '.join(ids)}]{newline}{rest}" if ids else line
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -122,7 +136,7 @@ def configure_logging(settings: Settings, service: str, stream: Any = None) -> l
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT.format(service=service)))
+        handler.setFormatter(TextFormatter(service))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _Handler)]:
         root.removeHandler(old)

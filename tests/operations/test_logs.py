@@ -94,3 +94,18 @@ def test_workflow_logger_extra_gives_the_workflow_id(lines: io.StringIO) -> None
     )
     [line] = records(lines)
     assert line["workflow_id"] == "payment-PN0000000000AA" and line["payment_id"] == "PN0000000000AA"
+
+
+def test_development_text_lines_name_the_known_ids_only() -> None:
+    stream = io.StringIO()
+    handler = configure_logging(Settings(portnet_env="development"), "portnet-test", stream)
+    try:
+        with bind_payment("PN00000000F00D"):
+            logging.getLogger("portnet.test").info("bonjour")
+        logging.getLogger("portnet.test").info("sans paiement")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        configure_logging(get_settings(), "portnet-web")
+    first, second = stream.getvalue().splitlines()
+    assert first.endswith("portnet-test INFO portnet.test: bonjour [payment=PN00000000F00D]")
+    assert second.endswith("portnet.test: sans paiement")
