@@ -45,14 +45,23 @@ def runtime(settings: Settings) -> Runtime:
     format on WORKER_METRICS_ADDRESS; the default runtime (no metrics) when that is empty."""
     if not settings.worker_metrics_address.strip():
         return Runtime.default()
-    return Runtime(
-        telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(
-                bind_address=settings.worker_metrics_address.strip(),
-                histogram_bucket_overrides={PARTNER_CALLS.name: list(PARTNER_CALLS.buckets)},
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(
+                    bind_address=settings.worker_metrics_address.strip(),
+                    histogram_bucket_overrides={PARTNER_CALLS.name: list(PARTNER_CALLS.buckets)},
+                )
             )
         )
-    )
+    except Exception:
+        if settings.is_production:
+            raise  # a worker nobody can watch is not started silently
+        # Development: another process holds the port; the worker still runs, unobserved.
+        logging.getLogger("worker").warning(
+            "cannot serve metrics on %s; running without them", settings.worker_metrics_address, exc_info=True
+        )
+        return Runtime.default()
 
 
 async def main() -> None:
@@ -67,8 +76,6 @@ async def main() -> None:
         interceptors=telemetry.temporal_interceptors(tracing),
         runtime=runtime(settings),
     )
-    if settings.worker_metrics_address.strip():
-        logging.getLogger("worker").info("metrics on http://%s/metrics", settings.worker_metrics_address)
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         logging.getLogger("worker").info("polling task queue %s", settings.temporal_task_queue)

@@ -89,3 +89,18 @@ def test_worker_probe_reads_the_pollers() -> None:
     )
     assert pollers(text) == 5
     assert pollers("temporal_request 7\n") == 0
+
+
+def test_a_taken_metrics_port_stops_production_but_not_development() -> None:
+    import socket
+
+    from portnet.settings import Settings
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        development = Settings(portnet_env="development", worker_metrics_address=address)
+        assert runtime(development) is not None
+        with pytest.raises(Exception):  # noqa: B017 - the SDK's bind error, whatever its class
+            runtime(Settings(portnet_env="production", worker_metrics_address=address))
