@@ -175,6 +175,11 @@ TEMPORAL_SDK_SERIES = frozenset({
     "temporal_workflow_task_schedule_to_start_latency_bucket",
     "temporal_activity_schedule_to_start_latency_bucket",
     "temporal_request",
+    "temporal_request_latency_bucket",
+    "temporal_worker_task_slots_available",
+    "temporal_worker_task_slots_used",
+    "temporal_workflow_task_execution_latency_bucket",
+    "temporal_activity_execution_latency_bucket",
 })
 
 

@@ -97,9 +97,11 @@ def test_prometheus_loads_the_rules_and_scrapes_both_processes() -> None:
     assert jobs["portnet-worker"]["dns_sd_configs"][0]["port"] == 9464
 
 
-def test_the_dashboard_reads_exported_series_only() -> None:
-    dashboard = json.loads((OPS / "grafana" / "payments.json").read_text())
+@pytest.mark.parametrize("name", ["payments.json", "temporal.json"])
+def test_the_dashboards_read_exported_series_only(name: str) -> None:
+    dashboard = json.loads((OPS / "grafana" / name).read_text())
     known = exported_series() | TEMPORAL_SDK_SERIES
+    assert dashboard["panels"]
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             assert series_in(target["expr"]) <= known, (panel["title"], target["expr"])
