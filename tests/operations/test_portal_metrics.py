@@ -167,3 +167,13 @@ async def test_liveness_and_readiness(portal: httpx.AsyncClient) -> None:
     ready = await portal.get("/readyz")
     assert ready.status_code == 503  # the stand-in is no Temporal
     assert ready.json()["database"] == "ok"
+
+
+async def test_reconciliation_findings_are_exported(portal: httpx.AsyncClient) -> None:
+    from portnet import metrics
+
+    series = "portnet_reconciliation_findings_total"
+    before = value(await scrape(portal), series, partner="cmi", kind="paid_at_partner_not_here")
+    metrics.reconciliation_finding("cmi", "paid_at_partner_not_here")
+    after = value(await scrape(portal), series, partner="cmi", kind="paid_at_partner_not_here")
+    assert after == before + 1
