@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import ACTIVITIES
+from activities.http import close_partner_clients
 from portnet import telemetry
 from portnet.logs import configure_logging
 from portnet.metrics import PARTNER_CALLS
@@ -26,7 +32,26 @@ from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter
 from workflows import WORKFLOWS
 
-__all__ = ["ACTIVITIES", "WORKFLOWS", "build_worker"]
+__all__ = ["ACTIVITIES", "WORKFLOWS", "build_worker", "deployment_config"]
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """The worker's deployment version when the operator gave one, attempts pinned to it.
+
+    Pinned: an attempt (up to 30 days for a cheque) runs to its end on the code that started it;
+    only new attempts go to a version once it is made current (``temporal worker deployment
+    set-current-version``). Without a version, every worker runs every attempt and compatibility
+    rests on ``workflow.patched`` and the replay test.
+    """
+    if not settings.temporal_deployment_name:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(
+            deployment_name=settings.temporal_deployment_name, build_id=settings.temporal_build_id
+        ),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
@@ -37,6 +62,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         activities=ACTIVITIES,
         activity_executor=executor,
         max_concurrent_activities=32,
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
+        deployment_config=deployment_config(settings),
     )
 
 
@@ -62,6 +89,23 @@ def runtime(settings: Settings) -> Runtime:
             "cannot serve metrics on %s; running without them", settings.worker_metrics_address, exc_info=True
         )
         return Runtime.default()
+def stop_on_signals(worker: Worker) -> None:
+    """SIGTERM (a redeploy, ``docker compose stop``) and SIGINT stop polling, let running activities
+    finish within ``WORKER_SHUTDOWN_GRACE_SECONDS``, then cancel the rest, which Temporal retries on
+    another worker. Killing activities mid-way instead made a retried e-mail go out twice."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _shutdown, worker, signum)
+
+
+def _shutdown(worker: Worker, signum: int) -> None:
+    logging.getLogger("worker").info(
+        "%s: stopping, running activities may finish", signal.Signals(signum).name
+    )
+    _stopping.add(asyncio.ensure_future(worker.shutdown()))
+
+
+_stopping: set[asyncio.Future[None]] = set()
 
 
 async def main() -> None:
@@ -78,8 +122,13 @@ async def main() -> None:
     )
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
+        stop_on_signals(worker)
         logging.getLogger("worker").info("polling task queue %s", settings.temporal_task_queue)
-        await worker.run()
+        try:
+            await worker.run()
+            await asyncio.gather(*_stopping)
+        finally:
+            await close_partner_clients()
 
 
 if __name__ == "__main__":
@@ -87,3 +136,10 @@ if __name__ == "__main__":
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    # The worker has shut down cleanly. The SDK's Rust threads can still be running when CPython
+    # finalizes, which aborts the process ("PyGILState_Release", temporalio/sdk-python#300): leave
+    # without the interpreter's teardown, so that a graceful stop exits 0.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

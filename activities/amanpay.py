@@ -21,8 +21,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http import partner_client
 from portnet.money import to_money
-from portnet.partner_http import partner_client
 from portnet.protocols import amanpay as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
@@ -71,12 +71,12 @@ class Reply:
 
 async def post(url: str, body: dict[str, Any], key: str, header: str, message: Message) -> Reply:
     raw = proto.dumps(body)
-    async with partner_client("amanpay", timeout=TIMEOUT) as client:
-        response = await client.post(
-            url,
-            content=raw,
-            headers={"Content-Type": "application/json", header: proto.sign(key, message, raw)},
-        )
+    client = partner_client("amanpay", timeout=TIMEOUT)
+    response = await client.post(
+        url,
+        content=raw,
+        headers={"Content-Type": "application/json", header: proto.sign(key, message, raw)},
+    )
     if response.status_code >= 500 or response.status_code in (401, 403):
         # Our configuration or their outage: retry (and alert) rather than tell the payer "refused".
         raise ApplicationError(f"partner answered HTTP {response.status_code}")

@@ -17,11 +17,11 @@ from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http import partner_client
 from activities.ledger import mark_awaiting_partner
 from portnet.db import session_scope
 from portnet.models import Invoice, PaymentInvoice
 from portnet.money import total
-from portnet.partner_http import partner_client
 from portnet.protocols import emitter as emitter_protocol
 from portnet.settings import get_settings
 
@@ -68,16 +68,16 @@ async def send_settlement_notice(inp: EmitterNoticeInput) -> str:
         separators=(",", ":"),
     ).encode()
     url = f"{settings.emitter_notify_url.rstrip('/')}/{inp.emitter_code}/settlements"
-    async with partner_client("emitter", timeout=20) as client:
-        response = await client.post(
-            url,
-            content=body,
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(body, settings.emitter_shared_key),
-                "Idempotency-Key": nid,
-            },
-        )
+    client = partner_client("emitters", timeout=20)
+    response = await client.post(
+        url,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(body, settings.emitter_shared_key),
+            "Idempotency-Key": nid,
+        },
+    )
     if response.status_code in (401, 403, 404, 422):
         # Our configuration is wrong, not the emitter busy: retrying will not help.
         raise ApplicationError(

@@ -18,11 +18,11 @@ from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http import partner_client
 from activities.types import PayerInfo
 from portnet.db import session_scope
 from portnet.models import Emitter, Invoice, Payment, PaymentChannelData, PaymentInvoice, utcnow
 from portnet.money import to_money
-from portnet.partner_http import partner_client
 from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
@@ -105,12 +105,12 @@ async def create_token(inp: TokenInput) -> FatouratiToken:
         ],
         **callback_urls(settings.public_base_url),
     }
-    async with partner_client("fatourati", timeout=20) as client:
-        response = await client.post(
-            f"{settings.fatourati_base_url.rstrip('/')}/tokens",
-            json=body,
-            headers={"Idempotency-Key": inp.payment_id},
-        )
+    client = partner_client("fatourati", timeout=20)
+    response = await client.post(
+        f"{settings.fatourati_base_url.rstrip('/')}/tokens",
+        json=body,
+        headers={"Idempotency-Key": inp.payment_id},
+    )
     if response.status_code in (400, 401, 403, 422):
         raise _refusal(response)
     response.raise_for_status()
@@ -152,12 +152,12 @@ async def cancel_token(payment_id: str) -> str:
         "storeId": settings.fatourati_store_id,
         "tokenRef": reference,
     }
-    async with partner_client("fatourati", timeout=20) as client:
-        response = await client.post(
-            f"{settings.fatourati_base_url.rstrip('/')}/tokens/{reference}/cancel",
-            json=proto.signed(fields, proto.TOKEN_CANCEL, settings.fatourati_api_key),
-            headers={"Idempotency-Key": f"{payment_id}-cancel"},
-        )
+    client = partner_client("fatourati", timeout=20)
+    response = await client.post(
+        f"{settings.fatourati_base_url.rstrip('/')}/tokens/{reference}/cancel",
+        json=proto.signed(fields, proto.TOKEN_CANCEL, settings.fatourati_api_key),
+        headers={"Idempotency-Key": f"{payment_id}-cancel"},
+    )
     if response.status_code == 404:
         return "NOT_FOUND"
     if response.status_code in (400, 401, 403, 422):

@@ -2,23 +2,28 @@
 payment code, the Fatourati reference and its reminder, and finance's alert for an unconfirmed cheque
 or transfer.
 
-A message is composed from the ledger at send time, so a retry sends the same content; its
-Message-ID is derived from the payment and the kind of mail, so a mail server or a reader can spot a
-duplicate.
+A message is composed from the ledger at send time, so a retry sends the same content. Each mail
+has a key (its kind and payment): once the SMTP server has taken it, a ``sent_mail`` row says so and
+a retried activity (a worker killed after the send, a timeout on the answer) does not send it again.
+Its Message-ID is derived from the same key, so that a mail server or a reader can still spot the
+one duplicate a crash between the send and the row could leave.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
 
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio import activity
 
@@ -33,6 +38,7 @@ from portnet.models import (
     Payment,
     PaymentChannelData,
     PaymentInvoice,
+    SentMail,
     utcnow,
 )
 from portnet.money import format_fr, to_money
@@ -87,6 +93,37 @@ async def send(message: EmailMessage) -> None:
     metrics.email("sent")
 
 
+def message_id(key: str) -> str:
+    """The same Message-ID for every send of one mail (a retry included)."""
+    return f"<{key.replace(':', '.')}@portnet.ma>"
+
+
+def _already_sent(key: str) -> bool:
+    with session_scope() as session:
+        return session.get(SentMail, key) is not None
+
+
+def _mark_sent(key: str, message: EmailMessage) -> None:
+    try:
+        with session_scope() as session:
+            session.add(
+                SentMail(key=key, message_id=str(message["Message-ID"]), recipient=str(message["To"]))
+            )
+    except IntegrityError:
+        pass  # sent by an earlier attempt of this activity that lost its answer
+
+
+async def send_once(key: str, compose: Callable[[], EmailMessage]) -> bool:
+    """Sends the mail unless it went out already; False when it had. Ledger work off the event loop."""
+    if await asyncio.to_thread(_already_sent, key):
+        activity.logger.info("mail %s already sent", key)
+        return False
+    message = await asyncio.to_thread(compose)
+    await send(message)
+    await asyncio.to_thread(_mark_sent, key, message)
+    return True
+
+
 # --- the payment confirmation ---------------------------------------------------------------------
 
 
@@ -125,7 +162,7 @@ def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Date"] = format_datetime(payment.paid_at)
-    msg["Message-ID"] = make_msgid(idstring=f"payment-{payment.id}", domain="portnet.ma")
+    msg["Message-ID"] = message_id(f"payment_confirmed:{payment.id}")
     msg.set_content(_templates.get_template("payment_confirmed.txt").render(**context))
     msg.add_alternative(_templates.get_template("payment_confirmed.html").render(**context), subtype="html")
     if receipt is not None and receipt.content:
@@ -135,8 +172,9 @@ def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
 
 @activity.defn
 async def send_payment_email(inp: EmailInput) -> None:
-    message = compose_payment_confirmation(inp.payment_id, inp.to)
-    await send(message)
+    await send_once(
+        f"{inp.kind}:{inp.payment_id}", lambda: compose_payment_confirmation(inp.payment_id, inp.to)
+    )
 
 
 # --- Amanpay's cash payment code --------------------------------------------------------------------
@@ -164,15 +202,21 @@ def compose_code_email(inp: CodeEmailInput) -> EmailMessage:
     msg["From"] = settings.mail_from
     msg["To"] = inp.to
     msg["Date"] = format_datetime(datetime.now().astimezone())
-    msg["Message-ID"] = make_msgid(idstring=f"amanpay-code-{inp.payment_id}", domain="portnet.ma")
+    msg["Message-ID"] = message_id(code_mail_key(inp))
     msg.set_content(_templates.get_template("amanpay_code.txt").render(**context))
     msg.add_alternative(_templates.get_template("amanpay_code.html").render(**context), subtype="html")
     return msg
 
 
+def code_mail_key(inp: CodeEmailInput) -> str:
+    """One mail per code (a new code is a new mail); the code itself is never kept."""
+    digest = hashlib.sha256(f"{inp.payment_id}:{inp.code}".encode()).hexdigest()[:16]
+    return f"amanpay_code:{inp.payment_id}:{digest}"
+
+
 @activity.defn
 async def send_code_email(inp: CodeEmailInput) -> None:
-    await send(compose_code_email(inp))
+    await send_once(code_mail_key(inp), lambda: compose_code_email(inp))
 
 
 # --- the Fatourati reference, its reminder, and finance's alert for a cheque or transfer ----------
@@ -231,14 +275,16 @@ def compose_channel_email(payment_id: str, to: str, kind: str) -> EmailMessage:
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Date"] = format_datetime(utcnow().replace(tzinfo=None), usegmt=False)
-    msg["Message-ID"] = make_msgid(idstring=f"{kind}-{payment.id}", domain="portnet.ma")
+    msg["Message-ID"] = message_id(f"{kind}:{payment.id}")
     msg.set_content(text)
     return msg
 
 
 @activity.defn
 async def send_channel_email(inp: ReferenceEmailInput) -> None:
-    await send(compose_channel_email(inp.payment_id, inp.to, inp.kind))
+    await send_once(
+        f"{inp.kind}:{inp.payment_id}", lambda: compose_channel_email(inp.payment_id, inp.to, inp.kind)
+    )
 
 
 ACTIVITIES: list[Callable[..., Any]] = [send_payment_email, send_code_email, send_channel_email]

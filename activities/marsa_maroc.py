@@ -20,10 +20,10 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http import partner_client
 from portnet.db import session_scope
 from portnet.models import Emitter, Invoice, InvoiceHold
 from portnet.money import to_money
-from portnet.partner_http import partner_client
 from portnet.settings import get_settings
 from portnet.statuses import InvoiceStatus
 
@@ -154,18 +154,18 @@ async def fetch_invoice_page(inp: MarsaPageInput) -> MarsaPage:
     else:
         params["customer_id"] = inp.customer_id or ""
     url = settings.marsa_maroc_base_url.rstrip("/") + "/api/v1/invoices"
-    async with partner_client("marsa_maroc", timeout=settings.marsa_maroc_timeout_seconds) as client:
-        response = await _heartbeating(
-            client.get(
-                url,
-                params=params,
-                headers={
-                    "Authorization": f"Bearer {settings.marsa_maroc_api_token}",
-                    "Accept": "application/json",
-                    "X-Request-Id": inp.request_id,
-                },
-            )
+    client = partner_client("marsa_maroc", timeout=settings.marsa_maroc_timeout_seconds)
+    response = await _heartbeating(
+        client.get(
+            url,
+            params=params,
+            headers={
+                "Authorization": f"Bearer {settings.marsa_maroc_api_token}",
+                "Accept": "application/json",
+                "X-Request-Id": inp.request_id,
+            },
         )
+    )
     if response.status_code in (401, 403):
         raise _fail(UNAUTHORIZED, f"HTTP {response.status_code}")
     if response.status_code == 404:

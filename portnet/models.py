@@ -236,6 +236,18 @@ class InvoiceMessage(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, unique=True)
 
 
+class SentMail(SQLModel, table=True):
+    """An e-mail that went out: a retried send activity finds it here and does not send it twice."""
+
+    __tablename__ = "sent_mail"
+
+    # What the mail is, not when: "<kind>:<payment id>" (plus a hash of the code for a cash code).
+    key: str = Field(primary_key=True)
+    message_id: str
+    recipient: str
+    sent_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
 class PartnerCallback(SQLModel, table=True):
     """Every call a partner made to us, kept before it is acted on, with what we made of it."""
 

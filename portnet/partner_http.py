@@ -1,16 +1,15 @@
-"""The HTTP client every partner adapter uses: httpx, with each call timed and its failures counted.
+"""The transport under every partner client: each call timed and its failures counted.
 
-The adapters (activities/emitters.py, fatourati.py, amanpay.py, marsa_maroc.py) open one client per
-call with :func:`partner_client`; its transport records ``portnet_partner_call_seconds`` (time to the
-answer's headers, by partner and status class) and ``portnet_partner_call_errors`` (timeouts,
-connection errors, 5xx) through portnet/metrics.py. The adapters' own handling of each answer is
-untouched: the transport only watches.
+The adapters' long-lived clients (activities/http.py: emitters, fatourati, amanpay (PayDirect
+included), marsa_maroc) send through :class:`MeasuredTransport`, which records
+``portnet_partner_call_seconds`` (time to the answer's headers, by partner and status class) and
+``portnet_partner_call_errors`` (timeouts, connection errors, 5xx) through portnet/metrics.py. The
+adapters' own handling of each answer is untouched: the transport only watches.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 
@@ -43,8 +42,3 @@ class MeasuredTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-def partner_client(partner: str, **kwargs: Any) -> httpx.AsyncClient:
-    """``httpx.AsyncClient(**kwargs)`` whose calls are measured under ``partner``."""
-    return httpx.AsyncClient(transport=MeasuredTransport(partner), **kwargs)

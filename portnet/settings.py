@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "portnet-payments"
+    # Worker Deployment Versioning (both set, or neither): the worker polls as this deployment
+    # version, and payment attempts stay pinned to the version that started them, so that a release
+    # that changes workflow code a lot never replays old attempts on new code. Empty in development
+    # (small changes go under ``workflow.patched``; the replay test proves them).
+    # On SIGTERM the worker stops polling and gives running activities this long to finish (compose's
+    # stop_grace_period leaves it a few seconds more).
+    worker_shutdown_grace_seconds: PositiveInt = 25
+    temporal_deployment_name: str = ""
+    temporal_build_id: str = ""
     # Where finance staff open a workflow; built into back-office links, so a remote UI works too.
     temporal_ui_url: str = "http://127.0.0.1:8233"
     # AES-256-GCM keys sealing every Temporal payload (portnet/temporal_codec.py): "kid:base64key,..."
@@ -161,6 +170,14 @@ class Settings(BaseSettings):
             data.setdefault("sandbox_enabled", not production)
             data.setdefault("log_format", "json" if production else "text")
         return data
+
+    @model_validator(mode="after")
+    def _deployment_version_whole(self) -> Settings:
+        if bool(self.temporal_deployment_name.strip()) != bool(self.temporal_build_id.strip()):
+            raise ValueError(
+                "TEMPORAL_DEPLOYMENT_NAME et TEMPORAL_BUILD_ID vont ensemble : définissez les deux ou aucun"
+            )
+        return self
 
     @property
     def is_production(self) -> bool:

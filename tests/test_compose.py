@@ -303,3 +303,13 @@ def test_schema_job_runs_before_the_server_and_the_namespace_job_after(compose: 
     assert services["temporal-admin-tools"]["depends_on"]["temporal"]["condition"] == "service_healthy"
     script = " ".join(_command(services["temporal-admin-tools"]))
     assert "namespace create --retention" in script and "namespace update --retention" in script
+
+
+def test_workers_run_as_the_release_deployment_version_made_current(compose: dict[str, Any]) -> None:
+    env = compose["x-portnet-env"]
+    assert env["TEMPORAL_DEPLOYMENT_NAME"].startswith("${TEMPORAL_DEPLOYMENT_NAME:-")
+    assert env["TEMPORAL_BUILD_ID"].startswith("${PORTNET_VERSION:?")
+    job = compose["services"]["worker-version"]
+    assert job["depends_on"]["worker"]["condition"] == "service_started"
+    assert job["environment"]["BUILD_ID"] == env["TEMPORAL_BUILD_ID"]
+    assert "set-current-version" in job["command"][0] and "--yes" in job["command"][0]
