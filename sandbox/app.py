@@ -18,7 +18,18 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from portnet.settings import Settings, get_settings
-from sandbox import amanpay, amanty, cmi, emitters, fatourati, mail, marsa_maroc, paydirect, sms, tashilat
+from sandbox import (
+    amanpay,
+    amanty,
+    cmi_card,
+    emitters,
+    fatourati,
+    mail,
+    marsa_maroc,
+    paydirect,
+    sms,
+    tashilat,
+)
 from sandbox.context import Sandbox, sandbox_of
 
 PREFIX = "/sandbox"
@@ -29,7 +40,7 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
     not need the SMTP server (their port may be taken by another sandbox of the same run)."""
     settings = settings or get_settings()
     sandbox = Sandbox.open(settings)
-    for partner in (cmi, fatourati, amanpay, emitters):
+    for partner in (cmi_card, fatourati, amanpay, emitters):
         partner.install(sandbox)
 
     @asynccontextmanager
@@ -61,7 +72,7 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
         return JSONResponse({"status": "ok"})
 
     for partner_router in (
-        cmi.router,
+        cmi_card.router,
         fatourati.router,
         amanpay.router,
         tashilat.router,

@@ -37,7 +37,8 @@ from portnet.models import (
 from portnet.money import api_amount
 from portnet.settings import Settings
 from portnet.statuses import PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus
-from web.payments import UNAVAILABLE, PaymentRefused, request_cancel
+from web.attempts import UNAVAILABLE, PaymentRefused
+from web.payments import request_cancel
 from workflows.channels.cheque_transfer import OFFLINE_CHANNELS
 from workflows.payment import PaymentWorkflow
 from workflows.types import FinanceDecision

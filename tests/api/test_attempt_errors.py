@@ -21,8 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.models import Company, Payment, User
 from web.app import create_app
+from web.attempts import PaymentRefused
 from web.finance import FinanceError, decide
-from web.payments import PaymentRefused, request_cancel
+from web.payments import request_cancel
 from workflows.types import PaymentView
 
 CLOSED = RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")

@@ -163,5 +163,5 @@ class Recording:
     # --- the web layer's messages ---------------------------------------------------------------
 
     def sealed(self, payment_id: str, code: str) -> SealedCode:
-        """The SMS code as web/amanpay.submit_sms_code seals it before the Update."""
+        """The SMS code as web/channels/paydirect.submit_sms_code seals it before the Update."""
         return SealedCode(amanpay_protocol.seal_otp(self.settings.secret_key, payment_id, code))

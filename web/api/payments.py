@@ -8,16 +8,10 @@ from sqlmodel import select
 
 from portnet.models import Document
 from web.api.schemas import ErrorOut, PaymentBody, PaymentOut
+from web.attempts import PaymentRefused, payer_payment, payment_for_user, read_view
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.limits import PaymentIdPath
-from web.payments import (
-    PaymentRefused,
-    payer_payment,
-    payment_for_user,
-    read_view,
-    request_cancel,
-    start_payment,
-)
+from web.payments import request_cancel, start_payment
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
 

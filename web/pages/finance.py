@@ -11,6 +11,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import RedirectResponse
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -155,6 +156,12 @@ def unapplied_page(request: Request, db: DB, user: FinancePageUser, settings: Ap
         {"items": list_unapplied(db, status or None), "status": status},
         settings=settings,
     )
+
+
+@router.get("/encaissements-non-affectes")
+def unapplied_list() -> Response:
+    """The list's first address; finance's back-office page (apply, refund) is the one."""
+    return RedirectResponse("/finance/encaissements", status_code=301)
 
 
 @router.post("/encaissements/{unapplied_id}/affecter")

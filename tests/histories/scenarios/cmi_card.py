@@ -17,7 +17,7 @@ ON_CMI_PAGE = timedelta(minutes=2)
 
 
 def approval(view: PaymentView, callback_id: int, trans_id: str) -> CmiResult:
-    """CMI's approved callback as web/api/callbacks.py turns it into the Update's argument."""
+    """CMI's approved callback as web/channels/cmi_card.py turns it into the Update's argument."""
     return CmiResult(
         callback_id=callback_id,
         approved=True,
@@ -120,7 +120,7 @@ async def emitter_acknowledged(r: Recording, path: RecordedPath) -> PaymentHandl
     decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 105, "26333ANPX00950"))
     expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
     await r.world.noticed(view.id)
-    # ANP's acknowledgement, as web/api/callbacks.emitter_ack signals it.
+    # ANP's acknowledgement, as web/api/emitter_acks.emitter_ack signals it.
     code = ANP[0]
     await handle.signal(
         PaymentWorkflow.emitter_acknowledged,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sandbox.cmi import orders, pages, status_api
+from sandbox.cmi_card import orders, pages, status_api
 from sandbox.context import Sandbox
 
 router = APIRouter(prefix="/cmi")

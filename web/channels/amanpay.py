@@ -1,35 +1,43 @@
-"""Amanpay and PayDirect on the API: the SMS code, its resend, and Amanpay's signed notifications.
+"""Amanpay (cash code and Amanty) on the web side: Amanpay's own screen, the payer's fields, the
+status page's cash code, and Amanpay's signed notifications.
 
-Notifications follow the CMI callback's rules (web/api/callbacks.py): stored first (raw body capped
-at 16 KB and hashed; a longer one gets 413), every field checked (portnet/protocols/amanpay.py), then
-verified (HMAC-SHA256 over the message label and the raw body, constant-time), deduplicated on
-Amanpay's event id, then given to the workflow as an Update. A genuine ``paid`` notification the
-workflow does not take (the code expired, the attempt is over) or whose order we do not know is
-recorded as an unapplied payment for finance: money is never dropped.
+Amanpay's screen (the guide's: order number, amount, three choices, each with its own fields) comes
+between the confirmation screen and the start, for PayDirect too (web/channels/paydirect.py).
+
+Notifications go through the callback inbox (web/callback_inbox.py) like CMI's callbacks: stored
+first (raw body capped at 16 KB and hashed; a longer one gets 413), every field checked
+(portnet/protocols/amanpay.py), then verified (HMAC-SHA256 over the message label and the raw body,
+constant-time), deduplicated on Amanpay's event id, then given to the workflow as an Update. A
+genuine ``paid`` notification the workflow does not take (the code expired, the attempt is over) or
+whose order we do not know is recorded as an unapplied payment for finance: money is never dropped.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.db import get_engine
 from portnet.models import Payment, UnappliedPayment
+from portnet.money import total
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols.fields import MessageRejected, strict_json_object
-from portnet.settings import get_settings
-from web.amanpay import ChannelRefused, resend_sms_code, submit_sms_code
-from web.api.callback_inbox import read_capped
-from web.api.callbacks import (
+from portnet.settings import Settings, get_settings
+from portnet.statuses import Channel
+from web.attempts import new_payment_id
+from web.callback_inbox import (
     BAD_SIGNATURE,
     MALFORMED,
     TOO_LARGE,
@@ -38,78 +46,70 @@ from web.api.callbacks import (
     claimed,
     judge,
     payment_of,
+    read_capped,
     record,
 )
-from web.api.schemas import ApiModel, ErrorOut, PaymentOut
-from web.deps import DB, AppSettings, CurrentUser, Temporal
-from web.limits import PaymentIdPath
-from web.payments import PaymentRefused, payer_payment, read_view
+from web.channels.base import ChannelRefused, Checkout, Choice, StatusPart, WebChannel
+from web.pages.guards import form_str
+from web.pages.rendering import render
 from workflows.payment import PaymentWorkflow
-from workflows.types import AmanpayNotice
+from workflows.types import AmanpayNotice, AmanpayPayer, AmanpaySettings, PaymentView
 
-router = APIRouter(tags=["payments"])
+# The notification answers in the "payments" group of the API document too, as it always did.
+api_routes = APIRouter(tags=["payments"])
 log = logging.getLogger("portnet.amanpay")
 
-
-class SmsCodeBody(ApiModel):
-    code: str = Field(max_length=20)
-
-
-def _error(refused: ChannelRefused) -> JSONResponse:
-    body: dict[str, object] = {"detail": refused.message, "code": refused.code}
-    headers = {}
-    if refused.attempts_left is not None:
-        body["attempts_left"] = refused.attempts_left
-    if refused.retry_after is not None:
-        body["retry_after"] = refused.retry_after
-        headers["Retry-After"] = str(refused.retry_after)
-    return JSONResponse(body, status_code=refused.status_code, headers=headers)
-
-
-@router.post(
-    "/api/v1/payments/{payment_id}/sms-code",
-    response_model=PaymentOut,
-    responses={c: {"model": ErrorOut} for c in (403, 404, 409, 422, 503)},
+NAME = re.compile(r"^[^\d<>\"]{1,80}$")
+# Amanpay's screen, as the guide shows it.
+SCREEN_CHOICES = (
+    (Channel.AMANPAY_AMANTY, "Carte Amanty"),
+    (Channel.AMANPAY_PAYDIRECT, "PayDirect"),
+    (Channel.AMANPAY_CODE, "Code de paiement"),
 )
-async def sms_code(
-    payment_id: PaymentIdPath,
-    body: SmsCodeBody,
-    user: CurrentUser,
-    db: DB,
-    settings: AppSettings,
-    client: Temporal,
-) -> PaymentOut | JSONResponse:
-    try:
-        payment = payer_payment(db, user, payment_id)
-    except PaymentRefused as refused:
-        return _error(ChannelRefused(refused.status_code, refused.message, refused.code))
-    db.close()  # not held while Temporal answers
-    try:
-        await submit_sms_code(client, settings, payment.workflow_id, payment.id, body.code)
-    except ChannelRefused as refused:
-        return _error(refused)
-    return PaymentOut.of(await read_view(client, payment))
+SCREEN_FIELDS = ("last_name", "first_name", "contract_number", "cin", "mandataire", "phone", "email")
 
 
-@router.post(
-    "/api/v1/payments/{payment_id}/sms-code/resend",
-    status_code=202,
-    response_model=None,
-    responses={c: {"model": ErrorOut} for c in (403, 404, 409, 429, 503)},
-)
-async def sms_code_resend(
-    payment_id: PaymentIdPath, user: CurrentUser, db: DB, client: Temporal
-) -> dict[str, object] | JSONResponse:
-    try:
-        payment = payer_payment(db, user, payment_id)
-    except PaymentRefused as refused:
-        return _error(ChannelRefused(refused.status_code, refused.message, refused.code))
-    db.close()  # not held while Temporal answers
-    try:
-        outcome = await resend_sms_code(client, payment.workflow_id)
-    except ChannelRefused as refused:
-        return _error(refused)
-    return {"status": "sent", "expires_at": outcome.expires_at, "resends_left": outcome.resends_left}
+def amanpay_settings(settings: Settings) -> AmanpaySettings:
+    return AmanpaySettings(
+        code_ttl_seconds=settings.amanpay_code_ttl_seconds,
+        redirect_deadline_seconds=settings.amanpay_redirect_deadline_seconds,
+        otp_ttl_seconds=settings.paydirect_otp_ttl_seconds,
+        step_timeout_seconds=settings.paydirect_step_timeout_seconds,
+    )
+
+
+def screen_page(
+    request: Request,
+    settings: Settings,
+    rows: list[Any],
+    ids: list[int],
+    channel: str,
+    payer: dict[str, str],
+    error: str | None = None,
+    status_code: int = 200,
+    order_id: str | None = None,
+) -> Response:
+    """Amanpay's screen: the order number (our payment id, kept for the start), amount, choices."""
+    amount: Decimal = total(inv.amount_ttc for inv, _, _ in rows)
+    return render(
+        request,
+        "channels/amanpay_screen.html",
+        {
+            "order_id": order_id or new_payment_id(),
+            "amount": amount,
+            "numbers": [inv.number for inv, _, _ in rows],
+            "ids": ids,
+            "choices": SCREEN_CHOICES,
+            "chosen": channel,
+            "payer": {name: "" for name in (*SCREEN_FIELDS, "name")} | {k: v for k, v in payer.items() if v},
+            "error": error,
+        },
+        settings=settings,
+        status_code=status_code,
+    )
+
+
+# ------------------------------------------------------------------ Amanpay's notifications
 
 
 def record_unapplied(
@@ -151,7 +151,7 @@ def record_unapplied(
     )
 
 
-@router.post("/api/v1/callbacks/amanpay", tags=["partner callbacks"])
+@api_routes.post("/api/v1/callbacks/amanpay", tags=["partner callbacks"])
 async def amanpay_callback(request: Request) -> JSONResponse:
     raw = await read_capped(request)
     if raw.truncated:
@@ -244,3 +244,63 @@ async def amanpay_callback(request: Request) -> JSONResponse:
         )
         return await answer("unapplied", 200, {"status": "unapplied"}, dedupe)
     return await answer("late", 200, {"status": "ignored"}, dedupe)
+
+
+# ------------------------------------------------------------------------------- the web channel
+
+
+class AmanpayScreenChannel(WebChannel):
+    """A channel chosen on Amanpay's screen: its fields come from there, with the order number."""
+
+    screen = staticmethod(screen_page)
+
+    def shows_screen(self, form: FormData) -> bool:
+        """Coming from the confirmation screen: show Amanpay's own screen before anything starts."""
+        return not form_str(form, "amanpay_step", 5)
+
+    def form_payer(self, form: FormData, payer: dict[str, str]) -> dict[str, str]:
+        fields = {name: form_str(form, f"ap_{name}", 120) for name in SCREEN_FIELDS}
+        return {k: v for k, v in fields.items() if v}
+
+    def order_id(self, form: FormData) -> str | None:
+        return form_str(form, "order_id", 20) or None
+
+
+class AmanpayWeb(AmanpayScreenChannel):
+    name = "amanpay"
+    api = api_routes
+    choices = (
+        Choice(Channel.AMANPAY_AMANTY, "Amanty", "Amanpay", 3),
+        Choice(Channel.AMANPAY_CODE, "Code de paiement", "Amanpay", 5),
+    )
+
+    def checkout(
+        self,
+        channel: Channel,
+        payer: dict[str, str],
+        declaration: dict[str, str] | None,
+        settings: Settings,
+        today: date,
+    ) -> Checkout:
+        """The cash code needs the payer's names (on the code and its e-mail); Amanty asks on its page."""
+        if channel != Channel.AMANPAY_CODE:
+            return Checkout(amanpay=AmanpayPayer(), amanpay_settings=amanpay_settings(settings))
+        last = str(payer.get("last_name") or "").strip()[:80]
+        first = str(payer.get("first_name") or "").strip()[:80]
+        if not NAME.match(last) or not NAME.match(first):
+            raise ChannelRefused(
+                422, "Nom et prénom sont requis pour recevoir le code de paiement.", "invalid_payer"
+            )
+        return Checkout(
+            amanpay=AmanpayPayer(last_name=last, first_name=first),
+            amanpay_settings=amanpay_settings(settings),
+            payer_name=f"{first} {last}",
+        )
+
+    def status_part(
+        self, db: Session, settings: Settings, payment: Payment, view: PaymentView
+    ) -> StatusPart | None:
+        return StatusPart("channels/amanpay_status.html")
+
+
+CHANNEL = AmanpayWeb()

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
-from sandbox.cmi.orders import (
+from sandbox.cmi_card.orders import (
     Attempt,
     Order,
     PendingThreeDS,
@@ -25,7 +25,7 @@ from sandbox.cmi.orders import (
     record_attempt,
     usable_order,
 )
-from sandbox.cmi.rules import (
+from sandbox.cmi_card.rules import (
     TEST_CARDS,
     Decision,
     authorize,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel
 
 from portnet.settings import Settings
-from sandbox.cmi import signature
+from sandbox.cmi_card import signature
 
 CURRENCY_MAD = "504"
 STORE_TYPE = "3D_PAY_HOSTING"

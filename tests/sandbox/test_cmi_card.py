@@ -16,7 +16,7 @@ import httpx
 
 from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import Settings
-from sandbox.cmi import signature
+from sandbox.cmi_card import signature
 from sandbox.context import Sandbox
 from tests.support.sandbox import RECEIVER, Receiver, assert_french_page, open_session, payment_form
 

@@ -1,20 +1,25 @@
-"""CMI Fatourati's calls to us: the payment callback and the token status check.
+"""CMI Fatourati on the web side: CMI's calls to us (the payment callback, the token status check)
+and the reference page ("COMMENT PROCÉDER AU PAIEMENT", worded as the user guide's section II.2.b
+"Par CMI" words it, bank channel by bank channel; the guide lists "Global Vision FAWATIR" without
+steps of its own: like the other agencies, the reference is presented at the counter).
 
-The callback is stored first (``partner_callback``, raw body capped at 16 KB and hashed; a longer
-one gets 413), then judged: every field against its rule (portnet/protocols/fatourati.py), then the
-signature, then our state. A malformed message, a bad signature, a reference that belongs to
-another order or a wrong amount changes nothing but its own row and gets a fixed, unsigned answer;
-a duplicate (same Fatourati transaction number) gets the first answer again. A genuine payment goes
-to the workflow as an Update, which alone decides whether it still counts. Money that no longer can
-(the deadline passed, the reference was already paid, the attempt was cancelled) or that we cannot
-place (a genuine, signed payment on a reference we do not know) becomes an ``unapplied_payment`` for
-finance: never dropped, never applied.
+The callback goes through the callback inbox (web/callback_inbox.py): stored first
+(``partner_callback``, raw body capped at 16 KB and hashed; a longer one gets 413), then judged:
+every field against its rule (portnet/protocols/fatourati.py), then the signature, then our state.
+A malformed message, a bad signature, a reference that belongs to another order or a wrong amount
+changes nothing but its own row and gets a fixed, unsigned answer; a duplicate (same Fatourati
+transaction number) gets the first answer again. A genuine payment goes to the workflow as an
+Update, which alone decides whether it still counts. Money that no longer can (the deadline passed,
+the reference was already paid, the attempt was cancelled) or that we cannot place (a genuine,
+signed payment on a reference we do not know) becomes an ``unapplied_payment`` for finance: never
+dropped, never applied.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from fastapi import APIRouter, Request
@@ -29,15 +34,128 @@ from portnet.db import get_engine
 from portnet.models import Payment, PaymentChannelData, UnappliedPayment
 from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
-from portnet.settings import get_settings
-from portnet.statuses import PaymentStatus
-from web.api.callback_inbox import read_capped
-from web.api.callbacks import CallbackInFlight, as_payload, claimed, judge, record
+from portnet.settings import Settings, get_settings
+from portnet.statuses import Channel, PaymentStatus
+from web.callback_inbox import CallbackInFlight, as_payload, claimed, judge, read_capped, record
+from web.channels.base import Choice, StatusPart, WebChannel, remaining_text, sandbox_pages
 from workflows.payment import PaymentWorkflow
-from workflows.types import FatouratiDecision, FatouratiResult
+from workflows.types import FatouratiDecision, FatouratiResult, PaymentView
 
-router = APIRouter(prefix="/api/v1/callbacks/fatourati", tags=["partner callbacks"])
+api_routes = APIRouter(prefix="/api/v1/callbacks/fatourati", tags=["partner callbacks"])
 log = logging.getLogger("portnet.callbacks.fatourati")
+
+
+@dataclass(frozen=True)
+class GuideChannel:
+    name: str
+    intro: str
+    steps: tuple[str, ...] = ()
+    outro: tuple[str, ...] = field(default_factory=tuple)
+    sandbox_code: str = ""
+
+
+RECEIPT = "Après avoir accompli toutes les étapes, votre reçu de paiement sera affiché pour téléchargement."
+AGENCY = (
+    "Veuillez sélectionner la plateforme de paiement CMI>FATOURATI et récupérer la référence FATOURATI "
+    "à présenter directement à l'agence {agency} choisie."
+)
+
+GENERAL = (
+    "Veuillez utiliser l'un des canaux de paiement autorisés, sélectionner le service ANP et le « PortNet » "
+    "et communiquer votre référence Fatourati {reference}. Passé le délai, votre règlement sera refusé."
+)
+
+CHANNELS: tuple[GuideChannel, ...] = (
+    GuideChannel(
+        "AttijariNet / Attijari Mobile",
+        "Il faut accéder à votre application, choisir le menu liste des services, sélectionner PortNet, "
+        "saisir la référence Fatourati et le montant de votre facture, choisir le compte à débiter et "
+        "procéder au paiement.",
+        outro=(RECEIPT,),
+        sandbox_code="attijarinet",
+    ),
+    GuideChannel(
+        "BMCE Portail / BMCE Direct",
+        "Il faut accéder à votre BMCE Portail et suivre les étapes suivantes :",
+        (
+            "Choisir le menu liste des services,",
+            "Sélectionner PortNet,",
+            "Saisir la référence Fatourati et le montant de votre facture,",
+            "Choisir le compte à débiter et procéder au paiement.",
+        ),
+        (RECEIPT,),
+        "bmce",
+    ),
+    GuideChannel(
+        "CIH Online et CIH Online Mobile",
+        "Il faut se connecter à votre espace CIH ONLINE, et suivre les étapes suivantes :",
+        (
+            "Cliquez sur le menu « mes opérations » puis « paiement des factures »",
+            "Choisir le menu « autres services » parmi les onglets proposés,",
+            "Sélectionner PortNet,",
+            "Saisir la référence Fatourati (13 chiffres)",
+        ),
+        (
+            "Un tableau récapitulatif s'affichera contenant le service de Portnet, "
+            "la référence de l'article, les frais, le montant et la date.",
+            "Sélectionnez le compte à débiter et cliquez sur Payer, un OTP (Mot de Passe à usage Unique) "
+            "vous sera communiqué par SMS pour sécuriser l'opération.",
+            "Après la saisie de votre OPT cliquez sur « Valider », le paiement est alors effectué, et un "
+            "reçu de paiement électronique s'affichera ainsi qu'un email de confirmation de paiement "
+            "vous sera communiqué.",
+            "NB : Il est à noter que vous pouvez payer tous les prestations de PORTNET SA "
+            "à travers CIH Online",
+        ),
+        "cih",
+    ),
+    GuideChannel(
+        "Barid Bank Mobile",
+        "Il faut vous connecter à votre espace Barid Bank Mobile et suivre les étapes suivantes :",
+        (
+            "Cliquer sur « Paiements »",
+            "Cliquer sur « Paiement Impôts et Taxes »",
+            "Choisir votre compte",
+            "Cliquer sur le facturier « Portnet »",
+            "Insérer la référence Fatourati et le montant",
+            "Valider le paiement en insérant le code confidentiel",
+            "Télécharger le reçu de paiement",
+        ),
+        sandbox_code="baridbank",
+    ),
+    GuideChannel(
+        "CAM Online",
+        "Il faut se connecter à votre espace CAM ONLINE, et suivre les étapes suivantes :",
+        ("Sélectionner PortNet ;", "Saisir la référence Fatourati (13 chiffres) ;", "Procéder au paiement."),
+        sandbox_code="cam",
+    ),
+    GuideChannel(
+        "CDM Banque Direct",
+        "Il faut se connecter à votre espace CDM Banque Direct, et suivre les étapes suivantes :",
+        ("Sélectionner PortNet ;", "Saisir la référence Fatourati (13 chiffres) ;", "Procéder au paiement."),
+        sandbox_code="cdm",
+    ),
+    GuideChannel(
+        "SG Maroc Cashnet",
+        "Il faut se connecter à votre espace SGMASOGECASHNET, et suivre les étapes suivantes :",
+        ("Sélectionner PortNet ;", "Saisir la référence Fatourati (13 chiffres) ;", "Procéder au paiement."),
+        sandbox_code="sgma",
+    ),
+    GuideChannel("CashPlus", AGENCY.format(agency="CASHPLUS"), sandbox_code="cashplus"),
+    GuideChannel(
+        "Global Vision Fawatir", AGENCY.format(agency="Global Vision FAWATIR"), sandbox_code="globalvision"
+    ),
+    GuideChannel("CMI Fawatir Cash", AGENCY.format(agency="FAWATIR"), sandbox_code="fawatircash"),
+    GuideChannel(
+        "DamanePay / DamanCash",
+        "Veillez sélectionner la plateforme de paiement CMI>FATOURATI et récupérer la référence FATOURATI "
+        "à présenter directement à l'agence choisie.",
+        sandbox_code="damane",
+    ),
+)
+
+
+# --------------------------------------------------------------------------- CMI's calls to us
+
 
 # Error answers are fixed texts: nothing the caller sent is echoed, nothing is signed.
 FIXED = {
@@ -100,7 +218,7 @@ def unapplied_receipt(unapplied_id: int) -> str:
     return f"ENC-{unapplied_id:08d}"
 
 
-@router.post("")
+@api_routes.post("")
 async def fatourati_callback(request: Request) -> JSONResponse:
     settings = get_settings()
     raw = await read_capped(request)
@@ -232,7 +350,7 @@ STATUS_OF_PAYMENT = {
 }
 
 
-@router.post("/status")
+@api_routes.post("/status")
 async def check_status(request: Request) -> JSONResponse:
     """CMI asks for a token's status; we answer from our state (the ledger the workflow keeps)."""
     settings = get_settings()
@@ -254,3 +372,41 @@ async def check_status(request: Request) -> JSONResponse:
     else:
         status = STATUS_OF_PAYMENT.get(payment.status, "PENDING")
     return JSONResponse(proto.status_answer(reference, status, settings.fatourati_api_key))
+
+
+# ------------------------------------------------------------------------------- the web channel
+
+
+class FatouratiWeb(WebChannel):
+    name = "fatourati"
+    choices = (Choice(Channel.CMI_FATOURATI, "Fatourati", "CMI", 2),)
+    api = api_routes
+
+    def deadline_seconds(self, settings: Settings) -> int:
+        return settings.fatourati_expiry_seconds
+
+    def status_part(
+        self, db: Session, settings: Settings, payment: Payment, view: PaymentView
+    ) -> StatusPart | None:
+        """The reference while it waits to be paid: its digits, its countdown, the guide's steps."""
+        action = view.next_action
+        if (
+            action is None
+            or action.type != "fatourati_reference"
+            or not action.fields
+            or view.status != PaymentStatus.AWAITING_PAYER.value
+        ):
+            return None
+        sandbox = sandbox_pages(settings)
+        return StatusPart(
+            "channels/fatourati_status.html",
+            {
+                "guide": CHANNELS,
+                "general": GENERAL.format(reference=action.fields.get("reference", "")),
+                "remaining": remaining_text(action.fields.get("expires_at")),
+                "sandbox_url": f"{sandbox}/fatourati" if sandbox else "",
+            },
+        )
+
+
+CHANNEL = FatouratiWeb()

@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field
 
-from sandbox.cmi import signature
-from sandbox.cmi.rules import ANSWER_ACK, ANSWER_CAPTURE, MOROCCO, Decision, get_field, mask_pan
+from sandbox.cmi_card import signature
+from sandbox.cmi_card.rules import ANSWER_ACK, ANSWER_CAPTURE, MOROCCO, Decision, get_field, mask_pan
 from sandbox.context import Sandbox
 from sandbox.deliveries import Delivery, Purpose, Reply, new_delivery
 from sandbox.store import Record, Tx

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from portnet.settings import Settings
-from sandbox.cmi.orders import Attempt, Order
-from sandbox.cmi.rules import get_field
+from sandbox.cmi_card.orders import Attempt, Order
+from sandbox.cmi_card.rules import get_field
 from sandbox.context import sandbox_of
 
 router = APIRouter()
