@@ -20,6 +20,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import ACTIVITIES
@@ -28,6 +29,7 @@ from portnet import telemetry
 from portnet.logs import configure_logging
 from portnet.metrics import PARTNER_CALLS
 from portnet.production import refuse_unsafe_production
+from portnet.schedules import ensure_schedules
 from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter
 from workflows import WORKFLOWS
@@ -120,6 +122,12 @@ async def main() -> None:
         interceptors=telemetry.temporal_interceptors(tracing),
         runtime=runtime(settings),
     )
+    # Reconciliation's Schedule, created or brought to the current settings (idempotent). A refusal
+    # (say, a namespace without schedules) is logged and the worker still serves the payments.
+    try:
+        await ensure_schedules(client, settings)
+    except RPCError as err:
+        logging.getLogger("worker").error("reconciliation schedule not set: %s", err)
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         stop_on_signals(worker)

@@ -19,6 +19,7 @@ from activities import (
     mail,
     marsa_maroc,
     paydirect,
+    reconciliation,
 )
 
 ACTIVITIES: list[Callable[..., Any]] = [
@@ -31,4 +32,5 @@ ACTIVITIES: list[Callable[..., Any]] = [
     *paydirect.ACTIVITIES,
     *cheque_transfer.ACTIVITIES,
     *marsa_maroc.ACTIVITIES,
+    *reconciliation.ACTIVITIES,
 ]

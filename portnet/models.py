@@ -315,3 +315,45 @@ class UnappliedPayment(SQLModel, table=True):
     channel: str | None = None
     paid_at: NaiveDatetime | None = None
     received_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+
+
+class ReconciliationRun(SQLModel, table=True):
+    """One pass of ``ReconciliationWorkflow`` (every few minutes, from its Temporal Schedule)."""
+
+    __tablename__ = "reconciliation_run"
+
+    id: str = Field(primary_key=True)  # the workflow's run id
+    started_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    finished_at: NaiveDatetime | None = None
+    # What the run looked at, and how many of those became new findings / could not be settled yet.
+    candidates: int = 0
+    findings: int = 0
+    errors: int = 0
+
+
+class ReconciliationFinding(SQLModel, table=True):
+    """Something reconciliation found in the ledger and what it did about it, for finance to read.
+
+    Kinds: ``stuck_callback`` (a partner's call left "processing" or "temporal_unavailable"),
+    ``expired_attempt`` (an attempt over whose partner was asked: paid or not), ``orphan_hold``
+    (invoices held by an attempt whose workflow is closed), ``overdue_attempt`` (a live attempt past
+    its deadline). ``dedupe_key`` makes a finding once: a second run finds nothing new.
+    """
+
+    __tablename__ = "reconciliation_finding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True)
+    run_id: str = Field(index=True)
+    kind: str = Field(index=True)
+    # delivered | unapplied | released | recorded | unpaid_at_partner | left_to_workflow
+    outcome: str = Field(index=True)
+    payment_id: str | None = Field(default=None, index=True)
+    partner: str | None = None
+    amount: Decimal | None = money_column(nullable=True)
+    detail: str = ""
+    callback_id: int | None = None
+    unapplied_id: int | None = None
+    partner_transaction: str | None = None
+    found_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    resolved_at: NaiveDatetime | None = None

@@ -24,6 +24,7 @@ from sandbox import (
     cmi_card,
     emitters,
     fatourati,
+    fatourati_pages,
     mail,
     marsa_maroc,
     paydirect,
@@ -74,6 +75,7 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
     for partner_router in (
         cmi_card.router,
         fatourati.router,
+        fatourati_pages.router,
         amanpay.router,
         tashilat.router,
         amanty.router,

@@ -287,3 +287,16 @@ def test_no_build_order_names_in_code_files_css_templates_or_readme() -> None:
             if BUILD_ORDER_WORDS.search(line):
                 found.append(f"{relative}:{number}: {line.strip()[:100]}")
     assert found == [], "names that say when, not what:\n" + "\n".join(found)
+
+
+def test_test_modules_share_helpers_through_tests_support_only() -> None:
+    """A test module imports no other test module: shared helpers live in tests/support/."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        module = module_name(path, ROOT)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for imported, name in imported_names(tree, module, is_package=False):
+            target = f"{imported}.{name}" if name else imported
+            if re.search(r"(^|\.)test_\w+$", imported) or re.search(r"(^|\.)test_\w+$", target):
+                offenders.append(f"{module} imports {target}")
+    assert offenders == []

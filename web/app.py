@@ -26,6 +26,7 @@ from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter, payload_codec
 from web.api import emitter_acks, health, invoices, marsa_maroc, payments, session
 from web.api import finance as finance_api
+from web.api import reconciliation as reconciliation_api
 from web.api.validation import VALIDATION_ERROR_SCHEMA
 from web.channels import api_routers, page_routers
 from web.codec_server import router as codec_router
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
         app.include_router(channel_api)
     app.include_router(emitter_acks.router)
     app.include_router(finance_api.router)
+    app.include_router(reconciliation_api.router)
     app.include_router(marsa_maroc.router)
     app.include_router(codec_router)
     app.include_router(pages_router)

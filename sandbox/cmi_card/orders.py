@@ -5,6 +5,11 @@ card tried, each with its signed result fields and the tries of its callback to 
 callback is a delivery (sandbox/deliveries.py): written with the attempt, tried once before the
 browser is redirected, then again with backoff until the merchant answers ``ACTION=POSTAUTH`` or
 ``APPROVED`` with a 2xx, as CMI does.
+
+An answer that reaches the bank after its 10 s callback timeout is no answer (``Outbound``'s
+timeout): the transaction stays authorised only until the merchant captures it through the XML API
+(PostAuth, status_api.py). A scripted payment may ask for every answer to be lost that way
+(``answers_lost``), so that a test can prove the merchant captures what it did not get to answer.
 """
 
 from __future__ import annotations
@@ -40,6 +45,16 @@ class CallbackTry(BaseModel):
         return ok_status and (self.answer or "").upper() in (ANSWER_CAPTURE, ANSWER_ACK)
 
 
+class ApiCapture(BaseModel):
+    """The merchant's PostAuth through the XML API: the bank captures an authorisation once."""
+
+    trans_id: str
+    at: datetime
+
+
+LOST_ANSWER = "answer lost: it reached the bank after its 10 s callback timeout"
+
+
 class Attempt(BaseModel):
     trans_id: str
     created_at: datetime
@@ -53,6 +68,9 @@ class Attempt(BaseModel):
     callback_tries: list[CallbackTry] = Field(default_factory=list)
     # pending -> delivered | retrying -> delivered | failed
     callback_state: str = "pending"
+    # Every answer of the merchant to this callback arrives too late (a test switch).
+    answers_lost: bool = False
+    api_capture: ApiCapture | None = None
 
     @property
     def approved(self) -> bool:
@@ -63,8 +81,13 @@ class Attempt(BaseModel):
         return self.callback_tries[-1].answer if self.callback_tries else None
 
     @property
-    def captured(self) -> bool:
+    def captured_by_callback(self) -> bool:
         return any(t.accepted and (t.answer or "").upper() == ANSWER_CAPTURE for t in self.callback_tries)
+
+    @property
+    def captured(self) -> bool:
+        """Captured once, by the merchant's answer or by its PostAuth, whichever came first."""
+        return self.captured_by_callback or self.api_capture is not None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +104,8 @@ class Attempt(BaseModel):
             "callback_state": self.callback_state,
             "callback_answer": self.callback_answer,
             "captured": self.captured,
+            "captured_by": "callback" if self.captured_by_callback else "api" if self.api_capture else None,
+            "answers_lost": self.answers_lost,
             "callback_tries": [
                 {"at": t.at.isoformat(), "status_code": t.status_code, "answer": t.answer, "error": t.error}
                 for t in self.callback_tries
@@ -173,7 +198,7 @@ def usable_order(tx: Tx, oid: str, now: datetime) -> Order:
     return order
 
 
-def _new_trans_id(tx: Tx, now: datetime) -> str:
+def new_trans_id(tx: Tx, now: datetime) -> str:
     while True:
         letters = "".join(secrets.choice(string.ascii_uppercase) for _ in range(4))
         candidate = f"{now:%y}{now.timetuple().tm_yday:03d}{letters}{secrets.randbelow(10**5):05d}"
@@ -191,13 +216,13 @@ def build_result_fields(order: Order, attempt_fields: Mapping[str, str], store_k
 
 
 def record_attempt(
-    sandbox: Sandbox, tx: Tx, oid: str, pan: str, decision: Decision
+    sandbox: Sandbox, tx: Tx, oid: str, pan: str, decision: Decision, answers_lost: bool = False
 ) -> tuple[Attempt, Delivery]:
     """One transaction on a still usable order, and its callback, in the caller's transaction: the
     "already paid?" check and the new attempt cannot be split by another payment."""
     now = now_in_morocco(sandbox)
     order = usable_order(tx, oid, now)
-    trans_id = _new_trans_id(tx, now)
+    trans_id = new_trans_id(tx, now)
     auth_code = f"{secrets.randbelow(10**6):06d}" if decision.approved else ""
     host_ref_num = f"{now:%y}{now.timetuple().tm_yday:03d}{secrets.randbelow(10**7):07d}"
     trx_date = now.strftime("%Y%m%d %H:%M:%S")
@@ -225,6 +250,7 @@ def record_attempt(
         trx_date=trx_date,
         callback_fields=fields,
         redirect_url=get_field(order.fields, target) or "",
+        answers_lost=answers_lost,
     )
     order.attempts.append(attempt)
     order.pending_3ds = None
@@ -260,6 +286,8 @@ def _after_callback(tx: Tx, delivery: Delivery, reply: Reply) -> bool:
         answer=None if reply.text is None else reply.text.strip(),
         error=reply.error,
     )
+    if attempt.answers_lost:
+        outcome = CallbackTry(at=outcome.at, status_code=None, answer=None, error=LOST_ANSWER)
     attempt.callback_tries.append(outcome)
     attempt.callback_state = "delivered" if outcome.accepted else "retrying"
     tx.put(order)

@@ -75,10 +75,17 @@ def _redirect_page(request: Request, order: Order, attempt: Attempt) -> HTMLResp
 
 
 async def _pay(
-    sandbox: Sandbox, oid: str, pan: str, decision: Decision, wait_for_retries: bool = False
+    sandbox: Sandbox,
+    oid: str,
+    pan: str,
+    decision: Decision,
+    wait_for_retries: bool = False,
+    answers_lost: bool = False,
 ) -> tuple[Order, Attempt]:
     """Records the transaction, then calls the merchant back once (the rest in the background)."""
-    attempt, delivery = await sandbox.store.call(lambda tx: record_attempt(sandbox, tx, oid, pan, decision))
+    attempt, delivery = await sandbox.store.call(
+        lambda tx: record_attempt(sandbox, tx, oid, pan, decision, answers_lost)
+    )
     await sandbox.outbox.dispatch(delivery.id, inline_tries=1, wait=wait_for_retries)
     order = await sandbox.store.call(lambda tx: tx.get(Order, oid))
     assert order is not None
@@ -213,6 +220,9 @@ class CardPayment(BaseModel):
     three_ds_code: str | None = None
     # By default only the first callback is awaited, exactly like the card page.
     wait_for_retries: bool = False
+    # Every answer of the merchant to the callback reaches the bank too late (after its 10 s
+    # timeout): the bank holds an authorisation only, which the merchant must capture (PostAuth).
+    answers_lost: bool = False
 
 
 @router.post("/card-payments", name="cmi_card_payments")
@@ -234,7 +244,9 @@ async def card_payment(request: Request, payment: CardPayment) -> JSONResponse:
     if needs_three_d_secure(payment.pan):
         decision = three_d_secure_decision(payment.three_ds_code, decision)
     try:
-        _, attempt = await _pay(sandbox, payment.oid, payment.pan, decision, payment.wait_for_retries)
+        _, attempt = await _pay(
+            sandbox, payment.oid, payment.pan, decision, payment.wait_for_retries, payment.answers_lost
+        )
     except Refusal as refusal:
         return JSONResponse({"detail": refusal.title}, refusal.status)
     return JSONResponse(
@@ -248,6 +260,7 @@ async def card_payment(request: Request, payment: CardPayment) -> JSONResponse:
             "auth_code": attempt.auth_code,
             "callback_answer": attempt.callback_answer,
             "callback_state": attempt.callback_state,
+            "captured": attempt.captured,
             "redirect": {"url": attempt.redirect_url, "fields": attempt.callback_fields},
         }
     )

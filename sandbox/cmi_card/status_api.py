@@ -1,9 +1,15 @@
-"""CMI's XML API (``/fim/api``): the order status query a merchant makes after a lost callback.
+"""CMI's XML API (``/fim/api``): the order status query and the capture of an authorisation.
 
 A ``CC5Request`` with ``Name``, ``Password``, ``ClientId``, ``OrderId`` and
 ``<Extra><ORDERHISTORY>QUERY</ORDERHISTORY></Extra>`` is answered with a ``CC5Response`` listing
 the order's transactions, as Nestpay (the EST gateway CMI runs) does: authorised only (``A``),
-captured (``C``) or declined (``D``).
+captured (``C``) or declined (``D``); ``TRXCOUNT`` is 0 for an order the bank does not know.
+
+``<Type>PostAuth</Type>`` captures the order's authorisation that the merchant's callback answer
+never confirmed: once. A second PostAuth, or one on an order without an authorisation, is refused
+(``Error``, ``ProcReturnCode`` 99, the order id echoed); ``Total`` other than the authorised amount
+is refused too (no partial capture here). A request the bank cannot take at all (credentials,
+client id, document) is refused without echoing the order id.
 """
 
 from __future__ import annotations
@@ -11,14 +17,16 @@ from __future__ import annotations
 import hmac
 import xml.etree.ElementTree as ET  # noqa: S405 - only to build and read small trusted-shape documents
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from portnet.settings import Settings
-from sandbox.cmi_card.orders import Attempt, Order
+from sandbox.cmi_card.orders import ApiCapture, Attempt, Order, new_trans_id, now_in_morocco
 from sandbox.cmi_card.rules import get_field
-from sandbox.context import sandbox_of
+from sandbox.context import Sandbox, sandbox_of
+from sandbox.store import Tx
 
 router = APIRouter()
 
@@ -40,14 +48,10 @@ def _xml_error(message: str, order_id: str = "", status_code: int = 200) -> Resp
 
 
 def _credentials_ok(settings: Settings, name: str, password: str) -> bool:
-    """Settings has no API user yet: if ``cmi_api_name``/``cmi_api_password`` appear, they are enforced."""
-    expected_name = str(getattr(settings, "cmi_api_name", "") or "")
-    expected_password = str(getattr(settings, "cmi_api_password", "") or "")
-    if not name or not password:
-        return False
-    name_ok = not expected_name or hmac.compare_digest(name.encode(), expected_name.encode())
-    password_ok = not expected_password or hmac.compare_digest(password.encode(), expected_password.encode())
-    return name_ok and password_ok
+    """The API user (``cmi_api_name``/``cmi_api_password``), compared in constant time."""
+    name_ok = hmac.compare_digest(name.encode(), settings.cmi_api_name.encode())
+    password_ok = hmac.compare_digest(password.encode(), settings.cmi_api_password.encode())
+    return bool(name and password) and name_ok and password_ok
 
 
 def _trans_stat(attempt: Attempt) -> str:
@@ -56,13 +60,13 @@ def _trans_stat(attempt: Attempt) -> str:
     return "C" if attempt.captured else "A"
 
 
-def order_history(order: Order) -> Response:
-    if not order.attempts:
+def order_history(order: Order | None, order_id: str) -> Response:
+    if order is None or not order.attempts:
         values = {
-            "OrderId": order.oid,
+            "OrderId": order_id,
             "Response": "Error",
             "ProcReturnCode": "99",
-            "ErrMsg": "Aucune transaction.",
+            "ErrMsg": "Aucune transaction." if order is not None else "Commande introuvable.",
         }
         return _xml_response(values, {"TRXCOUNT": "0"})
     summary = order.approved_attempt or order.attempts[-1]
@@ -120,12 +124,54 @@ async def status_query(request: Request) -> Response:
 
     order_id = text("OrderId")
     if not _credentials_ok(sandbox.settings, text("Name"), text("Password")):
-        return _xml_error("Identifiants API invalides.", order_id)
+        return _xml_error("Identifiants API invalides.")
     if text("ClientId") != sandbox.settings.cmi_client_id:
-        return _xml_error("ClientId inconnu.", order_id)
-    if text("Extra/ORDERHISTORY").upper() != "QUERY":
-        return _xml_error("Seule la requête ORDERHISTORY=QUERY est prise en charge.", order_id)
-    order = await sandbox.store.call(lambda tx: tx.get(Order, order_id)) if order_id else None
-    if order is None:
-        return _xml_error("Commande introuvable.", order_id)
-    return order_history(order)
+        return _xml_error("ClientId inconnu.")
+    if not order_id:
+        return _xml_error("OrderId manquant.")
+    if text("Type") == "PostAuth":
+        return await post_auth(sandbox, order_id, text("Total"))
+    if text("Type") or text("Extra/ORDERHISTORY").upper() != "QUERY":
+        return _xml_error("Seules ORDERHISTORY=QUERY et Type=PostAuth sont prises en charge.")
+    order = await sandbox.store.call(lambda tx: tx.get(Order, order_id))
+    return order_history(order, order_id)
+
+
+async def post_auth(sandbox: Sandbox, order_id: str, total: str) -> Response:
+    """Captures the order's authorisation once, in one store transaction with the check."""
+
+    def capture(tx: Tx) -> tuple[Attempt | None, str]:
+        order = tx.get(Order, order_id)
+        attempt = order.approved_attempt if order is not None else None
+        if order is None or attempt is None:
+            return None, "Aucune autorisation à capturer pour cette commande."
+        if attempt.captured:
+            return None, "Transaction déjà capturée."
+        amount = get_field(order.fields, "amount") or ""
+        if total and not _same_amount(total, amount):
+            return None, "Montant de capture invalide (capture partielle non prise en charge)."
+        now = now_in_morocco(sandbox)
+        attempt.api_capture = ApiCapture(trans_id=new_trans_id(tx, now), at=now)
+        tx.put(order)
+        return attempt, ""
+
+    attempt, refusal = await sandbox.store.call(capture)
+    if attempt is None or attempt.api_capture is None:
+        return _xml_error(refusal, order_id)
+    values = {
+        "OrderId": order_id,
+        "Response": "Approved",
+        "AuthCode": attempt.auth_code,
+        "HostRefNum": attempt.host_ref_num,
+        "ProcReturnCode": "00",
+        "TransId": attempt.api_capture.trans_id,
+        "ErrMsg": "",
+    }
+    return _xml_response(values, {})
+
+
+def _same_amount(total: str, amount: str) -> bool:
+    try:
+        return Decimal(total) == Decimal(amount)
+    except InvalidOperation:
+        return False

@@ -16,6 +16,7 @@ HISTORIES = Path(__file__).resolve().parent
 
 PAYMENT = "PaymentWorkflow"
 MARSA_REQUEST = "MarsaRequestWorkflow"
+RECONCILIATION = "ReconciliationWorkflow"
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,15 @@ class RecordedPath:
         Derived from the name, so a re-recording reuses the same ids and the workflow id of a history
         is known without storing it (the JSON of ``WorkflowHistory.to_json()`` does not carry it).
         """
-        prefix = "MR" if self.workflow == MARSA_REQUEST else "PN"
+        prefix = {MARSA_REQUEST: "MR", RECONCILIATION: "RC"}.get(self.workflow, "PN")
         return prefix + hashlib.sha256(self.name.encode()).hexdigest()[:12].upper()
 
     @property
     def workflow_id(self) -> str:
         if self.workflow == MARSA_REQUEST:
             return f"marsa-request-{self.business_id}"
+        if self.workflow == RECONCILIATION:
+            return f"reconciliation-{self.business_id}"
         return f"payment-{self.business_id}"
 
 
@@ -92,6 +95,24 @@ PATHS: tuple[RecordedPath, ...] = (
         "succeeded",
         ("cmi_result",),
         "ANP never acknowledges: the 7-day wait ends, the invoice stays for finance",
+    ),
+    _payment(
+        "payment_card_capture_confirmed",
+        "succeeded",
+        ("cmi_result",),
+        "approved; CMI's order status shows the capture our POSTAUTH answer asked for, then settled",
+    ),
+    _payment(
+        "payment_card_captured_through_api",
+        "succeeded",
+        ("cmi_result",),
+        "approved, but our POSTAUTH answer never reached CMI: authorised only, captured by PostAuth, settled",
+    ),
+    _payment(
+        "payment_card_not_captured",
+        "failed",
+        ("cmi_result",),
+        "approved, but CMI holds neither a capture nor an authorisation: not settled, invoices released",
     ),
     # --- CMI Fatourati ----------------------------------------------------------------------------
     _payment("payment_fatourati_paid", "succeeded", ("fatourati_result",), "paid at a bank after 10 minutes"),
@@ -227,6 +248,14 @@ PATHS: tuple[RecordedPath, ...] = (
         (),
         "MARSA MAROC stays down through every retry: failed as unavailable",
     ),
+    # --- reconciliation ---------------------------------------------------------------------------
+    RecordedPath(
+        "reconciliation_run",
+        RECONCILIATION,
+        "completed",
+        (),
+        "a stuck callback delivered, an expired attempt paid at its partner, one partner unreachable",
+    ),
 )
 
 BY_NAME: dict[str, RecordedPath] = {path.name: path for path in PATHS}
@@ -255,6 +284,7 @@ DEV_SERVER_PATHS: tuple[str, ...] = (
     "marsa_request_completed",
     "marsa_request_failed",
     "marsa_request_retried_then_completed",
+    "reconciliation_run",
 )
 
 

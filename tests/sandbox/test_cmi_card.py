@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from portnet.protocols import cmi as cmi_protocol
+from portnet.protocols import cmi_api
 from portnet.settings import Settings
 from sandbox.cmi_card import signature
 from sandbox.context import Sandbox
@@ -364,11 +365,23 @@ async def test_acknowledged_but_not_captured(
 # --- status query -----------------------------------------------------------------------------
 
 
-def status_request(settings: Settings, order_id: str, client_id: str | None = None) -> str:
+def status_request(
+    settings: Settings, order_id: str, client_id: str | None = None, password: str | None = None
+) -> str:
     return (
-        "<CC5Request><Name>portnet-api</Name><Password>secret</Password>"
+        f"<CC5Request><Name>{settings.cmi_api_name}</Name>"
+        f"<Password>{settings.cmi_api_password if password is None else password}</Password>"
         f"<ClientId>{client_id or settings.cmi_client_id}</ClientId><OrderId>{order_id}</OrderId>"
         "<Extra><ORDERHISTORY>QUERY</ORDERHISTORY></Extra></CC5Request>"
+    )
+
+
+def post_auth_request(settings: Settings, order_id: str, password: str | None = None, total: str = "") -> str:
+    return (
+        f"<CC5Request><Name>{settings.cmi_api_name}</Name>"
+        f"<Password>{settings.cmi_api_password if password is None else password}</Password>"
+        f"<ClientId>{settings.cmi_client_id}</ClientId><OrderId>{order_id}</OrderId>"
+        f"<Type>PostAuth</Type>{f'<Total>{total}</Total>' if total else ''}</CC5Request>"
     )
 
 
@@ -395,9 +408,7 @@ async def test_status_query_errors(client: httpx.AsyncClient, settings: Settings
     assert unknown.findtext("ErrMsg")
     wrong_client = await client.post("/cmi/fim/api", content=status_request(settings, "x", client_id="1"))
     assert parse_xml(wrong_client.text).findtext("Response") == "Error"
-    no_password = status_request(settings, "x").replace(
-        "<Password>secret</Password>", "<Password></Password>"
-    )
+    no_password = status_request(settings, "x", password="")
     assert (
         parse_xml((await client.post("/cmi/fim/api", content=no_password)).text).findtext("Response")
         == "Error"
@@ -412,6 +423,86 @@ async def test_status_query_for_order_without_attempt(client: httpx.AsyncClient,
     root = parse_xml((await client.post("/cmi/fim/api", content=status_request(settings, oid))).text)
     assert root.findtext("Response") == "Error"
     assert root.findtext("Extra/TRXCOUNT") == "0"
+
+
+async def test_status_query_refuses_a_wrong_api_password(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    oid = await open_session(client, settings)
+    await pay(client, oid)
+    root = parse_xml(
+        (await client.post("/cmi/fim/api", content=status_request(settings, oid, password="x"))).text
+    )
+    assert root.findtext("Response") == "Error" and root.findtext("OrderId") == ""
+    assert root.find("Extra/TRXCOUNT") is None  # no history given away
+
+
+# --- our callback answer lost, and the capture through the XML API (PostAuth) ------------------
+
+
+async def test_lost_answer_leaves_an_authorisation_that_postauth_captures_once(
+    client: httpx.AsyncClient, handle: Sandbox, settings: Settings, receiver: Receiver
+) -> None:
+    oid = await open_session(client, settings)
+    paid = (await pay(client, oid, answers_lost=True)).json()
+    assert paid["result"] == "approved" and not paid["captured"]
+    await handle.background.wait_idle()
+    attempt = (await order(client, oid))["attempts"][0]
+    # The merchant answered POSTAUTH each time, too late: the bank never read it.
+    assert len(receiver.callbacks) == attempt["callback_tries"].__len__() == 3
+    assert attempt["callback_state"] == "failed" and not attempt["captured"]
+    assert all("10 s" in (t["error"] or "") for t in attempt["callback_tries"])
+    history = parse_xml((await client.post("/cmi/fim/api", content=status_request(settings, oid))).text)
+    assert history.findtext("Extra/TRANS_STAT") == "A"
+    assert (history.findtext("Extra/TRX1") or "").split("\t")[6] == "A"
+    assert history.findtext("Extra/CAPTURE_AMT") == "0.00"
+
+    captured = parse_xml((await client.post("/cmi/fim/api", content=post_auth_request(settings, oid))).text)
+    assert captured.findtext("Response") == "Approved" and captured.findtext("ProcReturnCode") == "00"
+    assert captured.findtext("OrderId") == oid
+    assert captured.findtext("TransId") not in ("", paid["trans_id"])  # the capture's own number
+    after = parse_xml((await client.post("/cmi/fim/api", content=status_request(settings, oid))).text)
+    assert after.findtext("Extra/TRANS_STAT") == "C" and after.findtext("Extra/CAPTURE_AMT") == "3600.00"
+    attempt = (await order(client, oid))["attempts"][0]
+    assert attempt["captured"] and attempt["captured_by"] == "api"
+
+    again = parse_xml((await client.post("/cmi/fim/api", content=post_auth_request(settings, oid))).text)
+    assert again.findtext("Response") == "Error" and again.findtext("ProcReturnCode") == "99"
+    assert again.findtext("OrderId") == oid
+
+
+async def test_postauth_after_the_answer_captured_is_refused(
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
+) -> None:
+    oid = await open_session(client, settings)
+    await pay(client, oid)
+    refused = parse_xml((await client.post("/cmi/fim/api", content=post_auth_request(settings, oid))).text)
+    assert refused.findtext("Response") == "Error" and refused.findtext("OrderId") == oid
+    attempt = (await order(client, oid))["attempts"][0]
+    assert attempt["captured_by"] == "callback"
+
+
+async def test_postauth_refusals(client: httpx.AsyncClient, settings: Settings, receiver: Receiver) -> None:
+    unknown = parse_xml((await client.post("/cmi/fim/api", content=post_auth_request(settings, "none"))).text)
+    assert unknown.findtext("Response") == "Error"
+    oid = await open_session(client, settings)
+    await pay(client, oid, pan="4242424242424242")  # declined: nothing to capture
+    declined = parse_xml((await client.post("/cmi/fim/api", content=post_auth_request(settings, oid))).text)
+    assert declined.findtext("Response") == "Error"
+    receiver.callback_answers = [(200, "APPROVED")]  # acknowledged, not captured
+    await pay(client, oid)
+    partial = post_auth_request(settings, oid, total="10.00")
+    assert (
+        parse_xml((await client.post("/cmi/fim/api", content=partial)).text).findtext("Response") == "Error"
+    )
+    forged = post_auth_request(settings, oid, password="guess")
+    answer = parse_xml((await client.post("/cmi/fim/api", content=forged)).text)
+    assert answer.findtext("Response") == "Error" and answer.findtext("OrderId") == ""
+    assert not (await order(client, oid))["attempts"][1]["captured"]
+    whole = post_auth_request(settings, oid, total="3600.00")
+    assert (
+        parse_xml((await client.post("/cmi/fim/api", content=whole)).text).findtext("Response") == "Approved"
+    )
 
 
 # --- pages for people -------------------------------------------------------------------------
@@ -512,3 +603,31 @@ def test_agrees_with_our_implementation_on_random_forms() -> None:
         fields["HASH"] = cmi_protocol.compute_hash(fields, key)
         assert signature.check(fields, key)
         assert cmi_protocol.verify_hash({**fields, "HASH": signature.sign(fields, key)}, key)
+
+
+async def test_our_api_reader_agrees_with_the_bank(
+    client: httpx.AsyncClient, settings: Settings, receiver: Receiver
+) -> None:
+    """Our side (portnet/protocols/cmi_api.py) reads what the bank answers, field rules included."""
+    oid = await open_session(client, settings, oid="PN0123456789AB")
+    declined = (await pay(client, oid, pan="4242424242424242")).json()
+    approved = (await pay(client, oid, answers_lost=True)).json()
+    query = cmi_api.order_history_request(
+        settings.cmi_api_name, settings.cmi_api_password, settings.cmi_client_id, oid
+    )
+    history = cmi_api.read_answer((await client.post("/cmi/fim/api", content=query)).content, oid)
+    assert history.state_of(declined["trans_id"]) == cmi_api.DECLINED
+    assert history.state_of(approved["trans_id"]) == cmi_api.AUTHORISED
+    capture = cmi_api.post_auth_request(
+        settings.cmi_api_name, settings.cmi_api_password, settings.cmi_client_id, oid
+    )
+    assert cmi_api.read_answer((await client.post("/cmi/fim/api", content=capture)).content, oid).approved
+    history = cmi_api.read_answer((await client.post("/cmi/fim/api", content=query)).content, oid)
+    assert history.state_of(approved["trans_id"]) == cmi_api.CAPTURED
+    unknown = cmi_api.order_history_request(
+        settings.cmi_api_name, settings.cmi_api_password, settings.cmi_client_id, "PN000000000000"
+    )
+    nothing = cmi_api.read_answer(
+        (await client.post("/cmi/fim/api", content=unknown)).content, "PN000000000000"
+    )
+    assert nothing.transactions == () and nothing.state_of(approved["trans_id"]) is None

@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols.fields import MessageRejected, strict_form
 from portnet.settings import get_settings
-from portnet.statuses import Channel
+from portnet.statuses import Channel, PaymentStatus
 from web.attempts import PAYMENT_ID_IN_URL
 from web.callback_inbox import CallbackInFlight, judge, payment_of, read_capped, record
 from web.channels.base import Choice, WebChannel
@@ -113,7 +113,16 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
         return await answer("rejected", "APPROVED", dedupe)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            # The attempt is over (expired or cancelled): acknowledge without capture.
+            # The attempt is over: the ledger answers. Its accepted transaction is captured again
+            # (CMI never got our first answer); anything else is acknowledged without capture.
+            settled = await payment_of(callback.oid)
+            if (
+                callback.approved
+                and settled is not None
+                and settled.status == PaymentStatus.SUCCEEDED.value
+                and settled.partner_transaction_id == callback.trans_id
+            ):
+                return await answer("accepted", "ACTION=POSTAUTH", dedupe)
             return await answer("late", "APPROVED", dedupe)
         log.warning("cmi callback %s: Temporal error %s", callback_id, err.status)
         return await answer("temporal_unavailable", "FAILURE", dedupe)

@@ -7,9 +7,11 @@ rendering.py), and importing those must not import every page of the portal firs
 from fastapi import APIRouter
 
 from web.pages import auth, finance, invoices, payments
+from web.pages import reconciliation as reconciliation_pages
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(invoices.router)
 router.include_router(payments.router)
 router.include_router(finance.router)
+router.include_router(reconciliation_pages.router)

@@ -9,6 +9,7 @@ from tests.histories.scenarios import (
     fatourati,
     invoice_request,
     paydirect,
+    reconciliation,
 )
 from tests.histories.scenarios.common import Scenario
 
@@ -19,4 +20,5 @@ SCENARIOS: dict[str, Scenario] = {
     **amanpay.SCENARIOS,
     **paydirect.SCENARIOS,
     **invoice_request.SCENARIOS,
+    **reconciliation.SCENARIOS,
 }
