@@ -78,8 +78,8 @@ LOGIN_LOCKS = Metric(
 )
 RECONCILIATION_FINDINGS = Metric(
     "portnet_reconciliation_findings", "counter",
-    "Differences reconciliation found between a partner's records and our ledger.",
-    ("partner", "kind"), "both",
+    "Findings of reconciliation (portnet/reconciliation.py) by partner, kind and outcome.",
+    ("partner", "kind", "outcome"), "both",
 )
 HTTP_REQUESTS = Metric(
     "portnet_http_request_seconds", "histogram", "Portal requests by method, route template and status.",
@@ -159,9 +159,10 @@ def login_lock(reason: Literal["wait", "lock", "refused"]) -> None:
     _record(LOGIN_LOCKS, 1, {"reason": reason})
 
 
-def reconciliation_finding(partner: str, kind: str) -> None:
-    """One difference found by reconciliation (e.g. ``paid_at_partner_not_here``, ``amount_differs``)."""
-    _record(RECONCILIATION_FINDINGS, 1, {"partner": partner, "kind": kind})
+def reconciliation_finding(partner: str | None, kind: str, outcome: str) -> None:
+    """One finding recorded by reconciliation (``expired_attempt`` / ``unapplied``, ``orphan_hold`` /
+    ``released``...); the worker's run records it on the SDK meter."""
+    _record(RECONCILIATION_FINDINGS, 1, {"partner": partner or "none", "kind": kind, "outcome": outcome})
 
 
 def http_request(method: str, route: str, status: int, seconds: float) -> None:

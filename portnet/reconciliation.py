@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from portnet import metrics
 from portnet.db import get_engine
 from portnet.models import ReconciliationFinding, ReconciliationRun, UnappliedPayment, utcnow
 
@@ -103,6 +104,7 @@ def record(finding: Finding) -> bool:
     log.info(
         "reconciliation %s %s: %s (%s)", finding.kind, finding.payment_id, finding.outcome, finding.detail
     )
+    metrics.reconciliation_finding(finding.partner, finding.kind, finding.outcome)
     return True
 
 

@@ -4,6 +4,7 @@ overdue-hold gauge, and in production answers only loopback or the METRICS_TOKEN
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
@@ -170,10 +171,16 @@ async def test_liveness_and_readiness(portal: httpx.AsyncClient) -> None:
 
 
 async def test_reconciliation_findings_are_exported(portal: httpx.AsyncClient) -> None:
-    from portnet import metrics
+    from portnet import reconciliation
 
     series = "portnet_reconciliation_findings_total"
-    before = value(await scrape(portal), series, partner="cmi", kind="paid_at_partner_not_here")
-    metrics.reconciliation_finding("cmi", "paid_at_partner_not_here")
-    after = value(await scrape(portal), series, partner="cmi", kind="paid_at_partner_not_here")
-    assert after == before + 1
+    labels = {"partner": "cmi", "kind": "expired_attempt", "outcome": "recorded"}
+    before = value(await scrape(portal), series, **labels)
+    run_id = f"test-metrics-{secrets.token_hex(6)}"
+    finding = reconciliation.Finding(
+        dedupe_key=run_id, run_id=run_id, kind="expired_attempt", outcome="recorded", partner="cmi"
+    )
+    reconciliation.start_run(run_id)
+    assert reconciliation.record(finding)
+    assert not reconciliation.record(finding)  # the same finding again is not counted again
+    assert value(await scrape(portal), series, **labels) == before + 1
