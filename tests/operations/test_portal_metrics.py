@@ -3,7 +3,6 @@ overdue-hold gauge, and in production answers only loopback or the METRICS_TOKEN
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -16,6 +15,7 @@ from starlette.requests import Request
 
 from portnet.models import Invoice, InvoiceHold, utcnow
 from portnet.settings import Settings, get_settings
+from tests.support.metrics import value
 from tests.support.partners import RecordingTemporal, new_attempt
 from web.app import create_app
 from web.metrics import OVERDUE_GRACE, allowed, channel_deadline, overdue_holds
@@ -30,21 +30,6 @@ async def portal() -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=get_settings().public_base_url) as http:
         yield http
-
-
-def value(text: str, series: str, **labels: str) -> float:
-    """The sample of ``series`` whose labels include ``labels`` (0 when absent)."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        name = re.split(r"[{ ]", line, maxsplit=1)[0]
-        if name != series:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.partition("{")[2].rpartition("}")[0]))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 async def scrape(http: httpx.AsyncClient) -> str:

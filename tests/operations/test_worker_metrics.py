@@ -14,8 +14,8 @@ from portnet.metrics import TEMPORAL_SDK_SERIES
 from portnet.models import Invoice
 from portnet.partner_http import MeasuredTransport
 from portnet.settings import get_settings
-from tests.operations.test_portal_metrics import value
 from tests.support.api import free_port
+from tests.support.metrics import value
 from tests.support.workers import eventually, payment_input, running_worker, start, wait_status
 from worker import runtime
 
