@@ -25,7 +25,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import ACTIVITIES
 from activities.http import close_partner_clients
-from portnet import telemetry
+from portnet import attempt_counts, telemetry
 from portnet.logs import configure_logging
 from portnet.metrics import PARTNER_CALLS
 from portnet.production import refuse_unsafe_production
@@ -113,6 +113,7 @@ _stopping: set[asyncio.Future[None]] = set()
 async def main() -> None:
     settings = get_settings()
     configure_logging(settings, "portnet-worker")
+    attempt_counts.install()
     refuse_unsafe_production(settings)
     tracing = telemetry.tracer_provider(settings, "portnet-worker")
     client = await Client.connect(

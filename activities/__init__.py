@@ -20,6 +20,7 @@ from activities import (
     marsa_maroc,
     paydirect,
     reconciliation,
+    unapplied,
 )
 
 ACTIVITIES: list[Callable[..., Any]] = [
@@ -33,4 +34,5 @@ ACTIVITIES: list[Callable[..., Any]] = [
     *cheque_transfer.ACTIVITIES,
     *marsa_maroc.ACTIVITIES,
     *reconciliation.ACTIVITIES,
+    *unapplied.ACTIVITIES,
 ]

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio import activity
 
+from activities.late_settlement import keep_unapplied_settlement
 from activities.types import (
     MarkPaidInput,
     ReleaseInput,
@@ -26,7 +27,7 @@ from activities.types import (
     SettleInput,
     Settlement,
 )
-from portnet import documents, metrics
+from portnet import documents
 from portnet.db import session_scope
 from portnet.localtime import to_local
 from portnet.messagelog import append_message
@@ -87,8 +88,7 @@ def _reservation_of(session: Session, payment: Payment) -> Reservation:
 def _refuse(inp: ReserveInput, code: str, message: str) -> Reservation:
     """Keeps a trace of the refused attempt (finance sees it) without holding anything."""
     with session_scope() as session:
-        created = session.get(Payment, inp.payment_id) is None
-        if created:
+        if session.get(Payment, inp.payment_id) is None:
             session.add(
                 Payment(
                     id=inp.payment_id,
@@ -102,16 +102,12 @@ def _refuse(inp: ReserveInput, code: str, message: str) -> Reservation:
                     failure_reason=message,
                 )
             )
-    if created:
-        metrics.attempt_started(inp.channel)
-        metrics.attempt_ended(inp.channel, PaymentStatus.FAILED.value)
     return Reservation(ok=False, error_code=code, error=message)
 
 
 @activity.defn
 def reserve_invoices(inp: ReserveInput) -> Reservation:
     """Holds every invoice of the attempt, or none: the InvoiceHold primary key is the arbiter."""
-    function = Channel(inp.channel).message_function
     try:
         with session_scope() as session:
             existing = session.get(Payment, inp.payment_id)
@@ -119,78 +115,85 @@ def reserve_invoices(inp: ReserveInput) -> Reservation:
                 if existing.status == PaymentStatus.FAILED.value:
                     return Reservation(ok=False, error_code="conflict", error=existing.failure_reason)
                 return _reservation_of(session, existing)
-
-            query = (
-                select(Invoice, Emitter)
-                .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-                .where(col(Invoice.id).in_(inp.invoice_ids))
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(of=Invoice)  # type: ignore[arg-type]
-            rows = session.exec(query.order_by(col(Invoice.number))).all()
-            found = {inv.id for inv, _ in rows}
-            missing = [i for i in inp.invoice_ids if i not in found]
-            if missing or any(inv.company_id != inp.company_id for inv, _ in rows):
-                raise _Refusal("not_found", "Facture introuvable.")
-            blocked = [inv.number for inv, _ in rows if inv.status not in PAYABLE_STATUSES]
-            if blocked:
-                labels = ", ".join(
-                    f"{inv.number} ({InvoiceStatus(inv.status).label})"
-                    for inv, _ in rows
-                    if inv.number in blocked
-                )
-                raise _Refusal("conflict", f"Facture(s) non réglable(s): {labels}.")
-            company = session.get(Company, inp.company_id)
-            assert company is not None
-            amount = total(inv.amount_ttc for inv, _ in rows)
-            payment = Payment(
-                id=inp.payment_id,
-                workflow_id=inp.workflow_id,
-                channel=inp.channel,
-                amount=amount,
-                status=PaymentStatus.STARTED.value,
-                company_id=inp.company_id,
-                user_id=inp.user_id,
-                payer_email=inp.payer_email,
-                emitter_codes=",".join(sorted({em.code for _, em in rows})),
-                invoice_numbers=",".join(inv.number for inv, _ in rows),
-            )
-            session.add(payment)
-            session.flush()
-            numbers = ", ".join(inv.number for inv, _ in rows)
-            for inv, _ in rows:
-                assert inv.id is not None
-                session.add(InvoiceHold(invoice_id=inv.id, payment_id=payment.id, previous_status=inv.status))
-                session.add(
-                    PaymentInvoice(payment_id=payment.id, invoice_id=inv.id, amount_ttc=inv.amount_ttc)
-                )
-            session.flush()  # the hold's primary key refuses an invoice held by another live attempt
-            for inv, _ in rows:
-                assert inv.id is not None
-                inv.status = InvoiceStatus.IN_PAYMENT.value
-                session.add(inv)
-                append_message(
-                    session,
-                    inv.id,
-                    function=function,
-                    name=f"{function}_PAY_REQ",
-                    state=inv.status,
-                    observations=f"Reglement des factures: {numbers} ({Channel(inp.channel).label})",
-                    user_name=inp.user_name,
-                    receiver=RECEIVER.get(function),
-                    payment_id=payment.id,
-                    dedupe_key=f"{payment.id}:reserve:{inv.id}",
-                )
-            reservation = _reservation_of(session, payment)
-        metrics.attempt_started(inp.channel)  # committed: the invoices are held
-        return reservation
-    except _Refusal as refusal:
+            return _reservation_of(session, hold_invoices(session, inp))
+    except Refusal as refusal:
         return _refuse(inp, refusal.code, refusal.message)
     except IntegrityError:
-        return _refuse(inp, "conflict", "Une des factures est déjà en cours de paiement.")
+        return _refuse(inp, "conflict", HELD_ELSEWHERE)
 
 
-class _Refusal(Exception):
+HELD_ELSEWHERE = "Une des factures est déjà en cours de paiement."
+
+
+def hold_invoices(session: Session, inp: ReserveInput) -> Payment:
+    """In the caller's transaction: the attempt's payment row, a hold on each invoice, the log lines.
+
+    Raises ``Refusal`` when an invoice is missing, another company's or not payable; the hold's
+    primary key raises ``IntegrityError`` (at the flush) when a live attempt already holds one.
+    Every payment that takes invoices goes through here: attempts and applied unapplied money.
+    """
+    function = Channel(inp.channel).message_function
+    query = (
+        select(Invoice, Emitter)
+        .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+        .where(col(Invoice.id).in_(inp.invoice_ids))
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Invoice)  # type: ignore[arg-type]
+    rows = session.exec(query.order_by(col(Invoice.number))).all()
+    found = {inv.id for inv, _ in rows}
+    missing = [i for i in inp.invoice_ids if i not in found]
+    if missing or any(inv.company_id != inp.company_id for inv, _ in rows):
+        raise Refusal("not_found", "Facture introuvable.")
+    blocked = [inv.number for inv, _ in rows if inv.status not in PAYABLE_STATUSES]
+    if blocked:
+        labels = ", ".join(
+            f"{inv.number} ({InvoiceStatus(inv.status).label})" for inv, _ in rows if inv.number in blocked
+        )
+        raise Refusal("conflict", f"Facture(s) non réglable(s): {labels}.")
+    amount = total(inv.amount_ttc for inv, _ in rows)
+    payment = Payment(
+        id=inp.payment_id,
+        workflow_id=inp.workflow_id,
+        channel=inp.channel,
+        amount=amount,
+        status=PaymentStatus.STARTED.value,
+        company_id=inp.company_id,
+        user_id=inp.user_id,
+        payer_email=inp.payer_email,
+        emitter_codes=",".join(sorted({em.code for _, em in rows})),
+        invoice_numbers=",".join(inv.number for inv, _ in rows),
+    )
+    session.add(payment)
+    session.flush()
+    numbers = ", ".join(inv.number for inv, _ in rows)
+    for inv, _ in rows:
+        assert inv.id is not None
+        session.add(InvoiceHold(invoice_id=inv.id, payment_id=payment.id, previous_status=inv.status))
+        session.add(PaymentInvoice(payment_id=payment.id, invoice_id=inv.id, amount_ttc=inv.amount_ttc))
+    session.flush()  # the hold's primary key refuses an invoice held by another live attempt
+    for inv, _ in rows:
+        assert inv.id is not None
+        inv.status = InvoiceStatus.IN_PAYMENT.value
+        session.add(inv)
+        append_message(
+            session,
+            inv.id,
+            function=function,
+            name=f"{function}_PAY_REQ",
+            state=inv.status,
+            observations=f"Reglement des factures: {numbers} ({Channel(inp.channel).label})",
+            user_name=inp.user_name,
+            receiver=RECEIVER.get(function),
+            payment_id=payment.id,
+            dedupe_key=f"{payment.id}:reserve:{inv.id}",
+        )
+    return payment
+
+
+class Refusal(Exception):
+    """Why invoices cannot be held: a stable code and a French sentence."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
@@ -233,8 +236,12 @@ def settle_payment(inp: SettleInput) -> Settlement:
             .order_by(col(Invoice.number))
         ).all()
         awaiting: dict[str, list[str]] = {}
-        newly_settled = payment.status != PaymentStatus.SUCCEEDED.value
-        if newly_settled:
+        if payment.status != PaymentStatus.SUCCEEDED.value and not _holds_its_invoices(session, payment):
+            # Released meanwhile (an abandoned settle, a late retry): the invoices may already be in
+            # another attempt, so nothing is marked paid; the money is kept for finance.
+            unapplied_id = keep_unapplied_settlement(payment, inp)
+            return Settlement(receipt_document_id=0, receipt_number=f"ENC-{unapplied_id:08d}", applied=False)
+        if payment.status != PaymentStatus.SUCCEEDED.value:
             _log_declines(session, payment, invoice_ids, inp, function)
             payment.status = PaymentStatus.SUCCEEDED.value
             payment.partner_transaction_id = inp.transaction_id
@@ -289,14 +296,16 @@ def settle_payment(inp: SettleInput) -> Settlement:
         if receipt is None:
             receipt = _store_receipt(session, payment, rows, inp)
         assert receipt.id is not None
-        settlement = Settlement(
+        return Settlement(
             receipt_document_id=receipt.id,
             receipt_number=receipt_number(payment.id),
             awaiting_emitters=awaiting,
         )
-    if newly_settled:
-        metrics.attempt_ended(inp.channel, PaymentStatus.SUCCEEDED.value)
-    return settlement
+
+
+def _holds_its_invoices(session: Session, payment: Payment) -> bool:
+    held = session.exec(select(InvoiceHold).where(InvoiceHold.payment_id == payment.id)).first()
+    return held is not None
 
 
 def receipt_number(payment_id: str) -> str:
@@ -367,14 +376,11 @@ def release_invoices(inp: ReleaseInput) -> None:
                 dedupe_key=f"{payment.id}:release:{hold.invoice_id}",
             )
             session.delete(hold)
-        ended = not PaymentStatus(payment.status).is_final
-        if ended:
+        if not PaymentStatus(payment.status).is_final:
             payment.status = inp.final_status
             payment.failure_reason = inp.reason
             payment.updated_at = utcnow()
             session.add(payment)
-    if ended:
-        metrics.attempt_ended(inp.channel, inp.final_status)
 
 
 def mark_awaiting_partner(payment_id: str, emitter_code: str, notice_id: str) -> None:

@@ -100,6 +100,9 @@ class Settlement:
     receipt_number: str
     # Invoices waiting for their emitter's acknowledgement, grouped by emitter code.
     awaiting_emitters: dict[str, list[str]] = field(default_factory=dict)
+    # False when the attempt no longer held its invoices (released meanwhile): nothing was settled,
+    # the money was recorded as unapplied money for finance instead.
+    applied: bool = True
 
 
 @dataclass

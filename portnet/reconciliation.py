@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from portnet import metrics
+from portnet import metrics, unapplied
 from portnet.db import get_engine
-from portnet.models import ReconciliationFinding, ReconciliationRun, UnappliedPayment, utcnow
+from portnet.models import ReconciliationFinding, ReconciliationRun, utcnow
+from portnet.statuses import Channel
 
 log = logging.getLogger("portnet.reconciliation")
 
@@ -108,6 +109,10 @@ def record(finding: Finding) -> bool:
     return True
 
 
+# The channel of money whose attempt we cannot name, by the partner that reported it.
+CHANNEL_OF_PARTNER = {"fatourati": "cmi_fatourati", "amanpay": "amanpay_code", "cmi": "cmi_card"}
+
+
 def keep_unapplied(
     *,
     partner: str,
@@ -120,37 +125,20 @@ def keep_unapplied(
     channel: str | None = None,
     paid_at: datetime | None = None,
 ) -> int:
-    """Money no invoice took, kept once per partner transaction (the callback routes key it alike).
-
-    The one place reconciliation writes ``unapplied_payment``: when the ledger gets a single writer
-    (portnet/unapplied.py ``keep``), this function calls it instead.
-    """
-    with Session(get_engine(), expire_on_commit=False) as db:
-        query = select(UnappliedPayment).where(UnappliedPayment.transaction_number == transaction_number)
-        row = db.exec(query).first()
-        if row is None:
-            row = UnappliedPayment(
-                partner=partner,
-                transaction_number=transaction_number,
-                partner_reference=partner_reference,
-                payment_id=payment_id,
-                callback_id=callback_id,
-                amount=amount,
-                reason=reason,
-                channel=channel,
-                paid_at=paid_at,
-            )
-            db.add(row)
-            try:
-                db.commit()
-                log.warning(
-                    "%s payment %s for %s kept unapplied: %s", partner, transaction_number, payment_id, reason
-                )
-            except IntegrityError:
-                db.rollback()
-                row = db.exec(query).one()
-        assert row.id is not None
-        return row.id
+    """Money no invoice took, through the ledger's one writer (portnet/unapplied.py), keyed by the
+    partner's transaction like the callback routes, so that one payment never makes two rows."""
+    return unapplied.keep(
+        unapplied.UnappliedMoney(
+            channel=Channel(channel or CHANNEL_OF_PARTNER[partner]),
+            transaction_number=transaction_number,
+            amount=amount,
+            reason=reason,
+            callback_id=callback_id,
+            payment_id=payment_id,
+            partner_reference=partner_reference,
+            paid_at=paid_at,
+        )
+    )
 
 
 # --- what finance reads ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ they run apart from the portal: a portal restart does not wipe "the bank's" memo
 is not counted as ours. Every page and API is under ``/sandbox/...``, as the partner URLs in our
 settings expect. Their state is a SQLite file of their own (``SANDBOX_DATABASE_URL``); on start,
 the callbacks and acknowledgements a previous run left pending go on, and the SMTP mail sink
-(``SANDBOX_SMTP_PORT``) starts with them.
+(``SANDBOX_SMTP_PORT``) starts with them. Each partner can be told to misbehave (sandbox/faults.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ from sandbox import (
     sms,
     tashilat,
 )
+from sandbox import faults as partner_faults
 from sandbox.context import Sandbox, sandbox_of
+from sandbox.fault_api import PartnerFaultMiddleware
+from sandbox.fault_api import router as faults_router
 
 PREFIX = "/sandbox"
 
@@ -64,7 +67,9 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
 
     @routes.get("/", response_class=HTMLResponse, name="sandbox_index")
     async def index(request: Request) -> HTMLResponse:
-        return sandbox_of(request).page(request, "index.html", {"settings": settings})
+        handle = sandbox_of(request)
+        faults = await handle.store.call(partner_faults.all_faults)
+        return handle.page(request, "index.html", {"settings": settings, "faults": faults})
 
     @routes.get("/healthz", name="sandbox_health")
     async def health(request: Request) -> JSONResponse:
@@ -73,6 +78,7 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
         return JSONResponse({"status": "ok"})
 
     for partner_router in (
+        faults_router,
         cmi_card.router,
         fatourati.router,
         fatourati_pages.router,
@@ -87,6 +93,7 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
     ):
         routes.include_router(partner_router)
     app.include_router(routes)
+    app.add_middleware(PartnerFaultMiddleware, sandbox=sandbox)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -14,7 +14,8 @@ from datetime import date
 
 from sqlmodel import Session
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.models import Company, Payment, User
@@ -22,7 +23,7 @@ from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
 from portnet.settings import Settings
 from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus, Role
-from web.attempts import UNAVAILABLE, PaymentRefused, new_payment_id, workflow_id_of
+from web.attempts import UNAVAILABLE, PaymentRefused, new_payment_id, read_view, workflow_id_of
 from web.channels import web_channel
 from web.channels.base import ChannelRefused
 from web.deps import company_scope
@@ -56,9 +57,23 @@ async def start_payment(
     payer: dict[str, str] | None,
     declaration: dict[str, str] | None = None,
     payment_id: str | None = None,
+    idempotent: bool = False,
 ) -> PaymentView:
+    """Starts the attempt and answers once the payer has something to do.
+
+    ``idempotent``: ``payment_id`` was kept under the client's Idempotency-Key before this call, and
+    an earlier call with it may have reached Temporal (its answer lost in an outage): join that
+    attempt, whether it is still running or already over, instead of refusing a second start.
+    """
     if user.role != Role.CLIENT.value or user.company_id is None:
         raise PaymentRefused(403, "Seul un client peut régler ses factures.", "forbidden")
+    if idempotent and payment_id is not None:
+        started = db.get(Payment, payment_id)
+        if started is not None and started.company_id == user.company_id:
+            # The first call's attempt exists (its invoices are held by it): answer with it.
+            view = await read_view(client, started, db)
+            db.close()
+            return _refused_or(view)
     try:
         chan = Channel(channel)
     except ValueError:
@@ -101,7 +116,7 @@ async def start_payment(
     payer_info = _payer(user, company, payer)
     if payment_id is None or not re.fullmatch(r"PN[0-9A-F]{12}", payment_id):
         payment_id = new_payment_id()
-    elif db.get(Payment, payment_id) is not None:
+    elif not idempotent and db.get(Payment, payment_id) is not None:
         # The order number shown on the Amanpay screen was already used (a second submit).
         raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict")
     amount = total(inv.amount_ttc for inv, _, _ in rows)
@@ -126,7 +141,11 @@ async def start_payment(
         inp,
         id=workflow_id_of(payment_id),
         task_queue=settings.temporal_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        # An idempotent retry joins the attempt its first call started; any other start is new.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+        if idempotent
+        else WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=search_attributes(
             inp,
             company.customs_code,
@@ -137,9 +156,24 @@ async def start_payment(
     )
     # Give the connection back before waiting on Temporal: a request must not hold the pool meanwhile.
     db.close()
-    view = await client.execute_update_with_start_workflow(
-        PaymentWorkflow.ready, start_workflow_operation=operation
-    )
+    try:
+        view = await client.execute_update_with_start_workflow(
+            PaymentWorkflow.ready, start_workflow_operation=operation
+        )
+    except WorkflowAlreadyStartedError:
+        if not idempotent:
+            raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict") from None
+        # The first call's attempt is already over: the ledger tells how it ended.
+        ended = db.get(Payment, payment_id)  # the session opens a connection again, briefly
+        if ended is None:
+            raise PaymentRefused(503, UNAVAILABLE, "unavailable") from None
+        view = await read_view(client, ended, db)
+        db.close()
+    return _refused_or(view)
+
+
+def _refused_or(view: PaymentView) -> PaymentView:
+    """A start the workflow refused (invoice held, not found...) is the API's 409/404/422."""
     if view.status == PaymentStatus.FAILED.value and view.error_code:
         status = {"conflict": 409, "not_found": 404}.get(view.error_code, 422)
         raise PaymentRefused(status, view.error or "Paiement refusé.", view.error_code)

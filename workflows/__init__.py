@@ -1,5 +1,6 @@
-"""Workflows: the payment attempt (``PaymentWorkflow``, its channels under channels/), the MARSA
-MAROC invoice request and the ledger's reconciliation (``ReconciliationWorkflow``, on a Schedule).
+"""Workflows: the payment attempt (``PaymentWorkflow``, its channels under channels/), finance's
+application of unapplied money (``ApplyUnappliedWorkflow``), the MARSA MAROC invoice request and
+the ledger's reconciliation (``ReconciliationWorkflow``, on a Schedule).
 The worker registers ``WORKFLOWS``.
 
 A workflow's type name, its Update/Signal/Query names and the field names of what it exchanges are
@@ -21,5 +22,6 @@ def __getattr__(name: str) -> list[type]:
     from workflows.invoice_request import InvoiceRequestWorkflow
     from workflows.payment import PaymentWorkflow
     from workflows.reconciliation import ReconciliationWorkflow
+    from workflows.unapplied import ApplyUnappliedWorkflow
 
-    return [PaymentWorkflow, InvoiceRequestWorkflow, ReconciliationWorkflow]
+    return [PaymentWorkflow, InvoiceRequestWorkflow, ReconciliationWorkflow, ApplyUnappliedWorkflow]

@@ -10,6 +10,7 @@ workflow: workflow time, I/O only through activities.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +31,10 @@ with workflow.unsafe.imports_passed_through():
     from portnet.statuses import PaymentStatus
     from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT
     from workflows.types import PaymentInput, PaymentView
+
+# The patch behind the closing rule (see ``Attempt.close``): attempts started before it keep the old
+# behaviour when they replay.
+CLOSING_RULE = "one-closing-rule"
 
 SA_CHANNEL = SearchAttributeKey.for_keyword("PaymentChannel")
 SA_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
@@ -79,6 +84,17 @@ class Attempt:
         self.holding = False
         # The payer has something to do, or the attempt failed: what the ``ready`` Update waits for.
         self.ready = False
+        # The closing rule applies (set by the workflow's run from ``workflow.patched``).
+        self.closing_rule = False
+        # Set, before anything awaits, once a release or a partner cancel is about to start: from then
+        # on no handler calls a partner or accepts money (an approval already accepted still settles).
+        self.closing = False
+        # Held by every handler while it calls a partner, and by ``close`` to let that call end.
+        self.partner_lock = asyncio.Lock()
+        # The reservation, the release and the settlement run once each, shielded from an operator's cancel.
+        self.reserving: asyncio.Task[Reservation] | None = None
+        self.releasing: asyncio.Task[None] | None = None
+        self.settling: asyncio.Task[Settlement] | None = None
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -90,6 +106,10 @@ class Attempt:
 
     def awaits_payer(self) -> bool:
         return self.view is not None and self.view.status == PaymentStatus.AWAITING_PAYER.value
+
+    def takes_money(self) -> bool:
+        """The attempt waits for its payer and nothing has begun to close it."""
+        return self.awaits_payer() and not self.closing
 
     def decided(self) -> bool:
         """The money was taken or the attempt cancelled: the channel stops waiting."""
@@ -133,14 +153,38 @@ class Attempt:
             self.view.last_decline = shown
 
     def cancel(self, reason: str) -> None:
-        """The first reason given wins; the channel gives the invoices back when it sees it."""
+        """The first reason given wins; the channel gives the invoices back when it sees it. Under the
+        closing rule a cancel after an accepted approval, or once the attempt is closing, changes nothing."""
+        if self.closing_rule and (self.approval is not None or self.closing):
+            workflow.logger.info("cancel of %s ignored: the attempt is already decided", self.inp.payment_id)
+            return
         if self.cancel_reason is None:
             self.cancel_reason = reason
+
+    def disown(self) -> None:
+        """The partner disowned the approval (it holds no money for it): the attempt may be released."""
+        self.approval = None
+
+    async def close(self) -> bool:
+        """The one closing rule: no handler calls a partner or accepts money from now on. The flag is
+        set before anything awaits; then the partner call in flight, if any, is let finish, since its
+        verdict counts. True: release the invoices; False: an approval was accepted, settle."""
+        self.closing = True
+        async with self.partner_lock:
+            pass
+        return self.approval is None
 
     # --- the ledger -------------------------------------------------------------------------------
 
     async def reserve(self) -> Reservation:
-        """Holds every invoice of the attempt, or none; a refusal ends the attempt ``failed``."""
+        """Holds every invoice of the attempt, or none; a refusal ends the attempt ``failed``. Under the
+        closing rule an operator's cancel lets it finish, so that what it held is known and released."""
+        if self.closing_rule:
+            self.reserving = asyncio.ensure_future(self._reserve())
+            return await asyncio.shield(self.reserving)
+        return await self._reserve()
+
+    async def _reserve(self) -> Reservation:
         inp, view = self.inp, self.shown
         reservation = await workflow.execute_activity(
             ledger.reserve_invoices,
@@ -175,7 +219,19 @@ class Attempt:
         self.ready = True
 
     async def release(self, status: PaymentStatus, reason: str) -> None:
-        """No money: the invoices go back to what they were, the attempt ends with ``status``."""
+        """No money: the invoices go back to what they were, the attempt ends with ``status``. Under the
+        closing rule it runs once (a second call joins it), never after an accepted approval, and an
+        operator's cancel does not interrupt it."""
+        if not self.closing_rule:
+            await self._release(status, reason)
+            return
+        self.closing = True
+        assert self.approval is None, "an accepted approval is never released"
+        if self.releasing is None:
+            self.releasing = asyncio.ensure_future(self._release(status, reason))
+        await asyncio.shield(self.releasing)
+
+    async def _release(self, status: PaymentStatus, reason: str) -> None:
         inp, view = self.inp, self.shown
         view.next_action = None
         await workflow.execute_activity(
@@ -189,7 +245,15 @@ class Attempt:
         self.set_status(status)
 
     async def settle(self, approval: Approval) -> Settlement:
-        """The money is in: invoices confirmed (or paid), payment data and receipt written."""
+        """The money is in: invoices confirmed (or paid), payment data and receipt written. Under the
+        closing rule it runs once (a second call joins it) and an operator's cancel does not interrupt it."""
+        if not self.closing_rule:
+            return await self._settle(approval)
+        if self.settling is None:
+            self.settling = asyncio.ensure_future(self._settle(approval))
+        return await asyncio.shield(self.settling)
+
+    async def _settle(self, approval: Approval) -> Settlement:
         inp, view = self.inp, self.shown
         self.approval = approval
         view.next_action = None
@@ -211,6 +275,12 @@ class Attempt:
             retry_policy=LEDGER_RETRY,
         )
         self.holding = False
+        if self.closing_rule and not settlement.applied:
+            # The invoices had been given back: the ledger kept the money as unapplied, for finance.
+            view.error_code = "unapplied"
+            view.error = f"Paiement reçu après la libération des factures ({settlement.receipt_number})"
+            self.set_status(PaymentStatus.FAILED)
+            return settlement
         view.receipt_document_id = settlement.receipt_document_id
         view.awaiting_emitters = sorted(settlement.awaiting_emitters)
         self.set_status(PaymentStatus.SUCCEEDED)

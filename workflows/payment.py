@@ -14,27 +14,19 @@ Deterministic: time is workflow time, I/O is in activities.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities import emitters, ledger, mail
-    from activities.emitters import EmitterNoticeInput
-    from activities.mail import EmailInput
-    from activities.types import MarkPaidInput
+    # The sandbox resolves the type hints of activity results (Reservation, Settlement...) in the
+    # modules this one imports itself: the ledger's payloads must be among them.
+    from activities.types import Reservation, Settlement  # noqa: F401
     from portnet.statuses import PaymentStatus
-    from workflows.attempt import Attempt
+    from workflows.attempt import CLOSING_RULE, Attempt
     from workflows.channels import channel_for
-    from workflows.channels.base import Failed, Released
-    from workflows.policies import (
-        LEDGER_RETRY,
-        LEDGER_TIMEOUT,
-        PARTNER_GIVE_UP,
-        PARTNER_RETRY,
-        PARTNER_TIMEOUT,
-    )
+    from workflows.channels.base import Failed, Paid, Released
+    from workflows.settlement import AfterSettlement
     from workflows.types import (
         AmanpayDecision,
         AmanpayNotice,
@@ -44,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         FatouratiDecision,
         FatouratiResult,
         FinanceDecision,
+        FinanceVerdict,
         PaymentInput,
         PaymentView,
         SealedCode,
@@ -58,7 +51,9 @@ class PaymentWorkflow:
     def __init__(self, inp: PaymentInput) -> None:
         self._attempt = Attempt(inp)
         self._channel = channel_for(self._attempt)
-        self._acks: dict[str, EmitterAck] = {}
+        self._after = AfterSettlement()
+        # The confirmation e-mail and the notices have begun: an operator's cancel does not restart them.
+        self._settled_steps_started = False
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -86,8 +81,14 @@ class PaymentWorkflow:
 
     @workflow.signal
     def finance_decision(self, decision: FinanceDecision) -> None:
-        """Finance confirms or rejects a declared cheque or transfer."""
+        """Finance's decision as the web layer sent it before ``finance_decide`` (attempts in flight)."""
         self._channel.finance_decision(decision)
+
+    @workflow.update
+    def finance_decide(self, decision: FinanceDecision) -> FinanceVerdict:
+        """Finance confirms or rejects a declared cheque or transfer: answered accepted, or refused
+        with the reason finance's page shows (already decided, or the attempt is closing)."""
+        return self._channel.finance_decide(decision)
 
     @workflow.update
     def amanpay_result(self, notice: AmanpayNotice) -> AmanpayDecision:
@@ -117,13 +118,16 @@ class PaymentWorkflow:
 
     @workflow.signal
     def emitter_acknowledged(self, ack: EmitterAck) -> None:
-        self._acks.setdefault(ack.emitter_code, ack)
+        self._after.acknowledged(ack)
 
     # --- the attempt ---------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: PaymentInput) -> PaymentView:
         view = self._attempt.begin()
+        if workflow.patched(CLOSING_RULE):
+            self._attempt.closing_rule = True
+            return await self._run_to_the_close(view)
         try:
             await self._pay()
         except asyncio.CancelledError:
@@ -134,6 +138,66 @@ class PaymentWorkflow:
                 )
             raise
         return view
+
+    async def _run_to_the_close(self, view: PaymentView) -> PaymentView:
+        """The attempt under the closing rule. An operator's cancel (while a timer or an activity runs)
+        still gives the invoices back, unless an approval was accepted: then the attempt settles and
+        ends ``succeeded``. The workflow returns once every handler has answered."""
+        try:
+            await self._pay()
+        except BaseException as err:
+            if not is_cancelled_exception(err):
+                raise
+            settled = await asyncio.shield(asyncio.ensure_future(self._close_after_cancel()))
+            await self._all_answered()
+            if not settled:
+                raise
+        await self._all_answered()
+        return view
+
+    async def _all_answered(self) -> None:
+        """The attempt is over: ``ready`` answers with the view as it is (an operator's cancel may come
+        before the payer had anything to do), and every handler finishes before the run returns."""
+        self._attempt.ready = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _close_after_cancel(self) -> bool:
+        """Cancelled by the operator: settle an accepted approval (True), or release (False)."""
+        attempt = self._attempt
+        if attempt.reserving is not None and not attempt.reserving.done():
+            await workflow.wait([attempt.reserving])  # what it holds is known only once it has run
+        if attempt.approval is None:
+            await attempt.close()  # a bank call in flight is let answer: its verdict counts
+        if attempt.approval is not None:
+            if not self._settled_steps_started:
+                settling = attempt.settling is not None
+                confirmed = None if settling else await self._channel.confirm(attempt.approval)
+                if isinstance(confirmed, Released):
+                    await attempt.release(confirmed.status, confirmed.reason)
+                    return False
+                await self._settle_and_confirm()
+            return True
+        if attempt.holding:
+            await attempt.release(PaymentStatus.CANCELLED, "Tentative annulée par l'opérateur")
+        return False
+
+    async def _settle_and_confirm(self) -> None:
+        attempt = self._attempt
+        assert attempt.approval is not None
+        settlement = await attempt.settle(attempt.approval)
+        if attempt.closing_rule and not settlement.applied:
+            return
+        self._settled_steps_started = True
+        inp, view = attempt.inp, attempt.shown
+        await self._after.confirm_by_mail(inp.payment_id, inp.payer.email)
+        if settlement.awaiting_emitters:
+            await self._after.notify_emitters(
+                inp.payment_id,
+                settlement.awaiting_emitters,
+                view.transaction_id or "",
+                inp.emitter_ack_deadline_seconds,
+                still_awaiting=lambda pending: setattr(view, "awaiting_emitters", pending),
+            )
 
     async def _pay(self) -> None:
         attempt, channel = self._attempt, self._channel
@@ -146,67 +210,12 @@ class PaymentWorkflow:
             return
         attempt.awaiting(started.status, started.action, started.deadline)
         outcome = await channel.collect()
+        if isinstance(outcome, Released) and attempt.closing_rule and not await attempt.close():
+            assert attempt.approval is not None
+            outcome = Paid(attempt.approval)  # accepted while the partner call in flight ended
         if isinstance(outcome, Released):
             await attempt.release(outcome.status, outcome.reason)
             await channel.after_release(outcome)
             return
-        settlement = await attempt.settle(outcome.approval)
-        await self._confirm_by_mail()
-        if settlement.awaiting_emitters:
-            await self._notify_emitters(settlement.awaiting_emitters, attempt.shown.transaction_id or "")
-
-    async def _confirm_by_mail(self) -> None:
-        inp = self._attempt.inp
-        try:
-            await workflow.execute_activity(
-                mail.send_payment_email,
-                EmailInput(inp.payment_id, inp.payer.email, "payment_confirmed"),
-                start_to_close_timeout=PARTNER_TIMEOUT,
-                schedule_to_close_timeout=PARTNER_GIVE_UP,
-                retry_policy=PARTNER_RETRY,
-            )
-        except ActivityError:
-            # The money is in: a mail that cannot go out after a day of retries must not undo it.
-            workflow.logger.warning("confirmation e-mail for %s not sent", inp.payment_id)
-
-    async def _notify_emitters(self, awaiting: dict[str, list[str]], transaction_id: str) -> None:
-        """Each emitter gets a signed settlement notice; its acknowledgement marks its invoices paid."""
-        inp, view = self._attempt.inp, self._attempt.shown
-        paid_at = workflow.now().isoformat()
-        codes = sorted(awaiting)
-        results = await asyncio.gather(
-            *[
-                workflow.execute_activity(
-                    emitters.send_settlement_notice,
-                    EmitterNoticeInput(inp.payment_id, code, awaiting[code], transaction_id, paid_at),
-                    start_to_close_timeout=PARTNER_TIMEOUT,
-                    schedule_to_close_timeout=PARTNER_GIVE_UP,
-                    retry_policy=PARTNER_RETRY,
-                )
-                for code in codes
-            ],
-            return_exceptions=True,
-        )
-        # An emitter that could not take the notice keeps its invoices "Paiement confirmé" for finance.
-        pending = {
-            code for code, result in zip(codes, results, strict=True) if not isinstance(result, BaseException)
-        }
-        deadline = workflow.now() + timedelta(seconds=inp.emitter_ack_deadline_seconds)
-        while pending:
-            remaining = (deadline - workflow.now()).total_seconds()
-            try:
-                await workflow.wait_condition(
-                    lambda: bool(pending & set(self._acks)), timeout=max(remaining, 1)
-                )
-            except TimeoutError:
-                workflow.logger.warning("emitters %s did not acknowledge %s", sorted(pending), inp.payment_id)
-                return
-            for code in sorted(pending & set(self._acks)):
-                await workflow.execute_activity(
-                    ledger.mark_invoices_paid,
-                    MarkPaidInput(inp.payment_id, code, self._acks[code].emitter_ack_id),
-                    start_to_close_timeout=LEDGER_TIMEOUT,
-                    retry_policy=LEDGER_RETRY,
-                )
-                pending.discard(code)
-                view.awaiting_emitters = sorted(pending)
+        attempt.approval = outcome.approval
+        await self._settle_and_confirm()

@@ -26,6 +26,7 @@ __all__ = [
     "FatouratiDecision",
     "FatouratiResult",
     "FinanceDecision",
+    "FinanceVerdict",
     "NextAction",
     "PayerInfo",
     "PaymentInput",
@@ -147,6 +148,14 @@ class FatouratiDecision:
 class FinanceDecision:
     confirm: bool
     user_name: str
+    reason: str = ""
+
+
+@dataclass
+class FinanceVerdict:
+    """The workflow's answer to finance's decision: taken, or refused with the French reason shown."""
+
+    accepted: bool
     reason: str = ""
 
 

@@ -17,6 +17,7 @@ HISTORIES = Path(__file__).resolve().parent
 PAYMENT = "PaymentWorkflow"
 MARSA_REQUEST = "MarsaRequestWorkflow"
 RECONCILIATION = "ReconciliationWorkflow"
+UNAPPLIED = "ApplyUnappliedWorkflow"
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,17 @@ class RecordedPath:
 
     @property
     def business_id(self) -> str:
-        """The payment id (``PN`` + 12 hex) or the MARSA MAROC request id (``MR`` + 12 hex).
+        """The payment id (``PN`` + 12 hex), the MARSA MAROC request id (``MR`` + 12 hex) or the
+        unapplied payment's row id.
 
         Derived from the name, so a re-recording reuses the same ids and the workflow id of a history
         is known without storing it (the JSON of ``WorkflowHistory.to_json()`` does not carry it).
         """
+        digest = hashlib.sha256(self.name.encode()).hexdigest()
+        if self.workflow == UNAPPLIED:
+            return str(int(digest[:6], 16))  # the unapplied payment's row id
         prefix = {MARSA_REQUEST: "MR", RECONCILIATION: "RC"}.get(self.workflow, "PN")
-        return prefix + hashlib.sha256(self.name.encode()).hexdigest()[:12].upper()
+        return prefix + digest[:12].upper()
 
     @property
     def workflow_id(self) -> str:
@@ -47,6 +52,8 @@ class RecordedPath:
             return f"marsa-request-{self.business_id}"
         if self.workflow == RECONCILIATION:
             return f"reconciliation-{self.business_id}"
+        if self.workflow == UNAPPLIED:
+            return f"unapplied-{self.business_id}"
         return f"payment-{self.business_id}"
 
 
@@ -147,6 +154,18 @@ PATHS: tuple[RecordedPath, ...] = (
         (),
         "CMI refuses to create the token: the invoices are given back at once",
     ),
+    _payment(
+        "payment_card_approval_during_release",
+        "cancelled",
+        ("cancel", "cmi_result"),
+        "closing rule: CMI's approval while the payer's cancel releases: answered APPROVED, not captured",
+    ),
+    _payment(
+        "payment_card_operator_cancel_during_settlement",
+        "succeeded",
+        ("cmi_result",),
+        "closing rule: an operator's cancel while the approval settles: it settles and confirms",
+    ),
     # --- cheque and bank transfer -----------------------------------------------------------------
     _payment(
         "payment_cheque_confirmed_subscription_renewed",
@@ -167,6 +186,18 @@ PATHS: tuple[RecordedPath, ...] = (
         "cancelled",
         ("cancel",),
         "finance blocks the invoice while the cheque waits: the attempt is cancelled",
+    ),
+    _payment(
+        "payment_cheque_confirmed_by_update",
+        "succeeded",
+        ("finance_decide",),
+        "closing rule: finance confirms by Update, answered accepted",
+    ),
+    _payment(
+        "payment_cheque_confirmation_during_release",
+        "expired",
+        ("finance_decide",),
+        "closing rule: finance confirms while the 30-day release runs: answered refused",
     ),
     # --- Amanpay cash code and Amanty -------------------------------------------------------------
     _payment("payment_cash_code_paid", "succeeded", ("amanpay_result",), "the code is paid at Tashilat"),
@@ -229,6 +260,28 @@ PATHS: tuple[RecordedPath, ...] = (
         "the bank refuses the contract: the invoices are given back at once",
     ),
     _payment("payment_paydirect_cancelled_by_payer", "cancelled", ("cancel",), "the payer cancels"),
+    # --- finance applies unapplied money ---------------------------------------------------------
+    RecordedPath(
+        "unapplied_applied",
+        UNAPPLIED,
+        "applied",
+        ("outcome",),
+        "Amanpay money applied to a PORTNET invoice: settled on its own channel, e-mail sent",
+    ),
+    RecordedPath(
+        "unapplied_applied_emitter_acknowledged",
+        UNAPPLIED,
+        "applied",
+        ("outcome", "emitter_acknowledged"),
+        "Fatourati money applied to an ANP invoice: ANP acknowledges the settlement notice",
+    ),
+    RecordedPath(
+        "unapplied_refused_invoice_held",
+        UNAPPLIED,
+        "refused",
+        ("outcome",),
+        "a live attempt holds the invoice: refused, nothing changed",
+    ),
     # --- MARSA MAROC invoice requests -------------------------------------------------------------
     RecordedPath("marsa_request_completed", MARSA_REQUEST, "completed", (), "two pages of invoices"),
     RecordedPath(
@@ -281,6 +334,9 @@ DEV_SERVER_PATHS: tuple[str, ...] = (
     "payment_amanty_refused_then_cancelled",
     "payment_paydirect_right_code",
     "payment_paydirect_contract_refused",
+    "unapplied_applied",
+    "unapplied_applied_emitter_acknowledged",
+    "unapplied_refused_invoice_held",
     "marsa_request_completed",
     "marsa_request_failed",
     "marsa_request_retried_then_completed",

@@ -56,6 +56,7 @@ from activities.types import (
     SettleInput,
     Settlement,
 )
+from activities.unapplied import MarkAppliedInput, UnappliedHold, UnappliedHoldInput
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import Settings
@@ -119,6 +120,16 @@ class Plan:
 
 
 @dataclass
+class UnappliedPlan:
+    """Money finance applies: its channel and partner transaction, the invoice, a refusal or not."""
+
+    invoice: LedgerInvoice
+    channel: str
+    transaction_id: str
+    refuse_held_by: str | None = None  # the live attempt holding the invoice
+
+
+@dataclass
 class MarsaPlan:
     pages: list[list[MarsaInvoiceRow]]
     # The first ``busy_attempts`` attempts of page 1 get an HTTP 503 (retried by Temporal).
@@ -146,6 +157,7 @@ class World:
         self.settings = settings
         self.plans: dict[str, Plan] = {}
         self.marsa: dict[str, MarsaPlan] = {}
+        self.unapplied: dict[int, UnappliedPlan] = {}
         self.otps: dict[str, OtpState] = {}
         self.notices: dict[str, asyncio.Event] = {}
         self.holds: dict[tuple[str, str], Hold] = {}
@@ -205,6 +217,8 @@ class World:
             self.reconcile_callback,
             self.reconcile_attempt,
             self.finish_reconciliation_run,
+            self.hold_for_unapplied,
+            self.mark_unapplied_applied,
         ]
 
     async def _pass(self, name: str, payment_id: str) -> None:
@@ -274,6 +288,7 @@ class World:
 
     @activity.defn(name="release_invoices")
     async def release_invoices(self, inp: ReleaseInput) -> None:
+        await self._pass("release_invoices", inp.payment_id)
         return None
 
     @activity.defn(name="mark_invoices_paid")
@@ -294,6 +309,41 @@ class World:
             return None
         confirmed = date.fromisoformat(inp.confirmed_on[:10])
         return confirmed.replace(year=confirmed.year + 1).isoformat()
+
+    # --- unapplied money -------------------------------------------------------------------------
+
+    @activity.defn(name="hold_for_unapplied")
+    async def hold_for_unapplied(self, inp: UnappliedHoldInput) -> UnappliedHold:
+        plan = self.unapplied[inp.unapplied_id]
+        invoice = plan.invoice
+        if plan.refuse_held_by is not None:
+            return UnappliedHold(
+                ok=False,
+                error_code="held",
+                error=(
+                    f"La facture {invoice.number} est en cours de paiement (tentative "
+                    f"{plan.refuse_held_by}) : réessayez une fois cette tentative terminée."
+                ),
+            )
+        payment_id = f"PNU{inp.unapplied_id:09d}"
+        self.plans[payment_id] = Plan([invoice.id])
+        return UnappliedHold(
+            ok=True,
+            payment_id=payment_id,
+            channel=plan.channel,
+            transaction_id=plan.transaction_id,
+            paid_at="2026-11-29T10:00:00",
+            amount=invoice.amount_ttc,
+            invoice_id=invoice.id,
+            invoice_number=invoice.number,
+            settles_directly=invoice.settles_directly,
+            payer_name=invoice.company.name,
+            payer_email="comptabilite@sataa.ma",
+        )
+
+    @activity.defn(name="mark_unapplied_applied")
+    async def mark_unapplied_applied(self, inp: MarkAppliedInput) -> None:
+        return None
 
     # --- CMI card and Fatourati -----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from portnet import attempt_counts
 from portnet.metrics import TEMPORAL_SDK_SERIES
 from portnet.models import Invoice
 from portnet.partner_http import MeasuredTransport
@@ -23,6 +24,7 @@ from worker import runtime
 async def test_worker_exports_sdk_metrics_and_attempts(
     dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice]
 ) -> None:
+    attempt_counts.install()  # as worker.py's main does
     address = f"127.0.0.1:{free_port()}"
     settings = get_settings().model_copy(update={"worker_metrics_address": address})
     config = dev_env.client.config()

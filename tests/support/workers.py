@@ -37,15 +37,21 @@ def activity_name(fn: Callable[..., Any]) -> str:
 
 @asynccontextmanager
 async def worker_with_fakes(
-    client: Client, fakes: list[Callable[..., Any]], task_queue: str | None = None
+    client: Client, fakes: list[Callable[..., Any]], task_queue: str | None = None, **options: Any
 ) -> AsyncIterator[str]:
-    """The worker's workflows and activities, each fake replacing the activity of its name."""
+    """The worker's workflows and activities, each fake replacing the activity of its name; ``options``
+    go to the Worker (``max_cached_workflows=0``: a later worker on the same queue takes over at once)."""
     replaced = {activity_name(fake) for fake in fakes}
     activities = [a for a in ACTIVITIES if activity_name(a) not in replaced] + fakes
     queue = task_queue or f"test-{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(max_workers=16) as executor:
         async with Worker(
-            client, task_queue=queue, workflows=WORKFLOWS, activities=activities, activity_executor=executor
+            client,
+            task_queue=queue,
+            workflows=WORKFLOWS,
+            activities=activities,
+            activity_executor=executor,
+            **options,
         ):
             yield queue
 

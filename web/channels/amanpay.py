@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from portnet.db import get_engine
-from portnet.models import Payment, UnappliedPayment
+from portnet import unapplied
+from portnet.models import Payment
 from portnet.money import total
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols.fields import MessageRejected, strict_json_object
@@ -115,39 +114,22 @@ def screen_page(
 def record_unapplied(
     payment: Payment | None, notice: amanpay_protocol.Notification, callback_id: int, reason: str
 ) -> None:
-    reference = f"amanpay:{notice.transaction_id or notice.event_id}"
-    paid_at = None
-    if notice.paid_at:
-        parsed = datetime.fromisoformat(notice.paid_at.replace("Z", "+00:00"))
-        paid_at = (
-            parsed.replace(tzinfo=None)
-            if parsed.tzinfo is None
-            else parsed.astimezone(UTC).replace(tzinfo=None)
+    """One row per Amanpay transaction, on the attempt's channel (or where Amanpay says it was paid)."""
+    channel = (
+        Channel(payment.channel)
+        if payment is not None
+        else unapplied.AMANPAY_NOTICE_CHANNELS.get(notice.channel, Channel.AMANPAY_CODE)
+    )
+    unapplied.keep(
+        unapplied.UnappliedMoney(
+            channel=channel,
+            transaction_number=f"amanpay:{notice.transaction_id or notice.event_id}",
+            amount=notice.amount,
+            reason=reason,
+            callback_id=callback_id,
+            payment_id=payment.id if payment is not None else None,
+            paid_at=unapplied.naive_utc(notice.paid_at),
         )
-    with Session(get_engine()) as db:
-        if db.exec(select(UnappliedPayment).where(UnappliedPayment.transaction_number == reference)).first():
-            return
-        db.add(
-            UnappliedPayment(
-                partner="amanpay",
-                transaction_number=reference,
-                payment_id=payment.id if payment is not None else None,
-                channel=payment.channel if payment is not None else None,
-                amount=notice.amount,
-                reason=reason,
-                callback_id=callback_id,
-                paid_at=paid_at,
-            )
-        )
-        try:
-            db.commit()
-        except IntegrityError:
-            db.rollback()
-    log.warning(
-        "amanpay payment %s for %s recorded as unapplied: %s",
-        reference,
-        payment.id if payment else "?",
-        reason,
     )
 
 

@@ -24,14 +24,14 @@ from decimal import Decimal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from portnet import unapplied
 from portnet.db import get_engine
-from portnet.models import Payment, PaymentChannelData, UnappliedPayment
+from portnet.models import Payment, PaymentChannelData
 from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import Settings, get_settings
@@ -189,29 +189,18 @@ def keep_unapplied(
     callback_id: int, callback: proto.PaymentCallback, payment_id: str | None, amount: Decimal, reason: str
 ) -> int:
     """One row per Fatourati transaction; a redelivery finds the row already there."""
-    txn = callback.transaction_number
-    with Session(get_engine(), expire_on_commit=False) as db:
-        row = db.exec(select(UnappliedPayment).where(UnappliedPayment.transaction_number == txn)).first()
-        if row is None:
-            row = UnappliedPayment(
-                partner="fatourati",
-                transaction_number=txn,
-                partner_reference=callback.token_ref,
-                payment_id=payment_id,
-                callback_id=callback_id,
-                amount=amount,
-                reason=reason,
-            )
-            db.add(row)
-            try:
-                db.commit()
-            except IntegrityError:
-                db.rollback()
-                row = db.exec(
-                    select(UnappliedPayment).where(UnappliedPayment.transaction_number == txn)
-                ).one()
-        assert row.id is not None
-        return row.id
+    return unapplied.keep(
+        unapplied.UnappliedMoney(
+            channel=Channel.CMI_FATOURATI,
+            transaction_number=callback.transaction_number,
+            amount=amount,
+            reason=reason,
+            callback_id=callback_id,
+            payment_id=payment_id,
+            partner_reference=callback.token_ref,
+            paid_at=unapplied.naive_utc(callback.transaction_date),
+        )
+    )
 
 
 def unapplied_receipt(unapplied_id: int) -> str:

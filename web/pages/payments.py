@@ -10,6 +10,7 @@ its web part's, in web/channels/.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -31,6 +33,7 @@ from portnet.statuses import (
     PaymentMethod,
     PaymentStatus,
 )
+from web import idempotency
 from web.attempts import PAYMENT_ID_IN_URL, UNAVAILABLE, PaymentRefused, payment_for_user, read_view
 from web.channels import CHOICES, web_channel
 from web.channels.base import sandbox_pages
@@ -156,6 +159,9 @@ def confirmation_page(
             "offer": payable and bool(rows) and bool(platforms),
             "can_submit": payable and bool(rows) and bool(enabled),
             "checkout_parts": checkout_parts,
+            # One per rendering: submitting this form twice (a double click, a retry after a
+            # timeout) starts one attempt, and the second submit lands on its page.
+            "idempotency_key": secrets.token_urlsafe(18),
         },
         status_code=status_code,
         settings=settings,
@@ -183,6 +189,11 @@ async def start(
         "email": form_str(form, "payer_email", 254),
         "phone": form_str(form, "payer_phone", 30),
     }
+    key = form_str(form, "idempotency_key", 64)
+    if key and user.id is not None and idempotency.KEY_FORMAT.fullmatch(key):
+        earlier = await run_in_threadpool(idempotency.attempt_begun, user.id, key)
+        if earlier is not None:  # the form was submitted already: its attempt's page
+            return redirect(f"/paiements/{quote(earlier)}")
     rows = _rows(db, user, ids)
     problem = selection_problem(user, ids, rows)
     if problem is not None and not rows:
@@ -214,14 +225,41 @@ async def start(
             web.order_id(form),
             web.form_declaration(form),
         )
+    if order_id is not None:
+        key = ""  # the Amanpay screen's order number already makes its submit idempotent
+    if key and user.id is not None:
+        try:
+            digest = idempotency.request_digest(
+                {"invoice_ids": ids, "channel": channel, "payer": payer, "declaration": declaration}
+            )
+            begun = await run_in_threadpool(idempotency.begin, user.id, idempotency.checked_key(key), digest)
+        except idempotency.KeyRefused as bad:
+            return again(bad.message, 422)
+        if isinstance(begun, idempotency.Replay):
+            if begun.status_code == 201 and isinstance(begun.body.get("id"), str):
+                return redirect(f"/paiements/{quote(begun.body['id'])}")
+            return again(str(begun.body.get("detail", "")), begun.status_code)
+        order_id = begun.payment_id
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
         return again(UNAVAILABLE, 503)
     try:
         view = await start_payment(
-            client, db, settings, user, ids, channel, payer, declaration, payment_id=order_id
+            client,
+            db,
+            settings,
+            user,
+            ids,
+            channel,
+            payer,
+            declaration,
+            payment_id=order_id,
+            idempotent=bool(key),
         )
     except PaymentRefused as refused:
+        if key and user.id is not None and refused.status_code != 503:
+            answer = {"detail": refused.message, "code": refused.code}
+            await run_in_threadpool(idempotency.finish, user.id, key, refused.status_code, answer)
         if web is not None and web.screen is not None and refused.status_code != 409:
             return web.screen(
                 request, settings, rows, ids, channel, payer, refused.message, refused.status_code
@@ -230,6 +268,8 @@ async def start(
     except (RPCError, WorkflowUpdateFailedError) as exc:
         log.warning("payment start failed for %s: %s", user.username, exc)
         return again(UNAVAILABLE, 503)
+    if key and user.id is not None:
+        await run_in_threadpool(idempotency.finish, user.id, key, 201, {"id": view.id})
     action = view.next_action
     if action is not None and action.type == "redirect_form" and action.url:
         return render(

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities import amanpay, mail
@@ -67,12 +67,12 @@ class AmanpayChannel(PaymentChannel):
             return AmanpayDecision(False, "not an Amanpay attempt")
         if notice.event_id in self.notices:
             return AmanpayDecision(True, "replay of an event already taken")
-        if view.status != PaymentStatus.AWAITING_PAYER.value or self.closing:
+        if view.status != PaymentStatus.AWAITING_PAYER.value or self.closing or attempt.closing:
             approval = attempt.approval
             paid = notice.status == "paid"
             if approval is not None and paid and notice.transaction_id == approval.transaction_id:
                 return AmanpayDecision(True, "replay of the accepted payment")
-            expired = " (code expired)" if self.closing else ""
+            expired = " (code expired)" if self.closing or attempt.closing else ""
             return AmanpayDecision(False, f"attempt is {view.status}{expired}")
         if notice.amount != view.amount:
             return AmanpayDecision(False, "amount differs from the attempt")
@@ -140,6 +140,9 @@ class Amanpay(AmanpayChannel):
         if self.is_code and self.code:
             await self._mail_code(self.code, deadline.isoformat())
         if not await self.wait((deadline - workflow.now()).total_seconds()):
+            if attempt.closing_rule and not await attempt.close():
+                assert attempt.approval is not None
+                return Paid(attempt.approval)
             self.closing = True
             status = await self._cancel_order()
             if status == "paid":
@@ -150,20 +153,33 @@ class Amanpay(AmanpayChannel):
                 return Released(PaymentStatus.EXPIRED, "Code de paiement expiré sans paiement")
             return Released(PaymentStatus.EXPIRED, "Délai de paiement Amanty dépassé")
         if attempt.approval is None:
+            if attempt.closing_rule and not await attempt.close():
+                assert attempt.approval is not None
+                return Paid(attempt.approval)
             self.closing = True
             await self._cancel_order()
             return Released(PaymentStatus.CANCELLED, attempt.cancel_reason or "Annulé")
         return Paid(attempt.approval)
 
     async def _cancel_order(self) -> str:
-        """Cancels the order at Amanpay (however long it takes); returns Amanpay's status after it."""
-        status: str = await workflow.execute_activity(
-            amanpay.cancel_order,
-            self.attempt.inp.payment_id,
-            start_to_close_timeout=PARTNER_TIMEOUT,
-            schedule_to_close_timeout=PARTNER_GIVE_UP,
-            retry_policy=PARTNER_RETRY,
-        )
+        """Cancels the order at Amanpay (however long it takes); returns Amanpay's status after it.
+
+        Under the closing rule a cancel that Amanpay never took (a day of outage) is logged and the
+        invoices are released all the same ("unknown"): a payment that still comes in is unapplied money.
+        """
+        try:
+            status: str = await workflow.execute_activity(
+                amanpay.cancel_order,
+                self.attempt.inp.payment_id,
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                schedule_to_close_timeout=PARTNER_GIVE_UP,
+                retry_policy=PARTNER_RETRY,
+            )
+        except ActivityError as err:
+            if not self.attempt.closing_rule or is_cancelled_exception(err):
+                raise
+            workflow.logger.warning("Amanpay order %s not cancelled: %s", self.attempt.inp.payment_id, err)
+            return "unknown"
         return status
 
     async def _mail_code(self, code: str, expires_at: str) -> None:

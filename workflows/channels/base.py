@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         FatouratiDecision,
         FatouratiResult,
         FinanceDecision,
+        FinanceVerdict,
         SealedCode,
         SmsCodeOutcome,
         SmsResendOutcome,
@@ -87,6 +88,12 @@ class PaymentChannel(ABC):
     @abstractmethod
     async def collect(self) -> Outcome: ...
 
+    async def confirm(self, approval: Approval) -> Outcome:
+        """Whether an accepted approval holds money before the attempt settles on it outside ``collect``
+        (an operator's cancel arrived first). Most channels: it does. A channel whose partner may still
+        disown it calls ``Attempt.disown`` and answers ``Released``."""
+        return Paid(approval)
+
     async def after_release(self, released: Released) -> None:
         """Runs once ``collect``'s ``Released`` gave the invoices back (most channels: nothing)."""
         return None
@@ -105,6 +112,9 @@ class PaymentChannel(ABC):
     def finance_decision(self, decision: FinanceDecision) -> None:
         """Finance decides only on a declared cheque or transfer; elsewhere the decision is ignored."""
         return None
+
+    def finance_decide(self, decision: FinanceDecision) -> FinanceVerdict:
+        return FinanceVerdict(False, "Seuls les chèques et virements attendent une décision de la finance.")
 
     def validate_sms_code(self, code: SealedCode) -> None:
         raise ApplicationError(NO_SMS_CODE, type="wrong_state")

@@ -1,7 +1,8 @@
 """Cheque and bank transfer: the payer declares, finance confirms that the money arrived, or rejects.
 
 The invoices stay held, for days if need be (``OFFLINE_PAYMENT_DEADLINE_SECONDS``, 30 days), while
-the workflow waits for finance's decision (a Signal). Confirming encashment of a subscription invoice
+the workflow waits for finance's decision (an Update answering accepted or refused; a Signal for the
+attempts started before it). Confirming encashment of a subscription invoice
 extends the company's subscription, only then. Without a decision by the deadline the invoices are
 released and finance is alerted by e-mail.
 """
@@ -22,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.attempt import Approval, Attempt
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
     from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT, MAIL_GIVE_UP, PARTNER_RETRY, PARTNER_TIMEOUT
-    from workflows.types import FinanceDecision
+    from workflows.types import FinanceDecision, FinanceVerdict
 
 # The channels whose money finance confirms by hand (the web layer lists them for finance).
 OFFLINE_CHANNELS = frozenset({Channel.CHEQUE.value, Channel.BANK_TRANSFER.value})
@@ -73,8 +74,7 @@ class ChequeTransfer(PaymentChannel):
                 PaymentStatus.FAILED,
                 f"Rejeté par la finance ({decision.user_name}) : {decision.reason or '-'}",
             )
-        declared = inp.declaration or {}
-        reference = declared.get("cheque_number") or declared.get("transfer_reference") or inp.payment_id
+        reference = self._reference()
         # The money is in the bank: only now may a subscription invoice extend the subscription.
         await workflow.execute_activity(
             cheque_transfer.renew_subscriptions,
@@ -82,7 +82,12 @@ class ChequeTransfer(PaymentChannel):
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
         )
-        return Paid(Approval(reference))
+        return Paid(attempt.approval or Approval(reference))
+
+    def _reference(self) -> str:
+        inp = self.attempt.inp
+        declared = inp.declaration or {}
+        return declared.get("cheque_number") or declared.get("transfer_reference") or inp.payment_id
 
     async def after_release(self, released: Released) -> None:
         """Nobody decided in time: finance hears of it (the invoices are already back)."""
@@ -107,5 +112,29 @@ class ChequeTransfer(PaymentChannel):
             self.finance is None
             and view is not None
             and view.status == PaymentStatus.AWAITING_CONFIRMATION.value
+            and not self.attempt.closing
         ):
             self.finance = decision
+
+    def finance_decide(self, decision: FinanceDecision) -> FinanceVerdict:
+        """Finance's decision under the closing rule: the first one counts, and a confirmation is the
+        attempt's approval at once (nothing releases it after that); refused once the attempt closes."""
+        attempt, view = self.attempt, self.attempt.view
+        if self.finance is not None:
+            if self.finance.confirm == decision.confirm:
+                return FinanceVerdict(True, "Décision déjà enregistrée.")
+            taken = "confirmé" if self.finance.confirm else "rejeté"
+            return FinanceVerdict(False, f"Ce règlement a déjà été {taken} par {self.finance.user_name}.")
+        if (
+            view is None
+            or view.status != PaymentStatus.AWAITING_CONFIRMATION.value
+            or attempt.closing
+            or attempt.cancel_reason is not None
+        ):
+            closed = "Ce règlement n'attend plus de confirmation : délai dépassé ou annulé."
+            return FinanceVerdict(False, closed)
+        self.finance = decision
+        if decision.confirm:
+            attempt.approve(Approval(self._reference()))
+            return FinanceVerdict(True, "Encaissement confirmé.")
+        return FinanceVerdict(True, "Règlement rejeté.")

@@ -100,17 +100,27 @@ class CmiCard(PaymentChannel):
             return Paid(approval)
         workflow.logger.warning("CMI holds no capture for %s (%s): not settled", inp.payment_id, status.state)
         self.capture_refused = True
+        # CMI holds no money for it: the approval no longer binds the attempt, which may be released
+        # (the closing rule would otherwise settle an accepted approval).
+        self.attempt.disown()
         return Released(PaymentStatus.FAILED, NOT_CAPTURED)
+
+    async def confirm(self, approval: Approval) -> Outcome:
+        """An operator's cancel after CMI's approval settles only on CMI's word, as ``collect`` does."""
+        if workflow.patched(CAPTURE_CONFIRMED):
+            return await self.confirm_capture(approval)
+        return Paid(approval)
 
     def cmi_result(self, result: CmiResult) -> CmiDecision:
         """CMI's verified callback. Capture only while the attempt still waits for its payer."""
         attempt, view = self.attempt, self.attempt.view
-        if view is None or not attempt.awaits_payer():
+        if view is None or not attempt.awaits_payer() or attempt.closing:
             approval = attempt.approval
             replayed = approval is not None and result.approved and result.trans_id == approval.transaction_id
             if replayed and not self.capture_refused:
                 return CmiDecision("ACTION=POSTAUTH", "replay of the accepted approval")
-            return CmiDecision("APPROVED", f"attempt is {view.status if view else 'starting'}: not captured")
+            state = "closing" if attempt.closing else (view.status if view else "starting")
+            return CmiDecision("APPROVED", f"attempt is {state}: not captured")
         if result.amount != view.amount:
             return CmiDecision("APPROVED", "amount differs from the attempt: not captured")
         if not result.approved:

@@ -82,7 +82,7 @@ class Fatourati(PaymentChannel):
                 except TimeoutError:
                     pass
         self.closed = self.paid is None  # from here on, a payment is money for finance, not these invoices
-        if self.paid is not None:
+        if self.paid is not None or (attempt.closing_rule and not await attempt.close()):
             assert attempt.approval is not None
             return Paid(attempt.approval)
         try:
@@ -136,6 +136,7 @@ class Fatourati(PaymentChannel):
         if (
             view is None
             or self.closed
+            or attempt.closing
             or expired
             or attempt.cancel_reason is not None
             or not attempt.awaits_payer()

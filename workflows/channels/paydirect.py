@@ -6,6 +6,10 @@ to history; the handler gives the sealed code to an activity that opens it and a
 compares in constant time. Rules: a code lives ``otp_ttl_seconds`` and is single use; 3 wrong tries
 kill it; a new code at most every ``resend_interval_seconds`` and ``max_resends`` times; the whole
 step times out after ``step_timeout_seconds`` and releases.
+
+Under the closing rule the bank calls (a verification, a new code) run one at a time behind the
+attempt's partner lock, each re-checking the state once it has the lock; a cancel or the deadline
+closes the attempt at once for new calls and lets the call in flight end (its verdict counts).
 """
 
 from __future__ import annotations
@@ -91,6 +95,13 @@ class PayDirect(AmanpayChannel):
     async def collect(self) -> Outcome:
         attempt, sms = self.attempt, self.sms
         assert sms is not None
+        if attempt.closing_rule:
+            # The workflow closes the attempt (``Attempt.close``) before it releases anything.
+            if not await self.wait(self.settings.step_timeout_seconds):
+                return Released(PaymentStatus.EXPIRED, "Délai de saisie du code SMS dépassé")
+            if attempt.approval is None:
+                return Released(PaymentStatus.CANCELLED, attempt.cancel_reason or "Annulé")
+            return Paid(attempt.approval)
         if not await self.wait(self.settings.step_timeout_seconds):
             # A verification in flight at the deadline is let finish: the bank may have authorized.
             await workflow.wait_condition(lambda: not sms.verifying)
@@ -120,7 +131,7 @@ class PayDirect(AmanpayChannel):
         view, sms = self.attempt.view, self.sms
         if view is None or sms is None:
             raise ApplicationError(NO_SMS_CODE, type="wrong_state")
-        if view.status != PaymentStatus.AWAITING_PAYER.value or self.closing:
+        if view.status != PaymentStatus.AWAITING_PAYER.value or self.closing or self.attempt.closing:
             raise ApplicationError("Ce paiement n'attend plus de code SMS.", type="wrong_state")
         return sms
 
@@ -141,8 +152,15 @@ class PayDirect(AmanpayChannel):
     async def sms_code(self, code: SealedCode) -> SmsCodeOutcome:
         """The sealed code goes to the bank, one verification at a time; the bank's verdict is final."""
         sms = self._step()
+        if self.attempt.closing_rule:
+            async with self.attempt.partner_lock:
+                self.validate_sms_code(code)  # the state may have moved while we waited our turn
+                return await self._verify(sms, code)
         await workflow.wait_condition(lambda: not sms.verifying)
         self.validate_sms_code(code)  # the state may have moved while we waited our turn
+        return await self._verify(sms, code)
+
+    async def _verify(self, sms: SmsStep, code: SealedCode) -> SmsCodeOutcome:
         view = self.attempt.shown
         sms.verifying = True
         sms.requests += 1
@@ -181,10 +199,13 @@ class PayDirect(AmanpayChannel):
         return SmsCodeOutcome("expired", 0, "Ce code a expiré : demandez un nouveau code.")
 
     def validate_sms_resend(self) -> None:
-        s = self.settings
         sms = self._step()
-        if sms.verifying:
+        if sms.verifying or (self.attempt.closing_rule and self.attempt.partner_lock.locked()):
             raise ApplicationError("Vérification en cours, patientez.", type="busy")
+        self._may_resend(sms)
+
+    def _may_resend(self, sms: SmsStep) -> None:
+        s = self.settings
         if sms.resends >= s.max_resends:
             message = f"Vous avez déjà demandé {s.max_resends} nouveaux codes pour ce paiement."
             raise ApplicationError(message, type="resend_limit")
@@ -197,8 +218,15 @@ class PayDirect(AmanpayChannel):
 
     async def sms_resend(self) -> SmsResendOutcome:
         """A new code by SMS: fresh validity and tries."""
-        s = self.settings
         sms = self._step()
+        if self.attempt.closing_rule:
+            async with self.attempt.partner_lock:
+                self._may_resend(self._step())  # a resend accepted beside this one may have gone first
+                return await self._resend(sms)
+        return await self._resend(sms)
+
+    async def _resend(self, sms: SmsStep) -> SmsResendOutcome:
+        s = self.settings
         sms.resends += 1
         sms.last_sent = workflow.now()
         attempts = await workflow.execute_activity(

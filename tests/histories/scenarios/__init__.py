@@ -10,6 +10,7 @@ from tests.histories.scenarios import (
     invoice_request,
     paydirect,
     reconciliation,
+    unapplied,
 )
 from tests.histories.scenarios.common import Scenario
 
@@ -21,4 +22,5 @@ SCENARIOS: dict[str, Scenario] = {
     **paydirect.SCENARIOS,
     **invoice_request.SCENARIOS,
     **reconciliation.SCENARIOS,
+    **unapplied.SCENARIOS,
 }

@@ -8,9 +8,9 @@ from portnet.statuses import Channel
 from tests.histories.manifest import RecordedPath
 from tests.histories.recording import PaymentHandle, Recording
 from tests.histories.scenarios.common import Scenario, expect
-from tests.histories.world import PORTNET_INVOICE, SUBSCRIPTION, LedgerInvoice
+from tests.histories.world import PORTNET_INVOICE, SUBSCRIPTION, LedgerInvoice, Plan
 from workflows.payment import PaymentWorkflow
-from workflows.types import FinanceDecision
+from workflows.types import FinanceDecision, FinanceVerdict
 
 CHEQUE = {"cheque_number": "2718281", "bank": "CIH Bank"}
 TRANSFER = {"transfer_reference": "VIR-2026-11-0042", "transfer_date": "2026-11-27"}
@@ -29,6 +29,34 @@ async def _start(
 async def _decide(handle: PaymentHandle, confirm: bool, reason: str) -> None:
     """As web/finance.decide signals it."""
     await handle.signal(PaymentWorkflow.finance_decision, FinanceDecision(confirm, FINANCE_USER, reason))
+
+
+async def _decide_by_update(handle: PaymentHandle, confirm: bool, reason: str) -> FinanceVerdict:
+    """As web/finance.decide sends it under the closing rule: an Update answered accepted or refused."""
+    return await handle.execute_update(
+        PaymentWorkflow.finance_decide, FinanceDecision(confirm, FINANCE_USER, reason)
+    )
+
+
+async def cheque_confirmed_by_update(r: Recording, path: RecordedPath) -> PaymentHandle:
+    handle = await _start(r, path, Channel.CHEQUE, PORTNET_INVOICE, CHEQUE)
+    await r.skip(timedelta(days=2))
+    verdict = await _decide_by_update(handle, True, "Relevé CIH du 01/12, chèque encaissé")
+    expect(verdict.accepted, f"confirmation refused: {verdict}")
+    return handle
+
+
+async def cheque_confirmation_during_release(r: Recording, path: RecordedPath) -> PaymentHandle:
+    """No decision in 30 days; finance confirms while the invoices are being released: refused."""
+    inp = r.payment_input(path, Channel.CHEQUE, [PORTNET_INVOICE], declaration=CHEQUE)
+    plan = Plan([PORTNET_INVOICE.id], held={"release_invoices"})
+    handle, view = await r.start_payment(inp, [PORTNET_INVOICE], plan)
+    await r.skip(timedelta(days=30, seconds=1))
+    await r.world.reached("release_invoices", view.id)
+    verdict = await _decide_by_update(handle, True, "Chèque encaissé (relevé tardif)")
+    expect(not verdict.accepted, f"a confirmation during the release was accepted: {verdict}")
+    r.world.let_go("release_invoices", view.id)
+    return handle
 
 
 async def cheque_confirmed_subscription_renewed(r: Recording, path: RecordedPath) -> PaymentHandle:
@@ -70,4 +98,6 @@ SCENARIOS: dict[str, Scenario] = {
     "payment_cheque_rejected": cheque_rejected,
     "payment_transfer_unconfirmed_expired": transfer_unconfirmed_expired,
     "payment_cheque_cancelled_by_finance": cheque_cancelled_by_finance,
+    "payment_cheque_confirmed_by_update": cheque_confirmed_by_update,
+    "payment_cheque_confirmation_during_release": cheque_confirmation_during_release,
 }

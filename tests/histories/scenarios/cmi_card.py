@@ -159,6 +159,38 @@ def _approved_while_cmi_holds(cmi_holds: str, callback_id: int, trans_id: str) -
     return scenario
 
 
+async def approval_during_release(r: Recording, path: RecordedPath) -> PaymentHandle:
+    """The payer cancels; CMI's approval lands while the release runs: acknowledged, never captured."""
+    invoices = [PORTNET_INVOICE]
+    inp = r.payment_input(path, Channel.CMI_CARD, invoices)
+    handle, view = await r.start_payment(
+        inp, invoices, Plan([i.id for i in invoices], held={"release_invoices"})
+    )
+    await r.skip(ON_CMI_PAGE)
+    await handle.signal(PaymentWorkflow.cancel, f"Annulé par {USER_NAME}")
+    await r.world.reached("release_invoices", view.id)
+    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 108, "26333LATE00960"))
+    expect(decision.answer == "APPROVED", f"an approval during the release was captured: {decision}")
+    r.world.let_go("release_invoices", view.id)
+    return handle
+
+
+async def operator_cancel_during_settlement(r: Recording, path: RecordedPath) -> PaymentHandle:
+    """The operator cancels while the accepted approval is being settled: it settles and confirms."""
+    invoices = [PORTNET_INVOICE]
+    inp = r.payment_input(path, Channel.CMI_CARD, invoices)
+    handle, view = await r.start_payment(
+        inp, invoices, Plan([i.id for i in invoices], held={"settle_payment"})
+    )
+    await r.skip(ON_CMI_PAGE)
+    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 109, "26333SETL00961"))
+    expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
+    await r.world.reached("settle_payment", view.id)
+    await handle.cancel()
+    r.world.let_go("settle_payment", view.id)
+    return handle
+
+
 SCENARIOS: dict[str, Scenario] = {
     "payment_card_approved": approved,
     "payment_card_declined_then_approved": declined_then_approved,
@@ -172,4 +204,6 @@ SCENARIOS: dict[str, Scenario] = {
     "payment_card_capture_confirmed": _approved_while_cmi_holds(CAPTURED, 108, "26333CAPT00961"),
     "payment_card_captured_through_api": _approved_while_cmi_holds(AUTHORISED, 109, "26333LOST00962"),
     "payment_card_not_captured": _approved_while_cmi_holds(NOTHING, 110, "26333NONE00963"),
+    "payment_card_approval_during_release": approval_during_release,
+    "payment_card_operator_cancel_during_settlement": operator_cancel_during_settlement,
 }
