@@ -2,7 +2,9 @@
 
 Ledger activities are synchronous (SQLAlchemy), so they run on a thread pool; partner and mail
 activities are async and run on the event loop. Every payload the worker reads or writes goes through
-the client's data converter, which encrypts it (portnet/temporal_codec.py).
+the client's data converter, which encrypts it (portnet/temporal_codec.py). Its metrics (Temporal SDK's
+and ours) are served in Prometheus format on WORKER_METRICS_ADDRESS; traces and JSON logs as the
+portal's (portnet/telemetry.py, portnet/logs.py).
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import ACTIVITIES
 from activities.http import close_partner_clients
+from portnet import attempt_counts, telemetry
+from portnet.logs import configure_logging
+from portnet.metrics import PARTNER_CALLS
 from portnet.production import refuse_unsafe_production
 from portnet.schedules import ensure_schedules
 from portnet.settings import Settings, get_settings
@@ -63,6 +69,28 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
+def runtime(settings: Settings) -> Runtime:
+    """Temporal's runtime with its metrics (the SDK's and ours, portnet/metrics.py) in Prometheus
+    format on WORKER_METRICS_ADDRESS; the default runtime (no metrics) when that is empty."""
+    if not settings.worker_metrics_address.strip():
+        return Runtime.default()
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(
+                    bind_address=settings.worker_metrics_address.strip(),
+                    histogram_bucket_overrides={PARTNER_CALLS.name: list(PARTNER_CALLS.buckets)},
+                )
+            )
+        )
+    except Exception:
+        if settings.is_production:
+            raise  # a worker nobody can watch is not started silently
+        # Development: another process holds the port; the worker still runs, unobserved.
+        logging.getLogger("worker").warning(
+            "cannot serve metrics on %s; running without them", settings.worker_metrics_address, exc_info=True
+        )
+        return Runtime.default()
 def stop_on_signals(worker: Worker) -> None:
     """SIGTERM (a redeploy, ``docker compose stop``) and SIGINT stop polling, let running activities
     finish within ``WORKER_SHUTDOWN_GRACE_SECONDS``, then cancel the rest, which Temporal retries on
@@ -83,13 +111,17 @@ _stopping: set[asyncio.Future[None]] = set()
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    configure_logging(settings, "portnet-worker")
+    attempt_counts.install()
     refuse_unsafe_production(settings)
+    tracing = telemetry.tracer_provider(settings, "portnet-worker")
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        interceptors=telemetry.temporal_interceptors(tracing),
+        runtime=runtime(settings),
     )
     # Reconciliation's Schedule, created or brought to the current settings (idempotent). A refusal
     # (say, a namespace without schedules) is logged and the worker still serves the payments.

@@ -13,6 +13,8 @@ import weakref
 
 import httpx
 
+from portnet.partner_http import MeasuredTransport
+
 _CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = (
     weakref.WeakKeyDictionary()
 )
@@ -25,7 +27,9 @@ def partner_client(partner: str, timeout: float | httpx.Timeout) -> httpx.AsyncC
     key = f"{partner} {timeout!r}"
     client = clients.get(key)
     if client is None or client.is_closed:
-        client = clients[key] = httpx.AsyncClient(timeout=timeout, limits=LIMITS)
+        # Each call timed and its failures counted under the partner's name (portnet/partner_http.py).
+        transport = MeasuredTransport(partner, httpx.AsyncHTTPTransport(limits=LIMITS))
+        client = clients[key] = httpx.AsyncClient(timeout=timeout, transport=transport)
     return client
 
 

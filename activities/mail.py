@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio import activity
 
+from portnet import metrics
 from portnet.db import session_scope
 from portnet.localtime import to_local
 from portnet.models import (
@@ -76,15 +77,20 @@ class ReferenceEmailInput:
 
 async def send(message: EmailMessage) -> None:
     settings = get_settings()
-    await aiosmtplib.send(
-        message,
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        username=settings.smtp_username or None,
-        password=settings.smtp_password or None,
-        start_tls=settings.smtp_starttls,
-        timeout=20,
-    )
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username or None,
+            password=settings.smtp_password or None,
+            start_tls=settings.smtp_starttls,
+            timeout=20,
+        )
+    except Exception:
+        metrics.email("failed")  # Temporal retries; the SmtpFailures alert watches the rate
+        raise
+    metrics.email("sent")
 
 
 def message_id(key: str) -> str:

@@ -214,7 +214,7 @@ def http_ready(host: str, port: int, path: str) -> bool:
 
 
 def web_ready() -> bool:
-    return http_ready(WEB_HOST, WEB_PORT, "/healthz")
+    return http_ready(WEB_HOST, WEB_PORT, "/readyz")
 
 
 def sandbox_address(settings: Settings) -> tuple[str, int]:
@@ -334,7 +334,7 @@ def run(stop_event: threading.Event) -> int:
             children,
             stop_event,
         )
-        wait_until(web_ready, f"the portal at http://{WEB_HOST}:{WEB_PORT}/healthz", children, stop_event)
+        wait_until(web_ready, f"the portal at http://{WEB_HOST}:{WEB_PORT}/readyz", children, stop_event)
         with _print_lock:
             print(banner(settings), flush=True)
 

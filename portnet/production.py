@@ -51,6 +51,8 @@ SECRET_SETTINGS: tuple[SecretSetting, ...] = (
     SecretSetting("fatourati_api_key"),
     SecretSetting("marsa_maroc_api_token"),
     SecretSetting("smtp_password", needed_when=lambda s: bool(s.smtp_username.strip())),
+    # Optional (loopback scrapers need none); when set, as strong as any other secret.
+    SecretSetting("metrics_token", needed_when=lambda s: bool(s.metrics_token.strip())),
 )
 
 

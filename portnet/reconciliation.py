@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from portnet import unapplied
+from portnet import metrics, unapplied
 from portnet.db import get_engine
 from portnet.models import ReconciliationFinding, ReconciliationRun, utcnow
 from portnet.statuses import Channel
@@ -105,6 +105,7 @@ def record(finding: Finding) -> bool:
     log.info(
         "reconciliation %s %s: %s (%s)", finding.kind, finding.payment_id, finding.outcome, finding.detail
     )
+    metrics.reconciliation_finding(finding.partner, finding.kind, finding.outcome)
     return True
 
 

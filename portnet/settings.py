@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     # in development, empty means a key derived from SECRET_KEY.
     temporal_payload_keys: str = ""
 
+    # Operations (README "Operations"). The worker exports the Temporal SDK's metrics and its own
+    # (attempts, partner calls, e-mails) in Prometheus format here; "" turns the endpoint off.
+    worker_metrics_address: str = "127.0.0.1:9464"
+    # The portal's GET /metrics answers loopback clients, and in production anyone else only with
+    # "Authorization: Bearer <METRICS_TOKEN>" (32 characters or more); empty: loopback only.
+    metrics_token: str = ""
+    # Traces go over OTLP/HTTP (e.g. http://otel-collector:4318) when set; empty: no tracing at all.
+    otel_exporter_otlp_endpoint: str = ""
+    # One line per record: JSON (production's default) or readable text (development's default).
+    log_format: Literal["json", "text"] = "json"
+
     # The portal.
     public_base_url: str = "http://127.0.0.1:8000"
     secret_key: str = "dev-only-secret-change-me"  # noqa: S105 - development default; production refuses it
@@ -161,7 +172,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _environment_defaults(cls, data: Any) -> Any:
-        """SESSION_COOKIE_SECURE and SANDBOX_ENABLED default to what PORTNET_ENV implies.
+        """SESSION_COOKIE_SECURE, SANDBOX_ENABLED and LOG_FORMAT default to what PORTNET_ENV implies.
 
         An explicit value always wins (and production refuses the unsafe ones at start-up), so an
         operator who forgets them in production gets the safe behaviour, not a refusal.
@@ -170,6 +181,7 @@ class Settings(BaseSettings):
             production = str(data.get("portnet_env", "production")).strip().lower() != "development"
             data.setdefault("session_cookie_secure", production)
             data.setdefault("sandbox_enabled", not production)
+            data.setdefault("log_format", "json" if production else "text")
         return data
 
     @model_validator(mode="after")

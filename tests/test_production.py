@@ -218,7 +218,7 @@ def test_uvicorn_with_defaults_exits_naming_each_variable(database_url: str) -> 
 def test_uvicorn_with_every_secret_starts_without_sandbox(database_url: str) -> None:
     env = _clean_environment(database_url)
     env.update({name.upper(): value for name, value in real_secrets("cli-").items()})
-    env["TEMPORAL_ADDRESS"] = "127.0.0.1:9"  # the portal starts without Temporal (/healthz says so)
+    env["TEMPORAL_ADDRESS"] = "127.0.0.1:9"  # the portal starts without Temporal (/readyz says so)
     port = _free_port()
     process = _uvicorn(env, port)
     try:

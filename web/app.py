@@ -1,7 +1,7 @@
 """The application factory: API, portal and partner callbacks.
 
 ``uvicorn web.app:create_app --factory``. The Temporal client is connected lazily and reconnected
-on demand, so the portal starts (and /healthz says what is missing) even while Temporal is not up.
+on demand, so the portal starts (and /readyz says what is missing) even while Temporal is not up.
 In production the factory refuses to build an app on unsafe settings (portnet/production.py). The
 partner sandboxes are not part of the portal in any environment: they are their own app and
 process (sandbox/app.py, ``SANDBOX_BASE_URL``), which the portal only links to in development.
@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 
+from portnet import telemetry
+from portnet.logs import RequestScope, configure_logging
 from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter, payload_codec
@@ -29,6 +32,8 @@ from web.channels import api_routers, page_routers
 from web.codec_server import router as codec_router
 from web.deps import PasswordChangeRequired, password_change_required_response
 from web.limits import reject_unstorable_text
+from web.metrics import RequestTimer
+from web.metrics import router as metrics_router
 from web.pages.errors import install_error_pages
 from web.pages.portal import router as pages_router
 from web.security import install_security
@@ -40,9 +45,12 @@ STATIC = Path(__file__).parent / "static"
 class TemporalConnection:
     """One shared client; a failed connect is retried at the next request, not at import time."""
 
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(
+        self, settings: Settings, client: Client | None = None, interceptors: Sequence[Interceptor] = ()
+    ) -> None:
         self._settings = settings
         self._client = client
+        self._interceptors = list(interceptors)  # tracing's, when on (portnet/telemetry.py)
         # Built now, not at the first connect: a missing production key stops the portal at startup.
         self._converter = data_converter(settings)
         self._lock = asyncio.Lock()
@@ -58,10 +66,11 @@ class TemporalConnection:
                             self._settings.temporal_address,
                             namespace=self._settings.temporal_namespace,
                             data_converter=self._converter,
+                            interceptors=self._interceptors,
                         ),
                         timeout=5,
                     )
-                except Exception as exc:  # noqa: BLE001 - reported by /healthz, retried next time
+                except Exception as exc:  # noqa: BLE001 - reported by /readyz, retried next time
                     log.warning("Temporal unreachable at %s: %s", self._settings.temporal_address, exc)
         return self._client
 
@@ -69,6 +78,8 @@ class TemporalConnection:
 def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
     refuse_unsafe_production(settings)
+    configure_logging(settings, "portnet-web")
+    tracing = telemetry.tracer_provider(settings, "portnet-web")
     app = FastAPI(
         title="PortNet Payments",
         description="Plateforme communautaire de paiement multicanal — API JSON.",
@@ -80,9 +91,11 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
         dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.settings = settings
-    app.state.temporal = TemporalConnection(settings, temporal_client)
+    interceptors = telemetry.temporal_interceptors(tracing)
+    app.state.temporal = TemporalConnection(settings, temporal_client, interceptors)
     app.state.payload_codec = payload_codec(settings)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(session.router)
     app.include_router(invoices.router)
     app.include_router(payments.router)
@@ -99,6 +112,10 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     install_error_pages(app)
     app.add_exception_handler(PasswordChangeRequired, password_change_required_response)
     install_security(app, settings)
+    # Outermost: times (and names in logs) every answer, the security refusals included.
+    app.add_middleware(RequestTimer)
+    app.add_middleware(RequestScope)
+    telemetry.instrument_app(app, tracing)
     _document_validation_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

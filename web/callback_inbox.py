@@ -38,6 +38,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
+from portnet import metrics
 from portnet.db import get_engine
 from portnet.models import PartnerCallback, Payment, utcnow
 from portnet.protocols.fields import PAYMENT_ID
@@ -155,7 +156,9 @@ def _record(
         db.add(row)
         db.commit()
         assert row.id is not None
-        return row.id
+    if verdict != "received":  # judged on arrival (too large): no later verdict will be written
+        metrics.callback_verdict(partner, verdict)
+    return row.id
 
 
 async def record(
@@ -220,6 +223,7 @@ def _claim(callback_id: int, dedupe_key: str) -> _Claim | None:
                 row.verdict, row.answer = "replay", holder.answer
                 db.add(row)
                 db.commit()
+                metrics.callback_verdict(row.partner, "replay")
                 return _Claim(owner=False, earlier=holder)
             stale = holder.answer is None and holder.received_at < utcnow() - STALE_PROCESSING
             if holder.verdict not in RETRYABLE and not stale:
@@ -266,12 +270,14 @@ async def claim(callback_id: int, dedupe_key: str) -> PartnerCallback | None:
 def _finish(callback_id: int, verdict: str, answer: str | None) -> None:
     """Writes this delivery's verdict and answer; touches no other row."""
     with Session(get_engine()) as db:
-        db.execute(
+        partner = db.execute(
             update(PartnerCallback)
             .where(col(PartnerCallback.id) == callback_id)
             .values(verdict=verdict, answer=answer)
-        )
+            .returning(col(PartnerCallback.partner))
+        ).scalar_one_or_none()
         db.commit()
+    metrics.callback_verdict(partner or "unknown", verdict)
 
 
 async def judge(

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from portnet import login_throttle
+from portnet import login_throttle, metrics
 from portnet.audit import audit
 from portnet.localtime import to_local
 from portnet.models import User
@@ -85,6 +85,7 @@ def attempt_login(
     account, address = attempt.account, attempt.address
     if not attempt.allowed:
         assert attempt.retry_at is not None
+        metrics.login_lock("refused")
         audit(
             "login.refused_throttled",
             level=logging.WARNING,
@@ -102,11 +103,13 @@ def attempt_login(
     user = authenticate(db, username, password)
     if user is None:
         login_throttle.failed(db, settings, attempt, now)
+        metrics.login_failure()
         audit("login.failed", account=account, address=address, failures=attempt.account_failures)
         wait_until = attempt.wait_until
         if wait_until is None:
             return LoginOutcome(None, BAD_CREDENTIALS)
         full_lock = any(login_throttle.is_full_lock(r.failures, settings) for r in attempt.reservations)
+        metrics.login_lock("lock" if full_lock else "wait")
         audit(
             "login.throttled",
             level=logging.WARNING,

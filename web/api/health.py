@@ -1,35 +1,55 @@
-"""Liveness for load balancers and the launcher: 200 only when the ledger and Temporal answer."""
+"""Health probes: liveness (``/healthz``) and readiness (``/readyz``).
+
+``/healthz`` answers 200 as long as the process serves requests: a load balancer or an orchestrator
+restarts the portal only when it stops answering, never because the database or Temporal is down
+(restarting would not bring them back). ``/readyz`` answers 200 only when the ledger and Temporal
+answer: compose's healthcheck, the launcher and load balancers send traffic on it.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from portnet.db import get_engine
 
 router = APIRouter(tags=["health"])
 
+TEMPORAL_CHECK_SECONDS = 3.0
+
 
 @router.get("/healthz")
-async def healthz(request: Request) -> JSONResponse:
-    checks: dict[str, str] = {}
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def _database() -> str:
     try:
         with get_engine().connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means "not healthy", reported as text
-        checks["database"] = f"error: {type(exc).__name__}"
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as text
+        return f"error: {type(exc).__name__}"
+
+
+async def _temporal(request: Request) -> str:
     client = await request.app.state.temporal.get()
     if client is None:
-        checks["temporal"] = "unreachable"
-    else:
-        try:
-            await client.service_client.check_health()
-            checks["temporal"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["temporal"] = f"error: {type(exc).__name__}"
-    healthy = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
-    )
+        return "unreachable"
+    try:
+        await asyncio.wait_for(client.service_client.check_health(), timeout=TEMPORAL_CHECK_SECONDS)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001
+        return f"error: {type(exc).__name__}"
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    checks = {"database": await run_in_threadpool(_database), "temporal": await _temporal(request)}
+    ready = all(v == "ok" for v in checks.values())
+    body = {"status": "ok" if ready else "degraded", **checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
