@@ -21,7 +21,17 @@ from temporalio.client import Client
 from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter, payload_codec
-from web.api import amanpay, callbacks, fatourati_callbacks, health, invoices, marsa_maroc, payments, session
+from web.api import (
+    access_requests,
+    amanpay,
+    callbacks,
+    fatourati_callbacks,
+    health,
+    invoices,
+    marsa_maroc,
+    payments,
+    session,
+)
 from web.api import finance as finance_api
 from web.api.validation import VALIDATION_ERROR_SCHEMA
 from web.codec_server import router as codec_router
@@ -89,6 +99,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(finance_api.router)  # issue 4
     app.include_router(amanpay.router)
     app.include_router(marsa_maroc.router)  # issue 5
+    app.include_router(access_requests.router)
     app.include_router(codec_router)
     app.include_router(pages_router)
     install_error_pages(app)
