@@ -35,11 +35,14 @@ async def test_access_request_form_then_finance_handles_it(portal: httpx.AsyncCl
     form = await portal.get("/nouveau-client")
     assert form.status_code == 200 and "Demande d'accès" in form.text.replace("&#39;", "'")
     bad = await portal.post(
-        "/nouveau-client", data={**request_form(company), "email": "pas-un-mail", "csrf_token": token_of(form.text)}
+        "/nouveau-client",
+        data={**request_form(company), "email": "pas-un-mail", "csrf_token": token_of(form.text)},
     )
     assert bad.status_code == 422 and "adresse e-mail valide" in bad.text
     assert company in bad.text  # nothing typed is lost
-    sent = await portal.post("/nouveau-client", data={**request_form(company), "csrf_token": token_of(form.text)})
+    sent = await portal.post(
+        "/nouveau-client", data={**request_form(company), "csrf_token": token_of(form.text)}
+    )
     assert sent.status_code == 303 and sent.headers["location"] == "/connexion"
 
     token = await logged_in(portal, "finance")

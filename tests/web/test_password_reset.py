@@ -76,11 +76,15 @@ async def ask(portal: httpx.AsyncClient, identifier: str) -> httpx.Response:
     )
 
 
-async def choose(portal: httpx.AsyncClient, token: str, new: str, confirm: str | None = None) -> httpx.Response:
+async def choose(
+    portal: httpx.AsyncClient, token: str, new: str, confirm: str | None = None
+) -> httpx.Response:
     page = await portal.get(f"/mot-de-passe-oublie/{token}")
     assert page.status_code == 200, page.headers.get("location")
     data = {"new_password": new, "confirm_password": new if confirm is None else confirm}
-    return await portal.post(f"/mot-de-passe-oublie/{token}", data={**data, "csrf_token": token_of(page.text)})
+    return await portal.post(
+        f"/mot-de-passe-oublie/{token}", data={**data, "csrf_token": token_of(page.text)}
+    )
 
 
 def link_of(message: EmailMessage) -> str:
@@ -101,7 +105,9 @@ async def test_reset_by_username_then_by_email(
     portal: httpx.AsyncClient, user: User, outbox: list[EmailMessage], db: Session
 ) -> None:
     answer = await ask(portal, user.username)
-    assert answer.status_code == 200 and password_reset.ANSWER.split(",")[0] in answer.text.replace("&#39;", "'")
+    assert answer.status_code == 200 and password_reset.ANSWER.split(",")[0] in answer.text.replace(
+        "&#39;", "'"
+    )
     assert len(outbox) == 1 and outbox[0]["To"] == user.email
     token = link_of(outbox[0])
     stored = db.exec(select(PasswordResetToken).where(PasswordResetToken.user_id == user.id)).all()
