@@ -117,7 +117,7 @@ def test_seed_fills_in_what_is_missing_and_keeps_changes(fresh_engine: Engine) -
 
 def test_seed_counts(session: Session) -> None:
     counts = demo_counts(session)
-    assert counts["emitters"] == 6
+    assert counts["emitters"] == 6 + 9  # the guide's, and one per other MARSA MAROC terminal
     assert counts["companies"] == 3
     assert counts["users"] == 5
     assert counts["invoices"] >= 3 * 400

@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from portnet.marsa_terminals import ensure_terminal_emitters
 from portnet.models import Company, Document, Emitter, Invoice, InvoiceMessage, PrestationLine, User
 from portnet.seed.accounts import DEMO_PASSWORD, USERS, UserSpec, ensure_users
 from portnet.seed.bulk import generate_invoices
@@ -53,6 +54,7 @@ from portnet.seed.guide import (
     ensure_guide_invoices,
     ice_check_digits,
 )
+from portnet.settings import get_settings
 
 __all__ = [
     "ANP",
@@ -92,6 +94,7 @@ def seed_demo(session: Session) -> dict[str, int]:
     """
     created: Counter[str] = Counter()
     emitters = ensure_emitters(session, created)
+    created["emitters"] += ensure_terminal_emitters(session, get_settings())
     companies = ensure_companies(session, created)
     ensure_users(session, companies, created)
     ensure_guide_invoices(session, emitters, companies, created)
