@@ -51,14 +51,18 @@ class Scenario:
     base_url: str
     steps: int = 0
 
-    async def check(self, step: str) -> None:
-        """The page as a person sees it now: screenshot, no sideways scroll, no serious a11y issue."""
-        await self.page.wait_for_load_state("load")
+    async def screenshot(self, step: str) -> None:
+        """Only the picture (for a page that is about to reload itself)."""
         self.steps += 1
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")
         path = SCREENSHOTS / f"{self.name}-{self.viewport.name}-{self.steps:02d}-{slug}.png"
         await self.page.screenshot(path=str(path), full_page=True)
+
+    async def check(self, step: str) -> None:
+        """The page as a person sees it now: screenshot, no sideways scroll, no serious a11y issue."""
+        await self.page.wait_for_load_state("load")
+        await self.screenshot(step)
         if self.viewport.is_phone:
             widths = await self.page.evaluate(
                 "() => [document.documentElement.scrollWidth, window.innerWidth]"

@@ -178,7 +178,18 @@
     sync();
   }
 
+  // A table wider than the screen scrolls: keyboard users must be able to reach it (templates that
+  // do not say so themselves get it here).
+  function scrollableTables() {
+    document.querySelectorAll(".table-wrap:not([tabindex])").forEach(function (wrap) {
+      wrap.setAttribute("tabindex", "0");
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", "Tableau (défilement horizontal possible)");
+    });
+  }
+
   onReady(function () {
+    scrollableTables();
     terminalChoice();
     autosubmit();
     autosubmitOnChange();
