@@ -13,6 +13,7 @@ The modules, by what they hold:
 - :mod:`~portnet.seed.generator`: draws invoices from the catalogue as plain rows;
 - :mod:`~portnet.seed.writer`: writes those rows fast (COPY on PostgreSQL, ``executemany`` on SQLite);
 - :mod:`~portnet.seed.generated`: the demo's ~1,200 generated invoices;
+- :mod:`~portnet.seed.history`: the payments of the paid ones, 00069321's earlier attempts;
 - :mod:`~portnet.seed.bulk`: the benchmarks' bulk invoices (:func:`generate_invoices`).
 """
 
@@ -54,6 +55,7 @@ from portnet.seed.guide import (
     ensure_guide_invoices,
     ice_check_digits,
 )
+from portnet.seed.history import ensure_guide_attempts, ensure_paid_history
 from portnet.settings import get_settings
 
 __all__ = [
@@ -99,6 +101,8 @@ def seed_demo(session: Session) -> dict[str, int]:
     ensure_users(session, companies, created)
     ensure_guide_invoices(session, emitters, companies, created)
     seed_generated(session, emitters, companies, created)
+    ensure_guide_attempts(session, created)
+    ensure_paid_history(session, created)
     session.commit()
     keys = ("emitters", "companies", "users", "invoices", "prestation_lines", "invoice_messages", "documents")
     return {key: created[key] for key in keys}
