@@ -59,7 +59,7 @@ def _demo_numbers() -> Any:
     return sa.or_(
         *(
             sa.and_(
-                Emitter.code == profile.code,
+                col(Emitter.code) == profile.code,
                 col(Invoice.number) >= f"{profile.number_base:08d}",
                 col(Invoice.number) < f"{profile.number_base + BENCH_NUMBER_OFFSET:08d}",
             )
