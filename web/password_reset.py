@@ -88,9 +88,14 @@ def throttle_request(
             address=attempt.address,
             until=attempt.retry_at.isoformat(),
         )
-        text = throttled_message(attempt.retry_at, now, attempt.full_lock, settings)
-        text = text.replace("tentatives de connexion infructueuses", "demandes de réinitialisation")
-        text = text.replace("la connexion est bloquée", "les demandes sont bloquées")
+        text = throttled_message(
+            attempt.retry_at,
+            now,
+            attempt.full_lock,
+            settings,
+            attempts="demandes de réinitialisation",
+            blocked="les demandes sont bloquées",
+        )
         return RequestOutcome(False, text, attempt.retry_at)
     login_throttle.failed(db, settings, attempt, now)
     audit("password_reset.requested", account=attempt.account, address=attempt.address)
