@@ -72,3 +72,12 @@ async def test_access_request_api_and_who_may_see_them(portal: httpx.AsyncClient
     await logged_in(portal, "sataa")
     assert (await portal.get("/api/v1/finance/access-requests")).status_code == 403
     assert (await portal.get("/finance/demandes-acces")).status_code == 403
+
+
+async def test_access_requests_are_throttled_like_logins(portal: httpx.AsyncClient) -> None:
+    answers = [
+        await portal.post("/api/v1/access-requests", json=request_form(f"RAFALE {n} {uuid.uuid4().hex[:4]}"))
+        for n in range(6)
+    ]
+    assert [a.status_code for a in answers] == [201] * 5 + [429]
+    assert "Trop de demandes d'accès" in answers[-1].json()["detail"]
