@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 export PORTNET_ENV ?= development
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup migrate seed lint typecheck bench bench-search clean
+.PHONY: run test setup migrate seed lint typecheck bench bench-search chaos chaos-short clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11+ is needed ($(PYTHON) not found)"; exit 1; }
@@ -44,3 +44,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache
+
+## Payments under kill -9 of the worker and Temporal, and 30 % partner faults (bench/chaos); not in `make test`.
+chaos: $(STAMP)
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
+
+## The short chaos run (about 3 minutes) that CI can afford.
+chaos-short: $(STAMP)
+	$(PY) -m bench.chaos --duration 75 --concurrency 6 --crash-every 20 --settle 90 $(CHAOS_ARGS)

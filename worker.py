@@ -17,11 +17,13 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.service import RPCError
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import ACTIVITIES
 from activities.http import close_partner_clients
 from portnet.production import refuse_unsafe_production
+from portnet.schedules import ensure_schedules
 from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter
 from workflows import WORKFLOWS
@@ -89,6 +91,12 @@ async def main() -> None:
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
     )
+    # Reconciliation's Schedule, created or brought to the current settings (idempotent). A refusal
+    # (say, a namespace without schedules) is logged and the worker still serves the payments.
+    try:
+        await ensure_schedules(client, settings)
+    except RPCError as err:
+        logging.getLogger("worker").error("reconciliation schedule not set: %s", err)
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         stop_on_signals(worker)

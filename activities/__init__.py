@@ -19,6 +19,8 @@ from activities import (
     mail,
     marsa_maroc,
     paydirect,
+    reconciliation,
+    unapplied,
 )
 
 ACTIVITIES: list[Callable[..., Any]] = [
@@ -31,4 +33,6 @@ ACTIVITIES: list[Callable[..., Any]] = [
     *paydirect.ACTIVITIES,
     *cheque_transfer.ACTIVITIES,
     *marsa_maroc.ACTIVITIES,
+    *reconciliation.ACTIVITIES,
+    *unapplied.ACTIVITIES,
 ]

@@ -171,4 +171,31 @@ async def cancel_order(payment_id: str) -> str:
     return status
 
 
+async def look_up_order(payment_id: str) -> proto.OrderStatus | None:
+    """Amanpay's status of our order (reconciliation); None if Amanpay does not know it.
+
+    The GET is signed over the order id; the answer is checked, bound to the order, then verified:
+    one that fails raises (retryable: a read is harmless to repeat) and nothing of it is used.
+    """
+    settings = get_settings()
+    key = settings.amanpay_secret_key
+    client = partner_client("amanpay", timeout=TIMEOUT)
+    response = await client.get(
+        f"{settings.amanpay_base_url.rstrip('/')}/api/orders/{payment_id}",
+        headers={proto.AMANPAY_HEADER: proto.sign(key, Message.ORDER_STATUS, payment_id.encode())},
+    )
+    if response.status_code == 404:
+        return None
+    if response.status_code >= 400:
+        raise ApplicationError(f"Amanpay status look-up answered HTTP {response.status_code}")
+    status: proto.OrderStatus = checked(
+        Reply(response, proto.AMANPAY_HEADER),
+        key,
+        Message.ORDER_STATUS_RESULT,
+        lambda data: proto.read_order_status(data, payment_id),
+        retryable=True,
+    )
+    return status
+
+
 ACTIVITIES: list[Callable[..., Any]] = [create_order, cancel_order]

@@ -1,7 +1,13 @@
-"""CMI card adapter: the hosted-page form the payer's browser is sent to.
+"""CMI card adapter: the hosted-page form the payer's browser is sent to, and CMI's XML API.
 
 Building the form is pure computation with a secret (the store key), so it is an activity (the key
 must stay out of workflow code) and a local one (no server round trip for a few microseconds of work).
+
+After the workflow answered ``ACTION=POSTAUTH``, it asks CMI what CMI actually holds
+(``check_card_capture``, the ORDERHISTORY query) and captures an authorisation our answer never
+reached (``capture_card_payment``, PostAuth). Both are harmless to repeat (a query; a capture CMI
+makes once and refuses the second time), so every failure is left to Temporal's retry policy: a
+network error, an error answer, an answer failing a field rule (which is no answer).
 """
 
 from __future__ import annotations
@@ -11,10 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.http import partner_client
 from activities.types import NextAction, PayerInfo
 from portnet.protocols import cmi as cmi_protocol
+from portnet.protocols import cmi_api
+from portnet.protocols.fields import MessageRejected
 from portnet.settings import get_settings
 
 
@@ -57,4 +68,99 @@ def build_card_form(inp: CmiFormInput) -> NextAction:
     return NextAction(type="redirect_form", url=settings.cmi_gateway_url, fields=fields)
 
 
-ACTIVITIES: list[Callable[..., Any]] = [build_card_form]
+# What CMI holds for the approved transaction, as the workflow reads it.
+CAPTURED = "captured"
+AUTHORISED = "authorised"
+NOTHING = "nothing"  # declined, voided, or a transaction CMI does not list
+
+
+@dataclass
+class CardOrderInput:
+    payment_id: str
+    trans_id: str  # the approved callback's TransId
+
+
+@dataclass
+class CardOrderStatus:
+    state: str  # CAPTURED | AUTHORISED | NOTHING
+    detail: str  # CMI's state letter for the transaction, or why there is none
+
+
+@dataclass
+class CardCapture:
+    captured: bool
+    trans_id: str  # the PostAuth's own transaction number at CMI, when done
+    detail: str  # CMI's ProcReturnCode (its ErrMsg is not repeated: it is unsigned text)
+
+
+async def _call_api(body: bytes, oid: str) -> cmi_api.ApiAnswer:
+    settings = get_settings()
+    try:
+        response = await partner_client("cmi_api", 20).post(
+            settings.cmi_api_url,
+            content=body,
+            headers={"Content-Type": "application/xml; charset=utf-8"},
+        )
+    except httpx.HTTPError as err:
+        raise ApplicationError(
+            f"CMI API unreachable: {type(err).__name__}", type="CmiApiUnavailable"
+        ) from None
+    if response.status_code != 200:
+        raise ApplicationError(f"CMI API answered HTTP {response.status_code}", type="CmiApiUnavailable")
+    try:
+        return cmi_api.read_answer(response.content, oid)
+    except MessageRejected as rejected:
+        # Not an answer: nothing of it is used; asking again is harmless.
+        raise ApplicationError(f"CMI API answer rejected: {rejected}", type="CmiApiAnswerRejected") from None
+
+
+def _credentials(payment_id: str) -> tuple[str, str, str, str]:
+    settings = get_settings()
+    return settings.cmi_api_name, settings.cmi_api_password, settings.cmi_client_id, payment_id
+
+
+async def order_history(payment_id: str) -> cmi_api.ApiAnswer:
+    """ORDERHISTORY for any order (reconciliation asks it of card attempts that ended unpaid).
+
+    An answer that is not an order history (an error about the request) raises, retryably.
+    """
+    answer = await _call_api(cmi_api.order_history_request(*_credentials(payment_id)), payment_id)
+    if answer.transactions is None:
+        raise ApplicationError(
+            f"CMI API refused the status query (code {answer.proc_return_code})", type="CmiApiError"
+        )
+    return answer
+
+
+@activity.defn
+async def check_card_capture(inp: CardOrderInput) -> CardOrderStatus:
+    """ORDERHISTORY: is the approved transaction captured, only authorised, or not held at all?"""
+    answer = await _call_api(cmi_api.order_history_request(*_credentials(inp.payment_id)), inp.payment_id)
+    if answer.transactions is None:
+        # An error about the request (credentials, client id): retried until someone fixes it.
+        raise ApplicationError(
+            f"CMI API refused the status query (code {answer.proc_return_code})", type="CmiApiError"
+        )
+    state = answer.state_of(inp.trans_id)
+    if state == cmi_api.CAPTURED:
+        return CardOrderStatus(CAPTURED, state)
+    if state == cmi_api.AUTHORISED:
+        return CardOrderStatus(AUTHORISED, state)
+    return CardOrderStatus(NOTHING, state or "transaction inconnue de CMI")
+
+
+@activity.defn
+async def capture_card_payment(inp: CardOrderInput) -> CardCapture:
+    """PostAuth of the whole authorised amount; a refusal (already captured, nothing to capture) is an
+    answer, which the workflow checks with a new status query."""
+    answer = await _call_api(cmi_api.post_auth_request(*_credentials(inp.payment_id)), inp.payment_id)
+    if answer.approved:
+        return CardCapture(True, answer.trans_id, answer.proc_return_code)
+    if answer.oid == "":
+        raise ApplicationError(
+            f"CMI API refused the capture request (code {answer.proc_return_code})", type="CmiApiError"
+        )
+    return CardCapture(False, answer.trans_id, answer.proc_return_code)
+
+
+ACTIVITIES: list[Callable[..., Any]] = [build_card_form, check_card_capture, capture_card_payment]

@@ -174,4 +174,36 @@ async def cancel_token(payment_id: str) -> str:
     return status
 
 
+async def look_up_token(payment_id: str, reference: str) -> proto.TokenStatus:
+    """What CMI holds for a reference (reconciliation): PAID with its transaction, or not.
+
+    A read, harmless to repeat: an answer failing its checks or signature raises (retryable) and
+    nothing of it is used; a reference CMI does not know is ``NOT_FOUND``.
+    """
+    settings = get_settings()
+    fields = {
+        "merchantCode": settings.fatourati_merchant_code,
+        "storeId": settings.fatourati_store_id,
+        "tokenRef": reference,
+    }
+    client = partner_client("fatourati", timeout=20)
+    response = await client.post(
+        f"{settings.fatourati_base_url.rstrip('/')}/tokens/{reference}/status",
+        json=proto.signed(fields, proto.TOKEN_STATUS, settings.fatourati_api_key),
+    )
+    if response.status_code == 404:
+        return proto.TokenStatus("NOT_FOUND", to_money("0"), "", "", "")
+    if response.status_code in (400, 401, 403, 422):
+        raise _refusal(response)
+    response.raise_for_status()
+    try:
+        answer = _json(response)
+        status = proto.read_token_status(answer, reference, payment_id)
+    except MessageRejected as rejected:
+        raise _unverified("token status", str(rejected), retryable=True) from None
+    if not proto.verify(answer, proto.TOKEN_STATUS_RESPONSE, settings.fatourati_api_key):
+        raise _unverified("token status", "bad signature", retryable=True)
+    return status
+
+
 ACTIVITIES: list[Callable[..., Any]] = [create_token, cancel_token]

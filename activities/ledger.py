@@ -107,7 +107,6 @@ def _refuse(inp: ReserveInput, code: str, message: str) -> Reservation:
 @activity.defn
 def reserve_invoices(inp: ReserveInput) -> Reservation:
     """Holds every invoice of the attempt, or none: the InvoiceHold primary key is the arbiter."""
-    function = Channel(inp.channel).message_function
     try:
         with session_scope() as session:
             existing = session.get(Payment, inp.payment_id)
@@ -115,80 +114,89 @@ def reserve_invoices(inp: ReserveInput) -> Reservation:
                 if existing.status == PaymentStatus.FAILED.value:
                     return Reservation(ok=False, error_code="conflict", error=existing.failure_reason)
                 return _reservation_of(session, existing)
-
-            query = (
-                select(Invoice, Emitter)
-                .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-                .where(col(Invoice.id).in_(inp.invoice_ids))
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(of=Invoice)  # type: ignore[arg-type]
-            rows = session.exec(query.order_by(col(Invoice.number))).all()
-            found = {inv.id for inv, _ in rows}
-            missing = [i for i in inp.invoice_ids if i not in found]
-            if missing or any(inv.company_id != inp.company_id for inv, _ in rows):
-                raise _Refusal("not_found", "Facture introuvable.")
-            blocked = [inv.number for inv, _ in rows if inv.status not in PAYABLE_STATUSES]
-            if blocked:
-                labels = ", ".join(
-                    f"{inv.number} ({InvoiceStatus(inv.status).label})"
-                    for inv, _ in rows
-                    if inv.number in blocked
-                )
-                raise _Refusal("conflict", f"Facture(s) non réglable(s): {labels}.")
-            company = session.get(Company, inp.company_id)
-            assert company is not None
-            amount = total(inv.amount_ttc for inv, _ in rows)
-            payment = Payment(
-                id=inp.payment_id,
-                workflow_id=inp.workflow_id,
-                channel=inp.channel,
-                amount=amount,
-                status=PaymentStatus.STARTED.value,
-                company_id=inp.company_id,
-                user_id=inp.user_id,
-                payer_email=inp.payer_email,
-                emitter_codes=",".join(sorted({em.code for _, em in rows})),
-                invoice_numbers=",".join(inv.number for inv, _ in rows),
-            )
-            session.add(payment)
-            session.flush()
-            numbers = ", ".join(inv.number for inv, _ in rows)
-            for inv, _ in rows:
-                assert inv.id is not None
-                session.add(InvoiceHold(invoice_id=inv.id, payment_id=payment.id, previous_status=inv.status))
-                session.add(
-                    PaymentInvoice(payment_id=payment.id, invoice_id=inv.id, amount_ttc=inv.amount_ttc)
-                )
-            session.flush()  # the hold's primary key refuses an invoice held by another live attempt
-            for inv, _ in rows:
-                assert inv.id is not None
-                before = inv.status
-                inv.status = InvoiceStatus.IN_PAYMENT.value
-                session.add(inv)
-                # The guide's line keeps the invoice's state as the payer found it ("Non Réglée");
-                # the invoice itself carries our richer "En cours de paiement". The name stays our
-                # code for the line (API, tests); the portal shows names of EDI messages only.
-                append_message(
-                    session,
-                    inv.id,
-                    function=function,
-                    name=f"{function}_PAY_REQ",
-                    state=before,
-                    observations=f"Reglement des factures: {numbers}",
-                    user_name=inp.user_name,
-                    receiver=RECEIVER.get(function),
-                    payment_id=payment.id,
-                    dedupe_key=f"{payment.id}:reserve:{inv.id}",
-                )
-            return _reservation_of(session, payment)
-    except _Refusal as refusal:
+            return _reservation_of(session, hold_invoices(session, inp))
+    except Refusal as refusal:
         return _refuse(inp, refusal.code, refusal.message)
     except IntegrityError:
-        return _refuse(inp, "conflict", "Une des factures est déjà en cours de paiement.")
+        return _refuse(inp, "conflict", HELD_ELSEWHERE)
 
 
-class _Refusal(Exception):
+HELD_ELSEWHERE = "Une des factures est déjà en cours de paiement."
+
+
+def hold_invoices(session: Session, inp: ReserveInput) -> Payment:
+    """In the caller's transaction: the attempt's payment row, a hold on each invoice, the log lines.
+
+    Raises ``Refusal`` when an invoice is missing, another company's or not payable; the hold's
+    primary key raises ``IntegrityError`` (at the flush) when a live attempt already holds one.
+    Every payment that takes invoices goes through here: attempts and applied unapplied money.
+    """
+    function = Channel(inp.channel).message_function
+    query = (
+        select(Invoice, Emitter)
+        .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+        .where(col(Invoice.id).in_(inp.invoice_ids))
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Invoice)  # type: ignore[arg-type]
+    rows = session.exec(query.order_by(col(Invoice.number))).all()
+    found = {inv.id for inv, _ in rows}
+    missing = [i for i in inp.invoice_ids if i not in found]
+    if missing or any(inv.company_id != inp.company_id for inv, _ in rows):
+        raise Refusal("not_found", "Facture introuvable.")
+    blocked = [inv.number for inv, _ in rows if inv.status not in PAYABLE_STATUSES]
+    if blocked:
+        labels = ", ".join(
+            f"{inv.number} ({InvoiceStatus(inv.status).label})" for inv, _ in rows if inv.number in blocked
+        )
+        raise Refusal("conflict", f"Facture(s) non réglable(s): {labels}.")
+    amount = total(inv.amount_ttc for inv, _ in rows)
+    payment = Payment(
+        id=inp.payment_id,
+        workflow_id=inp.workflow_id,
+        channel=inp.channel,
+        amount=amount,
+        status=PaymentStatus.STARTED.value,
+        company_id=inp.company_id,
+        user_id=inp.user_id,
+        payer_email=inp.payer_email,
+        emitter_codes=",".join(sorted({em.code for _, em in rows})),
+        invoice_numbers=",".join(inv.number for inv, _ in rows),
+    )
+    session.add(payment)
+    session.flush()
+    numbers = ", ".join(inv.number for inv, _ in rows)
+    for inv, _ in rows:
+        assert inv.id is not None
+        session.add(InvoiceHold(invoice_id=inv.id, payment_id=payment.id, previous_status=inv.status))
+        session.add(PaymentInvoice(payment_id=payment.id, invoice_id=inv.id, amount_ttc=inv.amount_ttc))
+    session.flush()  # the hold's primary key refuses an invoice held by another live attempt
+    for inv, _ in rows:
+        assert inv.id is not None
+        before = inv.status
+        inv.status = InvoiceStatus.IN_PAYMENT.value
+        session.add(inv)
+        # The guide's line keeps the invoice's state as the payer found it ("Non Réglée"); the
+        # invoice itself carries our richer "En cours de paiement". The name stays our code for the
+        # line (API, tests); the portal shows the names of EDI messages only.
+        append_message(
+            session,
+            inv.id,
+            function=function,
+            name=f"{function}_PAY_REQ",
+            state=before,
+            observations=f"Reglement des factures: {numbers}",
+            user_name=inp.user_name,
+            receiver=RECEIVER.get(function),
+            payment_id=payment.id,
+            dedupe_key=f"{payment.id}:reserve:{inv.id}",
+        )
+    return payment
+
+
+class Refusal(Exception):
+    """Why invoices cannot be held: a stable code and a French sentence."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message

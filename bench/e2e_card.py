@@ -20,534 +20,67 @@ one signal (bench/bare.py, own task queue, own worker process): start -> signal 
 Prints a Markdown table and writes bench/results/e2e_card-*.json. Everything it starts is stopped
 and its temporary directory removed, whatever happens.
 """
+# The stack is bench/stack.py's, the load and its measures bench/load.py's; this module runs them and
+# reports (the docstring above is the --help text, as it was).
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import math
-import os
 import secrets
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.client import Client, WorkflowExecutionStatus
 
 from bench._common import (
-    RESULTS,
-    Child,
     check_alive,
     free_ports,
-    machine_cpu_seconds,
     markdown_table,
-    percentile,
     say,
-    spawn,
     stop,
     write_results,
 )
-from bench.bare import CARD_PAYMENT_LOCAL_ACTIVITIES, CARD_PAYMENT_REGULAR_ACTIVITIES, BareWorkflow
+from bench.bare import CARD_PAYMENT_LOCAL_ACTIVITIES, CARD_PAYMENT_REGULAR_ACTIVITIES
+from bench.load import (
+    MACHINE,
+    PAYMENT_TIMEOUT,
+    SANDBOX,
+    Driver,
+    Outcome,
+    Sample,
+    bare_payment,
+    closed_seconds,
+    cpu_per_item,
+    json_number,
+    merge,
+    run_load,
+)
+from bench.stack import (
+    Stack,
+    keep_logs,
+    prepare_ledger,
+    stack_env,
+    start_stack,
+    use_environment,
+    verify_ledger,
+)
 
-VISA = {"pan": "4000000000000010", "expiry": "12/30", "cvv": "000"}
-PAYER = {"name": "Yassine Alaoui", "email": "tresorerie@sataa.ma"}
-SATAA = "290240"
-PORTNET_EMITTER = "6110DOO116"
-STARTUP_TIMEOUT = 60.0
-PAYMENT_TIMEOUT = 60.0
 E2E, BARE = "e2e card payment", "bare workflow"
-MACHINE = "whole machine"  # every process, ours and others': what is left is someone else's load
-SANDBOX = "sandbox"  # the partners' process (the bank): measured, but not ours
 DEMO_PASSWORD = "Portnet2026!"  # noqa: S105 - the documented password of the seeded demo accounts
-
-
-@dataclass
-class Sample:
-    latency: float
-    phases: dict[str, float] = field(default_factory=dict)
-    workflow_id: str = ""
-
-
-@dataclass
-class Outcome:
-    scenario: str
-    count: int
-    concurrency: int
-    seconds: float
-    samples: list[Sample]
-    errors: list[str]
-    started_at: float  # time.time() of the first start
-    cpu_seconds: dict[str, float] = field(default_factory=dict)
-    closed_seconds: float | None = None  # first start -> last workflow closed (e-mail sent)
-    rounds: list[float] = field(default_factory=list)  # seconds of each round, when merged
-
-    @property
-    def per_second(self) -> float:
-        return len(self.samples) / self.seconds if self.seconds else 0.0
-
-    def latency_ms(self, q: float) -> float:
-        return percentile([s.latency for s in self.samples], q) * 1000
-
-    def phase_ms(self, name: str, q: float) -> float:
-        return percentile([s.phases[name] for s in self.samples if name in s.phases], q) * 1000
-
-    def summary(self) -> dict[str, Any]:
-        phases = sorted({name for s in self.samples for name in s.phases})
-        return {
-            "scenario": self.scenario,
-            "count": self.count,
-            "completed": len(self.samples),
-            "errors": len(self.errors),
-            "error_examples": self.errors[:5],
-            "concurrency": self.concurrency,
-            "seconds": round(self.seconds, 3),
-            "per_second": round(self.per_second, 2),
-            "p50_ms": _num(self.latency_ms(50)),
-            "p95_ms": _num(self.latency_ms(95)),
-            "p99_ms": _num(self.latency_ms(99)),
-            "phases_p50_ms": {name: _num(self.phase_ms(name, 50)) for name in phases},
-            "phases_p95_ms": {name: _num(self.phase_ms(name, 95)) for name in phases},
-            "closed_seconds": None if self.closed_seconds is None else round(self.closed_seconds, 3),
-            "closed_per_second": None
-            if not self.closed_seconds
-            else round(len(self.samples) / self.closed_seconds, 2),
-            "cpu_seconds": {k: round(v, 2) for k, v in self.cpu_seconds.items()},
-            "cpu_ms_per_item": _num(cpu_per_item(self) * 1000),
-            "round_seconds": self.rounds,
-        }
-
-
-# --- the stack -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    tmp: Path
-    env: dict[str, str]
-    temporal_address: str
-    base_url: str
-    sandbox_url: str
-    bare_queue: str
-    children: list[Child]
-
-
-def stack_env(
-    tmp: Path, temporal_port: int, ui_port: int, web_port: int, smtp_port: int, sandbox_port: int
-) -> dict[str, str]:
-    base = f"http://127.0.0.1:{web_port}"
-    partners = f"http://127.0.0.1:{sandbox_port}"
-    return {
-        "DATABASE_URL": f"sqlite:///{tmp / 'portnet.db'}",
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-        "TEMPORAL_NAMESPACE": "default",
-        "TEMPORAL_TASK_QUEUE": "portnet-payments",
-        "TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
-        "PUBLIC_BASE_URL": base,
-        "SANDBOX_BASE_URL": partners,
-        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp / 'sandbox.db'}",
-        "CMI_GATEWAY_URL": f"{partners}/sandbox/cmi/fim/est3Dgate",
-        "EMITTER_NOTIFY_URL": f"{partners}/sandbox/emitters",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp_port),
-        "SANDBOX_SMTP_PORT": str(smtp_port),
-        "SANDBOX_EMITTER_ACK_DELAY_SECONDS": "0.2",
-        "PORTNET_ENV": "development",
-        "SECRET_KEY": f"bench-{secrets.token_hex(16)}",
-    }
-
-
-def use_environment(env: dict[str, str | None]) -> dict[str, str | None]:
-    """Our own process reads the same settings as the children (caches cleared); returns what to
-    pass back to restore the environment as it was."""
-    from portnet import db as portnet_db
-    from portnet import settings as portnet_settings
-
-    previous = {key: os.environ.get(key) for key in env}
-    for key, value in env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    portnet_settings.get_settings.cache_clear()
-    portnet_db._engine_for.cache_clear()
-    return previous
-
-
-def prepare_ledger(invoices: int) -> list[int]:
-    """Migrated + seeded ledger, plus ``invoices`` new unpaid PORTNET invoices of SATAA; their ids."""
-    from sqlmodel import Session, select
-
-    from portnet import db as portnet_db
-    from portnet.migrate import upgrade
-    from portnet.models import Company, Emitter, Invoice, PrestationLine
-    from portnet.seed import seed_demo
-
-    upgrade()
-    engine = portnet_db.get_engine()
-    with Session(engine, expire_on_commit=False) as session:
-        seed_demo(session)
-        session.commit()
-        company = session.exec(select(Company).where(Company.customs_code == SATAA)).one()
-        emitter = session.exec(select(Emitter).where(Emitter.code == PORTNET_EMITTER)).one()
-        assert company.id is not None and emitter.id is not None
-        created = [
-            Invoice(
-                number=f"B{n:07d}",
-                emitter_id=emitter.id,
-                company_id=company.id,
-                invoice_date=datetime(2026, 11, 1),
-                due_date=datetime(2026, 12, 31),
-                amount_ht=Decimal("100.00"),
-                amount_tva=Decimal("20.00"),
-                amount_ttc=Decimal("120.00"),
-                payment_methods="cmi,amanpay,cheque,virement",
-                status="unpaid",
-                description="Facture de benchmark",
-            )
-            for n in range(invoices)
-        ]
-        session.add_all(created)
-        session.flush()
-        for invoice in created:
-            assert invoice.id is not None
-            session.add(
-                PrestationLine(
-                    invoice_id=invoice.id,
-                    prestation="Abonnement",
-                    operation_type="Abonnement annuel IMP",
-                    reference=f"BENCH-{invoice.number}",
-                )
-            )
-        session.commit()
-        ids = [invoice.id for invoice in created if invoice.id is not None]
-    engine.dispose()
-    return ids
-
-
-async def wait_for(probe: Callable[[], Awaitable[bool]], what: str, children: list[Child]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        check_alive(children)
-        try:
-            if await probe():
-                return
-        except Exception:  # noqa: BLE001, S110 - not up yet
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready within {STARTUP_TIMEOUT:.0f} s")
-        await asyncio.sleep(0.3)
-
-
-async def start_stack(stack: Stack) -> Client:
-    from portnet.launcher import find_temporal_binary, temporal_dev_command
-    from portnet.settings import get_settings
-    from portnet.temporal_codec import data_converter
-
-    env = {**os.environ, **stack.env}
-    port = stack.temporal_address.rsplit(":", 1)[1]
-    ui_port = stack.env["TEMPORAL_UI_URL"].rsplit(":", 1)[1]
-    command = temporal_dev_command(find_temporal_binary(), stack.tmp / "temporal.db")
-    # The launcher's fixed ports are `make run`'s; a benchmark takes free ones.
-    command[command.index("--port") + 1] = port
-    command[command.index("--ui-port") + 1] = ui_port
-    http_port, metrics_port = free_ports(2)
-    command += ["--http-port", str(http_port), "--metrics-port", str(metrics_port)]
-    stack.children.append(spawn("temporal", command, env, stack.tmp))
-
-    # Our process reads the stack's settings (use_environment): same payload key as the children.
-    converter = data_converter(get_settings())
-
-    async def temporal_up() -> bool:
-        await asyncio.wait_for(Client.connect(stack.temporal_address, data_converter=converter), timeout=3)
-        return True
-
-    await wait_for(temporal_up, "Temporal", stack.children)
-    client = await Client.connect(stack.temporal_address, data_converter=converter)
-
-    python = sys.executable
-    web_port = stack.base_url.rsplit(":", 1)[1]
-    stack.children.append(spawn("sandbox", [python, "-m", "sandbox"], env, stack.tmp))
-    stack.children.append(spawn("worker", [python, "worker.py"], env, stack.tmp))
-    stack.children.append(
-        spawn(
-            "web",
-            [
-                python,
-                "-m",
-                "uvicorn",
-                "web.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                web_port,
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],  # fmt: skip
-            env,
-            stack.tmp,
-        )
-    )
-    stack.children.append(
-        spawn(
-            "bare-worker",
-            [
-                python,
-                "-m",
-                "bench.bare",
-                "worker",
-                "--address",
-                stack.temporal_address,
-                "--task-queue",
-                stack.bare_queue,
-            ],  # fmt: skip
-            env,
-            stack.tmp,
-        )
-    )
-
-    async def web_up() -> bool:
-        async with httpx.AsyncClient(base_url=stack.base_url, timeout=3) as http:
-            return (await http.get("/healthz")).status_code == 200
-
-    async def sandbox_up() -> bool:
-        async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=3) as http:
-            return (await http.get("/sandbox/healthz")).status_code == 200
-
-    await wait_for(sandbox_up, "the sandboxes", stack.children)
-    await wait_for(web_up, "the portal", stack.children)
-    return client
-
-
-# --- one payment of each kind --------------------------------------------------------------------
-
-
-class Driver:
-    def __init__(self, api: httpx.AsyncClient, browser: httpx.AsyncClient, poll_interval: float) -> None:
-        self.api = api
-        self.browser = browser
-        self.poll_interval = poll_interval
-
-    async def card_payment(self, invoice_id: int) -> Sample:
-        t0 = time.perf_counter()
-        created = await self.api.post(
-            "/api/v1/payments", json={"invoice_ids": [invoice_id], "channel": "cmi_card", "payer": PAYER}
-        )
-        if created.status_code != 201:
-            raise RuntimeError(f"POST /api/v1/payments: {created.status_code} {created.text[:200]}")
-        payment = created.json()
-        t1 = time.perf_counter()
-        action = payment["next_action"]
-        page = await self.browser.post(action["url"], data=action["fields"])
-        if page.status_code != 200:
-            raise RuntimeError(f"CMI gateway: {page.status_code}")
-        t2 = time.perf_counter()
-        paid = await self.browser.post("/sandbox/cmi/card-payments", json={"oid": payment["id"], **VISA})
-        result = paid.json()
-        if paid.status_code != 200 or result.get("callback_answer") != "ACTION=POSTAUTH":
-            raise RuntimeError(f"CMI card payment: {paid.status_code} {paid.text[:200]}")
-        t3 = time.perf_counter()
-        deadline = t0 + PAYMENT_TIMEOUT
-        polls = 0
-        while True:
-            polls += 1
-            view = await self.api.get(f"/api/v1/payments/{payment['id']}")
-            status = view.json().get("status") if view.status_code == 200 else None
-            if status == "succeeded":
-                break
-            if status in ("failed", "expired", "cancelled"):
-                raise RuntimeError(f"payment {payment['id']} ended {status}")
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"payment {payment['id']} still {status} after {PAYMENT_TIMEOUT:.0f} s")
-            await asyncio.sleep(self.poll_interval)
-        t4 = time.perf_counter()
-        return Sample(
-            latency=t4 - t0,
-            phases={
-                "start_201": t1 - t0,
-                "cmi_gateway": t2 - t1,
-                "card_and_callback": t3 - t2,
-                "until_succeeded": t4 - t3,
-                "polls": float(polls),
-            },
-            workflow_id=payment["workflow_id"],
-        )
-
-
-async def bare_payment(client: Client, queue: str, n: int, tag: str) -> Sample:
-    t0 = time.perf_counter()
-    workflow_id = f"bare-{tag}-{n}"
-    handle = await client.start_workflow(
-        BareWorkflow.run,
-        workflow_id,
-        id=workflow_id,
-        task_queue=queue,
-        execution_timeout=timedelta(minutes=2),
-    )
-    t1 = time.perf_counter()
-    await handle.signal(BareWorkflow.approve)
-    t2 = time.perf_counter()
-    await handle.result()
-    t3 = time.perf_counter()
-    return Sample(
-        latency=t3 - t0,
-        phases={"start": t1 - t0, "signal": t2 - t1, "until_result": t3 - t2},
-        workflow_id=workflow_id,
-    )
-
-
-# --- load ------------------------------------------------------------------------------------------
-
-
-def _own_cpu() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-def cpu_snapshot(children: list[Child]) -> dict[str, float]:
-    snap = {child.name: child.cpu_seconds() for child in children}
-    snap["load-generator"] = _own_cpu()
-    snap[MACHINE] = machine_cpu_seconds()
-    return snap
-
-
-async def run_load(
-    scenario: str,
-    one: Callable[[int], Awaitable[Sample]],
-    count: int,
-    concurrency: int,
-    limit_s: float,
-    children: list[Child],
-) -> Outcome:
-    """``count`` calls of ``one``, at most ``concurrency`` at once; what is left after ``limit_s`` is
-    cancelled and counted as errors, so a stuck system gives a bounded run and a visible failure."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def guarded(n: int) -> Sample:
-        async with gate:
-            return await one(n)
-
-    cpu_before = cpu_snapshot(children)
-    started_at = time.time()
-    t0 = time.perf_counter()
-    tasks = [asyncio.create_task(guarded(n)) for n in range(count)]
-    done, pending = await asyncio.wait(tasks, timeout=limit_s)
-    seconds = time.perf_counter() - t0
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    cpu_after = cpu_snapshot(children)
-    samples = [t.result() for t in tasks if t in done and t.exception() is None]
-    errors = [f"{type(exc).__name__}: {exc}" for t in tasks if t in done and (exc := t.exception())]
-    errors += [f"not finished within {limit_s:.0f} s"] * len(pending)
-    return Outcome(
-        scenario,
-        count,
-        concurrency,
-        seconds,
-        samples,
-        errors,
-        started_at,
-        cpu_seconds={name: cpu_after[name] - cpu_before[name] for name in cpu_before},
-    )
-
-
-async def closed_seconds(client: Client, outcome: Outcome, limit_s: float) -> float | None:
-    """First start -> the last of the run's workflows closed (after the e-mail, for a payment).
-
-    Only for a run without errors; a workflow that is not COMPLETED is an error.
-    """
-    if outcome.errors or not outcome.samples:
-        return None
-
-    async def close_time(workflow_id: str) -> float:
-        handle = client.get_workflow_handle(workflow_id)
-        await asyncio.wait_for(handle.result(), timeout=limit_s)
-        description = await handle.describe()
-        if description.status != WorkflowExecutionStatus.COMPLETED or description.close_time is None:
-            raise RuntimeError(f"{workflow_id} is {description.status}")
-        return description.close_time.timestamp()
-
-    gate = asyncio.Semaphore(16)
-
-    async def guarded(workflow_id: str) -> float:
-        async with gate:
-            return await close_time(workflow_id)
-
-    times = await asyncio.gather(*(guarded(s.workflow_id) for s in outcome.samples))
-    return max(times) - outcome.started_at
-
-
-def merge(outcomes: list[Outcome]) -> Outcome:
-    """The rounds of one scenario as one: summed wall time and CPU, pooled latencies."""
-    first = outcomes[0]
-    closed = [o.closed_seconds for o in outcomes]
-    cpu: dict[str, float] = {}
-    for o in outcomes:
-        for name, seconds in o.cpu_seconds.items():
-            cpu[name] = cpu.get(name, 0.0) + seconds
-    return Outcome(
-        scenario=first.scenario,
-        count=sum(o.count for o in outcomes),
-        concurrency=first.concurrency,
-        seconds=sum(o.seconds for o in outcomes),
-        samples=[s for o in outcomes for s in o.samples],
-        errors=[e for o in outcomes for e in o.errors],
-        started_at=first.started_at,
-        cpu_seconds=cpu,
-        closed_seconds=None if any(c is None for c in closed) else sum(c for c in closed if c is not None),
-        rounds=[round(o.seconds, 3) for o in outcomes],
-    )
-
-
-def verify_ledger(invoice_ids: list[int]) -> dict[str, int]:
-    """The ledger agrees: every benchmark invoice paid, one succeeded payment each."""
-    import sqlalchemy as sa
-    from sqlmodel import Session, col, select
-
-    from portnet import db as portnet_db
-    from portnet.models import Invoice, Payment
-
-    with Session(portnet_db.get_engine()) as session:
-        statuses = session.exec(
-            select(Invoice.status, sa.func.count())
-            .where(col(Invoice.id).in_(invoice_ids))
-            .group_by(col(Invoice.status))
-        ).all()
-        payments = session.exec(select(Payment.status, sa.func.count()).group_by(col(Payment.status))).all()
-    return {
-        **{f"invoices_{status}": int(n) for status, n in statuses},
-        **{f"payments_{status}": int(n) for status, n in payments},
-    }
 
 
 # --- report -----------------------------------------------------------------------------------------
 
 
-def cpu_per_item(outcome: Outcome) -> float:
-    """CPU seconds of all our processes per completed item (the sandboxes are the partners', not ours)."""
-    ours = [
-        v for name, v in outcome.cpu_seconds.items() if name not in (MACHINE, SANDBOX) and not math.isnan(v)
-    ]
-    return sum(ours) / len(outcome.samples) if outcome.samples else float("nan")
-
-
 def _whole(value: float) -> int | str:
     return "-" if math.isnan(value) else round(value)
-
-
-def _num(value: float, digits: int = 1) -> float | None:
-    """JSON has no NaN."""
-    return None if math.isnan(value) else round(value, digits)
 
 
 def report(outcomes: list[Outcome], ratio: float, closed_ratio: float | None, poll: float) -> str:
@@ -603,16 +136,6 @@ def report(outcomes: list[Outcome], ratio: float, closed_ratio: float | None, po
         if o.errors:
             lines.append(f"- {o.scenario}: {len(o.errors)} ERRORS, e.g. {o.errors[0]}")
     return "\n".join(lines)
-
-
-def keep_logs(children: list[Child]) -> Path:
-    """Copies the children's logs next to the results (gitignored), for a failed run."""
-    target = RESULTS / f"e2e_card-logs-{time.strftime('%Y%m%dT%H%M%S')}"
-    target.mkdir(parents=True, exist_ok=True)
-    for child in children:
-        if child.log_path.exists():
-            shutil.copy(child.log_path, target / child.log_path.name)
-    return target
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -742,7 +265,7 @@ async def benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "scenarios": [o.summary() for o in outcomes],
             "ratio_e2e_over_bare": round(ratio, 3),
             "ratio_closed": None if closed_ratio is None else round(closed_ratio, 3),
-            "ratio_cpu_per_item_bare_over_e2e": _num(
+            "ratio_cpu_per_item_bare_over_e2e": json_number(
                 cpu_per_item(bare_outcome) / cpu_per_item(e2e_outcome) if e2e_outcome.samples else math.nan, 3
             ),
             "ledger_check": ledger,

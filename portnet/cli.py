@@ -1,4 +1,4 @@
-"""Operator commands: ``python -m portnet.cli migrate|seed|create-user|reset-password``.
+"""Operator commands: ``python -m portnet.cli migrate|seed|create-user|reset-password|schedules``.
 
 Accounts made here get a random password shown once on the terminal and must change it at first
 login: nobody, operator included, keeps knowing a user's password. Bad input exits with status 2
@@ -9,6 +9,7 @@ French speakers.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import sys
 from collections.abc import Sequence
@@ -156,6 +157,38 @@ def _cmd_reset_password(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_schedules(args: argparse.Namespace) -> int:
+    """Creates or updates the Temporal Schedules (reconciliation), as the worker does at start."""
+    from temporalio.client import Client
+
+    from portnet.schedules import RECONCILIATION_SCHEDULE_ID, ensure_schedules
+    from portnet.temporal_codec import data_converter
+
+    settings = get_settings()
+
+    async def run() -> None:
+        client = await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=data_converter(settings),
+        )
+        await ensure_schedules(client, settings)
+
+    try:
+        asyncio.run(run())
+    except RuntimeError as exc:  # Temporal unreachable
+        print(
+            f"Temporal injoignable ({settings.temporal_address}) : {exc} / Temporal unreachable",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    print(
+        f"Planification {RECONCILIATION_SCHEDULE_ID} à jour : toutes les "
+        f"{settings.reconciliation_interval_seconds} s (Temporal {settings.temporal_address})"
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m portnet.cli", description="PortNet Payments : administration"
@@ -180,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("reset-password", help="remplace le mot de passe par un mot de passe provisoire")
     p.add_argument("username", metavar="USERNAME")
     p.set_defaults(handler=_cmd_reset_password)
+
+    p = commands.add_parser(
+        "schedules", help="crée ou met à jour les planifications Temporal (réconciliation)"
+    )
+    p.set_defaults(handler=_cmd_schedules)
     return parser
 
 

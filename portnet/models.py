@@ -236,6 +236,26 @@ class InvoiceMessage(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, unique=True)
 
 
+class IdempotencyKey(SQLModel, table=True):
+    """A client's ``Idempotency-Key`` for starting a payment, kept 24 hours (Stripe's rules).
+
+    The payment id is chosen and kept here before the workflow is started, so that a retry after an
+    answer lost in an outage (the start reached Temporal, the client saw an error) joins the same
+    attempt instead of being refused as a conflict. Once the start has a final answer, its status
+    and body are kept and given again to every retry with the same request.
+    """
+
+    __tablename__ = "idempotency_key"
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str  # SHA-256 of the canonical request: same key, other request -> 422
+    payment_id: str
+    status_code: int | None = None  # the final answer, once there is one
+    response_body: str | None = None  # JSON
+    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+
+
 class SentMail(SQLModel, table=True):
     """An e-mail that went out: a retried send activity finds it here and does not send it twice."""
 
@@ -292,7 +312,7 @@ class UnappliedPayment(SQLModel, table=True):
     """Money a partner reports that no invoice took: late (after the deadline), duplicate, unknown.
 
     Never dropped and never applied silently: finance applies it to an unpaid invoice or marks it
-    for refund.
+    for refund. Its one writer is portnet/unapplied.py.
     """
 
     __tablename__ = "unapplied_payment"
@@ -306,15 +326,59 @@ class UnappliedPayment(SQLModel, table=True):
     callback_id: int | None = Field(default=None, foreign_key="partnercallback.id")
     amount: Decimal = money_column()
     reason: str
-    status: str = Field(default="open", index=True)  # open | applied | refund
+    # open | applying (held for an invoice by ApplyUnappliedWorkflow) | applied | refund
+    status: str = Field(default="open", index=True)
     invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
     decided_by: str | None = None
     decided_at: NaiveDatetime | None = None
     note: str | None = None
-    # The channel it came through (cmi_fatourati, amanpay_code...) and when the payer paid.
-    channel: str | None = None
+    # The channel it came through (cmi_fatourati, amanpay_code...): applied, it pays on that channel.
+    channel: str
+    # When the payer paid, as the partner says (None: unknown, received_at stands for it).
     paid_at: NaiveDatetime | None = None
     received_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+
+
+class ReconciliationRun(SQLModel, table=True):
+    """One pass of ``ReconciliationWorkflow`` (every few minutes, from its Temporal Schedule)."""
+
+    __tablename__ = "reconciliation_run"
+
+    id: str = Field(primary_key=True)  # the workflow's run id
+    started_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    finished_at: NaiveDatetime | None = None
+    # What the run looked at, and how many of those became new findings / could not be settled yet.
+    candidates: int = 0
+    findings: int = 0
+    errors: int = 0
+
+
+class ReconciliationFinding(SQLModel, table=True):
+    """Something reconciliation found in the ledger and what it did about it, for finance to read.
+
+    Kinds: ``stuck_callback`` (a partner's call left "processing" or "temporal_unavailable"),
+    ``expired_attempt`` (an attempt over whose partner was asked: paid or not), ``orphan_hold``
+    (invoices held by an attempt whose workflow is closed), ``overdue_attempt`` (a live attempt past
+    its deadline). ``dedupe_key`` makes a finding once: a second run finds nothing new.
+    """
+
+    __tablename__ = "reconciliation_finding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True)
+    run_id: str = Field(index=True)
+    kind: str = Field(index=True)
+    # delivered | unapplied | released | recorded | unpaid_at_partner | left_to_workflow
+    outcome: str = Field(index=True)
+    payment_id: str | None = Field(default=None, index=True)
+    partner: str | None = None
+    amount: Decimal | None = money_column(nullable=True)
+    detail: str = ""
+    callback_id: int | None = None
+    unapplied_id: int | None = None
+    partner_transaction: str | None = None
+    found_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    resolved_at: NaiveDatetime | None = None
 
 
 class PasswordResetToken(SQLModel, table=True):

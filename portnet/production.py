@@ -44,6 +44,7 @@ class SecretSetting:
 SECRET_SETTINGS: tuple[SecretSetting, ...] = (
     SecretSetting("secret_key"),
     SecretSetting("cmi_store_key"),
+    SecretSetting("cmi_api_password"),
     SecretSetting("emitter_shared_key"),
     SecretSetting("amanpay_secret_key"),
     SecretSetting("paydirect_secret_key"),

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     cmi_client_id: str = "600000001"
     cmi_store_key: str = "SandboxStoreKey2026"
     cmi_session_timeout_seconds: int = 900
+    # CMI's XML API (``/fim/api``): the order status query (ORDERHISTORY) and the capture of an
+    # authorisation (PostAuth), with an API user of its own, distinct from the store key.
+    cmi_api_url: str = "http://127.0.0.1:8001/sandbox/cmi/fim/api"
+    cmi_api_name: str = "portnet-api"
+    cmi_api_password: str = "SandboxCmiApiPassword2026"  # noqa: S105 - sandbox default; compose requires a real one
     # How long the workflow keeps the invoices held for a card payment: CMI's page timeout + margin.
     cmi_payment_deadline_seconds: int = 1200
 
@@ -130,6 +135,14 @@ class Settings(BaseSettings):
     offline_payment_deadline_seconds: int = 30 * 24 * 3600
     # Who is alerted when a declared cheque or transfer was never confirmed.
     finance_alert_email: str = "finance@portnet.ma"
+
+    # Reconciliation (workflows/reconciliation.py), a Temporal Schedule: how often it runs; how long a
+    # partner's call may stay "processing" before it counts as stuck; how far past its deadline a
+    # held attempt counts as overdue; how far back closed attempts are checked with their partner.
+    reconciliation_interval_seconds: PositiveInt = 300
+    reconciliation_stale_seconds: PositiveInt = 300
+    reconciliation_grace_seconds: PositiveInt = 300
+    reconciliation_lookback_seconds: PositiveInt = 7 * 24 * 3600
 
     # MARSA MAROC's invoicing API: invoices by terminal and customer id or by number.
     marsa_maroc_base_url: str = "http://127.0.0.1:8001/sandbox/marsa-maroc"

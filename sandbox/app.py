@@ -5,7 +5,7 @@ they run apart from the portal: a portal restart does not wipe "the bank's" memo
 is not counted as ours. Every page and API is under ``/sandbox/...``, as the partner URLs in our
 settings expect. Their state is a SQLite file of their own (``SANDBOX_DATABASE_URL``); on start,
 the callbacks and acknowledgements a previous run left pending go on, and the SMTP mail sink
-(``SANDBOX_SMTP_PORT``) starts with them.
+(``SANDBOX_SMTP_PORT``) starts with them. Each partner can be told to misbehave (sandbox/faults.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,23 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from portnet.settings import Settings, get_settings
-from sandbox import amanpay, amanty, cmi, emitters, fatourati, mail, marsa_maroc, paydirect, sms, tashilat
+from sandbox import (
+    amanpay,
+    amanty,
+    cmi_card,
+    emitters,
+    fatourati,
+    fatourati_pages,
+    mail,
+    marsa_maroc,
+    paydirect,
+    sms,
+    tashilat,
+)
+from sandbox import faults as partner_faults
 from sandbox.context import Sandbox, sandbox_of
+from sandbox.fault_api import PartnerFaultMiddleware
+from sandbox.fault_api import router as faults_router
 
 PREFIX = "/sandbox"
 
@@ -29,7 +44,7 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
     not need the SMTP server (their port may be taken by another sandbox of the same run)."""
     settings = settings or get_settings()
     sandbox = Sandbox.open(settings)
-    for partner in (cmi, fatourati, amanpay, emitters):
+    for partner in (cmi_card, fatourati, amanpay, emitters):
         partner.install(sandbox)
 
     @asynccontextmanager
@@ -52,7 +67,9 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
 
     @routes.get("/", response_class=HTMLResponse, name="sandbox_index")
     async def index(request: Request) -> HTMLResponse:
-        return sandbox_of(request).page(request, "index.html", {"settings": settings})
+        handle = sandbox_of(request)
+        faults = await handle.store.call(partner_faults.all_faults)
+        return handle.page(request, "index.html", {"settings": settings, "faults": faults})
 
     @routes.get("/healthz", name="sandbox_health")
     async def health(request: Request) -> JSONResponse:
@@ -61,8 +78,10 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
         return JSONResponse({"status": "ok"})
 
     for partner_router in (
-        cmi.router,
+        faults_router,
+        cmi_card.router,
         fatourati.router,
+        fatourati_pages.router,
         amanpay.router,
         tashilat.router,
         amanty.router,
@@ -74,6 +93,7 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
     ):
         routes.include_router(partner_router)
     app.include_router(routes)
+    app.add_middleware(PartnerFaultMiddleware, sandbox=sandbox)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -7,7 +7,8 @@ restart sets back to the defaults.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,8 @@ class Sandbox:
     # Aware UTC; the partners' business dates (expiry, transaction dates) follow it, the delivery
     # schedule does not (a test's frozen clock must not freeze the retries).
     clock: Callable[[], datetime] = utc_now
+    # How an injected fault waits (slow answer, hang); tests record the wait instead of sleeping.
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:

@@ -11,6 +11,10 @@ Each kind of delivery (its ``purpose``) has its handler, given by the partner's 
 may call a scheduled delivery off (an emitter whose automatic acknowledgement was suspended), and
 ``after`` records each try on the partner's own record and says whether the delivery is done.
 Due times are wall-clock seconds (``time.time()``), stored, so that they survive a restart.
+
+Before its first try, each delivery draws its partner's delivery fault (sandbox/faults.py), once:
+dropped (never sent: state ``dropped``), duplicated (a copy, ``copy_of`` this one, sent once more,
+at once or after ``duplicate_delay_seconds``) or held back (out of order: later events overtake it).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from sandbox import faults
 from sandbox.runtime import Background, Outbound, log
 from sandbox.store import Record, Store, Tx
 
-DeliveryState = Literal["pending", "done", "abandoned", "cancelled"]
+DeliveryState = Literal["pending", "done", "abandoned", "cancelled", "dropped"]
 
 
 class Delivery(Record):
@@ -42,6 +47,8 @@ class Delivery(Record):
     max_tries: int
     backoff_seconds: float
     state: DeliveryState = "pending"
+    fault_drawn: bool = False
+    copy_of: int | None = None  # a duplicate sent by fault injection
 
     def key(self) -> str:
         return str(self.id)
@@ -141,6 +148,26 @@ class Outbox:
             log.info("sandbox: %d pending deliveries resumed", len(pending))
         return len(pending)
 
+    async def release_held(self) -> int:
+        """Every pending delivery due later (held back, a delayed duplicate, a retry's backoff) goes
+        now: lets a test or a person play "the late callback arrives" without waiting. Returns how many."""
+        now = time.time()
+
+        def due_now(tx: Tx) -> list[int]:
+            held = [d for d in tx.find(Delivery, "pending") if d.due_at > now]
+            for delivery in held:
+                delivery.due_at = now
+                tx.put(delivery)
+            return [d.id for d in held]
+
+        released = await self.store.call(due_now)
+        names = {f"delivery-{i}" for i in released}
+        for task in [t for t in self.background.tasks if t.get_name() in names]:
+            task.cancel()  # asleep until the old due time: the new runner below takes over
+        for delivery_id in released:
+            self.background.spawn(self._run(delivery_id), name=f"delivery-{delivery_id}")
+        return len(released)
+
     async def _load(self, delivery_id: int) -> Delivery | None:
         return await self.store.call(lambda tx: tx.get(Delivery, str(delivery_id)))
 
@@ -157,6 +184,8 @@ class Outbox:
 
     async def _try(self, delivery: Delivery) -> None:
         purpose = self.purposes[delivery.purpose]
+        if not delivery.fault_drawn and not await self._fault_allows(delivery):
+            return
         if purpose.before is not None:
             before = purpose.before
 
@@ -183,7 +212,7 @@ class Outbox:
                 current.state = "done"
             elif current.tries >= current.max_tries:
                 current.state = "abandoned"
-                if purpose.abandoned is not None:
+                if purpose.abandoned is not None and current.copy_of is None:
                     purpose.abandoned(tx, current)
                 log.warning(
                     "sandbox: %s %s abandoned after %d tries", current.purpose, current.subject, current.tries
@@ -193,6 +222,40 @@ class Outbox:
             tx.put(current)
 
         await self.store.call(record)
+
+    async def _fault_allows(self, delivery: Delivery) -> bool:
+        """Draws the delivery's fault (once); False when this try must not go out now."""
+
+        def draw(tx: Tx) -> tuple[str | None, Delivery | None]:
+            current = tx.get(Delivery, delivery.key())
+            if current is None or current.state != "pending":
+                return "gone", None
+            if current.fault_drawn:
+                return None, None
+            current.fault_drawn = True
+            drawn = faults.draw_delivery_fault(tx, current.purpose)
+            kind: str | None = None if drawn is None else drawn[0]
+            copy: Delivery | None = None
+            if drawn is not None and kind == "drop":
+                current.state = "dropped"
+            elif drawn is not None and kind == "reorder":
+                current.due_at = time.time() + drawn[1].reorder_hold_seconds
+            elif drawn is not None:
+                copy = current.model_copy(
+                    update={"id": tx.next_number("delivery"), "copy_of": current.id, "max_tries": 1,
+                            "due_at": time.time() + drawn[1].duplicate_delay_seconds},
+                )  # fmt: skip
+                tx.put(copy)
+            tx.put(current)
+            return kind, copy
+
+        kind, copy = await self.store.call(draw)
+        if kind not in (None, "gone"):
+            log.warning("sandbox: fault %s on %s %s", kind, delivery.purpose, delivery.subject)
+        if copy is not None:
+            self.background.spawn(self._run(copy.id), name=f"delivery-{copy.id}")
+        delivery.fault_drawn = True
+        return kind in (None, "duplicate")
 
     async def _post(self, delivery: Delivery) -> Reply:
         at = datetime.now(UTC)

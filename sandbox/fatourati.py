@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from sandbox.context import Sandbox, sandbox_of
@@ -38,6 +38,8 @@ from sandbox.fatourati_signature import (
     TOKEN_CANCEL_RESPONSE,
     TOKEN_REQUEST,
     TOKEN_RESPONSE,
+    TOKEN_STATUS,
+    TOKEN_STATUS_RESPONSE,
     fields_ok,
     sign,
     verify,
@@ -241,6 +243,41 @@ async def cancel_token(request: Request, ref: str) -> Response:
     )
 
 
+@router.post("/api/tokens/{ref}/status")
+async def token_status_signed(request: Request, ref: str) -> Response:
+    """The merchant's look-up of a token (signed both ways): its status and the paying transaction."""
+    sandbox = sandbox_of(request)
+    settings = sandbox.settings
+    received = await _json_object(request)
+    if received is None:
+        return _error(400, "bad_request", "Corps JSON attendu.")
+    body = {**received, "tokenRef": ref}
+    if not fields_ok(body, TOKEN_STATUS[1]) or not REFERENCE.fullmatch(ref):
+        return _error(400, "bad_request", "Champs invalides.")
+    if body.get("merchantCode") != settings.fatourati_merchant_code or body.get("storeId") != (
+        settings.fatourati_store_id
+    ):
+        return _error(403, "unknown_merchant", "Marchand ou magasin inconnu.")
+    if not verify(body, TOKEN_STATUS, settings.fatourati_api_key):
+        return _error(401, "bad_signature", "Signature invalide.")
+    token = await sandbox.store.call(lambda tx: tx.get(Token, ref))
+    if token is None:
+        return _error(404, "NOT_FOUND", "Référence inconnue.")
+    paying = token.payment(token.paid_by) if token.paid_by else None
+    answer = {
+        "tokenRef": ref,
+        "orderId": token.order_id,
+        "amount": token.amount,
+        "status": token.status(sandbox.clock()),
+        "transactionNumber": paying.transaction_number if paying else "",
+        "transactionDate": paying.at if paying else "",
+        "channel": paying.channel if paying else "",
+    }
+    return JSONResponse(
+        {**answer, "signature": sign(answer, TOKEN_STATUS_RESPONSE, settings.fatourati_api_key)}
+    )
+
+
 @router.get("/api/tokens/{ref}")
 async def token_status(request: Request, ref: str) -> Response:
     sandbox = sandbox_of(request)
@@ -405,34 +442,3 @@ async def pay_api(request: Request) -> Response:
         refuse=bool(body.get("refuse", False)),
     )
     return JSONResponse(result)
-
-
-@router.get("/", response_class=HTMLResponse, name="fatourati_index")
-async def index(request: Request) -> Response:
-    sandbox = sandbox_of(request)
-    tokens = await sandbox.store.call(lambda tx: tx.all(Token, newest_first=True))
-    now = sandbox.clock()
-    context = {"channels": CHANNELS, "tokens": [(t, t.status(now)) for t in tokens]}
-    return sandbox.page(request, "fatourati/index.html", context)
-
-
-@router.get("/canal/{code}", response_class=HTMLResponse, name="fatourati_channel")
-async def channel_page(request: Request, code: str) -> Response:
-    channel = BY_CODE.get(code)
-    if channel is None:
-        return HTMLResponse("Canal inconnu", status_code=404)
-    context: dict[str, Any] = {"channel": channel, "result": None, "form": {}}
-    return sandbox_of(request).page(request, "fatourati/channel.html", context)
-
-
-@router.post("/canal/{code}", response_class=HTMLResponse)
-async def channel_pay(request: Request, code: str) -> Response:
-    channel = BY_CODE.get(code)
-    if channel is None:
-        return HTMLResponse("Canal inconnu", status_code=404)
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    sandbox = sandbox_of(request)
-    result = await pay(sandbox, form.get("reference", ""), form.get("amount"), code)
-    return sandbox.page(
-        request, "fatourati/channel.html", {"channel": channel, "result": result, "form": form}
-    )

@@ -41,6 +41,12 @@ CALLBACK_ANSWER = (
     "FATOURATI_CALLBACK_ANSWER",
     ("tokenRef", "orderId", "transactionNumber", "receiptNumber", "status"),
 )
+# The merchant's token look-up (reconciliation asks it) and its answer: the paying transaction, if any.
+TOKEN_STATUS = ("FATOURATI_TOKEN_STATUS", ("merchantCode", "storeId", "tokenRef"))
+TOKEN_STATUS_RESPONSE = (
+    "FATOURATI_TOKEN_STATUS_RESPONSE",
+    ("tokenRef", "orderId", "amount", "status", "transactionNumber", "transactionDate", "channel"),
+)
 MessageType = tuple[str, Sequence[str]]
 
 UNSIGNABLE = re.compile(r"[|\x00-\x1f\x7f-\x9f\u2028\u2029]")

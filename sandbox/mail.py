@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from portnet.settings import Settings
+from sandbox import faults
 from sandbox.context import sandbox_of
 from sandbox.store import Record, Store, Tx
 
@@ -160,6 +161,13 @@ class _Handler:
         self.store = store
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+        drawn = await asyncio.to_thread(self.store.run, lambda tx: faults.draw_api_fault(tx, "mail"))
+        if drawn is not None and drawn[0] == "error":
+            return "451 4.3.0 Service momentanement indisponible"
+        if drawn is not None:  # slow: accepted late; timeout: the client gave up long before
+            await asyncio.sleep(drawn[1].slow_seconds if drawn[0] == "slow" else drawn[1].hang_seconds)
+            if drawn[0] == "timeout":
+                return "451 4.4.2 Delai depasse"
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8")

@@ -88,6 +88,7 @@ def database_url(
         "SANDBOX_BASE_URL": partners,
         "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('sandbox') / 'sandbox.db'}",
         "CMI_GATEWAY_URL": f"{partners}/sandbox/cmi/fim/est3Dgate",
+        "CMI_API_URL": f"{partners}/sandbox/cmi/fim/api",
         "EMITTER_NOTIFY_URL": f"{partners}/sandbox/emitters",
         "AMANPAY_BASE_URL": f"{partners}/sandbox/amanpay",
         "PAYDIRECT_BASE_URL": f"{partners}/sandbox/paydirect",

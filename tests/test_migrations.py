@@ -91,7 +91,7 @@ def test_money_is_stored_as_big_integers(migrated_url: str) -> None:
 
 def test_upgrade_is_idempotent_and_reaches_head(migrated_url: str) -> None:
     migrate.upgrade(migrated_url)
-    assert migrate.current_revision(migrated_url) == migrate.head_revision() == "0011_resets_access_requests"
+    assert migrate.current_revision(migrated_url) == migrate.head_revision() == "0014_resets_access_requests"
     assert _diffs(migrated_url) == []
 
 
@@ -129,6 +129,39 @@ def test_databases_recorded_at_revision_0004_still_upgrade(empty_url: str) -> No
     assert {"payment_channel_data", "unapplied_payment"} <= _tables(empty_url)
     migrate.upgrade(empty_url)
     assert migrate.current_revision(empty_url) == migrate.head_revision()
+    assert _diffs(empty_url) == []
+
+
+def test_unapplied_money_kept_before_its_channel_was_recorded_gets_its_partners(empty_url: str) -> None:
+    """Fatourati's money came through Fatourati; Amanpay's without a channel was a cash code."""
+    command.upgrade(migrate.alembic_config(empty_url), "0010_sent_mail")
+    engine = sa.create_engine(empty_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            for partner, number, channel in (
+                ("fatourati", "FTROLD0001", None),
+                ("amanpay", "amanpay:TSHOLD0001", None),
+                ("amanpay", "amanpay:AMTOLD0001", "amanpay_amanty"),
+            ):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO unapplied_payment (partner, transaction_number, amount, reason, status,"
+                        " channel, received_at) VALUES (:partner, :number, 12000, 'late', 'open', :channel,"
+                        " CURRENT_TIMESTAMP)"
+                    ),
+                    {"partner": partner, "number": number, "channel": channel},
+                )
+        migrate.upgrade(empty_url)
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT transaction_number, channel FROM unapplied_payment"))
+            channels = {str(number): str(channel) for number, channel in rows}
+    finally:
+        engine.dispose()
+    assert channels == {
+        "FTROLD0001": "cmi_fatourati",
+        "amanpay:TSHOLD0001": "amanpay_code",
+        "amanpay:AMTOLD0001": "amanpay_amanty",
+    }
     assert _diffs(empty_url) == []
 
 

@@ -55,5 +55,5 @@ def test_every_temporal_client_is_built_with_the_payload_codec() -> None:
     assert missing == [], f"Temporal clients without data_converter=: {missing}"
     # The check looks where the clients are: the portal, the worker, the launcher, bench, test servers.
     places = {where.split(":")[0] for where in found}
-    assert {"worker.py", "web/app.py", "portnet/launcher.py", "bench/bare.py", "bench/e2e_card.py",
+    assert {"worker.py", "web/app.py", "portnet/launcher.py", "bench/bare.py", "bench/stack.py",
             "tests/conftest.py"} <= places, places  # fmt: skip

@@ -21,24 +21,16 @@ from temporalio.client import Client
 from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter, payload_codec
-from web.api import (
-    access_requests,
-    amanpay,
-    callbacks,
-    fatourati_callbacks,
-    health,
-    invoices,
-    marsa_maroc,
-    payments,
-    session,
-)
+from web.api import access_requests, emitter_acks, health, invoices, marsa_maroc, payments, session
 from web.api import finance as finance_api
+from web.api import reconciliation as reconciliation_api
 from web.api.validation import VALIDATION_ERROR_SCHEMA
+from web.channels import api_routers, page_routers
 from web.codec_server import router as codec_router
 from web.deps import PasswordChangeRequired, password_change_required_response
 from web.limits import reject_unstorable_text
-from web.pages import install_error_pages
-from web.pages import router as pages_router
+from web.pages.errors import install_error_pages
+from web.pages.portal import router as pages_router
 from web.security import install_security
 
 log = logging.getLogger("portnet.web")
@@ -94,14 +86,17 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(session.router)
     app.include_router(invoices.router)
     app.include_router(payments.router)
-    app.include_router(callbacks.router)
-    app.include_router(fatourati_callbacks.router)  # issue 4
-    app.include_router(finance_api.router)  # issue 4
-    app.include_router(amanpay.router)
-    app.include_router(marsa_maroc.router)  # issue 5
+    for channel_api in api_routers():  # each channel's callbacks and payer actions (web/channels/)
+        app.include_router(channel_api)
+    app.include_router(emitter_acks.router)
+    app.include_router(finance_api.router)
+    app.include_router(reconciliation_api.router)
+    app.include_router(marsa_maroc.router)
     app.include_router(access_requests.router)
     app.include_router(codec_router)
     app.include_router(pages_router)
+    for channel_pages in page_routers():
+        app.include_router(channel_pages, include_in_schema=False)
     install_error_pages(app)
     app.add_exception_handler(PasswordChangeRequired, password_change_required_response)
     install_security(app, settings)

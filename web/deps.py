@@ -85,7 +85,11 @@ def company_scope(user: User) -> int | None:
 async def temporal_client(request: Request) -> Client:
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
-        raise HTTPException(status_code=503, detail="Service de paiement momentanément indisponible.")
+        raise HTTPException(
+            status_code=503,
+            detail="Service de paiement momentanément indisponible.",
+            headers={"Retry-After": "5"},
+        )
     return client
 
 

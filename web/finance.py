@@ -1,8 +1,9 @@
 """The finance back-office's operations, shared by its pages and its JSON API.
 
 Decisions on a live attempt go to its workflow (signals); the web layer writes only what no
-workflow owns: an unapplied payment's fate and an invoice's block / unblock / cancel. Every
-decision leaves a line in the invoices' message log with the finance user's name.
+workflow owns: an invoice's block / unblock / cancel. Unapplied money is web/unapplied.py's (applying
+it is a workflow too). Every decision leaves a line in the invoices' message log with the finance
+user's name.
 """
 
 from __future__ import annotations
@@ -29,15 +30,14 @@ from portnet.models import (
     InvoiceHold,
     Payment,
     PaymentChannelData,
-    PaymentInvoice,
-    UnappliedPayment,
     User,
     utcnow,
 )
 from portnet.money import api_amount
 from portnet.settings import Settings
-from portnet.statuses import PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus
-from web.payments import UNAVAILABLE, PaymentRefused, request_cancel
+from portnet.statuses import Channel, InvoiceStatus, PaymentStatus
+from web.attempts import UNAVAILABLE, PaymentRefused
+from web.payments import request_cancel
 from workflows.channels.cheque_transfer import OFFLINE_CHANNELS
 from workflows.payment import PaymentWorkflow
 from workflows.types import FinanceDecision
@@ -200,119 +200,6 @@ async def cancel_payment(client: Client, db: Session, user: User, payment_id: st
         label = PaymentStatus(outcome).label
         raise FinanceError(409, f"La tentative s'est terminée entre-temps ({label}) : rien n'a été annulé.")
     return outcome
-
-
-# --- unapplied payments ---------------------------------------------------------------------
-
-
-def list_unapplied(db: Session, status: str | None = None) -> list[UnappliedPayment]:
-    query = select(UnappliedPayment)
-    if status:
-        query = query.where(UnappliedPayment.status == status)
-    return list(db.exec(query.order_by(col(UnappliedPayment.received_at).desc())).all())
-
-
-def unapplied_json(row: UnappliedPayment) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "partner": row.partner,
-        "transaction_number": row.transaction_number,
-        "partner_reference": row.partner_reference,
-        "payment_id": row.payment_id,
-        "amount": api_amount(row.amount),
-        "reason": row.reason,
-        "status": row.status,
-        "invoice_id": row.invoice_id,
-        "decided_by": row.decided_by,
-        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
-        "note": row.note,
-        "received_at": row.received_at.isoformat(),
-    }
-
-
-def _open_unapplied(db: Session, unapplied_id: int) -> UnappliedPayment:
-    row = db.get(UnappliedPayment, unapplied_id)
-    if row is None:
-        raise FinanceError(404, "Encaissement introuvable.")
-    if row.status != "open":
-        raise FinanceError(409, "Cet encaissement a déjà été traité.")
-    return row
-
-
-def apply_unapplied(db: Session, user: User, unapplied_id: int, invoice_number: str) -> Invoice:
-    """Late or duplicate money settles an invoice that is still unpaid (and held by nothing)."""
-    row = _open_unapplied(db, unapplied_id)
-    found = db.exec(
-        select(Invoice, Emitter)
-        .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-        .where(Invoice.number == invoice_number.strip())
-    ).all()
-    if len(found) != 1:
-        raise FinanceError(404, "Facture introuvable (ou numéro ambigu).")
-    invoice, emitter = found[0]
-    assert invoice.id is not None
-    if (
-        invoice.status not in {s.value for s in PAYABLE_STATUSES}
-        or db.get(InvoiceHold, invoice.id) is not None
-    ):
-        raise FinanceError(
-            409, f"La facture {invoice.number} n'est plus à régler ({InvoiceStatus(invoice.status).label})."
-        )
-    if row.amount < invoice.amount_ttc:
-        raise FinanceError(422, "Le montant encaissé ne couvre pas la facture.")
-    now = utcnow()
-    payment = Payment(
-        id=f"PNU{row.id:09d}",
-        workflow_id=f"unapplied-{row.id}",
-        channel=Channel.CMI_FATOURATI.value if row.partner == "fatourati" else Channel.BANK_TRANSFER.value,
-        amount=invoice.amount_ttc,
-        status=PaymentStatus.SUCCEEDED.value,
-        company_id=invoice.company_id,
-        user_id=user.id,
-        emitter_codes=emitter.code,
-        invoice_numbers=invoice.number,
-        partner_transaction_id=row.transaction_number,
-        paid_at=row.received_at,
-    )
-    db.add(payment)
-    db.flush()
-    db.add(
-        PaymentInvoice(
-            payment_id=payment.id, invoice_id=invoice.id, amount_ttc=invoice.amount_ttc, in_force=True
-        )
-    )
-    invoice.status = (
-        InvoiceStatus.PAID.value if emitter.settles_directly else InvoiceStatus.PAYMENT_CONFIRMED.value
-    )
-    db.add(invoice)
-    append_message(
-        db,
-        invoice.id,
-        function="FIN",
-        name="FIN_UNAPPLIED_APPLIED",
-        state=invoice.status,
-        observations=(
-            f"Encaissement {row.transaction_number} ({api_amount(row.amount)} MAD)"
-            f" affecté par {user.username}"
-        ),
-        user_name=user.username,
-        receiver="PortNet",
-        payment_id=payment.id,
-    )
-    row.status, row.invoice_id, row.decided_by, row.decided_at = "applied", invoice.id, user.username, now
-    row.note = f"Affecté à la facture {invoice.number}"
-    db.add(row)
-    db.commit()
-    return invoice
-
-
-def refund_unapplied(db: Session, user: User, unapplied_id: int, note: str) -> UnappliedPayment:
-    row = _open_unapplied(db, unapplied_id)
-    row.status, row.decided_by, row.decided_at = "refund", user.username, utcnow()
-    row.note = note.strip()[:500] or "À rembourser"
-    db.add(row)
-    db.commit()
-    return row
 
 
 # --- invoices: block / unblock / cancel -----------------------------------------------------

@@ -1,58 +1,38 @@
-"""Starting and reading payment attempts, shared by the JSON API and the portal.
+"""Starting and cancelling payment attempts, shared by the JSON API and the portal.
 
 The web layer writes no payment state: it checks what it can cheaply (ownership, status, allowed
-channel) to give a clear answer, then starts the workflow and waits on its ``ready`` Update in the
-same round trip (update-with-start). The workflow's reservation stays the arbiter of races.
+channel, the channel's own fields through its web part in web/channels/) to give a clear answer,
+then starts the workflow and waits on its ``ready`` Update in the same round trip
+(update-with-start). The workflow's reservation stays the arbiter of races. Reading an attempt is
+web/attempts.py's.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from portnet.models import Company, Payment, PaymentInvoice, User
+from portnet.models import Company, Payment, User
 from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
 from portnet.settings import Settings
 from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus, Role
-from web.amanpay import ChannelRefused, payer_for, settings_for
-from web.channel_inputs import DeclarationError, deadline_seconds, declaration_for
+from web.attempts import UNAVAILABLE, PaymentRefused, new_payment_id, read_view, workflow_id_of
+from web.channels import web_channel
+from web.channels.base import ChannelRefused
 from web.deps import company_scope
 from workflows.attempt import search_attributes
-from workflows.channels.cheque_transfer import OFFLINE_CHANNELS
 from workflows.payment import PaymentWorkflow
 from workflows.types import PayerInfo, PaymentInput, PaymentView
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_INVOICES = 50
-UNAVAILABLE = "Service de paiement momentanément indisponible, réessayez."
-PAYER_ONLY = (
-    "Réservé au client qui a lancé ce paiement. La finance annule une tentative depuis ses propres "
-    "écrans, avec un motif (POST /api/v1/finance/payments/{id}/cancel)."
-)
-
-
-@dataclass
-class PaymentRefused(Exception):
-    status_code: int
-    message: str
-    code: str = "refused"
-
-
-def new_payment_id() -> str:
-    """Our order id, also CMI's ``oid``: short, unique, safe in URLs and in every partner's field."""
-    return "PN" + secrets.token_hex(6).upper()
-
-
-def workflow_id_of(payment_id: str) -> str:
-    return f"payment-{payment_id}"
 
 
 def _payer(user: User, company: Company, payer: dict[str, str] | None) -> PayerInfo:
@@ -77,9 +57,23 @@ async def start_payment(
     payer: dict[str, str] | None,
     declaration: dict[str, str] | None = None,
     payment_id: str | None = None,
+    idempotent: bool = False,
 ) -> PaymentView:
+    """Starts the attempt and answers once the payer has something to do.
+
+    ``idempotent``: ``payment_id`` was kept under the client's Idempotency-Key before this call, and
+    an earlier call with it may have reached Temporal (its answer lost in an outage): join that
+    attempt, whether it is still running or already over, instead of refusing a second start.
+    """
     if user.role != Role.CLIENT.value or user.company_id is None:
         raise PaymentRefused(403, "Seul un client peut régler ses factures.", "forbidden")
+    if idempotent and payment_id is not None:
+        started = db.get(Payment, payment_id)
+        if started is not None and started.company_id == user.company_id:
+            # The first call's attempt exists (its invoices are held by it): answer with it.
+            view = await read_view(client, started, db)
+            db.close()
+            return _refused_or(view)
     try:
         chan = Channel(channel)
     except ValueError:
@@ -108,20 +102,21 @@ async def start_payment(
             "method_not_allowed",
         )
     company = rows[0][2]
+    web = web_channel(chan.value)
+    if web is None:
+        raise PaymentRefused(
+            422, f"Le canal {chan.label} n'est pas encore disponible.", "channel_unavailable"
+        )
     try:
-        declared = declaration_for(chan, declaration, date.today())
-    except DeclarationError as bad:
-        raise PaymentRefused(422, str(bad), "invalid_declaration") from None
-    try:
-        amanpay_payer, name, phone = payer_for(chan, payer or {})
+        checkout = web.checkout(chan, payer or {}, declaration, settings, date.today())
     except ChannelRefused as bad:
         raise PaymentRefused(bad.status_code, bad.message, bad.code) from None
-    payer_info = _payer(
-        user, company, {**(payer or {}), "name": name or "", "phone": phone or ""} if name else payer
-    )
+    if checkout.payer_name:
+        payer = {**(payer or {}), "name": checkout.payer_name, "phone": checkout.payer_phone or ""}
+    payer_info = _payer(user, company, payer)
     if payment_id is None or not re.fullmatch(r"PN[0-9A-F]{12}", payment_id):
         payment_id = new_payment_id()
-    elif db.get(Payment, payment_id) is not None:
+    elif not idempotent and db.get(Payment, payment_id) is not None:
         # The order number shown on the Amanpay screen was already used (a second submit).
         raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict")
     amount = total(inv.amount_ttc for inv, _, _ in rows)
@@ -133,20 +128,24 @@ async def start_payment(
         user_name=user.username,
         invoice_ids=ids,
         payer=payer_info,
-        payment_deadline_seconds=deadline_seconds(chan, settings),
+        payment_deadline_seconds=web.deadline_seconds(settings),
         emitter_ack_deadline_seconds=settings.emitter_ack_deadline_seconds,
         reminder_before_seconds=settings.fatourati_reminder_before_seconds,
-        declaration=declared,
+        declaration=checkout.declaration,
         finance_alert_email=settings.finance_alert_email,
-        amanpay=amanpay_payer,
-        amanpay_settings=settings_for(settings) if amanpay_payer is not None else None,
+        amanpay=checkout.amanpay,
+        amanpay_settings=checkout.amanpay_settings,
     )
     operation = WithStartWorkflowOperation(
         PaymentWorkflow.run,
         inp,
         id=workflow_id_of(payment_id),
         task_queue=settings.temporal_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        # An idempotent retry joins the attempt its first call started; any other start is new.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+        if idempotent
+        else WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=search_attributes(
             inp,
             company.customs_code,
@@ -157,64 +156,28 @@ async def start_payment(
     )
     # Give the connection back before waiting on Temporal: a request must not hold the pool meanwhile.
     db.close()
-    view = await client.execute_update_with_start_workflow(
-        PaymentWorkflow.ready, start_workflow_operation=operation
-    )
+    try:
+        view = await client.execute_update_with_start_workflow(
+            PaymentWorkflow.ready, start_workflow_operation=operation
+        )
+    except WorkflowAlreadyStartedError:
+        if not idempotent:
+            raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict") from None
+        # The first call's attempt is already over: the ledger tells how it ended.
+        ended = db.get(Payment, payment_id)  # the session opens a connection again, briefly
+        if ended is None:
+            raise PaymentRefused(503, UNAVAILABLE, "unavailable") from None
+        view = await read_view(client, ended, db)
+        db.close()
+    return _refused_or(view)
+
+
+def _refused_or(view: PaymentView) -> PaymentView:
+    """A start the workflow refused (invoice held, not found...) is the API's 409/404/422."""
     if view.status == PaymentStatus.FAILED.value and view.error_code:
         status = {"conflict": 409, "not_found": 404}.get(view.error_code, 422)
         raise PaymentRefused(status, view.error or "Paiement refusé.", view.error_code)
     return view
-
-
-def payment_for_user(db: Session, user: User, payment_id: str) -> Payment | None:
-    payment = db.get(Payment, payment_id)
-    if payment is None:
-        return None
-    scope = company_scope(user)
-    if scope is not None and payment.company_id != scope:
-        return None
-    return payment
-
-
-async def read_view(client: Client | None, payment: Payment, db: Session | None = None) -> PaymentView:
-    """The workflow's own state; the ledger row only if Temporal cannot answer right now."""
-    if client is not None:
-        try:
-            view = await client.get_workflow_handle(payment.workflow_id).query(PaymentWorkflow.state)
-            if view is not None:
-                return view
-        except (RPCError, WorkflowQueryFailedError):
-            pass
-    invoice_ids: list[int] = []
-    if db is not None:
-        links = db.exec(select(PaymentInvoice).where(PaymentInvoice.payment_id == payment.id)).all()
-        invoice_ids = [link.invoice_id for link in links]
-    return PaymentView(
-        id=payment.id,
-        workflow_id=payment.workflow_id,
-        status=payment.status,
-        channel=payment.channel,
-        amount=api_amount(payment.amount),
-        invoice_ids=invoice_ids,
-        invoice_numbers=payment.invoice_numbers.split(","),
-        error=payment.failure_reason,
-        transaction_id=payment.partner_transaction_id,
-        from_ledger=True,
-    )
-
-
-def payer_payment(db: Session, user: User, payment_id: str) -> Payment:
-    """The attempt, for an action only its payer may take (cancel, SMS code): 404, or 403 for others.
-
-    Finance and admin see every attempt but act on one only through the finance endpoints, which
-    ask for a reason and leave their name in the invoices' message log.
-    """
-    payment = payment_for_user(db, user, payment_id)
-    if payment is None:
-        raise PaymentRefused(404, "Paiement introuvable.", "not_found")
-    if user.role != Role.CLIENT.value or payment.company_id != user.company_id:
-        raise PaymentRefused(403, PAYER_ONLY, "forbidden")
-    return payment
 
 
 def is_cancellable(view: PaymentView) -> bool:
@@ -225,7 +188,10 @@ def is_cancellable(view: PaymentView) -> bool:
     """
     if view.status in (PaymentStatus.STARTED.value, PaymentStatus.AWAITING_PAYER.value):
         return True
-    return view.status == PaymentStatus.AWAITING_CONFIRMATION.value and view.channel in OFFLINE_CHANNELS
+    web = web_channel(view.channel)
+    return (
+        view.status == PaymentStatus.AWAITING_CONFIRMATION.value and web is not None and web.waits_for_finance
+    )
 
 
 def attempt_over_message(status: str) -> str:

@@ -1,5 +1,7 @@
-"""Workflows: the payment attempt (``PaymentWorkflow``, its channels under channels/) and the MARSA
-MAROC invoice request. The worker registers ``WORKFLOWS``.
+"""Workflows: the payment attempt (``PaymentWorkflow``, its channels under channels/), finance's
+application of unapplied money (``ApplyUnappliedWorkflow``), the MARSA MAROC invoice request and
+the ledger's reconciliation (``ReconciliationWorkflow``, on a Schedule).
+The worker registers ``WORKFLOWS``.
 
 A workflow's type name, its Update/Signal/Query names and the field names of what it exchanges are
 what recorded histories hold (tests/histories/): they never change.
@@ -19,5 +21,7 @@ def __getattr__(name: str) -> list[type]:
         raise AttributeError(f"module 'workflows' has no attribute {name!r}")
     from workflows.invoice_request import InvoiceRequestWorkflow
     from workflows.payment import PaymentWorkflow
+    from workflows.reconciliation import ReconciliationWorkflow
+    from workflows.unapplied import ApplyUnappliedWorkflow
 
-    return [PaymentWorkflow, InvoiceRequestWorkflow]
+    return [PaymentWorkflow, InvoiceRequestWorkflow, ReconciliationWorkflow, ApplyUnappliedWorkflow]

@@ -2,7 +2,7 @@
 
 hold the invoices -> the channel gives the payer the next action -> the channel collects (partner,
 payer or finance, until its deadline) -> settle, or release -> confirmation e-mail -> settlement
-notices to the emitters, and their acknowledgements.
+notices to the emitters, and their acknowledgements (workflows/settlement.py).
 
 The workflow owns an ``Attempt`` (workflows/attempt.py: the view, the approval, the ledger steps) and
 the attempt's channel (workflows/channels/: one class per channel). Partner and payer messages are
@@ -14,27 +14,18 @@ Deterministic: time is workflow time, I/O is in activities.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import emitters, ledger, mail
-    from activities.emitters import EmitterNoticeInput
-    from activities.mail import EmailInput
-    from activities.types import MarkPaidInput
+    # The sandbox resolves the type hints of activity results (Reservation, Settlement...) in the
+    # modules this one imports itself: the ledger's payloads must be among them.
+    from activities.types import Reservation, Settlement  # noqa: F401
     from portnet.statuses import PaymentStatus
     from workflows.attempt import Attempt
     from workflows.channels import channel_for
     from workflows.channels.base import Failed, Released
-    from workflows.policies import (
-        LEDGER_RETRY,
-        LEDGER_TIMEOUT,
-        PARTNER_GIVE_UP,
-        PARTNER_RETRY,
-        PARTNER_TIMEOUT,
-    )
+    from workflows.settlement import AfterSettlement
     from workflows.types import (
         AmanpayDecision,
         AmanpayNotice,
@@ -58,7 +49,7 @@ class PaymentWorkflow:
     def __init__(self, inp: PaymentInput) -> None:
         self._attempt = Attempt(inp)
         self._channel = channel_for(self._attempt)
-        self._acks: dict[str, EmitterAck] = {}
+        self._after = AfterSettlement()
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -117,7 +108,7 @@ class PaymentWorkflow:
 
     @workflow.signal
     def emitter_acknowledged(self, ack: EmitterAck) -> None:
-        self._acks.setdefault(ack.emitter_code, ack)
+        self._after.acknowledged(ack)
 
     # --- the attempt ---------------------------------------------------------------------------
 
@@ -151,62 +142,13 @@ class PaymentWorkflow:
             await channel.after_release(outcome)
             return
         settlement = await attempt.settle(outcome.approval)
-        await self._confirm_by_mail()
+        inp, view = attempt.inp, attempt.shown
+        await self._after.confirm_by_mail(inp.payment_id, inp.payer.email)
         if settlement.awaiting_emitters:
-            await self._notify_emitters(settlement.awaiting_emitters, attempt.shown.transaction_id or "")
-
-    async def _confirm_by_mail(self) -> None:
-        inp = self._attempt.inp
-        try:
-            await workflow.execute_activity(
-                mail.send_payment_email,
-                EmailInput(inp.payment_id, inp.payer.email, "payment_confirmed"),
-                start_to_close_timeout=PARTNER_TIMEOUT,
-                schedule_to_close_timeout=PARTNER_GIVE_UP,
-                retry_policy=PARTNER_RETRY,
+            await self._after.notify_emitters(
+                inp.payment_id,
+                settlement.awaiting_emitters,
+                view.transaction_id or "",
+                inp.emitter_ack_deadline_seconds,
+                still_awaiting=lambda pending: setattr(view, "awaiting_emitters", pending),
             )
-        except ActivityError:
-            # The money is in: a mail that cannot go out after a day of retries must not undo it.
-            workflow.logger.warning("confirmation e-mail for %s not sent", inp.payment_id)
-
-    async def _notify_emitters(self, awaiting: dict[str, list[str]], transaction_id: str) -> None:
-        """Each emitter gets a signed settlement notice; its acknowledgement marks its invoices paid."""
-        inp, view = self._attempt.inp, self._attempt.shown
-        paid_at = workflow.now().isoformat()
-        codes = sorted(awaiting)
-        results = await asyncio.gather(
-            *[
-                workflow.execute_activity(
-                    emitters.send_settlement_notice,
-                    EmitterNoticeInput(inp.payment_id, code, awaiting[code], transaction_id, paid_at),
-                    start_to_close_timeout=PARTNER_TIMEOUT,
-                    schedule_to_close_timeout=PARTNER_GIVE_UP,
-                    retry_policy=PARTNER_RETRY,
-                )
-                for code in codes
-            ],
-            return_exceptions=True,
-        )
-        # An emitter that could not take the notice keeps its invoices "Paiement confirmé" for finance.
-        pending = {
-            code for code, result in zip(codes, results, strict=True) if not isinstance(result, BaseException)
-        }
-        deadline = workflow.now() + timedelta(seconds=inp.emitter_ack_deadline_seconds)
-        while pending:
-            remaining = (deadline - workflow.now()).total_seconds()
-            try:
-                await workflow.wait_condition(
-                    lambda: bool(pending & set(self._acks)), timeout=max(remaining, 1)
-                )
-            except TimeoutError:
-                workflow.logger.warning("emitters %s did not acknowledge %s", sorted(pending), inp.payment_id)
-                return
-            for code in sorted(pending & set(self._acks)):
-                await workflow.execute_activity(
-                    ledger.mark_invoices_paid,
-                    MarkPaidInput(inp.payment_id, code, self._acks[code].emitter_ack_id),
-                    start_to_close_timeout=LEDGER_TIMEOUT,
-                    retry_policy=LEDGER_RETRY,
-                )
-                pending.discard(code)
-                view.awaiting_emitters = sorted(pending)

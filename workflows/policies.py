@@ -38,6 +38,12 @@ PARTNER_RETRY = RetryPolicy(
 # The CMI card form: a local activity, pure computation with the store key.
 CARD_FORM_TIMEOUT = timedelta(seconds=10)
 
+# After answering CMI's callback ``ACTION=POSTAUTH``, the card channel gives CMI this long to read
+# the answer before asking (ORDERHISTORY) what it holds; its query and its capture (PostAuth) then
+# use PARTNER_TIMEOUT and PARTNER_RETRY without a give-up: neither settling nor releasing is right
+# until CMI has said whether it holds the money.
+CAPTURE_FIRST_LOOK = timedelta(seconds=2)
+
 # CMI Fatourati's token, while the payer waits for the page (PARTNER_TIMEOUT and PARTNER_RETRY per call).
 TOKEN_GIVE_UP = timedelta(minutes=3)
 # The channels' e-mails (Fatourati reference and reminder, finance's alert for an unconfirmed cheque
@@ -74,4 +80,14 @@ INVOICE_UPSERT_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=10,
+)
+
+# Reconciliation: one check (a ledger read, a partner look-up, an Update) at a time, a few tries;
+# what still fails is counted in the run and found again by the next run.
+RECONCILE_TIMEOUT = timedelta(seconds=60)
+RECONCILE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
 )

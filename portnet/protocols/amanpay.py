@@ -219,6 +219,35 @@ def read_order_cancel_result(data: Mapping[str, object], order_id: str) -> str:
     return r.one_of("status", ORDER_STATUSES)
 
 
+@dataclass(frozen=True)
+class OrderStatus:
+    """Amanpay's answer to our status look-up (reconciliation): the order's state, and its payment."""
+
+    status: str
+    amount: Decimal
+    transaction_id: str
+
+    @property
+    def paid(self) -> bool:
+        return self.status == "paid" and bool(self.transaction_id)
+
+
+def read_order_status(data: Mapping[str, object], order_id: str) -> OrderStatus:
+    """Bound to the order asked about; ``transaction_id`` and ``expires_at`` are null until set."""
+    names = ("order_id", "status", "amount", "method", "transaction_id", "expires_at")
+    r = FieldReader(data, allowed=names, required=("order_id", "status", "amount"))
+    r.equal("order_id", order_id)
+    status = r.one_of("status", ORDER_STATUSES)
+    if data.get("method") is not None:
+        r.one_of("method", METHODS)
+    if data.get("expires_at") is not None:
+        r.datetime("expires_at")
+    transaction_id = "" if data.get("transaction_id") is None else r.text("transaction_id", TRANSACTION_ID)
+    if status == "paid" and not transaction_id:
+        raise MessageRejected("transaction_id", "missing for a paid order")
+    return OrderStatus(status, r.amount("amount"), transaction_id)
+
+
 _AUTHORIZATION_FIELDS = (
     "result",
     "auth_ref",

@@ -21,6 +21,9 @@ FATOURATI_CALLBACK                 tokenRef, orderId, totalAmount, currency, tra
 FATOURATI_CALLBACK_ANSWER          tokenRef, orderId, transactionNumber, receiptNumber, status   us
 FATOURATI_STATUS_REQUEST           merchantCode, storeId, tokenRef                               CMI
 FATOURATI_STATUS_ANSWER            tokenRef, status                                              us
+FATOURATI_TOKEN_STATUS             merchantCode, storeId, tokenRef                               us
+FATOURATI_TOKEN_STATUS_RESPONSE    tokenRef, orderId, amount, status, transactionNumber,         CMI
+                                   transactionDate, channel
 =================================  ============================================================  =====
 
 Every field is checked (``read_*``) before the signature is: a 13-digit reference, our order id,
@@ -86,6 +89,11 @@ CALLBACK_ANSWER = MessageType(
 )
 STATUS_REQUEST = MessageType("FATOURATI_STATUS_REQUEST", ("merchantCode", "storeId", "tokenRef"))
 STATUS_ANSWER = MessageType("FATOURATI_STATUS_ANSWER", ("tokenRef", "status"))
+TOKEN_STATUS = MessageType("FATOURATI_TOKEN_STATUS", ("merchantCode", "storeId", "tokenRef"))
+TOKEN_STATUS_RESPONSE = MessageType(
+    "FATOURATI_TOKEN_STATUS_RESPONSE",
+    ("tokenRef", "orderId", "amount", "status", "transactionNumber", "transactionDate", "channel"),
+)
 
 
 def amount_text(value: str | Decimal) -> str:
@@ -199,6 +207,42 @@ def read_cancel_response(data: Mapping[str, object], token_ref: str) -> str:
     r.equal("tokenRef", token_ref)
     r.text("signature", HEX_SHA256)
     return r.one_of("status", STATUSES)
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """CMI's answer to our look-up of a token: its status and, once paid, the paying transaction."""
+
+    status: str
+    amount: Decimal
+    transaction_number: str
+    transaction_date: str
+    channel: str
+
+    @property
+    def paid(self) -> bool:
+        return self.status == "PAID" and bool(self.transaction_number)
+
+
+def read_token_status(data: Mapping[str, object], token_ref: str, order_id: str) -> TokenStatus:
+    """Our look-up's answer (reconciliation), bound to the token and order we asked about."""
+    r = _reader(data, TOKEN_STATUS_RESPONSE)
+    r.equal("tokenRef", token_ref)
+    r.equal("orderId", order_id)
+    status = r.one_of("status", STATUSES)
+    transaction_number = r.text("transactionNumber", max_length=40)
+    if transaction_number and not TRANSACTION_NUMBER.fullmatch(transaction_number):
+        raise MessageRejected("transactionNumber", "bad format")
+    if status == "PAID" and not transaction_number:
+        raise MessageRejected("transactionNumber", "missing for a paid token")
+    channel = r.text("channel", max_length=32)
+    if channel and not CHANNEL.fullmatch(channel):
+        raise MessageRejected("channel", "bad format")
+    transaction_date = r.text("transactionDate", max_length=40)
+    if transaction_date:
+        r.datetime("transactionDate")
+    r.text("signature", HEX_SHA256)
+    return TokenStatus(status, r.amount("amount"), transaction_number, transaction_date, channel)
 
 
 # --- what we answer --------------------------------------------------------------------------------

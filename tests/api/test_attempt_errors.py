@@ -21,8 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.models import Company, Payment, User
 from web.app import create_app
+from web.attempts import PaymentRefused
 from web.finance import FinanceError, decide
-from web.payments import PaymentRefused, request_cancel
+from web.payments import request_cancel
 from workflows.types import PaymentView
 
 CLOSED = RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
@@ -192,3 +193,24 @@ async def test_the_portal_cancel_says_when_the_attempt_is_over(
     flash = flash_of(answer)
     assert flash[0] == kind and words in flash[1], flash
     assert fake.handle.signals == ([] if kind == "warning" else ["Annulé par sataa"])
+
+
+class DownTemporal(FakeTemporal):
+    """Temporal refusing connections when the start is sent."""
+
+    async def execute_update_with_start_workflow(self, *args: Any, **kwargs: Any) -> Any:
+        raise DOWN
+
+
+async def test_a_start_while_temporal_is_down_is_503_with_retry_after(
+    api: httpx.AsyncClient, db: Session, make_invoice: Any
+) -> None:
+    invoice = make_invoice(customs_code="290240")
+    api.app.state.temporal = DownTemporal()  # type: ignore[attr-defined]
+    response = await api.post(
+        "/api/v1/payments",
+        json={"invoice_ids": [invoice.id], "channel": "cmi_card"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.json()["detail"] == "Service de paiement momentanément indisponible, réessayez."

@@ -15,8 +15,8 @@ import pytest
 from sqlmodel import Session
 
 from portnet.models import PartnerCallback, utcnow
-from web.api import callbacks
-from web.api.callbacks import CallbackInFlight, claim, judge
+from web import callback_inbox
+from web.callback_inbox import CallbackInFlight, claim, judge
 
 
 def delivery(db: Session, age: timedelta = timedelta(0)) -> int:
@@ -36,8 +36,8 @@ def reloaded(db: Session, callback_id: int) -> PartnerCallback:
 
 @pytest.fixture
 def short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(callbacks, "IN_FLIGHT_WAIT_SECONDS", 0.3)
-    monkeypatch.setattr(callbacks, "IN_FLIGHT_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(callback_inbox, "IN_FLIGHT_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(callback_inbox, "IN_FLIGHT_POLL_SECONDS", 0.05)
 
 
 async def test_a_redelivery_replays_the_answer_given(db: Session) -> None:
@@ -69,7 +69,7 @@ async def test_an_event_answered_try_later_is_taken_over(db: Session) -> None:
 
 
 async def test_an_event_left_processing_by_a_dead_process_is_taken_over(db: Session) -> None:
-    dead, second = delivery(db, age=callbacks.STALE_PROCESSING + timedelta(seconds=1)), delivery(db)
+    dead, second = delivery(db, age=callback_inbox.STALE_PROCESSING + timedelta(seconds=1)), delivery(db)
     assert await claim(dead, "event:stale") is None
     assert await claim(second, "event:stale") is None
     assert reloaded(db, second).dedupe_key == "event:stale"
@@ -81,7 +81,7 @@ async def test_the_waiting_delivery_gets_the_answer_once_given(db: Session) -> N
     waiting = asyncio.create_task(claim(second, "event:wait"))
     await asyncio.sleep(0)  # the second delivery finds the event in flight and waits
     await judge(first, "accepted", "DONE", "event:wait")
-    earlier = await asyncio.wait_for(waiting, timeout=callbacks.IN_FLIGHT_WAIT_SECONDS)
+    earlier = await asyncio.wait_for(waiting, timeout=callback_inbox.IN_FLIGHT_WAIT_SECONDS)
     assert earlier is not None and earlier.answer == "DONE"
 
 

@@ -16,6 +16,8 @@ HISTORIES = Path(__file__).resolve().parent
 
 PAYMENT = "PaymentWorkflow"
 MARSA_REQUEST = "MarsaRequestWorkflow"
+RECONCILIATION = "ReconciliationWorkflow"
+UNAPPLIED = "ApplyUnappliedWorkflow"
 
 
 @dataclass(frozen=True)
@@ -32,18 +34,26 @@ class RecordedPath:
 
     @property
     def business_id(self) -> str:
-        """The payment id (``PN`` + 12 hex) or the MARSA MAROC request id (``MR`` + 12 hex).
+        """The payment id (``PN`` + 12 hex), the MARSA MAROC request id (``MR`` + 12 hex) or the
+        unapplied payment's row id.
 
         Derived from the name, so a re-recording reuses the same ids and the workflow id of a history
         is known without storing it (the JSON of ``WorkflowHistory.to_json()`` does not carry it).
         """
-        prefix = "MR" if self.workflow == MARSA_REQUEST else "PN"
-        return prefix + hashlib.sha256(self.name.encode()).hexdigest()[:12].upper()
+        digest = hashlib.sha256(self.name.encode()).hexdigest()
+        if self.workflow == UNAPPLIED:
+            return str(int(digest[:6], 16))  # the unapplied payment's row id
+        prefix = {MARSA_REQUEST: "MR", RECONCILIATION: "RC"}.get(self.workflow, "PN")
+        return prefix + digest[:12].upper()
 
     @property
     def workflow_id(self) -> str:
         if self.workflow == MARSA_REQUEST:
             return f"marsa-request-{self.business_id}"
+        if self.workflow == RECONCILIATION:
+            return f"reconciliation-{self.business_id}"
+        if self.workflow == UNAPPLIED:
+            return f"unapplied-{self.business_id}"
         return f"payment-{self.business_id}"
 
 
@@ -92,6 +102,24 @@ PATHS: tuple[RecordedPath, ...] = (
         "succeeded",
         ("cmi_result",),
         "ANP never acknowledges: the 7-day wait ends, the invoice stays for finance",
+    ),
+    _payment(
+        "payment_card_capture_confirmed",
+        "succeeded",
+        ("cmi_result",),
+        "approved; CMI's order status shows the capture our POSTAUTH answer asked for, then settled",
+    ),
+    _payment(
+        "payment_card_captured_through_api",
+        "succeeded",
+        ("cmi_result",),
+        "approved, but our POSTAUTH answer never reached CMI: authorised only, captured by PostAuth, settled",
+    ),
+    _payment(
+        "payment_card_not_captured",
+        "failed",
+        ("cmi_result",),
+        "approved, but CMI holds neither a capture nor an authorisation: not settled, invoices released",
     ),
     # --- CMI Fatourati ----------------------------------------------------------------------------
     _payment("payment_fatourati_paid", "succeeded", ("fatourati_result",), "paid at a bank after 10 minutes"),
@@ -208,6 +236,28 @@ PATHS: tuple[RecordedPath, ...] = (
         "the bank refuses the contract: the invoices are given back at once",
     ),
     _payment("payment_paydirect_cancelled_by_payer", "cancelled", ("cancel",), "the payer cancels"),
+    # --- finance applies unapplied money ---------------------------------------------------------
+    RecordedPath(
+        "unapplied_applied",
+        UNAPPLIED,
+        "applied",
+        ("outcome",),
+        "Amanpay money applied to a PORTNET invoice: settled on its own channel, e-mail sent",
+    ),
+    RecordedPath(
+        "unapplied_applied_emitter_acknowledged",
+        UNAPPLIED,
+        "applied",
+        ("outcome", "emitter_acknowledged"),
+        "Fatourati money applied to an ANP invoice: ANP acknowledges the settlement notice",
+    ),
+    RecordedPath(
+        "unapplied_refused_invoice_held",
+        UNAPPLIED,
+        "refused",
+        ("outcome",),
+        "a live attempt holds the invoice: refused, nothing changed",
+    ),
     # --- MARSA MAROC invoice requests -------------------------------------------------------------
     RecordedPath("marsa_request_completed", MARSA_REQUEST, "completed", (), "two pages of invoices"),
     RecordedPath(
@@ -226,6 +276,14 @@ PATHS: tuple[RecordedPath, ...] = (
         "failed",
         (),
         "MARSA MAROC stays down through every retry: failed as unavailable",
+    ),
+    # --- reconciliation ---------------------------------------------------------------------------
+    RecordedPath(
+        "reconciliation_run",
+        RECONCILIATION,
+        "completed",
+        (),
+        "a stuck callback delivered, an expired attempt paid at its partner, one partner unreachable",
     ),
 )
 
@@ -252,9 +310,13 @@ DEV_SERVER_PATHS: tuple[str, ...] = (
     "payment_amanty_refused_then_cancelled",
     "payment_paydirect_right_code",
     "payment_paydirect_contract_refused",
+    "unapplied_applied",
+    "unapplied_applied_emitter_acknowledged",
+    "unapplied_refused_invoice_held",
     "marsa_request_completed",
     "marsa_request_failed",
     "marsa_request_retried_then_completed",
+    "reconciliation_run",
 )
 
 

@@ -33,11 +33,15 @@ from tests.histories.world import Company, LedgerInvoice, Plan, World
 from workflows.attempt import search_attributes
 from workflows.payment import PaymentWorkflow
 from workflows.types import AmanpayPayer, AmanpaySettings, PayerInfo, PaymentInput, PaymentView, SealedCode
+from workflows.unapplied import ApplyOutcome, ApplyUnappliedInput, ApplyUnappliedWorkflow
 
 PaymentHandle = WorkflowHandle[PaymentWorkflow, PaymentView]
+ApplicationHandle = WorkflowHandle[ApplyUnappliedWorkflow, ApplyOutcome]
 
 # The user who pays in every recorded attempt: SATAA's client account of the demo data.
 USER_ID, USER_NAME, USER_EMAIL = 3, "sataa", "comptabilite@sataa.ma"
+# Finance's account of the demo data, who applies unapplied money.
+FINANCE_USER_ID = 6
 
 
 def recording_settings() -> Settings:
@@ -160,8 +164,30 @@ class Recording:
         )
         return await operation.workflow_handle(), view
 
+    async def apply_unapplied(
+        self, path: RecordedPath, invoice: LedgerInvoice
+    ) -> tuple[ApplicationHandle, ApplyOutcome]:
+        """Update-with-start on ``outcome``, as web/unapplied.apply_unapplied does (finance's user)."""
+        operation = WithStartWorkflowOperation(
+            ApplyUnappliedWorkflow.run,
+            ApplyUnappliedInput(
+                unapplied_id=int(path.business_id),
+                invoice_number=invoice.number,
+                user_id=FINANCE_USER_ID,
+                user_name="finance",
+                emitter_ack_deadline_seconds=self.settings.emitter_ack_deadline_seconds,
+            ),
+            id=path.workflow_id,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        outcome = await self.client.execute_update_with_start_workflow(
+            ApplyUnappliedWorkflow.outcome, start_workflow_operation=operation
+        )
+        return await operation.workflow_handle(), outcome
+
     # --- the web layer's messages ---------------------------------------------------------------
 
     def sealed(self, payment_id: str, code: str) -> SealedCode:
-        """The SMS code as web/amanpay.submit_sms_code seals it before the Update."""
+        """The SMS code as web/channels/paydirect.submit_sms_code seals it before the Update."""
         return SealedCode(amanpay_protocol.seal_otp(self.settings.secret_key, payment_id, code))

@@ -23,7 +23,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.amanpay import AmanpayOrder, AmanpayOrderInput
 from activities.cheque_transfer import DecisionLogInput, RenewalInput
-from activities.cmi_card import CmiFormInput
+from activities.cmi_card import (
+    AUTHORISED,
+    CAPTURED,
+    CardCapture,
+    CardOrderInput,
+    CardOrderStatus,
+    CmiFormInput,
+)
 from activities.emitters import EmitterNoticeInput
 from activities.fatourati import FatouratiToken, TokenInput
 from activities.mail import CodeEmailInput, EmailInput, ReferenceEmailInput
@@ -37,6 +44,8 @@ from activities.marsa_maroc import (
     MarsaUpsertResult,
 )
 from activities.paydirect import PayDirectStart, PayDirectStartInput, PayDirectVerdict, PayDirectVerifyInput
+from activities.reconciliation import AttemptCheck, Candidates, RunTotals
+from activities.stuck_callbacks import CallbackCheck
 from activities.types import (
     MarkPaidInput,
     NextAction,
@@ -47,6 +56,7 @@ from activities.types import (
     SettleInput,
     Settlement,
 )
+from activities.unapplied import MarkAppliedInput, UnappliedHold, UnappliedHoldInput
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import Settings
@@ -85,6 +95,8 @@ PORTNET_INVOICE = LedgerInvoice(7, "00094301", PORTNET, "1200.00")
 PORTNET_OTHER = LedgerInvoice(8, "00094302", PORTNET, "5284.80")
 ANP_INVOICE = LedgerInvoice(12, "2026AN00417", ANP, "18450.00")
 INVOICES = {inv.id: inv for inv in (SUBSCRIPTION, PORTNET_INVOICE, PORTNET_OTHER, ANP_INVOICE)}
+# The attempts reconciliation's recorded run looks at: one its partner says paid, one unreachable.
+RECONCILED_PAID, RECONCILED_UNREACHABLE = "PN0000000000A1", "PN0000000000B2"
 
 
 def otp_for(auth_ref: str, resends: int) -> str:
@@ -100,8 +112,21 @@ class Plan:
     refuse_reservation: bool = False
     refuse_token: bool = False
     refuse_contract: bool = False
+    # What CMI holds for the approved card transaction when asked: captured (our POSTAUTH answer
+    # reached it), authorised only (the answer was lost: PostAuth captures it), or nothing.
+    cmi_holds: str = CAPTURED
     # Activities that wait, once started, until the scenario calls ``World.let_go``.
     held: set[str] = field(default_factory=set)
+
+
+@dataclass
+class UnappliedPlan:
+    """Money finance applies: its channel and partner transaction, the invoice, a refusal or not."""
+
+    invoice: LedgerInvoice
+    channel: str
+    transaction_id: str
+    refuse_held_by: str | None = None  # the live attempt holding the invoice
 
 
 @dataclass
@@ -132,6 +157,7 @@ class World:
         self.settings = settings
         self.plans: dict[str, Plan] = {}
         self.marsa: dict[str, MarsaPlan] = {}
+        self.unapplied: dict[int, UnappliedPlan] = {}
         self.otps: dict[str, OtpState] = {}
         self.notices: dict[str, asyncio.Event] = {}
         self.holds: dict[tuple[str, str], Hold] = {}
@@ -169,6 +195,8 @@ class World:
             self.release_invoices,
             self.mark_invoices_paid,
             self.build_card_form,
+            self.check_card_capture,
+            self.capture_card_payment,
             self.send_payment_email,
             self.send_settlement_notice,
             self.create_token,
@@ -185,6 +213,12 @@ class World:
             self.send_code_email,
             self.fetch_invoice_page,
             self.upsert_invoices,
+            self.find_reconciliation_candidates,
+            self.reconcile_callback,
+            self.reconcile_attempt,
+            self.finish_reconciliation_run,
+            self.hold_for_unapplied,
+            self.mark_unapplied_applied,
         ]
 
     async def _pass(self, name: str, payment_id: str) -> None:
@@ -192,6 +226,26 @@ class World:
         if hold is not None:
             hold.reached.set()
             await hold.released.wait()
+
+    # --- reconciliation: one stuck callback, an expired attempt paid at its partner, one that fails ---
+
+    @activity.defn(name="find_reconciliation_candidates")
+    async def find_reconciliation_candidates(self, run_id: str) -> Candidates:
+        return Candidates(callbacks=[41], attempts=[RECONCILED_PAID, RECONCILED_UNREACHABLE])
+
+    @activity.defn(name="reconcile_callback")
+    async def reconcile_callback(self, check: CallbackCheck) -> str:
+        return "delivered"
+
+    @activity.defn(name="reconcile_attempt")
+    async def reconcile_attempt(self, check: AttemptCheck) -> list[str]:
+        if check.payment_id == RECONCILED_UNREACHABLE:
+            raise ApplicationError("partner unreachable", non_retryable=True)
+        return ["expired_attempt:unapplied", "orphan_hold:released"]
+
+    @activity.defn(name="finish_reconciliation_run")
+    async def finish_reconciliation_run(self, totals: RunTotals) -> int:
+        return 3
 
     # --- the ledger -----------------------------------------------------------------------------
 
@@ -255,6 +309,41 @@ class World:
         confirmed = date.fromisoformat(inp.confirmed_on[:10])
         return confirmed.replace(year=confirmed.year + 1).isoformat()
 
+    # --- unapplied money -------------------------------------------------------------------------
+
+    @activity.defn(name="hold_for_unapplied")
+    async def hold_for_unapplied(self, inp: UnappliedHoldInput) -> UnappliedHold:
+        plan = self.unapplied[inp.unapplied_id]
+        invoice = plan.invoice
+        if plan.refuse_held_by is not None:
+            return UnappliedHold(
+                ok=False,
+                error_code="held",
+                error=(
+                    f"La facture {invoice.number} est en cours de paiement (tentative "
+                    f"{plan.refuse_held_by}) : réessayez une fois cette tentative terminée."
+                ),
+            )
+        payment_id = f"PNU{inp.unapplied_id:09d}"
+        self.plans[payment_id] = Plan([invoice.id])
+        return UnappliedHold(
+            ok=True,
+            payment_id=payment_id,
+            channel=plan.channel,
+            transaction_id=plan.transaction_id,
+            paid_at="2026-11-29T10:00:00",
+            amount=invoice.amount_ttc,
+            invoice_id=invoice.id,
+            invoice_number=invoice.number,
+            settles_directly=invoice.settles_directly,
+            payer_name=invoice.company.name,
+            payer_email="comptabilite@sataa.ma",
+        )
+
+    @activity.defn(name="mark_unapplied_applied")
+    async def mark_unapplied_applied(self, inp: MarkAppliedInput) -> None:
+        return None
+
     # --- CMI card and Fatourati -----------------------------------------------------------------
 
     @activity.defn(name="build_card_form")
@@ -279,6 +368,20 @@ class World:
             callback_url=f"{base}/api/v1/callbacks/cmi",
         )
         return NextAction(type="redirect_form", url=s.cmi_gateway_url, fields=fields)
+
+    @activity.defn(name="check_card_capture")
+    async def check_card_capture(self, inp: CardOrderInput) -> CardOrderStatus:
+        state = self.plans[inp.payment_id].cmi_holds
+        return CardOrderStatus(state, {CAPTURED: "C", AUTHORISED: "A"}.get(state, "D"))
+
+    @activity.defn(name="capture_card_payment")
+    async def capture_card_payment(self, inp: CardOrderInput) -> CardCapture:
+        plan = self.plans[inp.payment_id]
+        if plan.cmi_holds != AUTHORISED:
+            return CardCapture(False, "", "99")
+        plan.cmi_holds = CAPTURED
+        digits = int(hashlib.sha256(inp.trans_id.encode()).hexdigest(), 16) % 10**5
+        return CardCapture(True, f"26333PSTA{digits:05d}", "00")
 
     @activity.defn(name="create_token")
     async def create_token(self, inp: TokenInput) -> FatouratiToken:

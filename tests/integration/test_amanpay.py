@@ -1,7 +1,7 @@
 """Amanpay sub-channels end to end over real HTTP: API -> workflow -> sandboxes -> signed notices.
 
 Updates (the SMS code and its resend) run against the dev server: the time-skipping server does
-not skip time while a client waits on an Update (sdk-python issue 675).
+not skip time while a client waits on an Update (temporalio/sdk-python#675).
 """
 
 from __future__ import annotations

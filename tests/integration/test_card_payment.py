@@ -12,7 +12,16 @@ from sqlmodel import Session, select
 from portnet.models import Invoice, PartnerCallback
 from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import get_settings
-from tests.support.api import VISA, Stack, open_cmi_page, pay, sandbox_url, start_card_payment, until_status
+from tests.support.api import (
+    VISA,
+    Stack,
+    open_cmi_page,
+    pay,
+    sandbox_url,
+    start_card_payment,
+    status_of,
+    until_status,
+)
 from tests.support.workers import eventually
 
 DECLINED = {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123"}
@@ -122,18 +131,11 @@ async def test_forged_and_replayed_callbacks_change_nothing(
     view = (await sataa.get(f"/api/v1/payments/{payment['id']}")).json()
     assert view["status"] == "awaiting_payer"
 
-    genuine = {
-        **fields,
-        **result,
-        "ProcReturnCode": "00",
-        "Response": "Approved",
-        "TransId": "GEN1",
-        "AuthCode": "654321",
-        "MaskedPan": "400000***0010",
-        "mdStatus": "1",
-    }
-    genuine["HASH"] = cmi_protocol.compute_hash(genuine, get_settings().cmi_store_key)
-    assert (await anonymous.post("/api/v1/callbacks/cmi", data=genuine)).text == "ACTION=POSTAUTH"
+    # The genuine approval comes from CMI (the sandbox); its callback is then replayed as it was.
+    await open_cmi_page(anonymous, payment)
+    paid = await pay(anonymous, payment["id"], VISA)
+    assert paid["callback_answer"] == "ACTION=POSTAUTH"
+    genuine = paid["redirect"]["fields"]
     assert (await anonymous.post("/api/v1/callbacks/cmi", data=genuine)).text == "ACTION=POSTAUTH"
     await until_status(sataa, payment["id"], "succeeded")
     db.expire_all()
@@ -144,6 +146,27 @@ async def test_forged_and_replayed_callbacks_change_nothing(
     assert sorted(verdicts) == ["accepted", "amount_mismatch", "bad_signature", "replay"]
     detail = (await sataa.get(f"/api/v1/invoices/{invoice.id}")).json()
     assert len([p for p in detail["payments"] if p["in_force"]]) == 1
+
+
+async def test_lost_postauth_answer_is_captured_through_cmis_api(
+    sataa: httpx.AsyncClient, anonymous: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
+    """Every POSTAUTH answer of ours reaches CMI after its 10 s timeout (the sandbox's switch): CMI holds
+    an authorisation only. The attempt settles only once our PostAuth captured it, and a replay of
+    the callback after the attempt closed is answered from the ledger with POSTAUTH."""
+    invoice = make_invoice()
+    payment = await start_card_payment(sataa, [invoice.id or 0])
+    await open_cmi_page(anonymous, payment)
+    paid = await pay(anonymous, payment["id"], {**VISA, "answers_lost": True})
+    assert paid["result"] == "approved" and not paid["captured"]
+    done = await until_status(sataa, payment["id"], "succeeded", "failed")
+    assert done["status"] == "succeeded" and done["transaction_id"] == paid["trans_id"]
+    bank = (await anonymous.get(sandbox_url(f"/sandbox/cmi/orders/{payment['id']}"))).json()
+    [attempt] = bank["attempts"]
+    assert attempt["captured"] and attempt["captured_by"] == "api"
+    assert (await status_of(sataa, invoice.id or 0)) == "paid"
+    replay = await anonymous.post("/api/v1/callbacks/cmi", data=paid["redirect"]["fields"])
+    assert replay.text == "ACTION=POSTAUTH"
 
 
 async def test_unknown_order_is_acknowledged_without_capture(

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from portnet.models import Invoice
 from tests.support.api import Stack, login, start_fatourati, until_status
 from tests.support.pages import token_of
-from web.fatourati_guide import CHANNELS
+from web.channels.fatourati import CHANNELS
 
 
 async def test_reference_page_shows_reference_amount_countdown_and_every_channel(

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from portnet.models import Company, Invoice
+from portnet.models import Company, Invoice, Payment, UnappliedPayment
+from portnet.protocols import amanpay as amanpay_protocol
+from portnet.settings import get_settings
 from tests.support.api import (
     Stack,
     callback_fields,
     declare_transfer,
     login,
+    start_card_payment,
     start_fatourati,
     status_of,
     until_status,
 )
+from tests.support.pages import logged_in
 
 FINANCE_CALLS = [
     ("GET", "/api/v1/finance/payments", None),
@@ -155,3 +160,63 @@ async def test_blocking_an_invoice_stops_its_live_attempt_and_late_money_is_kept
     detail = (await sataa.get(f"/api/v1/invoices/{invoice.id}")).json()
     names = [m["name"] for m in detail["messages"]]
     assert "FIN_INVOICE_BLOCK" in names and "FIN_INVOICE_UNBLOCK" in names
+
+
+async def test_finance_applies_amanpay_money_from_its_page_and_reads_why_when_refused(
+    stack: Stack,
+    sataa: httpx.AsyncClient,
+    anonymous: httpx.AsyncClient,
+    make_invoice: Callable[..., Invoice],
+    db: Session,
+) -> None:
+    held, free = make_invoice(), make_invoice()
+    attempt = await start_card_payment(sataa, [held.id or 0])
+    # Amanpay notifies a cash payment (Tashilat) for an order we do not know: kept unapplied.
+    s = get_settings()
+    order, transaction = "PN" + secrets.token_hex(6).upper(), "TSH" + secrets.token_hex(5).upper()
+    body = amanpay_protocol.dumps(
+        {
+            "merchant_id": s.amanpay_merchant_id,
+            "order_id": order,
+            "amount": "120.00",
+            "status": "paid",
+            "event_id": f"{order}-paid",
+            "transaction_id": transaction,
+            "channel": "tashilat",
+        }
+    )
+    signature = amanpay_protocol.sign(s.amanpay_secret_key, amanpay_protocol.Message.NOTIFICATION, body)
+    kept = await anonymous.post(
+        "/api/v1/callbacks/amanpay",
+        content=body,
+        headers={"Content-Type": "application/json", amanpay_protocol.AMANPAY_HEADER: signature},
+    )
+    assert kept.json() == {"status": "unapplied"}
+    row = db.exec(
+        select(UnappliedPayment).where(UnappliedPayment.transaction_number == f"amanpay:{transaction}")
+    ).one()
+    assert row.channel == "amanpay_code"
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as browser:
+        token = await logged_in(browser, "finance")
+        listed = await browser.get("/finance/encaissements")
+        assert "Amanpay code de paiement" in listed.text
+        refused = await browser.post(
+            f"/finance/encaissements/{row.id}/affecter",
+            data={"csrf_token": token, "invoice_number": held.number},
+            follow_redirects=True,
+        )
+        assert "Affectation refusée" in refused.text
+        assert f"est en cours de paiement (tentative {attempt['id']})" in refused.text
+        assert await status_of(sataa, held.id or 0) == "in_payment"
+        applied = await browser.post(
+            f"/finance/encaissements/{row.id}/affecter",
+            data={"csrf_token": token, "invoice_number": free.number},
+            follow_redirects=True,
+        )
+        assert f"Encaissement affecté à la facture {free.number}" in applied.text, applied.text
+    assert await status_of(sataa, free.id or 0) == "paid"
+    db.expire_all()
+    payment = db.get(Payment, f"PNU{row.id:09d}")
+    assert payment is not None and payment.channel == "amanpay_code" and payment.status == "succeeded"
+    await sataa.post(f"/api/v1/payments/{attempt['id']}/cancel")
+    await until_status(sataa, attempt["id"], "cancelled")

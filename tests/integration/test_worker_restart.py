@@ -1,4 +1,7 @@
-"""A worker killed while the payer is on CMI's page: the next worker finishes the payment."""
+"""A worker killed while the payer is on CMI's page: the next worker finishes the payment.
+
+CMI's callback waited for a worker longer than CMI waits for our answer (10 s), so our POSTAUTH never
+reached CMI: the next worker finds an authorisation only at CMI and captures it before settling."""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ from collections.abc import Callable
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
+from activities.cmi_card import AUTHORISED, CAPTURED
 from portnet.models import Invoice
-from tests.support.workers import payment_input, running_worker, start, wait_status
+from tests.support.fakes import CmiBank
+from tests.support.workers import payment_input, running_worker, start, wait_status, worker_with_fakes
 from workflows.payment import PaymentWorkflow
 from workflows.types import CmiResult
 
@@ -39,11 +44,13 @@ async def test_payment_survives_a_worker_restart(
     )
     await asyncio.sleep(1.0)
     assert not approval.done()
-    async with running_worker(dev_env.client, task_queue=queue):
+    bank = CmiBank(state=AUTHORISED)
+    async with worker_with_fakes(dev_env.client, bank.activities(), task_queue=queue):
         decision = await asyncio.wait_for(approval, timeout=30)
         assert decision.answer == "ACTION=POSTAUTH"
         view = await wait_status(handle, "succeeded", timeout=30)
         assert view.transaction_id == "RESTART1"
+        assert bank.captures == ["RESTART1"] and bank.state == CAPTURED
         await handle.cancel()  # the confirmation e-mail has no SMTP server in this test
     db.expire_all()
     fresh = db.get(Invoice, invoice.id)

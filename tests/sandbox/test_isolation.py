@@ -12,7 +12,7 @@ import yaml
 import sandbox
 from portnet.settings import ROOT, Settings
 from web.app import create_app
-from web.pages.channel_pages import sandbox_pages
+from web.channels.base import sandbox_pages
 
 ALLOWED = {"portnet.settings"}
 OURS = ("portnet", "web", "workflows", "activities", "worker")

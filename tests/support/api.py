@@ -93,7 +93,7 @@ async def open_cmi_page(anonymous: httpx.AsyncClient, payment: dict[str, Any]) -
     return page
 
 
-async def pay(anonymous: httpx.AsyncClient, oid: str, card: dict[str, str]) -> dict[str, Any]:
+async def pay(anonymous: httpx.AsyncClient, oid: str, card: dict[str, Any]) -> dict[str, Any]:
     response = await anonymous.post(sandbox_url("/sandbox/cmi/card-payments"), json={"oid": oid, **card})
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()

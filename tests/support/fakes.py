@@ -17,6 +17,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.amanpay import AmanpayOrder, AmanpayOrderInput
+from activities.cmi_card import AUTHORISED, CAPTURED, CardCapture, CardOrderInput, CardOrderStatus
 from activities.emitters import EmitterNoticeInput
 from activities.fatourati import FatouratiToken, TokenInput
 from activities.ledger import mark_awaiting_partner
@@ -124,3 +125,42 @@ class PartnerFakes:
             paydirect_resend,
             paydirect_verify,
         ]
+
+
+@dataclass
+class CmiBank:
+    """CMI's XML API as a workflow test scripts it: ``state`` is what the bank holds for the approved
+    transaction (captured, authorised only, nothing); PostAuth captures an authorisation once.
+
+    ``seen_by_capture`` keeps, for each PostAuth, what ``on_capture`` returned when it ran (a test
+    reads the ledger there to prove the capture came before the settlement); ``answer_arrives`` makes
+    the merchant's late POSTAUTH answer land just before PostAuth, which CMI then refuses."""
+
+    state: str = CAPTURED
+    queries: list[str] = field(default_factory=list)
+    captures: list[str] = field(default_factory=list)
+    on_capture: Callable[[str], object] | None = None
+    seen_by_capture: list[object] = field(default_factory=list)
+    answer_arrives: bool = False
+
+    def activities(self) -> list[Callable[..., Any]]:
+        bank = self
+
+        @activity.defn(name="check_card_capture")
+        def check_card_capture(inp: CardOrderInput) -> CardOrderStatus:
+            bank.queries.append(inp.trans_id)
+            return CardOrderStatus(bank.state, bank.state)
+
+        @activity.defn(name="capture_card_payment")
+        def capture_card_payment(inp: CardOrderInput) -> CardCapture:
+            bank.captures.append(inp.trans_id)
+            if bank.on_capture is not None:
+                bank.seen_by_capture.append(bank.on_capture(inp.payment_id))
+            if bank.answer_arrives:
+                bank.state = CAPTURED
+            if bank.state != AUTHORISED:
+                return CardCapture(False, "", "99")
+            bank.state = CAPTURED
+            return CardCapture(True, f"PA{len(bank.captures)}", "00")
+
+        return [check_card_capture, capture_card_payment]

@@ -36,11 +36,13 @@ def activity_name(fn: Callable[..., Any]) -> str:
 
 
 @asynccontextmanager
-async def worker_with_fakes(client: Client, fakes: list[Callable[..., Any]]) -> AsyncIterator[str]:
+async def worker_with_fakes(
+    client: Client, fakes: list[Callable[..., Any]], task_queue: str | None = None
+) -> AsyncIterator[str]:
     """The worker's workflows and activities, each fake replacing the activity of its name."""
     replaced = {activity_name(fake) for fake in fakes}
     activities = [a for a in ACTIVITIES if activity_name(a) not in replaced] + fakes
-    queue = f"test-{uuid.uuid4().hex[:8]}"
+    queue = task_queue or f"test-{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(max_workers=16) as executor:
         async with Worker(
             client, task_queue=queue, workflows=WORKFLOWS, activities=activities, activity_executor=executor
@@ -98,3 +100,14 @@ async def wait_status(
         return view if view is not None and view.status in statuses else None
 
     return await eventually(probe, timeout)
+
+
+FATOURATI_REFERENCE_LIFE = 3 * 3600
+
+
+def fatourati_input(company_id: int, invoice_ids: list[int]) -> PaymentInput:
+    """A Fatourati attempt: a reference valid 3 hours, a reminder 30 minutes before its end."""
+    inp = payment_input(company_id, invoice_ids, deadline=FATOURATI_REFERENCE_LIFE)
+    inp.channel = "cmi_fatourati"
+    inp.reminder_before_seconds = 1800
+    return inp

@@ -8,7 +8,7 @@ import pytest
 
 from activities.cheque_transfer import renewed_end
 from portnet.statuses import Channel
-from web.channel_inputs import DeclarationError, declaration_for
+from web.channels.cheque_transfer import DeclarationError, declaration_for
 
 
 def test_renewal_counts_from_the_later_of_today_and_the_current_end() -> None:

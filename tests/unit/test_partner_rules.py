@@ -14,7 +14,7 @@ from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols import emitter as emitter_protocol
 from portnet.protocols import fatourati as fatourati
 from portnet.protocols.fields import MessageRejected, parse_amount, strict_form, strict_json_object
-from web.api.callback_inbox import without_card_fields
+from web.callback_inbox import without_card_fields
 
 KEY = "K3y|with\\odd"
 

@@ -8,7 +8,7 @@ from typing import Any
 from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.models import Payment
-from web.payments import read_view
+from web.attempts import read_view
 
 
 class _Handle:

@@ -13,12 +13,13 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
-from portnet.models import Invoice, InvoiceHold, InvoiceMessage, Payment
-from tests.support.fakes import PartnerFakes
+from activities.cmi_card import AUTHORISED, CAPTURED, NOTHING
+from portnet.models import Document, Invoice, InvoiceHold, InvoiceMessage, Payment
+from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.ledger import refreshed
 from tests.support.workers import payment_input, running_worker, start, wait_status, worker_with_fakes
 from workflows.payment import PaymentWorkflow
-from workflows.types import CmiResult
+from workflows.types import CmiResult, PaymentView
 
 
 async def test_unpaid_card_attempt_expires_at_its_deadline(
@@ -137,7 +138,8 @@ async def test_emitter_that_never_acknowledges_leaves_invoice_awaiting_partner(
     attempt ends at the acknowledgement deadline and the invoice waits for ANP, for finance to see."""
     invoice = make_invoice(emitter_code="611AGEN001")
     inp = payment_input(invoice.company_id, [invoice.id or 0])
-    async with worker_with_fakes(time_env.client, PartnerFakes().silent_emitters()) as queue:
+    fakes = PartnerFakes().silent_emitters() + CmiBank().activities()
+    async with worker_with_fakes(time_env.client, fakes) as queue:
         handle = await start(time_env.client, inp, queue)
         await wait_status(handle, "awaiting_payer")
         decision = await handle.execute_update(
@@ -197,3 +199,95 @@ async def test_a_card_callback_for_an_attempt_of_another_channel_captures_nothin
         await handle.signal(PaymentWorkflow.cancel, "fin du test")
         assert (await handle.result()).status == "cancelled"
     assert refreshed(db, invoice).status == "unpaid"
+
+
+# --- capture confirmed with CMI, not assumed ------------------------------------------------------
+
+
+def card_approval(trans_id: str, callback_id: int = 20) -> CmiResult:
+    return CmiResult(
+        callback_id=callback_id,
+        approved=True,
+        proc_return_code="00",
+        trans_id=trans_id,
+        amount="120.00",
+        auth_code="614207",
+        masked_pan="400000***0010",
+    )
+
+
+async def pay_while_cmi_holds(
+    time_env: WorkflowEnvironment, bank: CmiBank, invoice: Invoice, trans_id: str
+) -> tuple[PartnerFakes, str, PaymentView]:
+    """An approved callback answered POSTAUTH; CMI's XML API then says what ``bank`` holds."""
+    fakes = PartnerFakes()
+    inp = payment_input(invoice.company_id, [invoice.id or 0])
+    async with worker_with_fakes(time_env.client, fakes.silent_emitters() + bank.activities()) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        decision = await handle.execute_update(PaymentWorkflow.cmi_result, card_approval(trans_id))
+        assert decision.answer == "ACTION=POSTAUTH"
+        result = await handle.result()
+    return fakes, inp.payment_id, result
+
+
+async def test_approval_settles_once_cmi_confirms_the_capture(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    bank = CmiBank(state=CAPTURED)
+    fakes, payment_id, result = await pay_while_cmi_holds(time_env, bank, invoice, "T-CAPTURED")
+    assert bank.queries == ["T-CAPTURED"] and bank.captures == []  # asked CMI; nothing to capture
+    assert result.status == "succeeded" and result.receipt_document_id is not None
+    assert refreshed(db, invoice).status == "paid"
+    assert [kind for kind, _ in fakes.mails] == ["payment_confirmed"]
+
+
+async def test_lost_postauth_answer_is_captured_through_the_api_before_settling(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """Our POSTAUTH answer never reached CMI (worker slow past CMI's 10 s): CMI holds an authorisation
+    only, so the workflow captures it (PostAuth) while the invoice is still held, then settles."""
+    invoice = make_invoice()
+
+    def invoice_status(payment_id: str) -> str:
+        with Session(db.get_bind()) as session:
+            found = session.get(Invoice, invoice.id)
+            return found.status if found is not None else "?"
+
+    bank = CmiBank(state=AUTHORISED, on_capture=invoice_status)
+    fakes, payment_id, result = await pay_while_cmi_holds(time_env, bank, invoice, "T-LOST")
+    assert bank.captures == ["T-LOST"] and bank.state == CAPTURED
+    assert bank.seen_by_capture == ["in_payment"]  # captured before the settlement
+    assert result.status == "succeeded" and result.transaction_id == "T-LOST"
+    assert refreshed(db, invoice).status == "paid"
+
+
+async def test_capture_refused_because_the_answer_arrived_meanwhile_settles_on_cmis_word(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """Authorised when asked, but our late answer reached CMI just before the PostAuth, which CMI
+    refuses (already captured): a second look at the order says captured, and the attempt settles."""
+    invoice = make_invoice()
+    bank = CmiBank(state=AUTHORISED, answer_arrives=True)
+    _, _, result = await pay_while_cmi_holds(time_env, bank, invoice, "T-RACE")
+    assert bank.queries == ["T-RACE", "T-RACE"] and bank.captures == ["T-RACE"]
+    assert result.status == "succeeded"
+    assert refreshed(db, invoice).status == "paid"
+
+
+async def test_no_authorisation_at_cmi_settles_nothing_and_gives_the_invoices_back(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    bank = CmiBank(state=NOTHING)
+    fakes, payment_id, result = await pay_while_cmi_holds(time_env, bank, invoice, "T-NONE")
+    assert bank.captures == []  # nothing to capture
+    assert result.status == "failed" and result.receipt_document_id is None
+    assert fakes.mails == []  # no confirmation e-mail
+    assert refreshed(db, invoice).status == "unpaid"
+    assert db.exec(select(InvoiceHold).where(InvoiceHold.invoice_id == invoice.id)).first() is None
+    payment = db.get(Payment, payment_id)
+    assert payment is not None and payment.status == "failed" and payment.paid_at is None
+    assert payment.partner_transaction_id is None
+    assert db.exec(select(Document).where(Document.payment_id == payment_id)).all() == []

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from sqlmodel import Session
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
@@ -25,6 +25,7 @@ from tests.support.workers import payment_input, running_worker, start, wait_sta
 from worker import ACTIVITIES, WORKFLOWS
 from workflows.invoice_request import InvoiceRequestWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.types import PaymentView
 
 LOCAL_ACTIVITY_BOOKKEEPING = {
     "seq", "attempt", "activity_id", "activity_type", "complete_time", "backoff", "original_schedule_time",
@@ -61,7 +62,9 @@ async def test_a_history_recorded_without_the_codec_replays_and_continues_with_i
     await replayer().replay_workflow(before)
 
     # After: the codec's worker and client take over the attempt in flight.
-    coded = time_env.client.get_workflow_handle_for(PaymentWorkflow.run, handle.id)
+    coded: WorkflowHandle[PaymentWorkflow, PaymentView] = time_env.client.get_workflow_handle(
+        handle.id, result_type=PaymentView
+    )
     async with running_worker(time_env.client, task_queue=queue):
         view = await wait_status(coded, "awaiting_payer")  # answered from the clear input
         assert view.amount == "120.00"

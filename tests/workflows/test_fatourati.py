@@ -17,18 +17,11 @@ from temporalio.testing import WorkflowEnvironment
 from portnet.models import Invoice
 from tests.support.fakes import PartnerFakes
 from tests.support.ledger import invoice_status as status_of
-from tests.support.workers import payment_input, start, wait_status, worker_with_fakes
+from tests.support.workers import fatourati_input, payment_input, start, wait_status, worker_with_fakes
 from workflows.payment import PaymentWorkflow
-from workflows.types import FatouratiResult, PaymentInput
+from workflows.types import FatouratiResult
 
 HOURS_3 = 3 * 3600
-
-
-def fatourati_input(company_id: int, invoice_ids: list[int]) -> PaymentInput:
-    inp = payment_input(company_id, invoice_ids, deadline=HOURS_3)
-    inp.channel = "cmi_fatourati"
-    inp.reminder_before_seconds = 1800
-    return inp
 
 
 def paid(txn: str, amount: str, code: str = "0") -> FatouratiResult:

@@ -17,17 +17,14 @@ from web.deps import DB, AppSettings, FinanceUser, Temporal
 from web.finance import (
     FinanceError,
     PaymentFilters,
-    apply_unapplied,
     cancel_payment,
     decide,
     invoice_action,
     list_payments,
-    list_unapplied,
     payment_json,
-    refund_unapplied,
-    unapplied_json,
 )
 from web.limits import PageQuery, PaymentIdPath, RowIdPath
+from web.unapplied import apply_unapplied, list_unapplied, refund_unapplied, unapplied_json
 
 router = APIRouter(prefix="/api/v1/finance", tags=["finance"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -100,12 +97,27 @@ def unapplied(user: FinanceUser, db: DB, status: str | None = None) -> dict[str,
 
 
 @router.post("/unapplied/{unapplied_id}/apply", responses=ERRORS)
-def apply(unapplied_id: RowIdPath, body: ApplyBody, user: FinanceUser, db: DB) -> Any:
+async def apply(
+    unapplied_id: RowIdPath,
+    body: ApplyBody,
+    user: FinanceUser,
+    db: DB,
+    settings: AppSettings,
+    client: Temporal,
+) -> Any:
+    """Applies the money to an invoice through ``ApplyUnappliedWorkflow``: 200 once applied (a payment
+    on the money's own channel), 409 / 422 / 404 with the workflow's reason when refused."""
     try:
-        invoice = apply_unapplied(db, user, unapplied_id, body.invoice_number)
+        outcome = await apply_unapplied(client, settings, db, user, unapplied_id, body.invoice_number)
     except FinanceError as err:
         return _error(err)
-    return {"status": "applied", "invoice_number": invoice.number, "invoice_status": invoice.status}
+    return {
+        "status": "applied",
+        "invoice_number": outcome.invoice_number,
+        "invoice_status": outcome.invoice_status,
+        "payment_id": outcome.payment_id,
+        "channel": outcome.channel,
+    }
 
 
 @router.post("/unapplied/{unapplied_id}/refund", responses=ERRORS)

@@ -1,4 +1,4 @@
-"""MARSA MAROC invoice requests: terminals, start a request, follow it (issue 5)."""
+"""MARSA MAROC invoice requests: terminals, start a request, follow it."""
 
 from __future__ import annotations
 

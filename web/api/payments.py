@@ -2,41 +2,101 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
 from portnet.models import Document
+from web import idempotency
 from web.api.schemas import ErrorOut, PaymentBody, PaymentOut
+from web.attempts import UNAVAILABLE, PaymentRefused, payer_payment, payment_for_user, read_view
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.limits import PaymentIdPath
-from web.payments import (
-    PaymentRefused,
-    payer_payment,
-    payment_for_user,
-    read_view,
-    request_cancel,
-    start_payment,
-)
+from web.payments import request_cancel, start_payment
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
+log = logging.getLogger("portnet.payments")
 
 ERRORS = {code: {"model": ErrorOut} for code in (403, 404, 409, 422, 503)}
 
 
+# While Temporal does not answer, a start is refused with a delay to retry after, never a 500.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable() -> JSONResponse:
+    return JSONResponse(
+        {"detail": UNAVAILABLE, "code": "unavailable"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 @router.post("", status_code=201, response_model=PaymentOut, responses=ERRORS)  # type: ignore[arg-type]
 async def create_payment(
-    body: PaymentBody, user: CurrentUser, db: DB, settings: AppSettings, client: Temporal
+    body: PaymentBody,
+    user: CurrentUser,
+    db: DB,
+    settings: AppSettings,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=idempotency.HEADER,
+            description="Une clé par demande (UUID): la même demande renvoyée avec la même clé donne le même "
+            "paiement (200), une autre demande avec la même clé est refusée (422). Clés gardées 24 h.",
+        ),
+    ] = None,
 ) -> PaymentOut | JSONResponse:
+    key, digest, payment_id = None, "", None
+    if idempotency_key is not None:
+        try:
+            key = idempotency.checked_key(idempotency_key)
+            digest = idempotency.request_digest(body.model_dump(mode="json"))
+            assert user.id is not None
+            begun = await run_in_threadpool(idempotency.begin, user.id, key, digest)
+        except idempotency.KeyRefused as bad:
+            return JSONResponse({"detail": bad.message, "code": bad.code}, status_code=422)
+        if isinstance(begun, idempotency.Replay):
+            status = 200 if begun.status_code == 201 else begun.status_code
+            return JSONResponse(begun.body, status_code=status, headers={"Idempotent-Replayed": "true"})
+        payment_id = begun.payment_id
+    client: Client | None = await request.app.state.temporal.get()
+    if client is None:
+        return unavailable()
     try:
         view = await start_payment(
-            client, db, settings, user, body.invoice_ids, body.channel, body.payer, body.declaration
+            client,
+            db,
+            settings,
+            user,
+            body.invoice_ids,
+            body.channel,
+            body.payer,
+            body.declaration,
+            payment_id=payment_id,
+            idempotent=key is not None,
         )
     except PaymentRefused as refused:
-        return JSONResponse(
-            {"detail": refused.message, "code": refused.code}, status_code=refused.status_code
-        )
-    return PaymentOut.of(view)
+        if refused.status_code == 503:
+            return unavailable()
+        answer = {"detail": refused.message, "code": refused.code}
+        if key is not None and user.id is not None:
+            await run_in_threadpool(idempotency.finish, user.id, key, refused.status_code, answer)
+        return JSONResponse(answer, status_code=refused.status_code)
+    except (RPCError, RPCTimeoutOrCancelledError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+        log.warning("payment start for %s: Temporal did not answer (%s)", user.username, err)
+        return unavailable()
+    out = PaymentOut.of(view)
+    if key is not None and user.id is not None:
+        await run_in_threadpool(idempotency.finish, user.id, key, 201, out.model_dump(mode="json"))
+    return out
 
 
 def refusal(refused: PaymentRefused) -> JSONResponse:

@@ -11,29 +11,29 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import RedirectResponse
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from portnet import unapplied
 from portnet.models import User
 from portnet.statuses import Channel, InvoiceStatus, PaymentStatus, Role
 from web.deps import DB, AppSettings
 from web.finance import (
     FinanceError,
     PaymentFilters,
-    apply_unapplied,
     awaiting_confirmation,
     cancel_payment,
     decide,
     finance_invoices,
     invoice_action,
     list_payments,
-    list_unapplied,
     payment_json,
-    refund_unapplied,
 )
 from web.limits import RowIdPath, page_number
 from web.pages.guards import CheckedForm, form_str, page_user
 from web.pages.rendering import redirect, render
+from web.unapplied import apply_unapplied, list_unapplied, refund_unapplied
 
 router = APIRouter(prefix="/finance")
 log = logging.getLogger("portnet.web.finance")
@@ -152,22 +152,45 @@ def unapplied_page(request: Request, db: DB, user: FinancePageUser, settings: Ap
     return render(
         request,
         "finance/unapplied.html",
-        {"items": list_unapplied(db, status or None), "status": status},
+        {
+            "items": list_unapplied(db, status or None),
+            "status": status,
+            "statuses": unapplied.STATUS_LABELS,
+            "channels": {c.value: c.label for c in Channel},
+        },
         settings=settings,
     )
 
 
+@router.get("/encaissements-non-affectes")
+def unapplied_list() -> Response:
+    """The list's first address; finance's back-office page (apply, refund) is the one."""
+    return RedirectResponse("/finance/encaissements", status_code=301)
+
+
 @router.post("/encaissements/{unapplied_id}/affecter")
-def apply_page(
-    unapplied_id: RowIdPath, db: DB, user: FinancePageUser, form: CheckedForm, settings: AppSettings
+async def apply_page(
+    request: Request,
+    unapplied_id: RowIdPath,
+    db: DB,
+    user: FinancePageUser,
+    form: CheckedForm,
+    settings: AppSettings,
 ) -> Response:
+    """Starts the application and says what the workflow answered: applied, or refused and why."""
+    back = "/finance/encaissements"
+    client: Client | None = await request.app.state.temporal.get()
+    if client is None:
+        return redirect(back, "Service de paiement indisponible, réessayez.", "error", settings)
     try:
-        invoice = apply_unapplied(db, user, unapplied_id, form_str(form, "invoice_number", 40))
+        outcome = await apply_unapplied(
+            client, settings, db, user, unapplied_id, form_str(form, "invoice_number", 40)
+        )
     except FinanceError as err:
-        return redirect("/finance/encaissements", err.message, "error", settings)
-    return redirect(
-        "/finance/encaissements", f"Encaissement affecté à la facture {invoice.number}.", "success", settings
-    )
+        return redirect(back, f"Affectation refusée : {err.message}", "error", settings)
+    channel = Channel(outcome.channel).label if outcome.channel else ""
+    message = f"Encaissement affecté à la facture {outcome.invoice_number} (paiement {channel})."
+    return redirect(back, message, "success", settings)
 
 
 @router.post("/encaissements/{unapplied_id}/rembourser")

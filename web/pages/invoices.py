@@ -8,16 +8,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from sqlmodel import Session, col, select
 
 from portnet import queries
 from portnet.marsa_terminals import emitter_label
-from portnet.models import Company, PrestationLine
+from portnet.models import Company, PaymentInvoice, PrestationLine, UnappliedPayment
 from portnet.statuses import PAYABLE_STATUSES, InvoiceStatus, InvoiceType
 from web import marsa
 from web.api.invoices import criteria_of, document_url
 from web.deps import DB, AppSettings, company_scope
 from web.limits import page_number, row_id
-from web.pages.amanpay import unapplied_for_invoice
 from web.pages.guards import CheckedForm, PageUser, form_str, is_client
 from web.pages.rendering import redirect, render
 from workflows.invoice_request import InvoiceRequestView
@@ -334,4 +334,16 @@ def invoice_detail(
             "can_pay": is_client(user) and inv.status in {s.value for s in PAYABLE_STATUSES},
         },
         settings=settings,
+    )
+
+
+def unapplied_for_invoice(db: Session, invoice_id: int) -> list[UnappliedPayment]:
+    """Money that came for an attempt on this invoice and could not be applied (finance's to place)."""
+    return list(
+        db.exec(
+            select(UnappliedPayment)
+            .join(PaymentInvoice, col(PaymentInvoice.payment_id) == UnappliedPayment.payment_id)
+            .where(PaymentInvoice.invoice_id == invoice_id)
+            .order_by(col(UnappliedPayment.received_at))
+        ).all()
     )

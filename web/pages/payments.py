@@ -2,14 +2,15 @@
 
 The portal writes no payment state. It checks the selection to answer clearly, lets
 ``web.payments.start_payment`` start the workflow, and afterwards only reads the workflow (status
-page) or signals it (cancel). CMI's browser returns are redirects to the status page, nothing more:
-the payment result arrives server-to-server (``/api/v1/callbacks/cmi``), signed.
+page) or signals it (cancel). What differs by channel (the
+choices, the channel's own fields and screen, its part of the status page, its browser returns) is
+its web part's, in web/channels/.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,10 +18,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-import web.pages.amanpay as amanpay_pages
 from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User
 from portnet.money import total
 from portnet.queries import invoices_for_user
@@ -32,39 +33,19 @@ from portnet.statuses import (
     PaymentMethod,
     PaymentStatus,
 )
+from web import idempotency
+from web.attempts import PAYMENT_ID_IN_URL, UNAVAILABLE, PaymentRefused, payment_for_user, read_view
+from web.channels import CHOICES, web_channel
+from web.channels.base import sandbox_pages
 from web.deps import DB, AppSettings, company_scope
-from web.pages.channel_pages import channel_context, declaration_of
 from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
 from web.pages.rendering import redirect, render
-from web.payments import (
-    MAX_INVOICES,
-    PaymentRefused,
-    payment_for_user,
-    read_view,
-    request_cancel,
-    start_payment,
-)
+from web.payments import MAX_INVOICES, request_cancel, start_payment
 from workflows.types import PaymentView
 
 router = APIRouter()
 log = logging.getLogger("portnet.web.pages")
 
-UNAVAILABLE = "Service de paiement momentanément indisponible, réessayez."
-PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# How the guide groups the channels on the confirmation screen ("Plateformes de paiement").
-PLATFORMS: tuple[tuple[str, tuple[tuple[Channel, str], ...]], ...] = (
-    ("CMI", ((Channel.CMI_CARD, "Carte bancaire"), (Channel.CMI_FATOURATI, "Fatourati"))),
-    (
-        "Amanpay",
-        (
-            (Channel.AMANPAY_AMANTY, "Amanty"),
-            (Channel.AMANPAY_PAYDIRECT, "PayDirect"),
-            (Channel.AMANPAY_CODE, "Code de paiement"),
-        ),
-    ),
-    ("Chèque", ((Channel.CHEQUE, "Chèque"),)),
-    ("Virement", ((Channel.BANK_TRANSFER, "Virement"),)),
-)
 # While the workflow is expected to move on its own within seconds, the status page reloads itself.
 MOVING = {PaymentStatus.STARTED.value, PaymentStatus.AWAITING_CONFIRMATION.value}
 
@@ -93,14 +74,15 @@ def allowed_methods(rows: list[Row]) -> list[PaymentMethod]:
 
 
 def platforms_for(methods: list[PaymentMethod]) -> list[Platform]:
-    platforms = []
-    for name, channels in PLATFORMS:
-        choices = [
-            ChannelChoice(c, label, c in ENABLED_CHANNELS) for c, label in channels if c.method in methods
-        ]
-        if choices:
-            platforms.append(Platform(name, choices))
-    return platforms
+    """The channels' choices grouped as the guide groups them ("Plateformes de paiement"), in its order."""
+    platforms: dict[str, Platform] = {}
+    for choice in CHOICES:
+        if choice.channel.method in methods:
+            platform = platforms.setdefault(choice.platform, Platform(choice.platform))
+            platform.choices.append(
+                ChannelChoice(choice.channel, choice.label, choice.channel in ENABLED_CHANNELS)
+            )
+    return list(platforms.values())
 
 
 def selection_problem(user: User, ids: list[int], rows: list[Row]) -> tuple[int, str] | None:
@@ -156,6 +138,8 @@ def confirmation_page(
         "phone": "",
     }
     emitters = list(dict.fromkeys(em.name for _, em, _ in rows))
+    offered = [web_channel(c.channel.value) for p in platforms for c in p.choices if c.enabled]
+    checkout_parts = list(dict.fromkeys(w.checkout_template for w in offered if w and w.checkout_template))
     return render(
         request,
         "payments/confirm.html",
@@ -174,6 +158,10 @@ def confirmation_page(
             # The choices are shown whenever the selection itself is fine; paying needs an enabled one.
             "offer": payable and bool(rows) and bool(platforms),
             "can_submit": payable and bool(rows) and bool(enabled),
+            "checkout_parts": checkout_parts,
+            # One per rendering: submitting this form twice (a double click, a retry after a
+            # timeout) starts one attempt, and the second submit lands on its page.
+            "idempotency_key": secrets.token_urlsafe(18),
         },
         status_code=status_code,
         settings=settings,
@@ -201,6 +189,11 @@ async def start(
         "email": form_str(form, "payer_email", 254),
         "phone": form_str(form, "payer_phone", 30),
     }
+    key = form_str(form, "idempotency_key", 64)
+    if key and user.id is not None and idempotency.KEY_FORMAT.fullmatch(key):
+        earlier = await run_in_threadpool(idempotency.attempt_begun, user.id, key)
+        if earlier is not None:  # the form was submitted already: its attempt's page
+            return redirect(f"/paiements/{quote(earlier)}")
     rows = _rows(db, user, ids)
     problem = selection_problem(user, ids, rows)
     if problem is not None and not rows:
@@ -222,28 +215,61 @@ async def start(
 
     if problem is not None:
         return again(problem[1], problem[0])
-    order_id = None
-    if channel in amanpay_pages.AMANPAY_CHANNELS:
-        if amanpay_pages.wants_choice_screen(channel, form):
-            return amanpay_pages.choice_page(request, settings, rows, ids, channel, payer)
-        payer = amanpay_pages.payer_fields(form)
-        order_id = amanpay_pages.order_id_of(form)
+    web = web_channel(channel)
+    order_id, declaration = None, {}
+    if web is not None:
+        if web.screen is not None and web.shows_screen(form):
+            return web.screen(request, settings, rows, ids, channel, payer)
+        payer, order_id, declaration = (
+            web.form_payer(form, payer),
+            web.order_id(form),
+            web.form_declaration(form),
+        )
+    if order_id is not None:
+        key = ""  # the Amanpay screen's order number already makes its submit idempotent
+    if key and user.id is not None:
+        try:
+            digest = idempotency.request_digest(
+                {"invoice_ids": ids, "channel": channel, "payer": payer, "declaration": declaration}
+            )
+            begun = await run_in_threadpool(idempotency.begin, user.id, idempotency.checked_key(key), digest)
+        except idempotency.KeyRefused as bad:
+            return again(bad.message, 422)
+        if isinstance(begun, idempotency.Replay):
+            if begun.status_code == 201 and isinstance(begun.body.get("id"), str):
+                return redirect(f"/paiements/{quote(begun.body['id'])}")
+            return again(str(begun.body.get("detail", "")), begun.status_code)
+        order_id = begun.payment_id
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
         return again(UNAVAILABLE, 503)
     try:
         view = await start_payment(
-            client, db, settings, user, ids, channel, payer, declaration_of(form), payment_id=order_id
+            client,
+            db,
+            settings,
+            user,
+            ids,
+            channel,
+            payer,
+            declaration,
+            payment_id=order_id,
+            idempotent=bool(key),
         )
     except PaymentRefused as refused:
-        if channel in amanpay_pages.AMANPAY_CHANNELS and refused.status_code != 409:
-            return amanpay_pages.choice_page(
+        if key and user.id is not None and refused.status_code != 503:
+            answer = {"detail": refused.message, "code": refused.code}
+            await run_in_threadpool(idempotency.finish, user.id, key, refused.status_code, answer)
+        if web is not None and web.screen is not None and refused.status_code != 409:
+            return web.screen(
                 request, settings, rows, ids, channel, payer, refused.message, refused.status_code
             )
         return again(refused.message, refused.status_code)
     except (RPCError, WorkflowUpdateFailedError) as exc:
         log.warning("payment start failed for %s: %s", user.username, exc)
         return again(UNAVAILABLE, 503)
+    if key and user.id is not None:
+        await run_in_threadpool(idempotency.finish, user.id, key, 201, {"id": view.id})
     action = view.next_action
     if action is not None and action.type == "redirect_form" and action.url:
         return render(
@@ -259,7 +285,7 @@ async def start(
 
 
 def _owned_payment(db: DB, user: User, payment_id: str) -> Payment:
-    payment = payment_for_user(db, user, payment_id) if PAYMENT_ID.match(payment_id) else None
+    payment = payment_for_user(db, user, payment_id) if PAYMENT_ID_IN_URL.match(payment_id) else None
     if payment is None:
         raise HTTPException(status_code=404, detail="Paiement introuvable.")
     return payment
@@ -310,9 +336,14 @@ async def status_page(
         if view.status == PaymentStatus.SUCCEEDED.value
         else None,
         "ledger_only": client is None or view.from_ledger,
+        "sandbox_pages": sandbox_pages(settings),
+        "channel_part": None,
     }
-    ctx.update(channel_context(db, settings, payment, view))  # Fatourati, cheque, transfer
-    if ctx["offline"]:
+    web = web_channel(payment.channel)
+    part = web.status_part(db, settings, payment, view) if web is not None else None
+    if part is not None:
+        ctx.update(part.context, channel_part=part.template)
+    if web is not None and web.waits_for_finance:
         ctx["refresh"] = False  # finance may take days: no self-reloading page
     return render(
         request,
@@ -321,32 +352,6 @@ async def status_page(
         settings=settings,
         form_targets=(resume.url,) if resume is not None and resume.url else (),
     )
-
-
-async def _cmi_return(request: Request, payment_id: str) -> Response:
-    """CMI's okUrl/failUrl: a cross-site POST that carries neither our session cookie nor a CSRF token.
-
-    Hence no session, no token and no state change here: the code posted is only a hint for the message;
-    the status page reads the truth from the workflow.
-    """
-    if not PAYMENT_ID.match(payment_id):
-        raise HTTPException(status_code=404, detail="Paiement introuvable.")
-    code = request.query_params.get("ProcReturnCode")
-    if request.method == "POST":
-        posted = (await request.form()).get("ProcReturnCode")
-        code = posted if isinstance(posted, str) else code
-    outcome = "ok" if (code or "").strip() == "00" else "echec"
-    return redirect(f"/paiements/{quote(payment_id)}?retour={outcome}")
-
-
-@router.post("/paiements/{payment_id}/retour")
-async def cmi_return_post(request: Request, payment_id: str) -> Response:
-    return await _cmi_return(request, payment_id)
-
-
-@router.get("/paiements/{payment_id}/retour")
-async def cmi_return_get(request: Request, payment_id: str) -> Response:
-    return await _cmi_return(request, payment_id)
 
 
 @router.get("/paiements/{payment_id}/annuler")

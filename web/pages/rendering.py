@@ -168,7 +168,7 @@ def menu_for(user: User | None, path: str) -> list[MenuItem]:
         children,
         active=path.startswith("/factures") or path.startswith("/paiements"),
     )
-    if user.role in (Role.FINANCE.value, Role.ADMIN.value):  # issue 4: the finance back-office
+    if user.role in (Role.FINANCE.value, Role.ADMIN.value):  # the finance back-office
         finance = MenuItem(
             "Finance",
             "/finance/paiements",

@@ -1,4 +1,4 @@
-/* Issue 4: the live countdown of a Fatourati reference. The server-rendered text is the no-JS path. */
+/* The live countdown of a Fatourati reference. The server-rendered text is the no-JS path. */
 (function () {
   "use strict";
   function pad(n) { return (n < 10 ? "0" : "") + n; }

@@ -4,6 +4,15 @@ Declines are recorded and the payer may try again until the deadline (CMI's page
 margin). Only the workflow decides, without a race, whether an approval still counts: it answers
 CMI ``ACTION=POSTAUTH`` (capture) while the attempt waits for its payer, ``APPROVED`` (acknowledged,
 not captured) otherwise.
+
+Answering POSTAUTH is not capturing: the answer may never reach CMI (our worker slow past CMI's
+10 s callback timeout, a redeploy), and CMI then holds an authorisation only. So the attempt settles
+only once CMI says it holds the money (``confirm_capture``): CMI's order status (ORDERHISTORY), and
+if it shows an authorisation only, our capture through CMI's API (PostAuth). If CMI holds neither
+(declined, voided, unknown), the attempt does not settle: it ends ``failed`` and gives the invoices
+back. It does not go back to waiting for the payer: CMI's order already carries this transaction (it
+takes no other card once one was approved), and a payer who was shown an approval must not be asked,
+on the same page, to pay again; a new attempt starts clean and finance sees why in the message log.
 """
 
 from __future__ import annotations
@@ -14,16 +23,26 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities import cmi_card
-    from activities.cmi_card import CmiFormInput
+    from activities.cmi_card import AUTHORISED, CAPTURED, CardOrderInput, CmiFormInput
     from activities.types import Decline, Reservation
     from portnet.statuses import PaymentStatus
-    from workflows.attempt import Approval
+    from workflows.attempt import Approval, Attempt
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
-    from workflows.policies import CARD_FORM_TIMEOUT
+    from workflows.policies import CAPTURE_FIRST_LOOK, CARD_FORM_TIMEOUT, PARTNER_RETRY, PARTNER_TIMEOUT
     from workflows.types import CmiDecision, CmiResult
 
 
+# The attempts started before the capture was confirmed settle on the POSTAUTH answer alone.
+CAPTURE_CONFIRMED = "cmi-capture-confirmed"
+NOT_CAPTURED = "Paiement non confirmé par CMI : aucune autorisation à capturer"
+
+
 class CmiCard(PaymentChannel):
+    def __init__(self, attempt: Attempt) -> None:
+        super().__init__(attempt)
+        # CMI disowned the approval we answered POSTAUTH to: a replay of it is no longer captured.
+        self.capture_refused = False
+
     async def start(self, reservation: Reservation) -> PayerAction | Failed:
         inp = self.attempt.inp
         form = await workflow.execute_local_activity(
@@ -46,14 +65,50 @@ class CmiCard(PaymentChannel):
             return Released(PaymentStatus.EXPIRED, reason)
         if attempt.approval is None:
             return Released(PaymentStatus.CANCELLED, attempt.cancel_reason or "Annulé")
+        if workflow.patched(CAPTURE_CONFIRMED):
+            return await self.confirm_capture(attempt.approval)
         return Paid(attempt.approval)
+
+    async def confirm_capture(self, approval: Approval) -> Outcome:
+        """Settles only on CMI's word: captured (by our POSTAUTH answer, or by our PostAuth now)."""
+        inp = CardOrderInput(self.attempt.inp.payment_id, approval.transaction_id)
+        await workflow.sleep(CAPTURE_FIRST_LOOK)  # CMI reads our answer, then captures
+        status = await workflow.execute_activity(
+            cmi_card.check_card_capture,
+            inp,
+            start_to_close_timeout=PARTNER_TIMEOUT,
+            retry_policy=PARTNER_RETRY,
+        )
+        if status.state == AUTHORISED:
+            # Our POSTAUTH answer never reached CMI: capture through its API.
+            capture = await workflow.execute_activity(
+                cmi_card.capture_card_payment,
+                inp,
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                retry_policy=PARTNER_RETRY,
+            )
+            if capture.captured:
+                return Paid(approval)
+            # Refused: our answer may have reached CMI meanwhile (captured), or CMI voided it.
+            status = await workflow.execute_activity(
+                cmi_card.check_card_capture,
+                inp,
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                retry_policy=PARTNER_RETRY,
+            )
+        if status.state == CAPTURED:
+            return Paid(approval)
+        workflow.logger.warning("CMI holds no capture for %s (%s): not settled", inp.payment_id, status.state)
+        self.capture_refused = True
+        return Released(PaymentStatus.FAILED, NOT_CAPTURED)
 
     def cmi_result(self, result: CmiResult) -> CmiDecision:
         """CMI's verified callback. Capture only while the attempt still waits for its payer."""
         attempt, view = self.attempt, self.attempt.view
         if view is None or not attempt.awaits_payer():
             approval = attempt.approval
-            if approval is not None and result.approved and result.trans_id == approval.transaction_id:
+            replayed = approval is not None and result.approved and result.trans_id == approval.transaction_id
+            if replayed and not self.capture_refused:
                 return CmiDecision("ACTION=POSTAUTH", "replay of the accepted approval")
             return CmiDecision("APPROVED", f"attempt is {view.status if view else 'starting'}: not captured")
         if result.amount != view.amount:

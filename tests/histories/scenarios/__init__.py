@@ -9,6 +9,8 @@ from tests.histories.scenarios import (
     fatourati,
     invoice_request,
     paydirect,
+    reconciliation,
+    unapplied,
 )
 from tests.histories.scenarios.common import Scenario
 
@@ -19,4 +21,6 @@ SCENARIOS: dict[str, Scenario] = {
     **amanpay.SCENARIOS,
     **paydirect.SCENARIOS,
     **invoice_request.SCENARIOS,
+    **reconciliation.SCENARIOS,
+    **unapplied.SCENARIOS,
 }

@@ -24,7 +24,7 @@ def notice(
     reason: str = "",
     event_id: str = "",
 ) -> AmanpayNotice:
-    """Amanpay's notification as web/api/amanpay.py turns it into the Update's argument."""
+    """Amanpay's notification as web/channels/amanpay.py turns it into the Update's argument."""
     return AmanpayNotice(
         callback_id=callback_id,
         event_id=event_id or f"{view.id}-{status}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from activities.cmi_card import AUTHORISED, CAPTURED, NOTHING
 from portnet.statuses import Channel
 from tests.histories.manifest import RecordedPath
 from tests.histories.recording import USER_NAME, PaymentHandle, Recording
@@ -17,7 +18,7 @@ ON_CMI_PAGE = timedelta(minutes=2)
 
 
 def approval(view: PaymentView, callback_id: int, trans_id: str) -> CmiResult:
-    """CMI's approved callback as web/api/callbacks.py turns it into the Update's argument."""
+    """CMI's approved callback as web/channels/cmi_card.py turns it into the Update's argument."""
     return CmiResult(
         callback_id=callback_id,
         approved=True,
@@ -48,11 +49,11 @@ def decline(view: PaymentView, callback_id: int, trans_id: str) -> CmiResult:
 
 
 async def _start(
-    r: Recording, path: RecordedPath, invoices: list[LedgerInvoice] | None = None
+    r: Recording, path: RecordedPath, invoices: list[LedgerInvoice] | None = None, plan: Plan | None = None
 ) -> tuple[PaymentHandle, PaymentView]:
     invoices = invoices or [PORTNET_INVOICE]
     inp = r.payment_input(path, Channel.CMI_CARD, invoices)
-    handle, view = await r.start_payment(inp, invoices)
+    handle, view = await r.start_payment(inp, invoices, plan)
     expect(view.status == "awaiting_payer", f"card attempt not awaiting the payer: {view}")
     expect(view.next_action is not None and view.next_action.type == "redirect_form", "no CMI form")
     return handle, view
@@ -120,7 +121,7 @@ async def emitter_acknowledged(r: Recording, path: RecordedPath) -> PaymentHandl
     decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 105, "26333ANPX00950"))
     expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
     await r.world.noticed(view.id)
-    # ANP's acknowledgement, as web/api/callbacks.emitter_ack signals it.
+    # ANP's acknowledgement, as web/api/emitter_acks.emitter_ack signals it.
     code = ANP[0]
     await handle.signal(
         PaymentWorkflow.emitter_acknowledged,
@@ -143,6 +144,21 @@ async def emitter_silent(r: Recording, path: RecordedPath) -> PaymentHandle:
     return handle
 
 
+def _approved_while_cmi_holds(cmi_holds: str, callback_id: int, trans_id: str) -> Scenario:
+    """An approval answered POSTAUTH, then CMI's order status says what it really holds."""
+
+    async def scenario(r: Recording, path: RecordedPath) -> PaymentHandle:
+        handle, view = await _start(r, path, plan=Plan([PORTNET_INVOICE.id], cmi_holds=cmi_holds))
+        await r.skip(ON_CMI_PAGE)
+        decision = await handle.execute_update(
+            PaymentWorkflow.cmi_result, approval(view, callback_id, trans_id)
+        )
+        expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
+        return handle
+
+    return scenario
+
+
 SCENARIOS: dict[str, Scenario] = {
     "payment_card_approved": approved,
     "payment_card_declined_then_approved": declined_then_approved,
@@ -153,4 +169,7 @@ SCENARIOS: dict[str, Scenario] = {
     "payment_card_invoice_already_held": invoice_already_held,
     "payment_card_emitter_acknowledged": emitter_acknowledged,
     "payment_card_emitter_silent": emitter_silent,
+    "payment_card_capture_confirmed": _approved_while_cmi_holds(CAPTURED, 108, "26333CAPT00961"),
+    "payment_card_captured_through_api": _approved_while_cmi_holds(AUTHORISED, 109, "26333LOST00962"),
+    "payment_card_not_captured": _approved_while_cmi_holds(NOTHING, 110, "26333NONE00963"),
 }

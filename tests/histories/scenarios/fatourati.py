@@ -16,7 +16,7 @@ INVOICES = [PORTNET_INVOICE, PORTNET_OTHER]
 
 
 def callback(view: PaymentView, callback_id: int, transaction: str, decision: str = "0") -> FatouratiResult:
-    """CMI Fatourati's callback as web/api/fatourati_callbacks.py turns it into the Update's argument."""
+    """CMI Fatourati's callback as web/channels/fatourati.py turns it into the Update's argument."""
     return FatouratiResult(
         callback_id=callback_id,
         transaction_number=transaction,

@@ -1,6 +1,6 @@
 """PayDirect: the right code, wrong codes, a dead code, an expired code, resends, refusal, cancel.
 
-Codes go in sealed, as web/amanpay.submit_sms_code sends them; a submission the Update's validator
+Codes go in sealed, as web/channels/paydirect.submit_sms_code sends them; a submission the Update's validator
 refuses (dead or expired code) leaves nothing in history, as in production.
 """
 

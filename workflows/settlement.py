@@ -1,0 +1,104 @@
+"""What follows a settlement, in every workflow that settles invoices: the confirmation e-mail, then a
+signed settlement notice to each emitter that does not settle directly, and its acknowledgement.
+
+``AfterSettlement`` is owned by the workflow (a payment attempt, an application of unapplied money)
+and fed the emitters' acknowledgements by its ``emitter_acknowledged`` Signal. Its commands (the
+activities, their options, their order) are what recorded histories hold: change them only behind
+``workflow.patched``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import emitters, ledger, mail
+    from activities.emitters import EmitterNoticeInput
+    from activities.mail import EmailInput
+    from activities.types import MarkPaidInput
+    from workflows.policies import (
+        LEDGER_RETRY,
+        LEDGER_TIMEOUT,
+        PARTNER_GIVE_UP,
+        PARTNER_RETRY,
+        PARTNER_TIMEOUT,
+    )
+    from workflows.types import EmitterAck
+
+
+class AfterSettlement:
+    def __init__(self) -> None:
+        self.acks: dict[str, EmitterAck] = {}
+
+    def acknowledged(self, ack: EmitterAck) -> None:
+        """An emitter's acknowledgement (the first one per emitter counts), whenever it arrives."""
+        self.acks.setdefault(ack.emitter_code, ack)
+
+    async def confirm_by_mail(self, payment_id: str, email: str) -> None:
+        try:
+            await workflow.execute_activity(
+                mail.send_payment_email,
+                EmailInput(payment_id, email, "payment_confirmed"),
+                start_to_close_timeout=PARTNER_TIMEOUT,
+                schedule_to_close_timeout=PARTNER_GIVE_UP,
+                retry_policy=PARTNER_RETRY,
+            )
+        except ActivityError:
+            # The money is in: a mail that cannot go out after a day of retries must not undo it.
+            workflow.logger.warning("confirmation e-mail for %s not sent", payment_id)
+
+    async def notify_emitters(
+        self,
+        payment_id: str,
+        awaiting: dict[str, list[str]],
+        transaction_id: str,
+        ack_deadline_seconds: int,
+        still_awaiting: Callable[[list[str]], None],
+    ) -> None:
+        """Each emitter gets a signed settlement notice; its acknowledgement marks its invoices paid.
+
+        ``still_awaiting`` is told the emitters still to acknowledge each time one does.
+        """
+        paid_at = workflow.now().isoformat()
+        codes = sorted(awaiting)
+        results = await asyncio.gather(
+            *[
+                workflow.execute_activity(
+                    emitters.send_settlement_notice,
+                    EmitterNoticeInput(payment_id, code, awaiting[code], transaction_id, paid_at),
+                    start_to_close_timeout=PARTNER_TIMEOUT,
+                    schedule_to_close_timeout=PARTNER_GIVE_UP,
+                    retry_policy=PARTNER_RETRY,
+                )
+                for code in codes
+            ],
+            return_exceptions=True,
+        )
+        # An emitter that could not take the notice keeps its invoices "Paiement confirmé" for finance.
+        pending = {
+            code for code, result in zip(codes, results, strict=True) if not isinstance(result, BaseException)
+        }
+        deadline = workflow.now() + timedelta(seconds=ack_deadline_seconds)
+        while pending:
+            remaining = (deadline - workflow.now()).total_seconds()
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(pending & set(self.acks)), timeout=max(remaining, 1)
+                )
+            except TimeoutError:
+                workflow.logger.warning("emitters %s did not acknowledge %s", sorted(pending), payment_id)
+                return
+            for code in sorted(pending & set(self.acks)):
+                await workflow.execute_activity(
+                    ledger.mark_invoices_paid,
+                    MarkPaidInput(payment_id, code, self.acks[code].emitter_ack_id),
+                    start_to_close_timeout=LEDGER_TIMEOUT,
+                    retry_policy=LEDGER_RETRY,
+                )
+                pending.discard(code)
+                still_awaiting(sorted(pending))
