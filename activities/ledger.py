@@ -174,15 +174,19 @@ def hold_invoices(session: Session, inp: ReserveInput) -> Payment:
     session.flush()  # the hold's primary key refuses an invoice held by another live attempt
     for inv, _ in rows:
         assert inv.id is not None
+        before = inv.status
         inv.status = InvoiceStatus.IN_PAYMENT.value
         session.add(inv)
+        # The guide's line keeps the invoice's state as the payer found it ("Non Réglée"); the
+        # invoice itself carries our richer "En cours de paiement". The name stays our code for the
+        # line (API, tests); the portal shows the names of EDI messages only.
         append_message(
             session,
             inv.id,
             function=function,
             name=f"{function}_PAY_REQ",
-            state=inv.status,
-            observations=f"Reglement des factures: {numbers} ({Channel(inp.channel).label})",
+            state=before,
+            observations=f"Reglement des factures: {numbers}",
             user_name=inp.user_name,
             receiver=RECEIVER.get(function),
             payment_id=payment.id,
@@ -204,12 +208,14 @@ def _log_declines(
 ) -> None:
     for decline in inp.declines:
         for invoice_id in invoice_ids:
+            hold = session.get(InvoiceHold, invoice_id)
             append_message(
                 session,
                 invoice_id,
                 function=function,
                 name=f"{function}_PAY_DECLINED",
-                state=InvoiceStatus.IN_PAYMENT.value,
+                # Like the guide's payment lines: the state the payer found the invoice in.
+                state=hold.previous_status if hold is not None else InvoiceStatus.UNPAID.value,
                 observations=f"Paiement refusé (code {decline.proc_return_code}): {decline.err_msg or '-'}",
                 user_name=inp.user_name,
                 receiver=RECEIVER.get(function),

@@ -16,14 +16,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http import partner_client
 from portnet.db import session_scope
-from portnet.models import Emitter, Invoice, InvoiceHold
+from portnet.marsa_terminals import ensure_terminal_emitter
+from portnet.messagelog import append_message
+from portnet.models import Document, Invoice, InvoiceHold, InvoiceMessage, PrestationLine
 from portnet.money import to_money
+from portnet.seed.guide import CREATION_MESSAGE, document_name
 from portnet.settings import get_settings
 from portnet.statuses import InvoiceStatus
 
@@ -38,6 +41,15 @@ class MarsaPageInput:
 
 
 @dataclass
+class MarsaLine:
+    """One prestation billed on the invoice, as MARSA MAROC lists it."""
+
+    prestation: str
+    operation_type: str
+    reference: str | None = None
+
+
+@dataclass
 class MarsaInvoiceRow:
     number: str
     type: str
@@ -49,6 +61,7 @@ class MarsaInvoiceRow:
     amount_ttc: str
     currency: str
     status: str
+    lines: list[MarsaLine] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +106,22 @@ def _fail(kind: str, detail: str) -> ApplicationError:
     return ApplicationError(MESSAGES[kind], detail, type=kind, non_retryable=True)
 
 
+def _text(value: Any, limit: int) -> str:
+    text = str(value or "").strip()
+    if len(text) > limit or any(ord(c) < 32 for c in text):
+        raise ValueError("bad text")
+    return text
+
+
+def _line(item: Any) -> MarsaLine:
+    if not isinstance(item, dict):
+        raise ValueError("line is not an object")
+    prestation, operation = _text(item.get("prestation"), 100), _text(item.get("operation_type"), 100)
+    if not prestation or not operation:
+        raise ValueError("line without prestation")
+    return MarsaLine(prestation, operation, _text(item.get("reference"), 60) or None)
+
+
 def _row(item: Any) -> MarsaInvoiceRow:
     if not isinstance(item, dict):
         raise ValueError("row is not an object")
@@ -106,6 +135,7 @@ def _row(item: Any) -> MarsaInvoiceRow:
     if ht < 0 or ttc < ht:
         raise ValueError("bad amounts")
     return MarsaInvoiceRow(
+        lines=[_line(line) for line in item.get("lines") or []][:20],
         number=number,
         type=str(item.get("type") or "principale"),
         customer_id=str(item["customer_id"]),
@@ -182,6 +212,55 @@ def _naive(iso: str) -> datetime:
     return datetime.fromisoformat(iso).replace(tzinfo=None)
 
 
+def _complete(
+    session: Session, invoice: Invoice, row: MarsaInvoiceRow, emitter_code: str, terminal: str
+) -> None:
+    """What every invoice of the ledger has: prestation lines, the creation message, its document.
+
+    Each part is added only where missing, so a retried page or a second request adds nothing.
+    """
+    assert invoice.id is not None
+    def has(model: Any) -> bool:
+        found = session.exec(select(model.id).where(model.invoice_id == invoice.id).limit(1)).first()
+        return found is not None
+
+    if not has(PrestationLine):
+        lines = row.lines or [MarsaLine("Prestations portuaires MARSA MAROC", f"Terminal {terminal}", None)]
+        for line in lines:
+            session.add(
+                PrestationLine(
+                    invoice_id=invoice.id,
+                    prestation=line.prestation,
+                    operation_type=line.operation_type,
+                    reference=line.reference,
+                )
+            )
+    if not has(InvoiceMessage):
+        append_message(
+            session,
+            invoice.id,
+            function=CREATION_MESSAGE["function"],
+            name=CREATION_MESSAGE["name"],
+            state=InvoiceStatus.UNPAID.value,
+            receiver=CREATION_MESSAGE["receiver"],
+            observations=CREATION_MESSAGE["observations"],
+            at=invoice.created_at,
+        )
+    document = select(Document.id).where(Document.invoice_id == invoice.id, Document.kind == "invoice")
+    if session.exec(document.limit(1)).first() is None:
+        session.add(
+            Document(
+                invoice_id=invoice.id,
+                kind="invoice",
+                name=document_name(invoice.id, emitter_code, invoice.created_at, invoice.number),
+                description="Facture",
+                content=None,
+                created_at=invoice.created_at,
+            )
+        )
+    session.flush()
+
+
 @activity.defn
 def upsert_invoices(inp: MarsaUpsertInput) -> MarsaUpsertResult:
     """Adds or refreshes the page's invoices; idempotent, and never touches one being paid or paid.
@@ -192,7 +271,8 @@ def upsert_invoices(inp: MarsaUpsertInput) -> MarsaUpsertResult:
     settings = get_settings()
     result = MarsaUpsertResult()
     with session_scope() as session:
-        emitter = session.exec(select(Emitter).where(Emitter.code == settings.marsa_maroc_emitter_code)).one()
+        # The terminal is the emitter: each terminal's invoices under its own MARSA MAROC emitter.
+        emitter = ensure_terminal_emitter(session, settings, inp.terminal)
         assert emitter.id is not None
         for row in inp.items:
             if row.customer_id != inp.customer_id:
@@ -229,6 +309,7 @@ def upsert_invoices(inp: MarsaUpsertInput) -> MarsaUpsertResult:
                     ).one()
                 else:
                     assert invoice.id is not None
+                    _complete(session, invoice, row, emitter.code, inp.terminal)
                     result.created += 1
                     result.invoice_ids.append(invoice.id)
                     continue
@@ -236,6 +317,8 @@ def upsert_invoices(inp: MarsaUpsertInput) -> MarsaUpsertResult:
             if existing.company_id != inp.company_id:
                 result.kept += 1
                 continue
+            # An invoice retrieved before lines, messages and documents were kept gets them now.
+            _complete(session, existing, row, emitter.code, inp.terminal)
             if existing.id not in result.invoice_ids:
                 result.invoice_ids.append(existing.id)
             held = session.get(InvoiceHold, existing.id) is not None

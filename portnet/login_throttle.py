@@ -100,7 +100,7 @@ class Attempt:
 
     @property
     def account_failures(self) -> int:
-        return next((r.failures for r in self.reservations if r.scope == ACCOUNT), 0)
+        return next((r.failures for r in self.reservations if r.scope.endswith(ACCOUNT)), 0)
 
     @property
     def wait_until(self) -> datetime | None:
@@ -199,13 +199,17 @@ def _current_lock(db: Session, keys: list[tuple[str, str]], now: datetime) -> tu
     return until, int(failures)
 
 
-def begin(db: Session, settings: Settings, username: str, address: str | None, now: datetime) -> Attempt:
+def begin(
+    db: Session, settings: Settings, username: str, address: str | None, now: datetime, kind: str = ""
+) -> Attempt:
     """Decides whether an attempt may check its password; if so, counts it as a failure for now.
 
     Commits, so that other requests and replicas see the count before the (slow) password check.
+    ``kind`` keeps another action's counts apart from the logins' with the same rules ("reset-" for
+    the password reset requests): asking for reset links must not lock anybody's login.
     """
     attempt = Attempt(account=account_key(username), address=address_key(address), allowed=False)
-    keys = [(ADDRESS, attempt.address), (ACCOUNT, attempt.account)]
+    keys = [(kind + ADDRESS, attempt.address), (kind + ACCOUNT, attempt.account)]
     waiting = _current_lock(db, keys, now)
     if waiting is None:
         for scope, key in keys:
@@ -230,7 +234,7 @@ def begin(db: Session, settings: Settings, username: str, address: str | None, n
 def succeeded(db: Session, attempt: Attempt) -> None:
     """The password was right: the account starts afresh; the address gets its attempt back."""
     for reservation in attempt.reservations:
-        if reservation.scope == ACCOUNT:
+        if reservation.scope.endswith(ACCOUNT):
             db.execute(sa.delete(_table).where(_row_is(reservation.scope, reservation.key)))
         else:
             _give_back(db, reservation)

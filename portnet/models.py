@@ -379,3 +379,33 @@ class ReconciliationFinding(SQLModel, table=True):
     partner_transaction: str | None = None
     found_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
     resolved_at: NaiveDatetime | None = None
+
+
+class PasswordResetToken(SQLModel, table=True):
+    """A "Mot de passe oublié" link: single use, 30 minutes. Only the SHA-256 of its token is kept,
+    so a leaked table cannot be turned into working links."""
+
+    __tablename__ = "password_reset_token"
+
+    token_hash: str = Field(primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    expires_at: NaiveDatetime
+    used_at: NaiveDatetime | None = None
+
+
+class AccessRequest(SQLModel, table=True):
+    """A "Nouveau client ?" request: a company asking for portal access, until finance handles it."""
+
+    __tablename__ = "access_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_name: str
+    customs_code: str
+    contact_name: str
+    email: str
+    phone: str
+    role: str  # what the company is: importateur, transitaire...
+    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    handled_at: NaiveDatetime | None = None
+    handled_by: str | None = None

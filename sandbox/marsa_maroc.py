@@ -84,7 +84,23 @@ class MarsaInvoice:
             "amount_ttc": f"{self.amount_ttc:.2f}",
             "currency": "MAD",
             "status": self.status,
+            "lines": self.lines(),
         }
+
+    def lines(self) -> list[dict[str, str]]:
+        """What was billed: container handling on arrival, and storage for the larger invoices."""
+        lines = [
+            {
+                "prestation": "Manutention conteneur",
+                "operation_type": "Débarquement",
+                "reference": f"BL{self.number}",
+            }
+        ]
+        if self.amount_ht >= 1000:
+            lines.append(
+                {"prestation": "Magasinage", "operation_type": "Import", "reference": f"BL{self.number}"}
+            )
+        return lines
 
 
 def _seed() -> dict[str, MarsaInvoice]:
@@ -111,6 +127,8 @@ def _seed() -> dict[str, MarsaInvoice]:
     add("04100012", "MOHA", "000118", "SATAA IMPORT EXPORT", datetime(2026, 10, 2), "1500.00", "1800.00")
     add("04100013", "MOHA", "000118", "SATAA IMPORT EXPORT", datetime(2026, 10, 9), "320.50", "384.60")
     add("05200007", "TMED", "000419", "ASKA IMPRT EXPORT", datetime(2026, 9, 15), "780.00", "936.00")
+    # TMTA at Jorf Lasfar too: that terminal's invoices are filed under their own emitter.
+    add("06300021", "JORF", "000236", "TMTA TMTA", datetime(2026, 10, 20), "4200.00", "5040.00")
     return invoices
 
 

@@ -8,6 +8,7 @@ on the PostgreSQL server at 127.0.0.1:5432. Settings are environment variables r
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
@@ -31,7 +32,7 @@ from portnet import settings as portnet_settings
 from portnet.models import Company, Emitter, Invoice, LoginThrottle, PrestationLine
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.temporal_codec import data_converter
-from tests.support.api import free_port
+from tests.support.api import Stack, free_port
 from tests.support.databases import fresh_database_url
 
 # The tests run the development configuration (sandboxes, sandbox secrets); production mode is
@@ -260,3 +261,30 @@ async def dev_env(database_url: str) -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stack(
+    dev_env: WorkflowEnvironment, database_url: str, web_port: int, sandbox_server: str
+) -> AsyncIterator[Stack]:
+    """The whole stack on real sockets, shared by tests/integration and tests/browser: the dev server,
+    a worker, the portal served by uvicorn (on this event loop) and the sandboxes' server."""
+    from tests.support.workers import running_worker
+    from web.app import create_app
+
+    async with running_worker(dev_env.client) as queue:
+        settings = portnet_settings.get_settings().model_copy(update={"temporal_task_queue": queue})
+        app = create_app(settings, temporal_client=dev_env.client)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=web_port, log_level="warning", lifespan="on")
+        )
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+            if task.done():
+                task.result()
+        try:
+            yield Stack(dev_env, app, f"http://127.0.0.1:{web_port}", queue, sandbox_server)
+        finally:
+            server.should_exit = True
+            await task

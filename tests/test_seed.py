@@ -16,7 +16,17 @@ from stdnum.ma import ice
 
 from portnet import migrate
 from portnet.db import make_engine
-from portnet.models import Company, Document, Emitter, Invoice, InvoiceMessage, PrestationLine, User
+from portnet.models import (
+    Company,
+    Document,
+    Emitter,
+    Invoice,
+    InvoiceMessage,
+    Payment,
+    PaymentInvoice,
+    PrestationLine,
+    User,
+)
 from portnet.security import verify_password
 from portnet.seed import (
     ANP,
@@ -28,6 +38,7 @@ from portnet.seed import (
     ice_check_digits,
     seed_demo,
 )
+from portnet.seed.history import paid_without_payment
 from portnet.statuses import InvoiceStatus, InvoiceType
 from tests.support.databases import fresh_database_url
 
@@ -117,11 +128,13 @@ def test_seed_fills_in_what_is_missing_and_keeps_changes(fresh_engine: Engine) -
 
 def test_seed_counts(session: Session) -> None:
     counts = demo_counts(session)
-    assert counts["emitters"] == 6
+    assert counts["emitters"] == 6 + 9  # the guide's, and one per other MARSA MAROC terminal
     assert counts["companies"] == 3
-    assert counts["users"] == 5
+    assert counts["users"] == 6
     assert counts["invoices"] >= 3 * 400
-    assert counts["invoice_messages"] == counts["invoices"]
+    paid = session.exec(select(sa.func.count()).select_from(Invoice).where(Invoice.status == "paid")).one()
+    # Creation for each; request, confirmation and paid for each paid one; 00069321's three attempts.
+    assert counts["invoice_messages"] == counts["invoices"] + 3 * paid + 3
     assert counts["documents"] == counts["invoices"]
     assert counts["prestation_lines"] > counts["invoices"]
 
@@ -154,7 +167,9 @@ def test_guide_invoice_of_sataa(session: Session) -> None:
     assert [(p.prestation, p.operation_type, p.reference, p.end_date) for p in lines] == [
         ("Abonnement Portnet", "Abonnement PORTNET", "Abonnement annuel IMP", datetime(2017, 10, 30))
     ]
-    (message,) = session.exec(select(InvoiceMessage).where(InvoiceMessage.invoice_id == invoice.id)).all()
+    message = session.exec(
+        select(InvoiceMessage).where(InvoiceMessage.invoice_id == invoice.id, InvoiceMessage.seq == 1)
+    ).one()
     assert (message.seq, message.function, message.name, message.state) == (1, "INV", "INV_115", "unpaid")
     assert (message.receiver, message.observations, message.needs_reply) == (
         "PortNet",
@@ -239,7 +254,7 @@ def test_ice_check_digits() -> None:
 
 def test_demo_users(session: Session) -> None:
     users = {u.username: u for u in session.exec(select(User)).all()}
-    assert set(users) == {"sataa", "aska", "tmta", "finance", "admin"}
+    assert set(users) == {"sataa", "yary", "aska", "tmta", "finance", "admin"}
     companies = {c.id: c.customs_code for c in session.exec(select(Company)).all()}
     assert companies[users["sataa"].company_id] == "290240"
     assert companies[users["aska"].company_id] == "93583"
@@ -320,7 +335,9 @@ def test_every_invoice_has_lines_a_creation_message_and_a_document(session: Sess
     ids = set(session.exec(select(Invoice.id)).all())
     assert set(lines) == ids and max(lines.values()) <= 3
     assert {m.invoice_id for m in messages} == ids
-    assert all((m.seq, m.function, m.name, m.state) == (1, "INV", "INV_115", "unpaid") for m in messages)
+    firsts = [m for m in messages if m.seq == 1]
+    assert len(firsts) == len(ids)
+    assert all((m.function, m.name, m.state) == ("INV", "INV_115", "unpaid") for m in firsts)
     assert {d.invoice_id for d in documents} == ids
     assert all(d.name.endswith(".pdf") and "#INV" in d.name for d in documents)
     prestations = set(session.exec(select(PrestationLine.prestation)).all())
@@ -364,7 +381,8 @@ def test_generate_invoices_on_top_of_the_demo(fresh_engine: Engine) -> None:
         after = demo_counts(session)
         assert first["invoices"] == 2500 and second["invoices"] == 700
         assert after["invoices"] == before["invoices"] + 3200
-        assert after["invoice_messages"] == after["invoices"]
+        added = after["invoice_messages"] - before["invoice_messages"]
+        assert added == after["invoices"] - before["invoices"]  # bulk invoices: their creation line only
         assert after["documents"] == after["invoices"]
         assert after["prestation_lines"] - before["prestation_lines"] == (
             first["prestation_lines"] + second["prestation_lines"]
@@ -437,3 +455,39 @@ def test_generate_invoices_can_skip_child_rows(fresh_engine: Engine) -> None:
 def test_generate_invoices_needs_companies(fresh_engine: Engine) -> None:
     with Session(fresh_engine) as session, pytest.raises(ValueError):
         generate_invoices(session, [], 10, random.Random(1))
+
+
+def test_paid_invoices_have_their_payment_and_00069321_its_history(session: Session) -> None:
+    assert paid_without_payment(session) == 0
+    paid = session.exec(select(Invoice).where(Invoice.status == "paid").order_by(col(Invoice.id))).first()
+    assert paid is not None
+    links = session.exec(select(PaymentInvoice).where(PaymentInvoice.invoice_id == paid.id)).all()
+    assert [link.in_force for link in links] == [True]
+    payment = session.get(Payment, links[0].payment_id)
+    assert payment is not None and payment.status == "succeeded" and payment.amount == paid.amount_ttc
+    names = [
+        m.name
+        for m in session.exec(
+            select(InvoiceMessage)
+            .where(InvoiceMessage.invoice_id == paid.id)
+            .order_by(col(InvoiceMessage.seq))
+        )
+    ]
+    assert names[0] == "INV_115" and names[-1] == "INV_PAID"
+
+    guide = session.exec(select(Invoice).where(Invoice.number == "00069321")).one()
+    lines = session.exec(
+        select(InvoiceMessage).where(InvoiceMessage.invoice_id == guide.id).order_by(col(InvoiceMessage.seq))
+    ).all()
+    attempts = [
+        (m.seq, m.function, m.name, m.state, m.user_name, m.receiver, m.observations) for m in lines[1:4]
+    ]
+    assert attempts == [
+        (n, "AMA", None, "unpaid", "yary", "Amanpay", "Reglement des factures: 00069321") for n in (2, 3, 4)
+    ]
+    assert [m.created_at.strftime("%d/%m/%Y %H:%M") for m in lines[1:4]] == [
+        "22/12/2017 10:00",
+        "22/12/2017 10:04",
+        "22/12/2017 11:53",
+    ]
+    assert session.exec(select(User).where(User.username == "yary")).one().role == "client"

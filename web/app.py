@@ -24,7 +24,7 @@ from portnet.logs import RequestScope, configure_logging
 from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter, payload_codec
-from web.api import emitter_acks, health, invoices, marsa_maroc, payments, session
+from web.api import access_requests, emitter_acks, health, invoices, marsa_maroc, payments, session
 from web.api import finance as finance_api
 from web.api import reconciliation as reconciliation_api
 from web.api.validation import VALIDATION_ERROR_SCHEMA
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(finance_api.router)
     app.include_router(reconciliation_api.router)
     app.include_router(marsa_maroc.router)
+    app.include_router(access_requests.router)
     app.include_router(codec_router)
     app.include_router(pages_router)
     for channel_pages in page_routers():

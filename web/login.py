@@ -47,17 +47,23 @@ def retry_text(retry_at: datetime, now: datetime) -> str:
     return local.strftime("%H:%M")
 
 
-def throttled_message(retry_at: datetime, now: datetime, full_lock: bool, settings: Settings) -> str:
+def throttled_message(
+    retry_at: datetime,
+    now: datetime,
+    full_lock: bool,
+    settings: Settings,
+    attempts: str = "tentatives de connexion infructueuses",
+    blocked: str = "la connexion est bloquée",
+) -> str:
+    """The wait in French; ``attempts``/``blocked`` name what is throttled (the password reset reuses it)."""
     when = retry_text(retry_at, now)
     if full_lock:
         minutes = max(1, settings.login_lock_seconds // 60)
         return (
-            f"Trop de tentatives de connexion infructueuses : la connexion est bloquée pendant {minutes} "
+            f"Trop de {attempts} : {blocked} pendant {minutes} "
             f"minutes. Réessayez à partir de {when} (heure de Casablanca)."
         )
-    return (
-        f"Trop de tentatives de connexion infructueuses. Réessayez à partir de {when} (heure de Casablanca)."
-    )
+    return f"Trop de {attempts}. Réessayez à partir de {when} (heure de Casablanca)."
 
 
 @dataclass

@@ -13,6 +13,7 @@ The modules, by what they hold:
 - :mod:`~portnet.seed.generator`: draws invoices from the catalogue as plain rows;
 - :mod:`~portnet.seed.writer`: writes those rows fast (COPY on PostgreSQL, ``executemany`` on SQLite);
 - :mod:`~portnet.seed.generated`: the demo's ~1,200 generated invoices;
+- :mod:`~portnet.seed.history`: the payments of the paid ones, 00069321's earlier attempts;
 - :mod:`~portnet.seed.bulk`: the benchmarks' bulk invoices (:func:`generate_invoices`).
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from portnet.marsa_terminals import ensure_terminal_emitters
 from portnet.models import Company, Document, Emitter, Invoice, InvoiceMessage, PrestationLine, User
 from portnet.seed.accounts import DEMO_PASSWORD, USERS, UserSpec, ensure_users
 from portnet.seed.bulk import generate_invoices
@@ -53,6 +55,8 @@ from portnet.seed.guide import (
     ensure_guide_invoices,
     ice_check_digits,
 )
+from portnet.seed.history import ensure_guide_attempts, ensure_paid_history
+from portnet.settings import get_settings
 
 __all__ = [
     "ANP",
@@ -92,10 +96,13 @@ def seed_demo(session: Session) -> dict[str, int]:
     """
     created: Counter[str] = Counter()
     emitters = ensure_emitters(session, created)
+    created["emitters"] += ensure_terminal_emitters(session, get_settings())
     companies = ensure_companies(session, created)
     ensure_users(session, companies, created)
     ensure_guide_invoices(session, emitters, companies, created)
     seed_generated(session, emitters, companies, created)
+    ensure_guide_attempts(session, created)
+    ensure_paid_history(session, created)
     session.commit()
     keys = ("emitters", "companies", "users", "invoices", "prestation_lines", "invoice_messages", "documents")
     return {key: created[key] for key in keys}

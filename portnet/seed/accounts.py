@@ -29,6 +29,8 @@ class UserSpec:
 
 USERS: tuple[UserSpec, ...] = (
     UserSpec("sataa", Role.CLIENT, "290240", "Comptabilité SATAA", "sataa@demo.portnet.ma"),
+    # The guide's payer of 00069321 (its three Amanpay attempts of 22/12/2017).
+    UserSpec("yary", Role.CLIENT, "290240", "Y. ARY (SATAA)", "yary@demo.portnet.ma"),
     UserSpec("aska", Role.CLIENT, "93583", "Comptabilité ASKA", "aska@demo.portnet.ma"),
     UserSpec("tmta", Role.CLIENT, "1247", "Comptabilité TMTA", "tmta@demo.portnet.ma"),
     UserSpec("finance", Role.FINANCE, None, "Direction financière PortNet", "finance@demo.portnet.ma"),

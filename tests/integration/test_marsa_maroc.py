@@ -273,3 +273,28 @@ async def test_portal_request_page_to_confirmation_with_cmi_channels_only(tmta: 
         "/factures/demande", data={"csrf_token": token, "terminal": "CASA", "customer_id": "999999"}
     )
     assert refused.status_code == 403 and "pas celui de votre société" in refused.text
+
+
+async def test_each_terminal_is_its_own_emitter_and_invoices_are_complete(
+    tmta: httpx.AsyncClient, db: Session
+) -> None:
+    response = await tmta.post(
+        "/api/v1/marsa-maroc/requests", json={"terminal": "JORF", "customer_id": "000236"}
+    )
+    request_id = response.json()["id"]
+
+    async def done() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await tmta.get(f"/api/v1/marsa-maroc/requests/{request_id}")).json()
+        return body if body["status"] != "running" else None
+
+    view = await eventually(done, timeout=30)
+    assert view["status"] == "completed", view
+    assert [(i["number"], i["emitter"]) for i in view["invoices"]] == [("06300021", "MARSAMAROC JORF")]
+    assert db.exec(select(Emitter).where(Emitter.code == "611MARSJORF")).one().name == "MARSAMAROC JORF"
+
+    casa = await request_and_wait(tmta, customer_id="000236")
+    for invoice_id in (view["invoices"][0]["id"], casa["invoices"][0]["id"]):
+        detail = (await tmta.get(f"/api/v1/invoices/{invoice_id}")).json()
+        assert detail["prestations"] and detail["prestations"][0]["prestation"] == "Manutention conteneur"
+        assert detail["messages"][0]["observations"] == "Création de la Facture"
+        assert "Facture" in [d["description"] for d in detail["documents"]]

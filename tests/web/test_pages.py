@@ -94,7 +94,9 @@ def invoice_id(db: Session, number: str) -> int:
 async def test_root_redirects_by_session(portal: httpx.AsyncClient) -> None:
     assert location(await portal.get("/")) == "/connexion"
     await logged_in(portal, "sataa")
-    assert location(await portal.get("/")) == "/factures"
+    assert location(await portal.get("/")) == "/accueil"
+    home = await portal.get("/accueil")
+    assert home.status_code == 200 and "Gestion des factures" in home.text and "Mon compte" in home.text
 
 
 async def test_login_page_and_good_login(portal: httpx.AsyncClient) -> None:
@@ -103,7 +105,7 @@ async def test_login_page_and_good_login(portal: httpx.AsyncClient) -> None:
     assert 'for="username">Utilisateur' in page.text and 'for="password">Mot de passe' in page.text
     assert "pn_csrf" in page.cookies
     response = await login(portal, "sataa")
-    assert location(response) == "/factures"
+    assert location(response) == "/accueil"
     assert "pn_session" in response.cookies
     listing = await portal.get("/factures")
     assert listing.status_code == 200 and "Gestion des factures" in listing.text
@@ -137,10 +139,10 @@ async def test_login_without_csrf_is_a_400(portal: httpx.AsyncClient) -> None:
     ("target", "expected"),
     [
         ("/factures/consultation?status=paid", "/factures/consultation?status=paid"),
-        ("//evil.example/x", "/factures"),
-        ("https://evil.example/", "/factures"),
-        ("/\\evil.example", "/factures"),
-        ("javascript:alert(1)", "/factures"),
+        ("//evil.example/x", "/accueil"),
+        ("https://evil.example/", "/accueil"),
+        ("/\\evil.example", "/accueil"),
+        ("javascript:alert(1)", "/accueil"),
     ],
 )
 async def test_login_next_is_relative_only(portal: httpx.AsyncClient, target: str, expected: str) -> None:

@@ -39,15 +39,17 @@ async def test_unpaid_card_attempt_expires_at_its_deadline(
     assert db.exec(select(InvoiceHold).where(InvoiceHold.invoice_id == invoice.id)).first() is None
     payment = db.get(Payment, inp.payment_id)
     assert payment is not None and payment.status == "expired"
-    names = [
-        m.name
-        for m in db.exec(
-            select(InvoiceMessage)
-            .where(InvoiceMessage.invoice_id == invoice.id)
-            .order_by(col(InvoiceMessage.seq))
-        ).all()
-    ]
-    assert names == ["CMI_PAY_REQ", "CMI_PAY_EXPIRED"]
+    messages = db.exec(
+        select(InvoiceMessage)
+        .where(InvoiceMessage.invoice_id == invoice.id)
+        .order_by(col(InvoiceMessage.seq))
+    ).all()
+    assert [m.name for m in messages] == ["CMI_PAY_REQ", "CMI_PAY_EXPIRED"]
+    # The guide's payment line: the invoice's state as the payer found it, its numbers.
+    assert (messages[0].state, messages[0].observations) == (
+        "unpaid",
+        f"Reglement des factures: {invoice.number}",
+    )
 
 
 async def test_deadline_after_declines_is_a_failure_with_the_declines_logged(

@@ -19,11 +19,10 @@ from web.pages.guards import (
     form_str,
     safe_next,
 )
-from web.pages.rendering import redirect, render
+from web.pages.rendering import redirect, render, render_anonymous
 from web.sessions import (
     close_session,
     csrf_valid,
-    ensure_prelogin_cookie,
     open_session,
     request_now,
     session_token,
@@ -36,9 +35,18 @@ MUST_CHANGE = (
 )
 
 
+HOME_PAGE = "/accueil"
+
+
 @router.get("/")
-def home(user: Annotated[User | None, Depends(optional_user)]) -> Response:
-    return redirect("/factures" if user is not None else "/connexion")
+def root(user: Annotated[User | None, Depends(optional_user)]) -> Response:
+    return redirect(HOME_PAGE if user is not None else "/connexion")
+
+
+@router.get(HOME_PAGE)
+def home(request: Request, user: PageUser, settings: AppSettings) -> Response:
+    """The main screen after login (guide, "Présentation de l'écran principal"): the menus as tiles."""
+    return render(request, "home.html", {}, settings=settings)
 
 
 def _login_page(
@@ -50,20 +58,13 @@ def _login_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    # The token in the form derives from the pre-login cookie, so the cookie is chosen before rendering.
-    probe = Response()
-    ensure_prelogin_cookie(request, probe, settings)
-    response = render(
+    return render_anonymous(
         request,
         "login.html",
         {"username": username, "next": next_url, "error": error},
         status_code=status_code,
         settings=settings,
     )
-    for cookie in probe.headers.getlist("set-cookie"):
-        response.headers.append("set-cookie", cookie)
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @router.get("/connexion")
@@ -74,7 +75,7 @@ def login_form(
     next: str | None = None,
 ) -> Response:
     if user is not None:
-        return redirect(PASSWORD_PAGE if user.must_change_password else safe_next(next))
+        return redirect(PASSWORD_PAGE if user.must_change_password else safe_next(next, HOME_PAGE))
     request.state.user = None
     return _login_page(request, settings, next_url=safe_next(next, ""))
 
@@ -118,7 +119,7 @@ async def login(request: Request, db: DB, settings: AppSettings) -> Response:
     if user.must_change_password:
         response = redirect(PASSWORD_PAGE, MUST_CHANGE, "warning", settings)
     else:
-        response = redirect(safe_next(next_url))
+        response = redirect(safe_next(next_url, HOME_PAGE))
     open_session(db, user, settings, response, now)
     return response
 

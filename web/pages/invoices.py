@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from sqlmodel import Session, col, select
 
 from portnet import queries
+from portnet.marsa_terminals import emitter_label
 from portnet.models import Company, PaymentInvoice, PrestationLine, UnappliedPayment
 from portnet.statuses import PAYABLE_STATUSES, InvoiceStatus, InvoiceType
 from web import marsa
@@ -181,10 +182,11 @@ def _request_page(
     company = db.get(Company, user.company_id) if user.company_id is not None else None
     terminal_names = dict(marsa.terminals(settings))
     values = form or {
-        "terminal": view.terminal if view else next(iter(terminal_names), ""),
+        "terminal": view.terminal if view else "",
         "customer_id": (company.marsa_customer_id or "") if company else "",
         "invoice_number": (view.invoice_number or "") if view else "",
     }
+    chosen = values.get("terminal", "")
     rows: list[queries.InvoiceRow] = []
     page, pages = 1, 1
     if view is not None and view.status == "completed":
@@ -199,9 +201,8 @@ def _request_page(
         request,
         "invoices/request.html",
         {
-            "terminals": marsa.terminals(settings),
-            "terminal_name": terminal_names.get(values.get("terminal", ""), ""),
-            "emitter_name": "MARSAMAROC CASA",
+            "terminals": [(c, n, emitter_label(settings, c)) for c, n in marsa.terminals(settings)],
+            "emitter_label": emitter_label(settings, chosen) if chosen in terminal_names else "",
             "values": values,
             "view": view,
             "percent": marsa.percent(view) if view else 0,

@@ -36,7 +36,7 @@ from portnet.statuses import (
     PaymentStatus,
     Role,
 )
-from web.sessions import csrf_token
+from web.sessions import csrf_token, ensure_prelogin_cookie
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 FLASH_COOKIE = "pn_flash"
@@ -177,6 +177,7 @@ def menu_for(user: User | None, path: str) -> list[MenuItem]:
                 MenuItem("En attente de confirmation", "/finance/confirmations"),
                 MenuItem("Encaissements non affectés", "/finance/encaissements"),
                 MenuItem("Factures", "/finance/factures"),
+                MenuItem("Demandes d'accès", "/finance/demandes-acces"),
             ],
             active=path.startswith("/finance"),
         )
@@ -289,4 +290,27 @@ def render(
     if user is not None:
         response.headers["Cache-Control"] = "no-store"
     content_security_policy(response, form_targets)
+    return response
+
+
+def render_anonymous(
+    request: Request,
+    name: str,
+    ctx: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    settings: Settings | None = None,
+) -> HTMLResponse:
+    """A page for visitors who are not logged in (login, forgotten password, access request).
+
+    Its form's CSRF token derives from the pre-login cookie, so the cookie is chosen before rendering.
+    """
+    settings = settings or get_settings()
+    request.state.user = getattr(request.state, "user", None)
+    probe = Response()
+    ensure_prelogin_cookie(request, probe, settings)
+    response = render(request, name, ctx, status_code=status_code, settings=settings)
+    for cookie in probe.headers.getlist("set-cookie"):
+        response.headers.append("set-cookie", cookie)
+    response.headers["Cache-Control"] = "no-store"
     return response

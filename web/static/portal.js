@@ -163,7 +163,34 @@
     dialog.addEventListener("click", function (ev) { if (ev.target === dialog) dialog.close(); });
   }
 
+  // "Nouvelle demande de facture": the terminal chosen is the emitter; the id fields follow it.
+  function terminalChoice() {
+    var select = document.querySelector("select[data-terminal]");
+    if (!select) return;
+    var fields = document.querySelector("[data-terminal-fields]");
+    var heading = document.querySelector("[data-emitter-label]");
+    function sync() {
+      var option = select.options[select.selectedIndex];
+      if (fields) fields.hidden = !select.value;
+      if (heading) heading.textContent = (option && select.value) ? option.getAttribute("data-emitter") : "choisissez le terminal";
+    }
+    select.addEventListener("change", sync);
+    sync();
+  }
+
+  // A table wider than the screen scrolls: keyboard users must be able to reach it (templates that
+  // do not say so themselves get it here).
+  function scrollableTables() {
+    document.querySelectorAll(".table-wrap:not([tabindex])").forEach(function (wrap) {
+      wrap.setAttribute("tabindex", "0");
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", "Tableau (défilement horizontal possible)");
+    });
+  }
+
   onReady(function () {
+    scrollableTables();
+    terminalChoice();
     autosubmit();
     autosubmitOnChange();
     compactSearch();

@@ -1,0 +1,63 @@
+"""Invoices in a browser: the home screen's menus, a search and an invoice opened; a MARSA MAROC
+request followed until its invoices are listed."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.async_api import expect
+
+from tests.support.api import Stack
+from tests.support.browser import Scenario, log_in
+from tests.support.pages import PASSWORD
+
+
+async def test_search_and_open_an_invoice(scenario: Scenario) -> None:
+    page = scenario.page
+    await log_in(scenario, "sataa", PASSWORD)
+    await expect(page).to_have_url(re.compile(r"/accueil$"))
+    await expect(page.get_by_role("heading", name="Factures", exact=True)).to_be_visible()
+    await scenario.check("home screen")
+
+    await page.locator(".home-menus").get_by_role("link", name="Gestion des factures").click()
+    await page.get_by_label("Numéro de la facture").fill("00069321")
+    await page.get_by_role("button", name="Rechercher").click()
+    await expect(page.get_by_text("Résultats ( 1 )")).to_be_visible()
+    await scenario.check("search result")
+
+    await page.get_by_role("link", name="00069321").first.click()
+    await expect(page.get_by_role("heading", name=re.compile("Suivi du Facture"))).to_be_visible()
+    await expect(page.get_by_role("heading", name="Liste des messages")).to_be_visible()
+    await expect(page.get_by_text("Création de la Facture").first).to_be_visible()
+    await scenario.check("invoice detail")
+
+
+async def test_marsa_maroc_request_with_its_progress(scenario: Scenario, stack: Stack) -> None:
+    page = scenario.page
+    await log_in(scenario, "tmta", PASSWORD)
+    await page.goto(scenario.base_url + "/factures/demande")
+    fields = page.locator("[data-terminal-fields]")
+    await expect(fields).to_be_hidden()  # the id fields appear once a terminal is chosen
+    await scenario.check("request form")
+
+    await page.get_by_label("Terminal MARSA MAROC").select_option("CASA")
+    await expect(fields).to_be_visible()
+    await expect(
+        page.get_by_role("heading", name=re.compile("MARSAMAROC CASA Port: Casablanca"))
+    ).to_be_visible()
+    await expect(page.get_by_label("Identifiant MARSAMAROC")).to_have_value("000236")
+    await scenario.check("terminal chosen")
+
+    # MARSA MAROC answers its first page slowly: long enough to see the progress.
+    async with httpx.AsyncClient(base_url=stack.sandbox_url) as sandbox:
+        slow = {"kind": "slow", "times": 1, "delay_seconds": 1.5}
+        assert (await sandbox.post("/sandbox/marsa-maroc/admin/faults", json=slow)).status_code == 200
+    await page.get_by_role("button", name="Envoyer").click()
+    await expect(page).to_have_url(re.compile(r"/factures/demande/MR[0-9A-F]{12}$"))
+    await expect(page.get_by_text("Traitement en cours")).to_be_visible()
+    await scenario.screenshot("request in progress")  # the page reloads itself every 2 s
+    await expect(page.get_by_text(re.compile(r"Résultats \( 2[34] \)"))).to_be_visible(timeout=60_000)
+    await expect(page.get_by_role("cell", name="02296945", exact=True)).to_be_visible()
+    await expect(page.get_by_role("cell", name=re.compile("TMTA"))).to_have_count(20)
+    await scenario.check("request results")

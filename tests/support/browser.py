@@ -1,0 +1,106 @@
+"""Browser scenarios' shared steps: check a page (no sideways scroll on a phone, axe-core with no
+serious or critical violation, a screenshot under var/screenshots/), log in through the form, read
+the sandbox mailbox.
+
+Scenarios drive Debian's chromium through Playwright's async API: the portal under test runs on the
+pytest session's event loop (``stack``), which a synchronous driver would block.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import Page
+
+from tests.support.workers import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+BLOCKING_IMPACTS = ("serious", "critical")
+PHONE_WIDTH = 390
+
+
+@dataclass(frozen=True)
+class Viewport:
+    name: str
+    width: int
+    height: int
+
+    @property
+    def is_phone(self) -> bool:
+        return self.width <= PHONE_WIDTH
+
+
+VIEWPORTS = {
+    "desktop": Viewport("desktop", 1366, 900),
+    "phone": Viewport("phone", PHONE_WIDTH, 844),
+}
+
+
+@dataclass
+class Scenario:
+    """One scenario at one width: its page, and where its screenshots go."""
+
+    page: Page
+    viewport: Viewport
+    name: str
+    base_url: str
+    steps: int = 0
+
+    async def screenshot(self, step: str) -> None:
+        """Only the picture (for a page that is about to reload itself)."""
+        self.steps += 1
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")
+        path = SCREENSHOTS / f"{self.name}-{self.viewport.name}-{self.steps:02d}-{slug}.png"
+        await self.page.screenshot(path=str(path), full_page=True)
+
+    async def check(self, step: str) -> None:
+        """The page as a person sees it now: screenshot, no sideways scroll, no serious a11y issue."""
+        await self.page.wait_for_load_state("load")
+        await self.screenshot(step)
+        if self.viewport.is_phone:
+            widths = await self.page.evaluate(
+                "() => [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            sideways = f"{step}: the page scrolls sideways at {widths[1]} px ({widths[0]} px wide)"
+            assert widths[0] <= widths[1], sideways
+        await assert_accessible(self.page, step)
+
+
+async def assert_accessible(page: Page, step: str) -> None:
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    violations: list[dict[str, Any]] = results.response.get("violations", [])
+    blocking = [v for v in violations if v.get("impact") in BLOCKING_IMPACTS]
+    details = [
+        f"{v['id']} ({v['impact']}): {v.get('help')} — {[n.get('target') for n in v.get('nodes', [])][:5]}"
+        for v in blocking
+    ]
+    assert not blocking, f"{step}: accessibility violations:\n" + "\n".join(details)
+
+
+async def log_in(scenario: Scenario, username: str, password: str) -> None:
+    page = scenario.page
+    await page.goto(scenario.base_url + "/connexion")
+    await page.get_by_label("Utilisateur").fill(username)
+    await page.get_by_label("Mot de passe", exact=True).fill(password)
+    await page.get_by_role("button", name="Se connecter").click()
+    await page.wait_for_load_state("load")
+
+
+async def last_mail_to(sandbox_url: str, address: str, subject_part: str) -> dict[str, Any]:
+    """The newest mail the sandbox mailbox received for ``address`` whose subject says so."""
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as client:
+
+        async def probe() -> dict[str, Any] | None:
+            mails = (await client.get("/sandbox/mail", params={"to": address})).json()
+            found = [m for m in mails if subject_part in m["subject"]]
+            return found[-1] if found else None
+
+        return await eventually(probe, timeout=20, every=0.2)
