@@ -89,6 +89,8 @@ class Attempt:
         # Set, before anything awaits, once a release or a partner cancel is about to start: from then
         # on no handler calls a partner or accepts money (an approval already accepted still settles).
         self.closing = False
+        # When the settlement was recorded (the emitters' notices carry it as the payment time).
+        self.settled_at: str | None = None
         # Held by every handler while it calls a partner, and by ``close`` to let that call end.
         self.partner_lock = asyncio.Lock()
         # The reservation, the release and the settlement run once each, shielded from an operator's cancel.
@@ -258,6 +260,7 @@ class Attempt:
         self.approval = approval
         view.next_action = None
         view.transaction_id = approval.transaction_id
+        self.settled_at = workflow.now().isoformat()
         settlement = await workflow.execute_activity(
             ledger.settle_payment,
             SettleInput(
@@ -267,7 +270,7 @@ class Attempt:
                 transaction_id=approval.transaction_id,
                 auth_code=approval.auth_code,
                 masked_pan=approval.masked_pan,
-                paid_at=workflow.now().isoformat(),
+                paid_at=self.settled_at,
                 payer=inp.payer,
                 declines=self.declines,
             ),

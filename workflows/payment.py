@@ -189,15 +189,15 @@ class PaymentWorkflow:
             return
         self._settled_steps_started = True
         inp, view = attempt.inp, attempt.shown
-        await self._after.confirm_by_mail(inp.payment_id, inp.payer.email)
-        if settlement.awaiting_emitters:
-            await self._after.notify_emitters(
-                inp.payment_id,
-                settlement.awaiting_emitters,
-                view.transaction_id or "",
-                inp.emitter_ack_deadline_seconds,
-                still_awaiting=lambda pending: setattr(view, "awaiting_emitters", pending),
-            )
+        await self._after.follow(
+            inp.payment_id,
+            inp.payer.email,
+            settlement.awaiting_emitters,
+            view.transaction_id or "",
+            inp.emitter_ack_deadline_seconds,
+            still_awaiting=lambda pending: setattr(view, "awaiting_emitters", pending),
+            paid_at=attempt.settled_at,
+        )
 
     async def _pay(self) -> None:
         attempt, channel = self._attempt, self._channel

@@ -31,9 +31,41 @@ with workflow.unsafe.imports_passed_through():
     from workflows.types import EmitterAck
 
 
+# Since this patch the confirmation e-mail and the emitters' notices go out side by side (an SMTP
+# outage no longer holds "paid" back from the emitters), and a notice's ``paid_at`` is when the
+# payment was settled, not when the notice left.
+MAIL_AND_NOTICES_TOGETHER = "mail-and-notices-together"
+
+
 class AfterSettlement:
     def __init__(self) -> None:
         self.acks: dict[str, EmitterAck] = {}
+
+    async def follow(
+        self,
+        payment_id: str,
+        email: str | None,
+        awaiting: dict[str, list[str]],
+        transaction_id: str,
+        ack_deadline_seconds: int,
+        still_awaiting: Callable[[list[str]], None],
+        paid_at: str | None = None,
+    ) -> None:
+        """The e-mail (when there is an address) and the emitters' notices, for a settled payment."""
+        mail_step = self.confirm_by_mail(payment_id, email) if email else None
+        notices = (
+            self.notify_emitters(
+                payment_id, awaiting, transaction_id, ack_deadline_seconds, still_awaiting, paid_at
+            )
+            if awaiting
+            else None
+        )
+        steps = [step for step in (mail_step, notices) if step is not None]
+        if workflow.patched(MAIL_AND_NOTICES_TOGETHER):
+            await asyncio.gather(*steps)
+            return
+        for step in steps:  # attempts begun before the patch: the e-mail first, then the notices
+            await step
 
     def acknowledged(self, ack: EmitterAck) -> None:
         """An emitter's acknowledgement (the first one per emitter counts), whenever it arrives."""
@@ -59,12 +91,14 @@ class AfterSettlement:
         transaction_id: str,
         ack_deadline_seconds: int,
         still_awaiting: Callable[[list[str]], None],
+        paid_at: str | None = None,
     ) -> None:
         """Each emitter gets a signed settlement notice; its acknowledgement marks its invoices paid.
 
-        ``still_awaiting`` is told the emitters still to acknowledge each time one does.
+        ``still_awaiting`` is told the emitters still to acknowledge each time one does; ``paid_at``
+        is when the payment was settled (the notice time for attempts begun before the patch).
         """
-        paid_at = workflow.now().isoformat()
+        paid_at = paid_at or workflow.now().isoformat()
         codes = sorted(awaiting)
         results = await asyncio.gather(
             *[

@@ -93,16 +93,15 @@ class ApplyUnappliedWorkflow:
             raise
         outcome = self._outcome
         assert outcome is not None
-        if hold.payer_email:
-            await self._after.confirm_by_mail(hold.payment_id, hold.payer_email)
-        if settlement.awaiting_emitters:
-            await self._after.notify_emitters(
-                hold.payment_id,
-                settlement.awaiting_emitters,
-                hold.transaction_id,
-                inp.emitter_ack_deadline_seconds,
-                still_awaiting=lambda pending: None,
-            )
+        await self._after.follow(
+            hold.payment_id,
+            hold.payer_email,
+            settlement.awaiting_emitters,
+            hold.transaction_id,
+            inp.emitter_ack_deadline_seconds,
+            still_awaiting=lambda pending: None,
+            paid_at=hold.paid_at,
+        )
         return outcome
 
     async def _apply(self, inp: ApplyUnappliedInput, hold: UnappliedHold) -> Settlement:
