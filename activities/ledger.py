@@ -7,7 +7,7 @@ is) and run on the worker's thread pool.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.late_settlement import keep_unapplied_settlement
+from activities.receipts import receipt_number, store_receipt
 from activities.types import (
     MarkPaidInput,
     ReleaseInput,
@@ -27,9 +28,7 @@ from activities.types import (
     SettleInput,
     Settlement,
 )
-from portnet import documents
 from portnet.db import session_scope
-from portnet.localtime import to_local
 from portnet.messagelog import append_message
 from portnet.models import (
     Company,
@@ -300,7 +299,7 @@ def settle_payment(inp: SettleInput) -> Settlement:
             select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")
         ).first()
         if receipt is None:
-            receipt = _store_receipt(session, payment, rows, inp)
+            receipt = store_receipt(session, payment, rows, inp)
         assert receipt.id is not None
         return Settlement(
             receipt_document_id=receipt.id,
@@ -312,45 +311,6 @@ def settle_payment(inp: SettleInput) -> Settlement:
 def _holds_its_invoices(session: Session, payment: Payment) -> bool:
     held = session.exec(select(InvoiceHold).where(InvoiceHold.payment_id == payment.id)).first()
     return held is not None
-
-
-def receipt_number(payment_id: str) -> str:
-    """The number printed on the receipt; Fatourati's answer to CMI quotes it too."""
-    return f"REC-{payment_id}"
-
-
-def _store_receipt(
-    session: Session, payment: Payment, rows: Sequence[tuple[Invoice, Emitter]], inp: SettleInput
-) -> Document:
-    company = session.get(Company, payment.company_id)
-    assert company is not None and payment.paid_at is not None
-    pdf = documents.render_receipt_pdf(
-        documents.ReceiptDocument(
-            receipt_number=receipt_number(payment.id),
-            payment_id=payment.id,
-            channel_label=Channel(payment.channel).label,
-            paid_at=to_local(payment.paid_at),
-            client=documents.ClientInfo(company.name, company.customs_code, company.ice, company.address),
-            invoices=[documents.PaidInvoiceItem(inv.number, em.name, inv.amount_ttc) for inv, em in rows],
-            total_paid=payment.amount,
-            partner_transaction_id=inp.transaction_id,
-            authorization_code=inp.auth_code,
-            card_number=inp.masked_pan,
-            payer_name=inp.payer.name,
-            payer_email=inp.payer.email,
-        )
-    )
-    doc = Document(
-        payment_id=payment.id,
-        kind="receipt",
-        name=f"RECU_{payment.id}.pdf",
-        description="Reçu de paiement",
-        content=pdf,
-        created_at=payment.paid_at,
-    )
-    session.add(doc)
-    session.flush()
-    return doc
 
 
 @activity.defn

@@ -18,8 +18,8 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import fatourati, mail
     from activities.fatourati import TokenInput
-    from activities.ledger import receipt_number
     from activities.mail import ReferenceEmailInput
+    from activities.receipts import receipt_number
     from activities.types import Decline, NextAction, Reservation
     from portnet.statuses import PaymentStatus
     from workflows.attempt import Approval, Attempt
