@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
@@ -55,6 +56,13 @@ from portnet.statuses import Channel, PaymentStatus
 # look-up, Amanpay's order status.
 ASKABLE = (
     Channel.CMI_CARD.value,
+    Channel.CMI_FATOURATI.value,
+    Channel.AMANPAY_CODE.value,
+    Channel.AMANPAY_AMANTY.value,
+)
+# Live attempts asked about while they still wait: channels whose partner's "paid" is delivered to
+# the workflow as the partner's own notice (a card attempt hears from CMI, which retries).
+ASKED_WHILE_LIVE = (
     Channel.CMI_FATOURATI.value,
     Channel.AMANPAY_CODE.value,
     Channel.AMANPAY_AMANTY.value,
@@ -134,8 +142,19 @@ def find_reconciliation_candidates(run_id: str) -> Candidates:
             .where(col(Payment.id).in_(select(InvoiceHold.payment_id).distinct()))
             .order_by(col(Payment.created_at))
         ).all()
+        waiting_since = dict(
+            session.exec(
+                select(InvoiceHold.payment_id, sa.func.min(InvoiceHold.created_at)).group_by(
+                    col(InvoiceHold.payment_id)
+                )
+            ).all()
+        )
+        live_after = now - timedelta(seconds=s.reconciliation_live_after_seconds)
         for payment, data in held:
-            if deadline_of(payment, data, s) + grace < now:
+            overdue = deadline_of(payment, data, s) + grace < now
+            # PSync: a notice the partner never delivered must not leave paid invoices waiting.
+            asked_while_live = payment.channel in ASKED_WHILE_LIVE and waiting_since[payment.id] < live_after
+            if overdue or asked_while_live:
                 attempts.append(payment.id)
         checked = select(ReconciliationFinding.payment_id).where(
             ReconciliationFinding.kind == "expired_attempt",
@@ -346,9 +365,12 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
     # A partner that does not answer must not keep invoices held by a closed attempt: the release
     # goes on, the failure is raised at the end (Temporal retries; the next run asks again).
     unanswered: Exception | None = None
+    # A live attempt is asked too once it has waited a while on a channel whose "paid" it can take
+    # from us (PSync: the partner's notice may never come); a card attempt hears from CMI itself.
+    asked_while_live = live and payment.channel in ASKED_WHILE_LIVE
     if (
         payment.channel in ASKABLE
-        and (overdue or not live)
+        and (overdue or not live or asked_while_live)
         and not await asyncio.to_thread(findings.has_finding, checked_key)
     ):
         reference = data.partner_reference if data is not None else None

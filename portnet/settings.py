@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     reconciliation_interval_seconds: PositiveInt = 300
     reconciliation_stale_seconds: PositiveInt = 300
     reconciliation_grace_seconds: PositiveInt = 300
+    # A live attempt waiting this long for its partner's notice is asked about too (a notice the
+    # partner never delivered): Fatourati and Amanpay say "paid", the attempt settles.
+    reconciliation_live_after_seconds: PositiveInt = 120
     reconciliation_lookback_seconds: PositiveInt = 7 * 24 * 3600
 
     # MARSA MAROC's invoicing API: invoices by terminal and customer id or by number.

@@ -16,10 +16,13 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+from temporalio import activity
 from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
+from activities.amanpay import AmanpayOrder, AmanpayOrderInput
 from activities.cmi_card import AUTHORISED
 from portnet.db import get_engine
 from portnet.models import (
@@ -43,8 +46,10 @@ from tests.support.cmi_callbacks import card_callback
 from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.sandbox import amanpay_order, open_session, token_request
 from tests.support.workers import (
+    activity_name,
     eventually,
     fatourati_input,
+    paydirect_input,
     payment_input,
     running_worker,
     start,
@@ -423,3 +428,52 @@ async def test_partner_down_does_not_keep_a_closed_attempts_invoices_held(
     db.expire_all()
     assert db.get(Invoice, invoice.id).status == "unpaid"  # type: ignore[union-attr]
     assert {(f.kind, f.outcome) for f in findings_of(db, payment.id)} == {("orphan_hold", "released")}
+
+
+async def test_a_live_attempt_whose_notice_never_came_settles_on_the_partners_word(
+    dev_env: WorkflowEnvironment, sandbox_server: str, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """PSync: Amanpay took the cash but its notification never reached us. The attempt still waits
+    within its 72 hours; reconciliation asks Amanpay and hands its "paid" to the attempt, which settles."""
+    settings = get_settings()
+    invoice = make_invoice(ht="200.00", tva="40.00")
+    inp = paydirect_input(invoice, channel="amanpay_code")
+    fakes = PartnerFakes()
+
+    @activity.defn(name="create_order")
+    async def create_order(order: AmanpayOrderInput) -> AmanpayOrder:
+        async with httpx.AsyncClient(base_url=f"{sandbox_server}/sandbox", timeout=30) as partner:
+            created = (
+                await amanpay_order(
+                    partner, settings, order.payment_id, amount=order.amount, notify_url=NOWHERE
+                )
+            ).json()
+        return AmanpayOrder(ok=True, code=created["code"], expires_at=created["expires_at"])
+
+    activities = [a for a in fakes.amanpay() if activity_name(a) != "create_order"]
+    async with worker_with_fakes(
+        dev_env.client, [*activities, *fakes.silent_emitters(), create_order]
+    ) as queue:
+        handle = await start(dev_env.client, inp, queue)
+        view = await wait_status(handle, "awaiting_payer")
+        assert view.next_action is not None and view.next_action.code
+        async with httpx.AsyncClient(base_url=f"{sandbox_server}/sandbox", timeout=30) as partner:
+            cash = (
+                await partner.post(
+                    "/tashilat/payments", json={"code": view.next_action.code, "amount": "240.00"}
+                )
+            ).json()
+        assert cash["result"] == "paid"
+        before = await reconcile(dev_env.client, queue)  # waiting less than 2 minutes: not asked yet
+        assert not [o for o in before.outcomes if o.endswith("delivered")]
+        db.execute(  # the attempt has been waiting for a while now
+            update(InvoiceHold)
+            .where(col(InvoiceHold.payment_id) == inp.payment_id)
+            .values(created_at=utcnow() - timedelta(minutes=5))
+        )
+        db.commit()
+        report = await reconcile(dev_env.client, queue)
+        assert "expired_attempt:delivered" in report.outcomes
+        result = await handle.result()
+    assert result.status == "succeeded"
+    assert db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == inp.payment_id)).all() == []
