@@ -131,7 +131,8 @@ def offline_input(company_id: int, invoice_ids: list[int], channel: str = "bank_
     return inp
 
 
-def paydirect_input(invoice: Invoice, channel: str = "amanpay_paydirect") -> PaymentInput:
+def amanpay_input(invoice: Invoice, channel: str = "amanpay_paydirect") -> PaymentInput:
+    """An Amanpay attempt (PayDirect by default; cash code, Amanty) for one invoice, payer filled in."""
     return PaymentInput(
         payment_id="PN" + uuid.uuid4().hex[:12].upper(),
         channel=channel,

@@ -7,7 +7,6 @@ real. The HTTP side is in tests/integration/test_amanpay.py.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -20,32 +19,9 @@ from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
 from tests.support.fakes import CASH_CODE, PartnerFakes
 from tests.support.ledger import invoice_status as status_of
-from tests.support.workers import wait_status, worker_with_fakes
+from tests.support.workers import amanpay_input, wait_status, worker_with_fakes
 from web.app import create_app
 from workflows.payment import PaymentWorkflow
-from workflows.types import AmanpayPayer, AmanpaySettings, PayerInfo, PaymentInput
-
-
-def amanpay_input(invoice: Invoice, channel: str) -> PaymentInput:
-    return PaymentInput(
-        payment_id="PN" + uuid.uuid4().hex[:12].upper(),
-        channel=channel,
-        company_id=invoice.company_id,
-        user_id=None,
-        user_name="sataa",
-        invoice_ids=[invoice.id or 0],
-        payer=PayerInfo(name="Yassine Alaoui", email="payeur@sataa.ma", phone="+212600000001"),
-        emitter_ack_deadline_seconds=3600,
-        amanpay=AmanpayPayer(
-            last_name="Alaoui",
-            first_name="Yassine",
-            contract_number="PD1002457",
-            cin="BE123456",
-            mandataire="Yassine Alaoui",
-            phone="+212600000001",
-        ),
-        amanpay_settings=AmanpaySettings(),
-    )
 
 
 async def test_cash_code_expires_after_72_hours_and_is_cancelled_at_amanpay(

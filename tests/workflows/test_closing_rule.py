@@ -39,9 +39,9 @@ from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.gates import Gate, activity_spans, admitted, taken_in
 from tests.support.ledger import invoice_status as status_of
 from tests.support.workers import (
+    amanpay_input,
     eventually,
     offline_input,
-    paydirect_input,
     payment_input,
     start,
     wait_status,
@@ -135,7 +135,7 @@ async def test_paydirect_cancel_during_a_verification_lets_the_bank_answer(
 ) -> None:
     """The bank authorizes the code it was given before the cancel: the money is taken, so it settles."""
     invoice = make_invoice()
-    inp = paydirect_input(invoice)
+    inp = amanpay_input(invoice)
     verify = Gate()
     async with worker_with_fakes(time_env.client, bank(verify, [AUTHORIZED])) as queue:
         handle = await start(time_env.client, inp, queue)
@@ -158,7 +158,7 @@ async def test_paydirect_deadline_during_a_verification_refuses_the_queued_code(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
     invoice = make_invoice()
-    inp = paydirect_input(invoice)
+    inp = amanpay_input(invoice)
     inp.amanpay_settings = AmanpaySettings(step_timeout_seconds=120)
     verify = Gate()
     wrong = PayDirectVerdict("wrong", 2)
@@ -190,7 +190,7 @@ async def test_queued_codes_are_verified_one_at_a_time(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
     invoice = make_invoice()
-    inp = paydirect_input(invoice)
+    inp = amanpay_input(invoice)
     verify = Gate()
     verdicts = [PayDirectVerdict("wrong", 2), PayDirectVerdict("wrong", 1), PayDirectVerdict("dead", 0)]
     async with worker_with_fakes(time_env.client, bank(verify, verdicts)) as queue:
@@ -383,7 +383,7 @@ async def test_operator_cancel_during_a_verification_lets_the_bank_answer(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
     invoice = make_invoice()
-    inp = paydirect_input(invoice)
+    inp = amanpay_input(invoice)
     verify = Gate()
     async with worker_with_fakes(time_env.client, bank(verify, [AUTHORIZED])) as queue:
         handle = await start(time_env.client, inp, queue)
@@ -447,7 +447,7 @@ async def test_cancel_order_that_never_succeeds_still_releases(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
     invoice = make_invoice()
-    inp = paydirect_input(invoice, channel="amanpay_code")
+    inp = amanpay_input(invoice, channel="amanpay_code")
 
     @activity.defn(name="cancel_order")
     async def cancel_order(payment_id: str) -> str:
@@ -469,7 +469,7 @@ async def test_two_resends_accepted_together_send_one_code(
     """Both requests admitted while no worker polls, in whichever order the server hands them over: one
     reaches the bank, the other is refused (busy, or over the limit), never sent twice."""
     invoice = make_invoice()
-    inp = paydirect_input(invoice)
+    inp = amanpay_input(invoice)
     inp.amanpay_settings = AmanpaySettings(resend_interval_seconds=0, max_resends=1)
     resends = Gate(held=0)
 
@@ -513,7 +513,7 @@ async def test_a_code_sent_while_a_new_code_is_requested_waits_for_it(
     """The bank is asked one thing at a time: a code typed while the new code is being sent is checked
     once the bank has sent it, never beside it."""
     invoice = make_invoice()
-    inp = paydirect_input(invoice)
+    inp = amanpay_input(invoice)
     inp.amanpay_settings = AmanpaySettings(resend_interval_seconds=0)
     resend, verify = Gate(), Gate(held=0)
 

@@ -22,7 +22,7 @@ from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
 from tests.support.fakes import PartnerFakes
 from tests.support.ledger import invoice_status as status_of
-from tests.support.workers import paydirect_input, wait_status, worker_with_fakes
+from tests.support.workers import amanpay_input, wait_status, worker_with_fakes
 from workflows.payment import PaymentWorkflow
 from workflows.types import SealedCode
 
@@ -32,7 +32,7 @@ async def test_sms_code_expires_after_ten_minutes_then_a_new_one_is_possible(
 ) -> None:
     invoice = make_invoice()
     fakes = PartnerFakes()
-    inp = paydirect_input(invoice)
+    inp = amanpay_input(invoice)
     code = SealedCode(amanpay_protocol.seal_otp(get_settings().secret_key, inp.payment_id, "123456"))
     async with worker_with_fakes(time_env.client, fakes.amanpay()) as queue:
         handle = await time_env.client.start_workflow(
@@ -59,7 +59,7 @@ async def test_sms_step_times_out_after_fifteen_minutes_and_releases(
 ) -> None:
     invoice = make_invoice()
     fakes = PartnerFakes()
-    inp = paydirect_input(invoice)
+    inp = amanpay_input(invoice)
     async with worker_with_fakes(time_env.client, fakes.amanpay()) as queue:
         handle = await time_env.client.start_workflow(
             PaymentWorkflow.run, inp, id=f"payment-{inp.payment_id}", task_queue=queue

@@ -47,9 +47,9 @@ from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.sandbox import amanpay_order, open_session, token_request
 from tests.support.workers import (
     activity_name,
+    amanpay_input,
     eventually,
     fatourati_input,
-    paydirect_input,
     payment_input,
     running_worker,
     start,
@@ -437,7 +437,7 @@ async def test_a_live_attempt_whose_notice_never_came_settles_on_the_partners_wo
     within its 72 hours; reconciliation asks Amanpay and hands its "paid" to the attempt, which settles."""
     settings = get_settings()
     invoice = make_invoice(ht="200.00", tva="40.00")
-    inp = paydirect_input(invoice, channel="amanpay_code")
+    inp = amanpay_input(invoice, channel="amanpay_code")
     fakes = PartnerFakes()
 
     @activity.defn(name="create_order")
