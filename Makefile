@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The message catalogs (fr, ar, en) compiled from their .po (portnet/i18n.py).
 setup: $(STAMP)
+	$(PY) -m portnet.i18n
 
-migrate: $(STAMP)
+migrate: setup
 	$(PY) -m portnet.cli migrate
 
 seed: migrate
@@ -29,7 +31,7 @@ run: seed
 	$(PY) -m portnet.launcher
 
 ## Sets everything up, then runs the whole suite on SQLite and on PostgreSQL, then ruff and mypy.
-test: $(STAMP)
+test: setup
 	$(PY) -m pytest -q
 	PORTNET_TEST_DATABASE=postgresql $(PY) -m pytest -q
 	$(VENV)/bin/ruff check .

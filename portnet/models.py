@@ -68,6 +68,8 @@ class User(SQLModel, table=True):
     must_change_password: bool = False
     is_active: bool = True
     created_at: NaiveDatetime = Field(default_factory=utcnow)
+    # fr | ar | en, chosen in the page header; None: the browser's language (portnet/i18n.py).
+    language: str | None = Field(default=None, max_length=2)
 
 
 class UserSession(SQLModel, table=True):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from portnet.i18n import N_
+
 
 class InvoiceStatus(StrEnum):
     UNPAID = "unpaid"
@@ -24,14 +26,14 @@ class InvoiceStatus(StrEnum):
 
 
 INVOICE_STATUS_LABELS: dict[InvoiceStatus, str] = {
-    InvoiceStatus.UNPAID: "Non réglée",
-    InvoiceStatus.REQUESTED: "Demandée",
-    InvoiceStatus.IN_PAYMENT: "En cours de paiement",
-    InvoiceStatus.PAYMENT_CONFIRMED: "Paiement confirmé",
-    InvoiceStatus.AWAITING_PARTNER: "Attente confirmation partenaire",
-    InvoiceStatus.PAID: "Facture payée",
-    InvoiceStatus.BLOCKED: "Bloquée",
-    InvoiceStatus.CANCELLED: "Annulée",
+    InvoiceStatus.UNPAID: N_("Non réglée"),
+    InvoiceStatus.REQUESTED: N_("Demandée"),
+    InvoiceStatus.IN_PAYMENT: N_("En cours de paiement"),
+    InvoiceStatus.PAYMENT_CONFIRMED: N_("Paiement confirmé"),
+    InvoiceStatus.AWAITING_PARTNER: N_("Attente confirmation partenaire"),
+    InvoiceStatus.PAID: N_("Facture payée"),
+    InvoiceStatus.BLOCKED: N_("Bloquée"),
+    InvoiceStatus.CANCELLED: N_("Annulée"),
 }
 
 # Only these may be put into a payment attempt.
@@ -45,7 +47,11 @@ class InvoiceType(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"principale": "Principale", "avoir": "Avoir", "complementaire": "Complémentaire"}[self.value]
+        return {
+            "principale": N_("Principale"),
+            "avoir": N_("Avoir"),
+            "complementaire": N_("Complémentaire"),
+        }[self.value]
 
 
 class Channel(StrEnum):
@@ -81,17 +87,18 @@ class PaymentMethod(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"cmi": "CMI", "amanpay": "Amanpay", "cheque": "Chèque", "virement": "Virement"}[self.value]
+        labels = {"cmi": "CMI", "amanpay": "Amanpay", "cheque": N_("Chèque"), "virement": N_("Virement")}
+        return labels[self.value]
 
 
 CHANNEL_LABELS: dict[Channel, str] = {
-    Channel.CMI_CARD: "CMI carte bancaire",
-    Channel.CMI_FATOURATI: "CMI Fatourati",
-    Channel.AMANPAY_AMANTY: "Amanpay Amanty",
-    Channel.AMANPAY_PAYDIRECT: "Amanpay PayDirect",
-    Channel.AMANPAY_CODE: "Amanpay code de paiement",
-    Channel.BANK_TRANSFER: "Virement",
-    Channel.CHEQUE: "Chèque",
+    Channel.CMI_CARD: N_("CMI carte bancaire"),
+    Channel.CMI_FATOURATI: N_("CMI Fatourati"),
+    Channel.AMANPAY_AMANTY: N_("Amanpay Amanty"),
+    Channel.AMANPAY_PAYDIRECT: N_("Amanpay PayDirect"),
+    Channel.AMANPAY_CODE: N_("Amanpay code de paiement"),
+    Channel.BANK_TRANSFER: N_("Virement"),
+    Channel.CHEQUE: N_("Chèque"),
 }
 
 CHANNEL_METHOD: dict[Channel, PaymentMethod] = {
@@ -140,13 +147,13 @@ class PaymentStatus(StrEnum):
 
 
 PAYMENT_STATUS_LABELS: dict[PaymentStatus, str] = {
-    PaymentStatus.STARTED: "Démarré",
-    PaymentStatus.AWAITING_PAYER: "En attente du payeur",
-    PaymentStatus.AWAITING_CONFIRMATION: "En attente de confirmation",
-    PaymentStatus.SUCCEEDED: "Réussi",
-    PaymentStatus.FAILED: "Échoué",
-    PaymentStatus.EXPIRED: "Expiré",
-    PaymentStatus.CANCELLED: "Annulé",
+    PaymentStatus.STARTED: N_("Démarré"),
+    PaymentStatus.AWAITING_PAYER: N_("En attente du payeur"),
+    PaymentStatus.AWAITING_CONFIRMATION: N_("En attente de confirmation"),
+    PaymentStatus.SUCCEEDED: N_("Réussi"),
+    PaymentStatus.FAILED: N_("Échoué"),
+    PaymentStatus.EXPIRED: N_("Expiré"),
+    PaymentStatus.CANCELLED: N_("Annulé"),
 }
 
 
@@ -167,8 +174,8 @@ class MessageFunction(StrEnum):
     @property
     def label(self) -> str:
         return {
-            "INV": "Invoice (facture) (INV)",
-            "CMI": "Dans le processus de paiement (CMI)",
-            "AMA": "Dans le processus de paiement (AMA)",
-            "FIN": "Back-office finance (FIN)",
+            "INV": N_("Invoice (facture) (INV)"),
+            "CMI": N_("Dans le processus de paiement (CMI)"),
+            "AMA": N_("Dans le processus de paiement (AMA)"),
+            "FIN": N_("Back-office finance (FIN)"),
         }[self.value]

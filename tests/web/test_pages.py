@@ -432,7 +432,7 @@ async def test_other_company_invoice_is_a_404(portal: httpx.AsyncClient, db: Ses
 async def test_error_pages(portal: httpx.AsyncClient) -> None:
     missing = await portal.get("/nulle-part")
     assert missing.status_code == 404 and "Page introuvable" in missing.text
-    assert '<html lang="fr">' in missing.text
+    assert '<html lang="fr" dir="ltr">' in missing.text
     api = await portal.get("/api/v1/nulle-part")
     assert api.status_code == 404 and api.json() == {"detail": "Ressource introuvable."}  # French, as JSON
     await logged_in(portal, "sataa")

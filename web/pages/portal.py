@@ -6,7 +6,7 @@ rendering.py), and importing those must not import every page of the portal firs
 
 from fastapi import APIRouter
 
-from web.pages import access_requests, auth, finance, invoices, password_reset, payments
+from web.pages import access_requests, auth, finance, invoices, language, password_reset, payments
 from web.pages import reconciliation as reconciliation_pages
 
 router = APIRouter(include_in_schema=False)
@@ -17,3 +17,4 @@ router.include_router(finance.router)
 router.include_router(reconciliation_pages.router)
 router.include_router(password_reset.router)
 router.include_router(access_requests.router)
+router.include_router(language.router)

@@ -23,9 +23,10 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.templating import Jinja2Templates
 
+from portnet import i18n
+from portnet.i18n import gettext
 from portnet.localtime import to_local
 from portnet.models import User
-from portnet.money import format_fr
 from portnet.settings import Settings, get_settings
 from portnet.statuses import (
     Channel,
@@ -50,16 +51,16 @@ def money(value: Decimal | str | None, currency: str | None = "MAD") -> str:
     """Strings are accepted because the workflow view carries amounts as "3600.00"."""
     if value is None or value == "":
         return DASH
-    return format_fr(Decimal(value) if isinstance(value, str) else value, currency)
+    return i18n.format_amount(Decimal(value) if isinstance(value, str) else value, currency)
 
 
 def fr_date(value: datetime | date | None, with_time: bool = True) -> str:
     """Business dates (invoice date, due date) as stored: they are calendar values, not instants."""
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        return value.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
-    return value.strftime("%d/%m/%Y")
+    if isinstance(value, datetime) and with_time:
+        return i18n.format_moment(value)
+    return i18n.format_day(value)
 
 
 def fr_stamp(value: datetime | str | None) -> str:
@@ -73,7 +74,7 @@ def fr_stamp(value: datetime | str | None) -> str:
             return value
     else:
         instant = value
-    return to_local(instant).strftime("%d/%m/%Y %H:%M")
+    return i18n.format_moment(to_local(instant))
 
 
 def _label(enum: Any, value: str | None) -> str:
@@ -81,7 +82,7 @@ def _label(enum: Any, value: str | None) -> str:
     if not value:
         return ""
     try:
-        return str(enum(value).label)
+        return gettext(str(enum(value).label))
     except ValueError:
         return value
 
@@ -111,7 +112,12 @@ def message_function(value: str | None) -> str:
 
 
 def yes_no(value: bool | None) -> str:
-    return "Oui" if value else "Non"
+    return gettext("Oui") if value else gettext("Non")
+
+
+def translate(value: str | None) -> str:
+    """A French sentence computed in Python (a refusal, a workflow's message) read in the page's language."""
+    return gettext(value) if value else ""
 
 
 def _environment() -> jinja2.Environment:
@@ -121,7 +127,10 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # The callables read the request's language (a context variable): one environment for all three.
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
         money=money,
         date=fr_date,
@@ -133,6 +142,7 @@ def _environment() -> jinja2.Environment:
         method_label=method_label,
         message_function=message_function,
         yes_no=yes_no,
+        translate=translate,
     )
     return env
 
@@ -152,32 +162,33 @@ class MenuItem:
 
 
 def menu_for(user: User | None, path: str) -> list[MenuItem]:
+    _ = gettext
     if user is None or user.must_change_password:
         return []
     children = [
-        MenuItem("Gestion des factures", "/factures"),
-        MenuItem("Consulter des factures", "/factures/consultation"),
+        MenuItem(_("Gestion des factures"), "/factures"),
+        MenuItem(_("Consulter des factures"), "/factures/consultation"),
     ]
     if user.role == Role.CLIENT.value:
-        children.append(MenuItem("Nouvelle demande de facture", "/factures/demande"))
+        children.append(MenuItem(_("Nouvelle demande de facture"), "/factures/demande"))
     for child in children:
         child.active = path == child.href
     factures = MenuItem(
-        "Factures",
+        _("Factures"),
         "/factures",
         children,
         active=path.startswith("/factures") or path.startswith("/paiements"),
     )
     if user.role in (Role.FINANCE.value, Role.ADMIN.value):  # the finance back-office
         finance = MenuItem(
-            "Finance",
+            _("Finance"),
             "/finance/paiements",
             [
-                MenuItem("Paiements", "/finance/paiements"),
-                MenuItem("En attente de confirmation", "/finance/confirmations"),
-                MenuItem("Encaissements non affectés", "/finance/encaissements"),
-                MenuItem("Factures", "/finance/factures"),
-                MenuItem("Demandes d'accès", "/finance/demandes-acces"),
+                MenuItem(_("Paiements"), "/finance/paiements"),
+                MenuItem(_("En attente de confirmation"), "/finance/confirmations"),
+                MenuItem(_("Encaissements non affectés"), "/finance/encaissements"),
+                MenuItem(_("Factures"), "/finance/factures"),
+                MenuItem(_("Demandes d'accès"), "/finance/demandes-acces"),
             ],
             active=path.startswith("/finance"),
         )
@@ -261,6 +272,20 @@ def content_security_policy(response: Response, form_targets: tuple[str, ...] = 
     )
 
 
+LANGUAGE_COOKIE = "pn_lang"
+
+
+def request_language(request: Request, user: User | None = None) -> str:
+    """The user's profile choice, then the language cookie (set by the header switch), then the browser."""
+    if user is not None and i18n.normalize(user.language):
+        return str(i18n.normalize(user.language))
+    return (
+        i18n.normalize(request.cookies.get(LANGUAGE_COOKIE))
+        or i18n.negotiate(request.headers.get("accept-language"))
+        or i18n.DEFAULT_LANGUAGE
+    )
+
+
 def render(
     request: Request,
     name: str,
@@ -273,7 +298,11 @@ def render(
     settings = settings or get_settings()
     user: User | None = getattr(request.state, "user", None)
     flash = _read_flash(request, settings)
+    language = i18n.set_language(request_language(request, user))
     context: dict[str, Any] = {
+        "lang": language,
+        "dir": "rtl" if i18n.is_rtl(language) else "ltr",
+        "languages": i18n.LANGUAGE_NAMES,
         "user": user,
         "csrf_token": csrf_token(request, settings),
         "settings": settings,
