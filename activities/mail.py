@@ -27,8 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio import activity
 
-from portnet import metrics
+from portnet import i18n, metrics
 from portnet.db import session_scope
+from portnet.i18n import N_
+from portnet.i18n import gettext as _
 from portnet.localtime import to_local
 from portnet.models import (
     Company,
@@ -39,15 +41,34 @@ from portnet.models import (
     PaymentChannelData,
     PaymentInvoice,
     SentMail,
+    User,
     utcnow,
 )
-from portnet.money import format_fr, to_money
+from portnet.money import to_money
 from portnet.settings import get_settings
 from portnet.statuses import Channel
 
 _templates = Environment(
-    loader=PackageLoader("activities", "mail_templates"), autoescape=select_autoescape(["html"])
+    loader=PackageLoader("activities", "mail_templates"),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
 )
+# The payer's language is a context variable (portnet/i18n.py), set around each composition.
+_templates.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+
+def payer_language(user_id: int | None) -> str:
+    """The language the payer chose in their profile; French when they never chose one."""
+    if user_id is None:
+        return i18n.DEFAULT_LANGUAGE
+    with session_scope() as session:
+        user = session.get(User, user_id)
+        return i18n.normalize(user.language if user else None) or i18n.DEFAULT_LANGUAGE
+
+
+def _language_context() -> dict[str, str]:
+    language = i18n.current_language()
+    return {"lang": language, "dir": "rtl" if i18n.is_rtl(language) else "ltr"}
 
 
 @dataclass
@@ -128,6 +149,14 @@ async def send_once(key: str, compose: Callable[[], EmailMessage]) -> bool:
 
 
 def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
+    with session_scope() as session:
+        payment = session.get(Payment, payment_id)
+        user_id = payment.user_id if payment is not None else None
+    with i18n.use_locale(payer_language(user_id)):
+        return _compose_payment_confirmation(payment_id, to)
+
+
+def _compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
     settings = get_settings()
     with session_scope() as session:
         payment = session.get(Payment, payment_id)
@@ -144,21 +173,23 @@ def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
             select(Document).where(Document.payment_id == payment_id, Document.kind == "receipt")
         ).first()
     context = {
+        **_language_context(),
         "payment": payment,
         "company": company,
-        "channel": Channel(payment.channel).label,
+        "channel": _(Channel(payment.channel).label),
         "invoices": [
-            {"number": inv.number, "emitter": em.name, "amount": format_fr(pi.amount_ttc)}
+            {"number": inv.number, "emitter": em.name, "amount": i18n.format_amount(pi.amount_ttc)}
             for inv, em, pi in rows
         ],
-        "amount": format_fr(payment.amount),
-        "paid_at": to_local(payment.paid_at).strftime("%d/%m/%Y %H:%M"),
+        "amount": i18n.format_amount(payment.amount),
+        "paid_at": i18n.format_moment(to_local(payment.paid_at)),
         "url": f"{settings.public_base_url.rstrip('/')}/paiements/{payment.id}",
     }
     msg = EmailMessage()
-    msg["Subject"] = (
-        f"PortNet - Paiement confirmé {context['amount']} ({payment.invoice_numbers.replace(',', ', ')})"
-    )
+    msg["Subject"] = _("PortNet - Paiement confirmé %(amount)s (%(invoices)s)") % {
+        "amount": context["amount"],
+        "invoices": payment.invoice_numbers.replace(",", ", "),
+    }
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Date"] = format_datetime(payment.paid_at)
@@ -182,23 +213,36 @@ async def send_payment_email(inp: EmailInput) -> None:
 
 def compose_code_email(inp: CodeEmailInput) -> EmailMessage:
     """The code, the amount, the deadline and how to pay at Tashilat."""
+    with session_scope() as session:
+        payment = session.get(Payment, inp.payment_id)
+        user_id = payment.user_id if payment is not None else None
+    with i18n.use_locale(payer_language(user_id)):
+        return _compose_code_email(inp)
+
+
+def _compose_code_email(inp: CodeEmailInput) -> EmailMessage:
     settings = get_settings()
     with session_scope() as session:
         payment = session.get(Payment, inp.payment_id)
         invoices = payment.invoice_numbers.replace(",", ", ") if payment is not None else ""
-    deadline = to_local(datetime.fromisoformat(inp.expires_at)).strftime("%d/%m/%Y à %H:%M")
+    expires = to_local(datetime.fromisoformat(inp.expires_at))
+    deadline = _("%(day)s à %(time)s") % {"day": i18n.format_day(expires), "time": expires.strftime("%H:%M")}
     context = {
+        **_language_context(),
         "first_name": inp.first_name,
         "last_name": inp.last_name,
         "code": inp.code,
         "payment_id": inp.payment_id,
         "invoices": invoices,
-        "amount": format_fr(to_money(inp.amount)),
+        "amount": i18n.format_amount(to_money(inp.amount)),
         "deadline": deadline,
         "url": f"{settings.public_base_url.rstrip('/')}/paiements/{inp.payment_id}",
     }
     msg = EmailMessage()
-    msg["Subject"] = f"PortNet - Votre code de paiement Amanpay {inp.code} ({context['amount']})"
+    msg["Subject"] = _("PortNet - Votre code de paiement Amanpay %(code)s (%(amount)s)") % {
+        "code": inp.code,
+        "amount": context["amount"],
+    }
     msg["From"] = settings.mail_from
     msg["To"] = inp.to
     msg["Date"] = format_datetime(datetime.now().astimezone())
@@ -222,13 +266,32 @@ async def send_code_email(inp: CodeEmailInput) -> None:
 # --- the Fatourati reference, its reminder, and finance's alert for a cheque or transfer ----------
 
 SUBJECTS = {
-    "fatourati_reference": "PortNet - Votre référence Fatourati {reference} ({amount})",
-    "fatourati_reminder": "PortNet - Rappel : votre référence Fatourati {reference} expire à {deadline}",
-    "offline_unconfirmed": "PortNet finance - Règlement {payment} non confirmé dans le délai",
+    "fatourati_reference": N_("PortNet - Votre référence Fatourati %(reference)s (%(amount)s)"),
+    "fatourati_reminder": N_(
+        "PortNet - Rappel : votre référence Fatourati %(reference)s expire à %(deadline)s"
+    ),
+    "offline_unconfirmed": N_("PortNet finance - Règlement %(payment)s non confirmé dans le délai"),
 }
+FATOURATI_CHANNELS = N_(
+    "Utilisez l'un des canaux de paiement autorisés (AttijariNet, BMCE Direct, CIH Online, "
+    "Barid Bank Mobile, CAM Online, CDM Banque Direct, SG Maroc Cashnet, CashPlus, "
+    "Global Vision Fawatir, CMI Fawatir Cash, DamanePay / DamanCash), sélectionnez le "
+    "service ANP puis « PortNet » et communiquez votre référence Fatourati. Passé ce délai, "
+    "votre règlement sera refusé."
+)
 
 
 def compose_channel_email(payment_id: str, to: str, kind: str) -> EmailMessage:
+    """The payer's mails in the payer's language; finance's alert in French, finance's language."""
+    with session_scope() as session:
+        payment = session.get(Payment, payment_id)
+        user_id = payment.user_id if payment is not None else None
+    language = i18n.DEFAULT_LANGUAGE if kind == "offline_unconfirmed" else payer_language(user_id)
+    with i18n.use_locale(language):
+        return _compose_channel_email(payment_id, to, kind)
+
+
+def _compose_channel_email(payment_id: str, to: str, kind: str) -> EmailMessage:
     settings = get_settings()
     with session_scope() as session:
         payment = session.get(Payment, payment_id)
@@ -237,41 +300,53 @@ def compose_channel_email(payment_id: str, to: str, kind: str) -> EmailMessage:
         data = session.get(PaymentChannelData, payment_id)
         numbers = payment.invoice_numbers.replace(",", ", ")
     reference = data.partner_reference if data is not None else ""
-    deadline = to_local(data.expires_at).strftime("%d/%m/%Y %H:%M") if data and data.expires_at else ""
-    amount = format_fr(payment.amount)
+    deadline = i18n.format_moment(to_local(data.expires_at)) if data and data.expires_at else ""
+    amount = i18n.format_amount(payment.amount)
     url = f"{settings.public_base_url.rstrip('/')}/paiements/{payment.id}"
     declaration = json.loads(data.declaration) if data is not None and data.declaration else {}
     if kind == "offline_unconfirmed":
-        text = (
-            f"Le règlement {payment.id} ({amount}, factures {numbers}, client "
-            f"{company.name if company else ''}) déclaré par {payment.channel} "
-            f"({', '.join(f'{k}: {v}' for k, v in declaration.items())}) n'a pas été confirmé "
-            "dans le délai. Les factures ont été libérées.\n"
-        )
+        text = _(
+            "Le règlement %(payment)s (%(amount)s, factures %(invoices)s, client %(client)s) déclaré par "
+            "%(channel)s (%(declaration)s) n'a pas été confirmé dans le délai. Les factures ont été libérées."
+        ) % {
+            "payment": payment.id,
+            "amount": amount,
+            "invoices": numbers,
+            "client": company.name if company else "",
+            "channel": payment.channel,
+            "declaration": ", ".join(f"{k}: {v}" for k, v in declaration.items()),
+        } + "\n"
     else:
         intro = (
-            "Voici votre référence Fatourati pour régler vos factures PortNet."
+            _("Voici votre référence Fatourati pour régler vos factures PortNet.")
             if kind == "fatourati_reference"
-            else f"Votre référence Fatourati n'est pas encore payée : elle expire le {deadline}."
+            else _("Votre référence Fatourati n'est pas encore payée : elle expire le %(deadline)s.")
+            % {"deadline": deadline}
         )
-        text = (
-            f"Bonjour,\n\n{intro}\n\n"
-            f"Référence Fatourati : {reference}\n"
-            f"Montant : {amount}\n"
-            f"Factures : {numbers}\n"
-            f"À payer avant le : {deadline} (heure du Maroc)\n\n"
-            "Utilisez l'un des canaux de paiement autorisés (AttijariNet, BMCE Direct, CIH Online, "
-            "Barid Bank Mobile, CAM Online, CDM Banque Direct, SG Maroc Cashnet, CashPlus, "
-            "Global Vision Fawatir, CMI Fawatir Cash, DamanePay / DamanCash), sélectionnez le "
-            "service ANP puis « PortNet » et communiquez votre référence Fatourati. Passé ce délai, "
-            "votre règlement sera refusé.\n\n"
-            f"Suivre ce paiement : {url}\n\n"
-            "PORTNET S.A. - HelpDesk 05 20 47 31 00 - http://reclamation.portnet.ma\n"
-        )
+        lines = [
+            _("Bonjour,"),
+            "",
+            intro,
+            "",
+            f"{_('Référence Fatourati')} : {reference}",
+            f"{_('Montant')} : {amount}",
+            f"{_('Factures')} : {numbers}",
+            f"{_('À payer avant le')} : {deadline} {_('(heure du Maroc)')}",
+            "",
+            _(FATOURATI_CHANNELS),
+            "",
+            f"{_('Suivre ce paiement')} : {url}",
+            "",
+            "PORTNET S.A. - HelpDesk 05 20 47 31 00 - http://reclamation.portnet.ma",
+        ]
+        text = "\n".join(lines) + "\n"
     msg = EmailMessage()
-    msg["Subject"] = SUBJECTS[kind].format(
-        reference=reference, amount=amount, deadline=deadline, payment=payment.id
-    )
+    msg["Subject"] = _(SUBJECTS[kind]) % {
+        "reference": reference,
+        "amount": amount,
+        "deadline": deadline,
+        "payment": payment.id,
+    }
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Date"] = format_datetime(utcnow().replace(tzinfo=None), usegmt=False)

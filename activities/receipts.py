@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from activities.types import SettleInput
-from portnet import documents
+from portnet import documents, i18n
 from portnet.localtime import to_local
-from portnet.models import Company, Document, Emitter, Invoice, Payment
+from portnet.models import Company, Document, Emitter, Invoice, Payment, User
 from portnet.statuses import Channel
 
 
@@ -27,6 +27,7 @@ def store_receipt(
 ) -> Document:
     company = session.get(Company, payment.company_id)
     assert company is not None and payment.paid_at is not None
+    payer = session.get(User, payment.user_id) if payment.user_id is not None else None
     pdf = documents.render_receipt_pdf(
         documents.ReceiptDocument(
             receipt_number=receipt_number(payment.id),
@@ -41,6 +42,8 @@ def store_receipt(
             card_number=inp.masked_pan,
             payer_name=inp.payer.name,
             payer_email=inp.payer.email,
+            # The payer's profile language; French when never chosen (or money applied by finance).
+            language=i18n.normalize(payer.language if payer else None) or i18n.DEFAULT_LANGUAGE,
         )
     )
     doc = Document(

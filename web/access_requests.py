@@ -18,6 +18,7 @@ from sqlmodel import Session, col, func, select
 
 from portnet import login_throttle
 from portnet.audit import audit
+from portnet.i18n import N_
 from portnet.localtime import to_local
 from portnet.models import AccessRequest, User
 from portnet.settings import Settings
@@ -26,7 +27,7 @@ THROTTLE_KIND = "access-"
 ROLES = {
     "importateur": "Importateur",
     "exportateur": "Exportateur",
-    "transitaire": "Transitaire / commissionnaire en douane",
+    "transitaire": N_("Transitaire / commissionnaire en douane"),
     "transporteur": "Transporteur",
     "autre": "Autre",
 }
@@ -34,7 +35,7 @@ FIELDS = ("company_name", "customs_code", "contact_name", "email", "phone", "rol
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 .\-]{7,19}$")
 _CUSTOMS = re.compile(r"^[0-9]{1,10}$")
-RECEIVED = (
+RECEIVED = N_(
     "Votre demande d'accès a été enregistrée. Le service PortNet vous contactera à l'adresse e-mail "
     "indiquée une fois votre compte créé."
 )
@@ -61,17 +62,17 @@ def problems_of(data: AccessRequestInput) -> dict[str, str]:
     """French messages per field; empty when the request may be stored."""
     problems: dict[str, str] = {}
     if not 2 <= len(data.company_name.strip()) <= 200:
-        problems["company_name"] = "Indiquez la raison sociale de la société (2 à 200 caractères)."
+        problems["company_name"] = N_("Indiquez la raison sociale de la société (2 à 200 caractères).")
     if not _CUSTOMS.match(data.customs_code.strip()):
-        problems["customs_code"] = "Le code douanier est composé de chiffres (10 au plus)."
+        problems["customs_code"] = N_("Le code douanier est composé de chiffres (10 au plus).")
     if not 2 <= len(data.contact_name.strip()) <= 150:
-        problems["contact_name"] = "Indiquez le nom et le prénom du contact."
+        problems["contact_name"] = N_("Indiquez le nom et le prénom du contact.")
     if len(data.email) > 254 or not _EMAIL.match(data.email.strip()):
-        problems["email"] = "Indiquez une adresse e-mail valide, par exemple nom@societe.ma."
+        problems["email"] = N_("Indiquez une adresse e-mail valide, par exemple nom@societe.ma.")
     if not _PHONE.match(data.phone.strip()):
-        problems["phone"] = "Indiquez un numéro de téléphone, par exemple +212 522 00 00 00."
+        problems["phone"] = N_("Indiquez un numéro de téléphone, par exemple +212 522 00 00 00.")
     if data.role not in ROLES:
-        problems["role"] = "Choisissez le profil de la société."
+        problems["role"] = N_("Choisissez le profil de la société.")
     return problems
 
 
@@ -86,7 +87,7 @@ def submit(
     if not attempt.allowed:
         audit("access_request.refused_throttled", address=attempt.address)
         raise AccessRequestError(
-            "Trop de demandes d'accès envoyées depuis cette adresse. Réessayez plus tard.", 429
+            N_("Trop de demandes d'accès envoyées depuis cette adresse. Réessayez plus tard."), 429
         )
     login_throttle.failed(db, settings, attempt, now)
     row = AccessRequest(
@@ -121,9 +122,9 @@ def open_count(db: Session) -> int:
 def mark_handled(db: Session, request_id: int, user: User, now: datetime) -> AccessRequest:
     row = db.get(AccessRequest, request_id)
     if row is None:
-        raise AccessRequestError("Demande d'accès introuvable.", 404)
+        raise AccessRequestError(N_("Demande d'accès introuvable."), 404)
     if row.handled_at is not None:
-        raise AccessRequestError("Cette demande d'accès a déjà été traitée.", 409)
+        raise AccessRequestError(N_("Cette demande d'accès a déjà été traitée."), 409)
     row.handled_at = now
     row.handled_by = user.username
     db.add(row)

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
+from portnet.i18n import N_
 from portnet.models import Payment, PaymentInvoice, User
 from portnet.money import api_amount
 from portnet.statuses import Role
@@ -23,8 +24,8 @@ from workflows.types import PaymentView
 
 # What a portal URL may carry as a payment id before we look it up (the ledger has the last word).
 PAYMENT_ID_IN_URL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-UNAVAILABLE = "Service de paiement momentanément indisponible, réessayez."
-PAYER_ONLY = (
+UNAVAILABLE = N_("Service de paiement momentanément indisponible, réessayez.")
+PAYER_ONLY = N_(
     "Réservé au client qui a lancé ce paiement. La finance annule une tentative depuis ses propres "
     "écrans, avec un motif (POST /api/v1/finance/payments/{id}/cancel)."
 )
@@ -91,7 +92,7 @@ def payer_payment(db: Session, user: User, payment_id: str) -> Payment:
     """
     payment = payment_for_user(db, user, payment_id)
     if payment is None:
-        raise PaymentRefused(404, "Paiement introuvable.", "not_found")
+        raise PaymentRefused(404, N_("Paiement introuvable."), "not_found")
     if user.role != Role.CLIENT.value or payment.company_id != user.company_id:
         raise PaymentRefused(403, PAYER_ONLY, "forbidden")
     return payment

@@ -40,6 +40,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from portnet import metrics
 from portnet.db import get_engine
+from portnet.i18n import N_
 from portnet.models import PartnerCallback, Payment, utcnow
 from portnet.protocols.fields import PAYMENT_ID
 
@@ -303,6 +304,6 @@ async def payment_of(payment_id: str) -> Payment | None:
 
 
 # Fixed answers: nothing the caller sent is echoed, nothing is signed.
-TOO_LARGE = {"detail": "Corps de message trop volumineux."}
-MALFORMED = {"detail": "Message invalide."}
-BAD_SIGNATURE = {"detail": "Signature invalide."}
+TOO_LARGE = {"detail": N_("Corps de message trop volumineux.")}
+MALFORMED = {"detail": N_("Message invalide.")}
+BAD_SIGNATURE = {"detail": N_("Signature invalide.")}

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from portnet.i18n import N_
 from portnet.models import User
 from portnet.settings import Settings
 from portnet.statuses import Role
@@ -136,31 +137,31 @@ def _codec(request: Request) -> EncryptionCodec:
 
 async def _serve(request: Request, user: User | None, settings: Settings, operation: str) -> Response:
     if not _origin_allowed(request, settings):
-        return _error(request, settings, 403, "origin_refused", "Origine non autorisée.")
+        return _error(request, settings, 403, "origin_refused", N_("Origine non autorisée."))
     if user is None:
-        return _error(request, settings, 401, "authentication_required", "Authentification requise.")
+        return _error(request, settings, 401, "authentication_required", N_("Authentification requise."))
     if user.role not in (Role.FINANCE.value, Role.ADMIN.value):
-        return _error(request, settings, 403, "finance_only", "Réservé au service financier.")
+        return _error(request, settings, 403, "finance_only", N_("Réservé au service financier."))
     if user.must_change_password:
         return _error(
             request,
             settings,
             403,
             "password_change_required",
-            "Changez votre mot de passe avant de continuer.",
+            N_("Changez votre mot de passe avant de continuer."),
         )
     namespace = request.headers.get("x-namespace")
     if namespace is not None and namespace != settings.temporal_namespace:
-        return _error(request, settings, 403, "namespace_refused", "Espace de noms Temporal inconnu.")
+        return _error(request, settings, 403, "namespace_refused", N_("Espace de noms Temporal inconnu."))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         return _error(request, settings, 415, "json_required", "Corps JSON attendu (application/json).")
     body = await _read_capped(request)
     if body is None:
-        return _error(request, settings, 413, "too_large", "Requête trop volumineuse.")
+        return _error(request, settings, 413, "too_large", N_("Requête trop volumineuse."))
     payloads = _parse(body)
     if payloads is None:
-        return _error(request, settings, 400, "invalid_payloads", "Payloads Temporal invalides.")
+        return _error(request, settings, 400, "invalid_payloads", N_("Payloads Temporal invalides."))
     codec = _codec(request)
     try:
         if operation == "decode":
@@ -169,7 +170,7 @@ async def _serve(request: Request, user: User | None, settings: Settings, operat
             result = await codec.encode(payloads.payloads)
     except PayloadDecryptionError as exc:
         log.warning("codec %s refused for %s: %s", operation, user.username, exc)
-        return _error(request, settings, 400, "undecodable", "Payload illisible avec nos clés.")
+        return _error(request, settings, 400, "undecodable", N_("Payload illisible avec nos clés."))
     log.info("codec %s of %d payload(s) for %s", operation, len(result), user.username)
     return _answer(
         request,

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from portnet.db import get_engine
+from portnet.i18n import N_
 from portnet.models import User
 from portnet.settings import Settings, get_settings
 from portnet.statuses import Role
@@ -49,7 +50,7 @@ async def password_change_required_response(request: Request, exc: Exception) ->
     return JSONResponse(
         {
             "code": PASSWORD_CHANGE_REQUIRED,
-            "detail": "Changez votre mot de passe (POST /api/v1/session/password) avant de continuer.",
+            "detail": N_("Changez votre mot de passe (POST /api/v1/session/password) avant de continuer."),
         },
         status_code=403,
     )
@@ -58,7 +59,7 @@ async def password_change_required_response(request: Request, exc: Exception) ->
 def session_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     """Any logged-in user, even one who must still change their password (password change, logout)."""
     if user is None:
-        raise HTTPException(status_code=401, detail="Authentification requise.")
+        raise HTTPException(status_code=401, detail=N_("Authentification requise."))
     return user
 
 
@@ -71,7 +72,7 @@ def api_user(user: Annotated[User, Depends(session_user)]) -> User:
 
 def finance_user(user: Annotated[User, Depends(api_user)]) -> User:
     if user.role not in (Role.FINANCE.value, Role.ADMIN.value):
-        raise HTTPException(status_code=403, detail="Réservé au service financier.")
+        raise HTTPException(status_code=403, detail=N_("Réservé au service financier."))
     return user
 
 
@@ -87,7 +88,7 @@ async def temporal_client(request: Request) -> Client:
     if client is None:
         raise HTTPException(
             status_code=503,
-            detail="Service de paiement momentanément indisponible.",
+            detail=N_("Service de paiement momentanément indisponible."),
             headers={"Retry-After": "5"},
         )
     return client

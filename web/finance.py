@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from portnet.i18n import N_
 from portnet.messagelog import append_message
 from portnet.models import (
     Company,
@@ -142,17 +143,19 @@ async def decide(
     refusal (already decided, or the attempt closing at its deadline) is a 409 with the workflow's reason."""
     payment = db.get(Payment, payment_id)
     if payment is None:
-        raise FinanceError(404, "Paiement introuvable.")
+        raise FinanceError(404, N_("Paiement introuvable."))
     if payment.channel not in OFFLINE_CHANNELS:
-        raise FinanceError(409, "Seuls les chèques et virements attendent une confirmation de la finance.")
+        raise FinanceError(
+            409, N_("Seuls les chèques et virements attendent une confirmation de la finance.")
+        )
     if payment.status != PaymentStatus.AWAITING_CONFIRMATION.value:
         raise FinanceError(
             409, f"Ce règlement n'attend plus de confirmation ({PaymentStatus(payment.status).label})."
         )
     if not confirm and len(reason.strip()) < 3:
-        raise FinanceError(422, "Indiquez le motif du rejet.")
+        raise FinanceError(422, N_("Indiquez le motif du rejet."))
     handle = client.get_workflow_handle(payment.workflow_id)
-    no_longer = FinanceError(409, "Ce règlement n'attend plus de confirmation.")
+    no_longer = FinanceError(409, N_("Ce règlement n'attend plus de confirmation."))
     try:
         view = await handle.query(PaymentWorkflow.state)
         if view is None or view.status != PaymentStatus.AWAITING_CONFIRMATION.value:
@@ -191,16 +194,18 @@ async def cancel_payment(client: Client, db: Session, user: User, payment_id: st
     """Finance cancels one attempt (with a reason): its invoices are given back, the reason and the
     finance user's name go into their message log. Returns ``cancelled``, or None if still pending."""
     if len(reason.strip()) < 3:
-        raise FinanceError(422, "Indiquez le motif de l'annulation.")
+        raise FinanceError(422, N_("Indiquez le motif de l'annulation."))
     payment = db.get(Payment, payment_id)
     if payment is None:
-        raise FinanceError(404, "Paiement introuvable.")
+        raise FinanceError(404, N_("Paiement introuvable."))
     motive = f"Annulé par la finance ({user.username}) : {reason.strip()[:300]}"
     db.close()  # no connection held while the workflow decides (up to the verdict's wait)
     outcome = await cancel_attempt(client, payment, motive)
     log.info("finance user %s cancelled attempt %s (%r): %s", user.username, payment.id, reason, outcome)
     if outcome == PaymentStatus.SUCCEEDED.value:
-        raise FinanceError(409, "Le paiement a été accepté entre-temps : la tentative n'a pas été annulée.")
+        raise FinanceError(
+            409, N_("Le paiement a été accepté entre-temps : la tentative n'a pas été annulée.")
+        )
     if outcome is not None and outcome != PaymentStatus.CANCELLED.value:
         label = PaymentStatus(outcome).label
         raise FinanceError(409, f"La tentative s'est terminée entre-temps ({label}) : rien n'a été annulé.")
@@ -210,9 +215,9 @@ async def cancel_payment(client: Client, db: Session, user: User, payment_id: st
 # --- invoices: block / unblock / cancel -----------------------------------------------------
 
 INVOICE_ACTIONS = {
-    "block": ("Bloquée par la finance", InvoiceStatus.BLOCKED),
-    "unblock": ("Débloquée par la finance", InvoiceStatus.UNPAID),
-    "cancel": ("Annulée par la finance", InvoiceStatus.CANCELLED),
+    "block": (N_("Bloquée par la finance"), InvoiceStatus.BLOCKED),
+    "unblock": (N_("Débloquée par la finance"), InvoiceStatus.UNPAID),
+    "cancel": (N_("Annulée par la finance"), InvoiceStatus.CANCELLED),
 }
 
 
@@ -220,12 +225,12 @@ async def invoice_action(
     client: Client | None, db: Session, user: User, invoice_id: int, action: str, reason: str
 ) -> Invoice:
     if action not in INVOICE_ACTIONS:
-        raise FinanceError(422, "Action inconnue.")
+        raise FinanceError(422, N_("Action inconnue."))
     if len(reason.strip()) < 3:
-        raise FinanceError(422, "Indiquez le motif.")
+        raise FinanceError(422, N_("Indiquez le motif."))
     invoice = db.get(Invoice, invoice_id)
     if invoice is None:
-        raise FinanceError(404, "Facture introuvable.")
+        raise FinanceError(404, N_("Facture introuvable."))
     label, target = INVOICE_ACTIONS[action]
     allowed = {
         "block": {InvoiceStatus.UNPAID.value, InvoiceStatus.REQUESTED.value, InvoiceStatus.IN_PAYMENT.value},
@@ -245,25 +250,27 @@ async def invoice_action(
         payment = db.get(Payment, hold.payment_id)
         assert payment is not None
         if client is None:
-            raise FinanceError(503, "Service de paiement momentanément indisponible.")
+            raise FinanceError(503, N_("Service de paiement momentanément indisponible."))
         # Only the workflow knows whether money was accepted meanwhile: wait for its verdict.
         outcome = await cancel_attempt(
             client,
             payment,
             f"{label} ({user.username}) : {reason.strip()[:200]}",
-            not_live_message="Un paiement de cette facture est en cours de règlement : réessayez plus tard.",
+            not_live_message=N_(
+                "Un paiement de cette facture est en cours de règlement : réessayez plus tard."
+            ),
         )
         if outcome != PaymentStatus.CANCELLED.value:
             raise FinanceError(
                 409,
-                "Le paiement en cours n'a pas pu être annulé"
+                N_("Le paiement en cours n'a pas pu être annulé")
                 + (" (paiement accepté entre-temps)." if outcome == PaymentStatus.SUCCEEDED.value else ".")
                 + " Rechargez la page.",
             )
         db.expire_all()  # the hold and the invoice as the release left them
         db.refresh(invoice)
         if db.get(InvoiceHold, invoice_id) is not None or invoice.status not in allowed:
-            raise FinanceError(409, "La facture a changé entre-temps : rechargez la page.")
+            raise FinanceError(409, N_("La facture a changé entre-temps : rechargez la page."))
     assert invoice.id is not None
     invoice.status = target.value
     if target == InvoiceStatus.CANCELLED:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from portnet.db import get_engine
+from portnet.i18n import N_
 from portnet.models import IdempotencyKey, Payment, utcnow
 from web.attempts import new_payment_id
 
@@ -97,7 +98,7 @@ def begin(user_id: int, key: str, digest: str) -> Replay | Proceed:
             return Proceed(row.payment_id)
         if row.request_hash != digest:
             raise KeyRefused(
-                "Cette clé Idempotency-Key a déjà servi pour une autre demande de paiement.",
+                N_("Cette clé Idempotency-Key a déjà servi pour une autre demande de paiement."),
                 "idempotency_key_reused",
             )
         if row.status_code is not None and row.response_body is not None:

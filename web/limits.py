@@ -19,6 +19,8 @@ from typing import Annotated
 from fastapi import HTTPException, Path, Query, Request
 from pydantic import Field
 
+from portnet.i18n import N_
+
 # Ledger ids are PostgreSQL ``integer`` (SERIAL): nothing above this can exist.
 MAX_ROW_ID = 2_147_483_647
 # Far beyond any real result list (1M invoices at 10 a page), far below an overflowing OFFSET.
@@ -54,7 +56,7 @@ def page_number(text: str | None, default: int = 1) -> int:
     return min(max(int(value), 1), MAX_PAGE)
 
 
-UNSTORABLE_TEXT = "Texte invalide : caractère nul ou non UTF-8."
+UNSTORABLE_TEXT = N_("Texte invalide : caractère nul ou non UTF-8.")
 
 
 def storable(text: str) -> bool:

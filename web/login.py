@@ -16,12 +16,13 @@ from sqlmodel import Session, select
 
 from portnet import login_throttle, metrics
 from portnet.audit import audit
+from portnet.i18n import N_
 from portnet.localtime import to_local
 from portnet.models import User
 from portnet.security import hash_password, needs_rehash, verify_password
 from portnet.settings import Settings
 
-BAD_CREDENTIALS = "Nom d'utilisateur ou mot de passe incorrect."
+BAD_CREDENTIALS = N_("Nom d'utilisateur ou mot de passe incorrect.")
 
 _DUMMY_HASH = hash_password("not-a-real-password-0")
 
@@ -52,8 +53,8 @@ def throttled_message(
     now: datetime,
     full_lock: bool,
     settings: Settings,
-    attempts: str = "tentatives de connexion infructueuses",
-    blocked: str = "la connexion est bloquée",
+    attempts: str = N_("tentatives de connexion infructueuses"),
+    blocked: str = N_("la connexion est bloquée"),
 ) -> str:
     """The wait in French; ``attempts``/``blocked`` name what is throttled (the password reset reuses it)."""
     when = retry_text(retry_at, now)

@@ -10,6 +10,7 @@ from sqlmodel import Session
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError
 
+from portnet.i18n import N_
 from portnet.models import Company, User
 from portnet.queries import InvoiceRow, invoices_for_user, row_of
 from portnet.settings import Settings
@@ -20,7 +21,9 @@ from workflows.invoice_request import (
     request_workflow_id,
 )
 
-UNAVAILABLE_MESSAGE = "Le service de demande de factures est momentanément indisponible. Réessayez plus tard."
+UNAVAILABLE_MESSAGE = N_(
+    "Le service de demande de factures est momentanément indisponible. Réessayez plus tard."
+)
 _CUSTOMER_ID = re.compile(r"^[0-9A-Za-z]{1,20}$")
 _INVOICE_NUMBER = re.compile(r"^[0-9A-Za-z/-]{1,32}$")
 
@@ -49,25 +52,25 @@ async def start_request(
     invoice_number: str | None,
 ) -> str:
     if user.company_id is None:
-        raise RequestRefused(403, "Réservé aux clients rattachés à une société.")
+        raise RequestRefused(403, N_("Réservé aux clients rattachés à une société."))
     company = db.get(Company, user.company_id)
     assert company is not None
     codes = {code for code, _ in terminals(settings)}
     terminal = (terminal or "").strip().upper()
     if terminal not in codes:
-        raise RequestRefused(422, "Choisissez un terminal MARSA MAROC de la liste.")
+        raise RequestRefused(422, N_("Choisissez un terminal MARSA MAROC de la liste."))
     customer_id = (customer_id or "").strip()
     invoice_number = (invoice_number or "").strip()
     if not customer_id and not invoice_number:
-        raise RequestRefused(422, "Saisissez votre identifiant MARSA MAROC ou un numéro de facture.")
+        raise RequestRefused(422, N_("Saisissez votre identifiant MARSA MAROC ou un numéro de facture."))
     if not company.marsa_customer_id:
         raise RequestRefused(
-            422, "Votre société n'a pas d'identifiant MARSA MAROC : contactez le support PortNet."
+            422, N_("Votre société n'a pas d'identifiant MARSA MAROC : contactez le support PortNet.")
         )
     if customer_id and (not _CUSTOMER_ID.match(customer_id) or customer_id != company.marsa_customer_id):
-        raise RequestRefused(403, "Cet identifiant MARSA MAROC n'est pas celui de votre société.")
+        raise RequestRefused(403, N_("Cet identifiant MARSA MAROC n'est pas celui de votre société."))
     if invoice_number and not _INVOICE_NUMBER.match(invoice_number):
-        raise RequestRefused(422, "Numéro de facture invalide.")
+        raise RequestRefused(422, N_("Numéro de facture invalide."))
     request_id = new_request_id()
     await client.start_workflow(
         InvoiceRequestWorkflow.run,

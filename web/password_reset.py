@@ -35,6 +35,7 @@ from activities.mail import send
 from portnet import login_throttle
 from portnet.audit import audit
 from portnet.db import session_scope
+from portnet.i18n import N_
 from portnet.localtime import to_local
 from portnet.models import PasswordResetToken, User, utcnow
 from portnet.security import hash_password, password_problems
@@ -48,11 +49,11 @@ RESET_PATH = "/mot-de-passe-oublie"
 IDENTIFIER_LIMIT = 254
 # At most this many accounts share an e-mail address and get a link each.
 MAX_ACCOUNTS_PER_EMAIL = 5
-ANSWER = (
+ANSWER = N_(
     "Si un compte correspond à ces informations, un e-mail contenant un lien de réinitialisation vient "
     "de lui être envoyé. Le lien est valable 30 minutes et ne sert qu'une fois."
 )
-INVALID_LINK = (
+INVALID_LINK = N_(
     "Ce lien de réinitialisation n'est plus valable (déjà utilisé, expiré ou incomplet). "
     "Demandez-en un nouveau."
 )
@@ -93,8 +94,8 @@ def throttle_request(
             now,
             attempt.full_lock,
             settings,
-            attempts="demandes de réinitialisation",
-            blocked="les demandes sont bloquées",
+            attempts=N_("demandes de réinitialisation"),
+            blocked=N_("les demandes sont bloquées"),
         )
         return RequestOutcome(False, text, attempt.retry_at)
     login_throttle.failed(db, settings, attempt, now)
@@ -139,7 +140,7 @@ def compose_reset_mail(settings: Settings, user: User, token: str, expires_at: d
     link = f"{settings.public_base_url.rstrip('/')}{RESET_PATH}/{token}"
     until = to_local(expires_at).strftime("%H:%M")
     message = EmailMessage()
-    message["Subject"] = "PortNet — réinitialisation de votre mot de passe"
+    message["Subject"] = N_("PortNet — réinitialisation de votre mot de passe")
     message["From"] = settings.mail_from
     message["To"] = str(user.email)
     message["Date"] = format_datetime(to_local(utcnow()))
@@ -201,7 +202,7 @@ def reset_password(db: Session, token: str, new: str, confirm: str, now: datetim
     if user is None or not user.is_active:
         return None
     if new != confirm:
-        return ["Les mots de passe ne correspondent pas."]
+        return [N_("Les mots de passe ne correspondent pas.")]
     problems = password_problems(new, user.username)
     if problems:
         return problems

@@ -18,6 +18,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from portnet.i18n import N_
 from portnet.models import Company, Payment, User
 from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
@@ -39,11 +40,11 @@ def _payer(user: User, company: Company, payer: dict[str, str] | None) -> PayerI
     payer = payer or {}
     email = (payer.get("email") or user.email or company.email or "").strip()
     if not EMAIL.match(email):
-        raise PaymentRefused(422, "Adresse e-mail du payeur invalide.", "invalid_payer")
+        raise PaymentRefused(422, N_("Adresse e-mail du payeur invalide."), "invalid_payer")
     name = (payer.get("name") or user.full_name or company.name).strip()[:120]
     phone = (payer.get("phone") or "").strip() or None
     if phone and not re.fullmatch(r"\+?[0-9 .-]{8,20}", phone):
-        raise PaymentRefused(422, "Numéro de téléphone invalide.", "invalid_payer")
+        raise PaymentRefused(422, N_("Numéro de téléphone invalide."), "invalid_payer")
     return PayerInfo(name=name, email=email, phone=phone)
 
 
@@ -58,6 +59,7 @@ async def start_payment(
     declaration: dict[str, str] | None = None,
     payment_id: str | None = None,
     idempotent: bool = False,
+    lang: str = "fr",
 ) -> PaymentView:
     """Starts the attempt and answers once the payer has something to do.
 
@@ -66,7 +68,7 @@ async def start_payment(
     attempt, whether it is still running or already over, instead of refusing a second start.
     """
     if user.role != Role.CLIENT.value or user.company_id is None:
-        raise PaymentRefused(403, "Seul un client peut régler ses factures.", "forbidden")
+        raise PaymentRefused(403, N_("Seul un client peut régler ses factures."), "forbidden")
     if idempotent and payment_id is not None:
         started = db.get(Payment, payment_id)
         if started is not None and started.company_id == user.company_id:
@@ -84,12 +86,12 @@ async def start_payment(
         )
     ids = list(dict.fromkeys(invoice_ids))
     if not ids:
-        raise PaymentRefused(422, "Sélectionnez au moins une facture.", "no_invoice")
+        raise PaymentRefused(422, N_("Sélectionnez au moins une facture."), "no_invoice")
     if len(ids) > MAX_INVOICES:
         raise PaymentRefused(422, f"Au plus {MAX_INVOICES} factures par règlement.", "too_many_invoices")
     rows = invoices_for_user(db, ids, company_scope(user))
     if len(rows) != len(ids):
-        raise PaymentRefused(404, "Facture introuvable.", "not_found")
+        raise PaymentRefused(404, N_("Facture introuvable."), "not_found")
     not_payable = [inv for inv, _, _ in rows if inv.status not in PAYABLE_STATUSES]
     if not_payable:
         listed = ", ".join(f"{inv.number} ({InvoiceStatus(inv.status).label})" for inv in not_payable)
@@ -118,7 +120,7 @@ async def start_payment(
         payment_id = new_payment_id()
     elif not idempotent and db.get(Payment, payment_id) is not None:
         # The order number shown on the Amanpay screen was already used (a second submit).
-        raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict")
+        raise PaymentRefused(409, N_("Cette commande a déjà été lancée."), "conflict")
     amount = total(inv.amount_ttc for inv, _, _ in rows)
     inp = PaymentInput(
         payment_id=payment_id,
@@ -135,6 +137,7 @@ async def start_payment(
         finance_alert_email=settings.finance_alert_email,
         amanpay=checkout.amanpay,
         amanpay_settings=checkout.amanpay_settings,
+        lang=lang,  # the payer's language, for partner pages that take one (CMI's `lang`)
     )
     operation = WithStartWorkflowOperation(
         PaymentWorkflow.run,
@@ -162,7 +165,7 @@ async def start_payment(
         )
     except WorkflowAlreadyStartedError:
         if not idempotent:
-            raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict") from None
+            raise PaymentRefused(409, N_("Cette commande a déjà été lancée."), "conflict") from None
         # The first call's attempt is already over: the ledger tells how it ended.
         ended = db.get(Payment, payment_id)  # the session opens a connection again, briefly
         if ended is None:
@@ -176,7 +179,7 @@ def _refused_or(view: PaymentView) -> PaymentView:
     """A start the workflow refused (invoice held, not found...) is the API's 409/404/422."""
     if view.status == PaymentStatus.FAILED.value and view.error_code:
         status = {"conflict": 409, "not_found": 404}.get(view.error_code, 422)
-        raise PaymentRefused(status, view.error or "Paiement refusé.", view.error_code)
+        raise PaymentRefused(status, view.error or N_("Paiement refusé."), view.error_code)
     return view
 
 
@@ -196,11 +199,11 @@ def is_cancellable(view: PaymentView) -> bool:
 
 def attempt_over_message(status: str) -> str:
     if status in (PaymentStatus.AWAITING_CONFIRMATION.value, PaymentStatus.SUCCEEDED.value):
-        return "Le paiement a été accepté : la tentative ne peut plus être annulée."
+        return N_("Le paiement a été accepté : la tentative ne peut plus être annulée.")
     if status in {s.value for s in PaymentStatus if s.is_final}:
         label = PaymentStatus(status).label
         return f"Cette tentative de paiement est terminée ({label}) : elle ne peut plus être annulée."
-    return "Cette tentative de paiement est terminée : elle ne peut plus être annulée."
+    return N_("Cette tentative de paiement est terminée : elle ne peut plus être annulée.")
 
 
 async def request_cancel(client: Client, payment: Payment, reason: str) -> PaymentView | None:

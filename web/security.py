@@ -49,13 +49,14 @@ from starlette.requests import Request, cookie_parser
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portnet.i18n import N_
 from portnet.settings import Settings
 from web.sessions import SESSION_COOKIE
 
 log = logging.getLogger("portnet.web.security")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-CROSS_SITE_MESSAGE = (
+CROSS_SITE_MESSAGE = N_(
     "Requête refusée : elle ne provient pas du portail PortNet Paiements. "
     "Ouvrez le portail à son adresse habituelle et recommencez."
 )
@@ -155,7 +156,7 @@ class CrossSiteGuard:
         return render(
             request,
             "error.html",
-            {"title": "Accès refusé", "status": 403, "message": CROSS_SITE_MESSAGE},
+            {"title": N_("Accès refusé"), "status": 403, "message": CROSS_SITE_MESSAGE},
             status_code=403,
             settings=self.settings,
         )

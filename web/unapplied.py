@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from portnet import unapplied
+from portnet.i18n import N_
 from portnet.models import UnappliedPayment, User
 from portnet.money import api_amount
 from portnet.settings import Settings
@@ -64,10 +65,10 @@ def unapplied_json(row: UnappliedPayment) -> dict[str, Any]:
 def _undecided(db: Session, unapplied_id: int) -> UnappliedPayment:
     row = db.get(UnappliedPayment, unapplied_id)
     if row is None:
-        raise FinanceError(404, "Encaissement introuvable.")
+        raise FinanceError(404, N_("Encaissement introuvable."))
     # ``applying``: an application the worker has not finished; applying again resumes it.
     if row.status not in (unapplied.OPEN, unapplied.APPLYING):
-        raise FinanceError(409, "Cet encaissement a déjà été traité.")
+        raise FinanceError(409, N_("Cet encaissement a déjà été traité."))
     return row
 
 
@@ -78,7 +79,7 @@ async def apply_unapplied(
     answer, or ``FinanceError`` with the reason it refused (nothing changed then)."""
     number = invoice_number.strip()
     if not number:
-        raise FinanceError(422, "Indiquez le numéro de la facture.")
+        raise FinanceError(422, N_("Indiquez le numéro de la facture."))
     await run_in_threadpool(_undecided, db, unapplied_id)
     user_id, user_name = user.id, user.username
     db.close()  # no connection held while the workflow applies
@@ -104,7 +105,7 @@ async def apply_unapplied(
         raise FinanceError(503, UNAVAILABLE) from None
     if outcome.status == REFUSED:
         raise FinanceError(
-            REFUSAL_STATUS.get(outcome.error_code or "", 409), outcome.reason or "Affectation refusée."
+            REFUSAL_STATUS.get(outcome.error_code or "", 409), outcome.reason or N_("Affectation refusée.")
         )
     if outcome.invoice_number != number:
         raise FinanceError(

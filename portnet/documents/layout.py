@@ -6,16 +6,28 @@ label/value grids, totals and tables in one palette, so an invoice and a receipt
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
 
 from fpdf import FPDF, FontFace
 from fpdf.enums import TableBordersLayout
 
+from portnet import i18n
 from portnet.documents.text import FONT, PDF_ENCODING, pdf_safe_text
+from portnet.i18n import N_
+from portnet.i18n import gettext as _
 
+_T = TypeVar("_T")
 AUTHOR = "PORTNET S.A."
-TAGLINE = "Guichet Unique National des Procédures du Commerce Extérieur"
+TAGLINE = N_("Guichet Unique National des Procédures du Commerce Extérieur")
+# Arabic needs a TrueType face with Arabic glyphs, shaped by HarfBuzz (uharfbuzz): DejaVu Sans, from
+# Debian's fonts-dejavu-core (or the folder PORTNET_PDF_FONT_DIR names).
+UNICODE_FAMILY = "dejavu"
+UNICODE_FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
 HELPDESK_PHONE = "05 20 47 31 00"
 RECLAMATION_URL = "http://reclamation.portnet.ma"
 
@@ -40,8 +52,23 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def unicode_font_dir() -> Path:
+    """Where DejaVu Sans is; a clear error rather than a receipt in the wrong script."""
+    candidates = [os.environ.get("PORTNET_PDF_FONT_DIR", ""), *FONT_DIRS]
+    for folder in filter(None, candidates):
+        if all((Path(folder) / name).is_file() for name in UNICODE_FONT_FILES.values()):
+            return Path(folder)
+    raise RuntimeError(
+        "Arabic PDFs need DejaVu Sans (apt-get install fonts-dejavu-core, or set PORTNET_PDF_FONT_DIR)"
+    )
+
+
 class PortnetPDF(FPDF):
-    """A4 page with the PORTNET band on top and the help-desk footer at the bottom of every page."""
+    """A4 page with the PORTNET band on top and the help-desk footer at the bottom of every page.
+
+    Drawn in the language in force (portnet/i18n.py): French and English with the built-in Helvetica,
+    Arabic right to left with DejaVu Sans and HarfBuzz shaping.
+    """
 
     def __init__(
         self,
@@ -54,6 +81,15 @@ class PortnetPDF(FPDF):
     ) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.core_fonts_encoding = PDF_ENCODING
+        self.language = i18n.current_language()
+        self.rtl = i18n.is_rtl(self.language)
+        self.start = "R" if self.rtl else "L"  # where a line of text begins
+        self.end = "L" if self.rtl else "R"
+        if self.rtl:
+            folder = unicode_font_dir()
+            for style, name in UNICODE_FONT_FILES.items():
+                self.add_font(UNICODE_FAMILY, style, str(folder / name))
+            self.set_text_shaping(use_shaping_engine=True, direction="rtl", script="arab", language="ara")
         self.doc_title = doc_title
         self.doc_ref = doc_ref
         self.accent = accent
@@ -63,14 +99,21 @@ class PortnetPDF(FPDF):
         self.set_author(AUTHOR)
         self.set_creator("PortNet Payments")
         self.set_subject(subject)
-        self.set_lang("fr-MA")
+        self.set_lang({"fr": "fr-MA", "ar": "ar-MA", "en": "en"}[self.language])
         self.set_creation_date(as_utc(created))
         self.set_draw_color(*RULE)
         self.set_line_width(0.2)
 
+    def set_font(self, family: str | None = None, style: str = "", size: float = 0) -> None:  # type: ignore[override]
+        # Every block asks for Helvetica; an Arabic document draws it with the Unicode face instead.
+        if self.rtl and family is not None and family.lower() == FONT:
+            family = UNICODE_FAMILY
+        super().set_font(family, style, size)  # type: ignore[arg-type]
+
     def normalize_text(self, text: str) -> str:
         # The one door all drawn text goes through: folding here means no call site can forget to.
-        return super().normalize_text(pdf_safe_text(text))
+        # The Unicode face draws any text as is (Arabic); Helvetica only what Windows-1252 holds.
+        return super().normalize_text(text if self.rtl else pdf_safe_text(text))
 
     def header(self) -> None:
         self.set_fill_color(*NAVY)
@@ -83,13 +126,13 @@ class PortnetPDF(FPDF):
         self.cell(90, 10, "PORTNET")
         self.set_xy(15, 18)
         self.set_font(FONT, "", 8.5)
-        self.cell(110, 5, TAGLINE)
+        self.cell(110, 5, _(TAGLINE))
         self.set_xy(110, 8)
         self.set_font(FONT, "B", 16)
         self.cell(85, 9, self.doc_title, align="R")
         self.set_xy(110, 18)
         self.set_font(FONT, "", 10)
-        self.cell(85, 5, f"N° {self.doc_ref}", align="R")
+        self.cell(85, 5, _("N° %(reference)s") % {"reference": self.doc_ref}, align="R")
         self.set_text_color(*BLACK)
         self.set_y(40)
 
@@ -103,9 +146,11 @@ class PortnetPDF(FPDF):
         self.cell(0, 4, AUTHOR, align="C", new_x="LMARGIN", new_y="NEXT")
         self.set_font(FONT, "", 8)
         self.set_text_color(*MUTED)
-        self.cell(0, 4, f"HelpDesk : {HELPDESK_PHONE}  ·  Réclamations : {RECLAMATION_URL}", align="C")
+        contacts = {"phone": HELPDESK_PHONE, "url": RECLAMATION_URL}
+        self.cell(0, 4, _("HelpDesk : %(phone)s  ·  Réclamations : %(url)s") % contacts, align="C")
         self.set_x(15)
-        self.cell(0, 4, f"Page {self.page_no()}/{{nb}}", align="R")
+        page = {"page": self.page_no(), "pages": "{nb}"}
+        self.cell(0, 4, _("Page %(page)s/%(pages)s") % page, align=self.end)
         self.set_text_color(*BLACK)
 
     # -- building blocks
@@ -116,10 +161,11 @@ class PortnetPDF(FPDF):
         self.ln(3)
         self.set_font(FONT, "B", 10.5)
         self.set_text_color(*NAVY)
-        self.cell(0, 6, text.upper(), new_x="LMARGIN", new_y="NEXT")
+        self.cell(0, 6, text.upper(), align=self.start, new_x="LMARGIN", new_y="NEXT")
         self.set_draw_color(*NAVY)
         self.set_line_width(0.4)
-        self.line(self.l_margin, self.get_y(), self.l_margin + 18, self.get_y())
+        mark = self.w - self.r_margin - 18 if self.rtl else self.l_margin
+        self.line(mark, self.get_y(), mark + 18, self.get_y())
         self.set_line_width(0.2)
         self.set_draw_color(*RULE)
         self.set_text_color(*BLACK)
@@ -154,12 +200,12 @@ class PortnetPDF(FPDF):
         self.set_fill_color(*TINT)
         self.set_font(FONT, "B", 8.5)
         self.set_text_color(*NAVY)
-        self.cell(width, 6.5, f"  {title.upper()}", fill=True, new_x="LEFT", new_y="NEXT")
+        self.cell(width, 6.5, f"  {title.upper()}  ", fill=True, align=self.start, new_x="LEFT", new_y="NEXT")
         self.set_text_color(*BLACK)
         inner = width - 5
         self.set_xy(x + 2.5, self.get_y() + 1.5)
         self.set_font(FONT, "B", 10)
-        self.multi_cell(inner, 5, name, align="L", new_x="LEFT", new_y="NEXT")
+        self.multi_cell(inner, 5, name, align=self.start, new_x="LEFT", new_y="NEXT")
         self.ln(0.5)
         label_w = 27.0
         for label, value in rows:
@@ -167,11 +213,16 @@ class PortnetPDF(FPDF):
             self.set_xy(x + 2.5, row_y)
             self.set_font(FONT, "", 8)
             self.set_text_color(*MUTED)
-            self.cell(label_w, 4.6, label)
+            label_x, value_x = x + 2.5, x + 2.5 + label_w
+            if self.rtl:
+                label_x, value_x = x + 2.5 + inner - label_w, x + 2.5
+            self.set_x(label_x)
+            self.cell(label_w, 4.6, label, align=self.start)
             self.set_text_color(*BLACK)
             self.set_font(FONT, "", 9)
-            self.set_xy(x + 2.5 + label_w, row_y)
-            self.multi_cell(inner - label_w, 4.6, value, align="L", new_x="LEFT", new_y="NEXT")
+            self.set_xy(value_x, row_y)
+            self.multi_cell(inner - label_w, 4.6, value, align=self.start, new_x="LEFT", new_y="NEXT")
+            self.set_x(x + 2.5)
         return self.get_y()
 
     def key_value_grid(self, pairs: list[tuple[str, str]]) -> None:
@@ -181,7 +232,7 @@ class PortnetPDF(FPDF):
         with self.table(
             first_row_as_headings=False,
             col_widths=(22, 28, 22, 28),
-            text_align=("LEFT", "LEFT", "LEFT", "LEFT"),
+            text_align=("RIGHT" if self.rtl else "LEFT",) * 4,
             line_height=5,
             padding=(1.2, 2),
             borders_layout=TableBordersLayout.ALL,
@@ -189,10 +240,13 @@ class PortnetPDF(FPDF):
             for i in range(0, len(pairs), 2):
                 row = table.row()
                 chunk = pairs[i : i + 2]
+                cells: list[tuple[str, FontFace, int]] = []
                 for label, value in chunk:
-                    row.cell(label, style=label_style)
+                    cells.append((label, label_style, 1))
                     # A lone last pair spans the row rather than leaving an empty pair of cells.
-                    row.cell(value, style=value_style, colspan=3 if len(chunk) == 1 else 1)
+                    cells.append((value, value_style, 3 if len(chunk) == 1 else 1))
+                for text, style, span in self.in_reading_order(cells):
+                    row.cell(text, style=style, colspan=span)
         self.ln(2)
 
     def totals_box(self, rows: list[tuple[str, str]]) -> None:
@@ -219,6 +273,10 @@ class PortnetPDF(FPDF):
                 row.cell(value, style=total_style if last else plain_value)
         self.ln(2)
 
+    def in_reading_order(self, cells: Sequence[_T]) -> list[_T]:
+        """A row's cells from where a reader starts: right to left for Arabic."""
+        return list(reversed(cells)) if self.rtl else list(cells)
+
     def data_table(
         self,
         headings: Sequence[str],
@@ -231,9 +289,12 @@ class PortnetPDF(FPDF):
         heading_style = FontFace(emphasis="BOLD", color=WHITE, fill_color=NAVY, size_pt=8.5)
         body_style = FontFace(emphasis="", color=BLACK, size_pt=9)
         foot_style = FontFace(emphasis="BOLD", color=NAVY, fill_color=TINT, size_pt=9.5)
+        mirror = {"LEFT": "RIGHT", "RIGHT": "LEFT"}
+        if self.rtl:
+            text_align = [mirror.get(a, a) for a in text_align]
         with self.table(
-            col_widths=tuple(col_widths),
-            text_align=tuple(text_align),
+            col_widths=tuple(self.in_reading_order(col_widths)),
+            text_align=tuple(self.in_reading_order(text_align)),
             headings_style=heading_style,
             line_height=5,
             padding=(1.5, 2),
@@ -241,22 +302,23 @@ class PortnetPDF(FPDF):
             cell_fill_mode="ROWS",
         ) as table:
             head = table.row()
-            for title in headings:
+            for title in self.in_reading_order(headings):
                 head.cell(title)
             if not rows:
                 table.row().cell(empty_text, colspan=len(headings), align="C", style=body_style)
             for values in rows:
                 row = table.row()
-                for value in values:
+                for value in self.in_reading_order(values):
                     row.cell(value, style=body_style)
             if footer_row is not None:
                 row = table.row()
-                row.cell(footer_row[0], colspan=len(headings) - 1, align="R", style=foot_style)
-                row.cell(footer_row[1], align="R", style=foot_style)
+                foot = [(footer_row[0], len(headings) - 1), (footer_row[1], 1)]
+                for text, span in self.in_reading_order(foot):
+                    row.cell(text, colspan=span, align=self.end, style=foot_style)
         self.ln(2)
 
     def paragraph(self, text: str, size: float = 9, color: tuple[int, int, int] = BLACK) -> None:
         self.set_font(FONT, "", size)
         self.set_text_color(*color)
-        self.multi_cell(0, 4.8, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 4.8, text, align=self.start, new_x="LMARGIN", new_y="NEXT")
         self.set_text_color(*BLACK)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from portnet.documents.text import DASH, or_dash
+from portnet.i18n import N_
 
 
 def require_decimal(owner: str, name: str, value: object) -> None:
@@ -33,17 +34,17 @@ class ClientInfo:
 
 
 def emitter_rows(emitter: EmitterInfo) -> list[tuple[str, str]]:
-    rows = [("Code émetteur", emitter.code)]
+    rows = [(N_("Code émetteur"), emitter.code)]
     rc = " n° ".join(p for p in (emitter.rc_centre, emitter.rc_number) if p and p.strip())
     rows.append(("RC", rc or DASH))
     rows.append(("IFU", or_dash(emitter.ifu)))
-    rows.append(("Adresse", or_dash(emitter.address)))
+    rows.append((N_("Adresse"), or_dash(emitter.address)))
     return rows
 
 
 def client_rows(client: ClientInfo) -> list[tuple[str, str]]:
     return [
-        ("Code douanier", client.customs_code),
+        (N_("Code douanier"), client.customs_code),
         ("ICE", or_dash(client.ice)),
-        ("Adresse", or_dash(client.address)),
+        (N_("Adresse"), or_dash(client.address)),
     ]

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from portnet import i18n
 from portnet.documents.layout import BLACK, MUTED, OK_GREEN, WHITE, PortnetPDF
 from portnet.documents.parties import ClientInfo, client_rows, require_decimal
-from portnet.documents.text import FONT, currency_label, format_money, mask_card_number, or_dash
+from portnet.documents.text import FONT, currency_label, mask_card_number, or_dash
+from portnet.i18n import gettext as _
 from portnet.money import to_money, total
 
 
@@ -44,6 +46,7 @@ class ReceiptDocument:
     payer_name: str | None = None
     payer_email: str | None = None
     currency: str = "MAD"
+    language: str = "fr"  # the payer's: fr, ar (right to left) or en
 
     def __post_init__(self) -> None:
         require_decimal("ReceiptDocument", "total_paid", self.total_paid)
@@ -51,17 +54,28 @@ class ReceiptDocument:
 
 def render_receipt_pdf(doc: ReceiptDocument) -> bytes:
     """The proof of payment we issue; refuses to print a total its lines do not add up to."""
+    with i18n.use_locale(doc.language):
+        return _render_receipt_pdf(doc)
+
+
+def format_money(value: Decimal, currency: str) -> str:
+    return i18n.format_amount(value, currency)
+
+
+def _render_receipt_pdf(doc: ReceiptDocument) -> bytes:
     lines_total = total(item.amount_ttc for item in doc.invoices)
     if lines_total != to_money(doc.total_paid):
         raise ValueError(
             f"receipt {doc.receipt_number}: total_paid {doc.total_paid} != sum of invoices {lines_total}"
         )
 
+    channel = _(doc.channel_label)
     pdf = PortnetPDF(
-        doc_title="Reçu de paiement",
+        doc_title=_("Reçu de paiement"),
         doc_ref=doc.receipt_number,
         created=doc.paid_at,
-        subject=f"Reçu de paiement {doc.receipt_number} - paiement {doc.payment_id} - {doc.client.name}",
+        subject=_("Reçu de paiement %(receipt)s - paiement %(payment)s - %(client)s")
+        % {"receipt": doc.receipt_number, "payment": doc.payment_id, "client": doc.client.name},
         accent=OK_GREEN,
     )
     pdf.add_page()
@@ -71,56 +85,64 @@ def render_receipt_pdf(doc: ReceiptDocument) -> bytes:
     pdf.set_fill_color(*OK_GREEN)
     pdf.set_text_color(*WHITE)
     pdf.set_font(FONT, "B", 12)
-    pdf.cell(pdf.epw / 2, 11, "   Paiement confirmé", fill=True)
-    pdf.set_font(FONT, "B", 12)
-    pdf.cell(pdf.epw / 2, 11, f"{format_money(doc.total_paid, doc.currency)}   ", fill=True, align="R")
+    banner = [
+        (f"   {_('Paiement confirmé')}   ", pdf.start),
+        (f"   {format_money(doc.total_paid, doc.currency)}   ", pdf.end),
+    ]
+    for text, align in pdf.in_reading_order(banner):
+        pdf.cell(pdf.epw / 2, 11, text, fill=True, align=align)
     pdf.set_xy(pdf.l_margin, top + 13)
     pdf.set_text_color(*BLACK)
     pdf.set_fill_color(*WHITE)
 
-    pdf.section_title("Détails du paiement")
+    pdf.section_title(_("Détails du paiement"))
     pairs = [
-        ("N° de reçu", doc.receipt_number),
-        ("Date du paiement", doc.paid_at.strftime("%d/%m/%Y")),
-        ("Identifiant du paiement (N° de commande)", doc.payment_id),
-        ("Heure du paiement", doc.paid_at.strftime("%H:%M:%S")),
-        ("Canal de paiement", doc.channel_label),
-        ("Code d'autorisation", or_dash(doc.authorization_code)),
-        ("Transaction partenaire", or_dash(doc.partner_transaction_id)),
+        (_("N° de reçu"), doc.receipt_number),
+        (_("Date du paiement"), i18n.format_day(doc.paid_at)),
+        (_("Identifiant du paiement (N° de commande)"), doc.payment_id),
+        (_("Heure du paiement"), doc.paid_at.strftime("%H:%M:%S")),
+        (_("Canal de paiement"), channel),
+        (_("Code d'autorisation"), or_dash(doc.authorization_code)),
+        (_("Transaction partenaire"), or_dash(doc.partner_transaction_id)),
     ]
     if doc.card_number and doc.card_number.strip():
-        pairs.append(("Carte bancaire", mask_card_number(doc.card_number)))
-    pairs.append(("Devise", currency_label(doc.currency)))
+        pairs.append((_("Carte bancaire"), mask_card_number(doc.card_number)))
+    pairs.append((_("Devise"), _(currency_label(doc.currency))))
     pdf.key_value_grid(pairs)
 
     pdf.ln(1)
-    pdf.party_boxes(
-        (
-            "Payeur",
-            or_dash(doc.payer_name),
-            [("E-mail", or_dash(doc.payer_email))],
-        ),
-        ("Client", doc.client.name, client_rows(doc.client)),
-    )
+    boxes = [
+        (_("Payeur"), or_dash(doc.payer_name), [(_("E-mail"), or_dash(doc.payer_email))]),
+        (_("Client"), doc.client.name, [(_(label), value) for label, value in client_rows(doc.client)]),
+    ]
+    first, second = pdf.in_reading_order(boxes)
+    pdf.party_boxes(first, second)
 
-    pdf.section_title("Factures réglées")
+    pdf.section_title(_("Factures réglées"))
     pdf.data_table(
-        headings=("N° facture", "Émetteur", "Montant TTC"),
+        headings=(_("N° facture"), _("Émetteur"), _("Montant TTC")),
         rows=[
             (item.number, item.emitter_name, format_money(item.amount_ttc, doc.currency))
             for item in doc.invoices
         ],
         col_widths=(28, 44, 28),
         text_align=("LEFT", "LEFT", "RIGHT"),
-        empty_text="Aucune facture",
-        footer_row=("Total payé", format_money(doc.total_paid, doc.currency)),
+        empty_text=_("Aucune facture"),
+        footer_row=(_("Total payé"), format_money(doc.total_paid, doc.currency)),
     )
 
     pdf.ln(2)
     pdf.paragraph(
-        f"Le paiement n° {doc.payment_id} a été confirmé le {doc.paid_at.strftime('%d/%m/%Y')} "
-        f"à {doc.paid_at.strftime('%H:%M')} via {doc.channel_label}. "
-        "Conservez ce reçu : il vous sera demandé pour toute réclamation relative à ce paiement.",
+        _(
+            "Le paiement n° %(payment)s a été confirmé le %(day)s à %(time)s via %(channel)s. "
+            "Conservez ce reçu : il vous sera demandé pour toute réclamation relative à ce paiement."
+        )
+        % {
+            "payment": doc.payment_id,
+            "day": i18n.format_day(doc.paid_at),
+            "time": doc.paid_at.strftime("%H:%M"),
+            "channel": channel,
+        },
         size=8.5,
         color=MUTED,
     )

@@ -14,9 +14,10 @@ import unicodedata
 from datetime import datetime
 from decimal import Decimal
 
+from portnet.i18n import N_
 from portnet.money import format_fr
 
-CURRENCY_LABELS = {"MAD": "Dirham (MAD)", "EUR": "Euro (EUR)", "USD": "Dollar US (USD)"}
+CURRENCY_LABELS = {"MAD": N_("Dirham (MAD)"), "EUR": N_("Euro (EUR)"), "USD": N_("Dollar US (USD)")}
 FONT = "helvetica"
 PDF_ENCODING = "cp1252"
 DASH = "—"  # shown for a missing value, so an empty cell reads as "none", not as a rendering bug

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from portnet.i18n import N_
 from portnet.protocols import emitter as emitter_protocol
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
@@ -68,18 +69,18 @@ async def emitter_ack(request: Request) -> JSONResponse:
     payment = await payment_of(ack.payment_id)
     if payment is None:
         await judge(callback_id, "unknown_order", "404")
-        return JSONResponse({"detail": "Avis inconnu."}, status_code=404)
+        return JSONResponse({"detail": N_("Avis inconnu.")}, status_code=404)
     dedupe = f"emitter:{ack.notice_id}"
     try:
         earlier = await judge(callback_id, "processing", None, dedupe)
     except CallbackInFlight:
-        return JSONResponse({"detail": "Réessayez plus tard."}, status_code=503)
+        return JSONResponse({"detail": N_("Réessayez plus tard.")}, status_code=503)
     if earlier is not None:
         return JSONResponse({"status": "already_acknowledged"})
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
         await judge(callback_id, "temporal_unavailable", "503", dedupe)
-        return JSONResponse({"detail": "Réessayez plus tard."}, status_code=503)
+        return JSONResponse({"detail": N_("Réessayez plus tard.")}, status_code=503)
     signal = EmitterAck(
         emitter_code=ack.emitter_code,
         notice_id=ack.notice_id,
@@ -95,6 +96,6 @@ async def emitter_ack(request: Request) -> JSONResponse:
             await judge(callback_id, "late", "200", dedupe)
             return JSONResponse({"status": "late"})
         await judge(callback_id, "temporal_unavailable", "503", dedupe)
-        return JSONResponse({"detail": "Réessayez plus tard."}, status_code=503)
+        return JSONResponse({"detail": N_("Réessayez plus tard.")}, status_code=503)
     await judge(callback_id, "accepted", "200", dedupe)
     return JSONResponse({"status": "acknowledged"})

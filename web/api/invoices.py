@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from portnet import queries
 from portnet.documents import render_invoice_pdf
+from portnet.i18n import N_
 from portnet.money import api_amount
 from portnet.statuses import InvoiceStatus, MessageFunction
 from web.api.schemas import (
@@ -51,7 +52,9 @@ def criteria_of(
         d_from = date.fromisoformat(raw_from) if raw_from else None
         d_to = date.fromisoformat(raw_to) if raw_to else None
     except ValueError:
-        raise HTTPException(status_code=422, detail="Date invalide (format attendu AAAA-MM-JJ).") from None
+        raise HTTPException(
+            status_code=422, detail=N_("Date invalide (format attendu AAAA-MM-JJ).")
+        ) from None
     if clean(status) and status not in {s.value for s in InvoiceStatus}:
         raise HTTPException(status_code=422, detail=f"Statut inconnu: {status}.")
     return queries.InvoiceSearch(
@@ -85,7 +88,7 @@ def list_invoices(
 def get_invoice(invoice_id: RowIdPath, user: CurrentUser, db: DB) -> InvoiceDetailOut:
     detail = queries.invoice_detail(db, invoice_id, company_scope(user))
     if detail is None:
-        raise HTTPException(status_code=404, detail="Facture introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Facture introuvable."))
     inv = detail.invoice
     base = InvoiceOut.of(queries.row_of(inv, detail.emitter, detail.company))
     return InvoiceDetailOut(
@@ -158,7 +161,7 @@ def document_url(invoice_id: int, kind: str, payment_id: str | None) -> str:
 def invoice_pdf(invoice_id: RowIdPath, user: CurrentUser, db: DB) -> Response:
     detail = queries.invoice_detail(db, invoice_id, company_scope(user))
     if detail is None:
-        raise HTTPException(status_code=404, detail="Facture introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Facture introuvable."))
     pdf = render_invoice_pdf(invoice_document(detail))
     return Response(
         pdf,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from portnet.i18n import N_
 from web import marsa
 from web.api.schemas import ApiModel, InvoiceOut
 from web.deps import DB, AppSettings, CurrentUser, Temporal, company_scope
@@ -43,7 +44,7 @@ async def create_request(
 async def get_request(request_id: str, user: CurrentUser, db: DB, client: Temporal) -> dict[str, Any]:
     view = await marsa.read_request(client, request_id, user)
     if view is None:
-        raise HTTPException(status_code=404, detail="Demande introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Demande introuvable."))
     invoices = marsa.invoices_of(db, view, company_scope(user)) if view.status == "completed" else []
     return {
         "id": view.request_id,

@@ -12,12 +12,14 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from portnet.i18n import N_
 from portnet.models import Document
 from web import idempotency
 from web.api.schemas import ErrorOut, PaymentBody, PaymentOut
 from web.attempts import UNAVAILABLE, PaymentRefused, payer_payment, payment_for_user, read_view
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.limits import PaymentIdPath
+from web.locale import request_language
 from web.payments import request_cancel, start_payment
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
@@ -82,6 +84,7 @@ async def create_payment(
             body.declaration,
             payment_id=payment_id,
             idempotent=key is not None,
+            lang=request_language(request, user),
         )
     except PaymentRefused as refused:
         if refused.status_code == 503:
@@ -107,7 +110,7 @@ def refusal(refused: PaymentRefused) -> JSONResponse:
 async def get_payment(payment_id: PaymentIdPath, user: CurrentUser, db: DB, request: Request) -> PaymentOut:
     payment = payment_for_user(db, user, payment_id)
     if payment is None:
-        raise HTTPException(status_code=404, detail="Paiement introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
     client = await request.app.state.temporal.get()
     db.close()  # not held while the workflow is queried; the ledger fallback opens a new one
     return PaymentOut.of(await read_view(client, payment, db))
@@ -140,12 +143,12 @@ async def cancel_payment(
 def receipt(payment_id: PaymentIdPath, user: CurrentUser, db: DB) -> Response:
     payment = payment_for_user(db, user, payment_id)
     if payment is None:
-        raise HTTPException(status_code=404, detail="Paiement introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
     doc = db.exec(
         select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")
     ).first()
     if doc is None or doc.content is None:
-        raise HTTPException(status_code=404, detail="Reçu disponible une fois le paiement réussi.")
+        raise HTTPException(status_code=404, detail=N_("Reçu disponible une fois le paiement réussi."))
     return Response(
         doc.content,
         media_type="application/pdf",

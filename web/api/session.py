@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from portnet.audit import audit
+from portnet.i18n import N_
 from portnet.models import Company, User
 from portnet.security import hash_password, password_problems, verify_password
 from web.api.schemas import LoginBody, PasswordBody, UserOut
@@ -77,10 +78,10 @@ def change_password(db: DB, user: User, current: str, new: str, keep_session: st
     session ``keep_session`` (the cookie token of the user making the change) stays.
     """
     if not verify_password(current, user.password_hash):
-        return ["Le mot de passe actuel est incorrect."]
+        return [N_("Le mot de passe actuel est incorrect.")]
     problems = password_problems(new, user.username)
     if current == new:
-        problems.append("Le nouveau mot de passe doit être différent de l'actuel.")
+        problems.append(N_("Le nouveau mot de passe doit être différent de l'actuel."))
     if problems:
         return problems
     user.password_hash = hash_password(new)

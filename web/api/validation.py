@@ -15,13 +15,15 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-NOT_JSON = "Le corps de la requête doit être du JSON (en-tête Content-Type: application/json)."
-UNREADABLE_BODY = "Corps de la requête illisible (JSON en UTF-8 attendu)."
+from portnet.i18n import N_
+
+NOT_JSON = N_("Le corps de la requête doit être du JSON (en-tête Content-Type: application/json).")
+UNREADABLE_BODY = N_("Corps de la requête illisible (JSON en UTF-8 attendu).")
 
 # pydantic error type -> French sentence; ``{name}`` comes from the error's ``ctx``.
 MESSAGES: dict[str, str] = {
     "missing": "champ obligatoire",
-    "extra_forbidden": "champ non prévu",
+    "extra_forbidden": N_("champ non prévu"),
     "int_type": "nombre entier attendu",
     "int_parsing": "nombre entier attendu",
     "int_from_float": "nombre entier attendu",
@@ -29,12 +31,12 @@ MESSAGES: dict[str, str] = {
     "float_type": "nombre attendu",
     "float_parsing": "nombre attendu",
     "finite_number": "nombre fini attendu",
-    "bool_type": "booléen attendu (true ou false)",
-    "bool_parsing": "booléen attendu (true ou false)",
-    "greater_than_equal": "doit être supérieur ou égal à {ge}",
-    "greater_than": "doit être supérieur à {gt}",
-    "less_than_equal": "doit être inférieur ou égal à {le}",
-    "less_than": "doit être inférieur à {lt}",
+    "bool_type": N_("booléen attendu (true ou false)"),
+    "bool_parsing": N_("booléen attendu (true ou false)"),
+    "greater_than_equal": N_("doit être supérieur ou égal à {ge}"),
+    "greater_than": N_("doit être supérieur à {gt}"),
+    "less_than_equal": N_("doit être inférieur ou égal à {le}"),
+    "less_than": N_("doit être inférieur à {lt}"),
     "string_type": "texte attendu",
     "string_too_short": "au moins {min_length} caractère(s)",
     "string_too_long": "au plus {max_length} caractère(s)",
@@ -52,10 +54,10 @@ MESSAGES: dict[str, str] = {
     "date_parsing": "date attendue (AAAA-MM-JJ)",
     "date_from_datetime_parsing": "date attendue (AAAA-MM-JJ)",
     "date_from_datetime_inexact": "date sans heure attendue (AAAA-MM-JJ)",
-    "datetime_type": "date et heure attendues (ISO 8601)",
-    "datetime_parsing": "date et heure attendues (ISO 8601)",
-    "enum": "valeur non autorisée",
-    "literal_error": "valeur non autorisée",
+    "datetime_type": N_("date et heure attendues (ISO 8601)"),
+    "datetime_parsing": N_("date et heure attendues (ISO 8601)"),
+    "enum": N_("valeur non autorisée"),
+    "literal_error": N_("valeur non autorisée"),
 }
 SECTIONS = {"body": "corps", "query": "paramètre", "path": "adresse", "header": "en-tête", "cookie": "cookie"}
 
@@ -111,7 +113,7 @@ def validation_response(request: Request, exc: RequestValidationError) -> JSONRe
         detail = NOT_JSON
     else:
         listed = "; ".join(f"{field_name(e['loc'])} : {e['message']}" for e in errors[:5])
-        detail = f"Données invalides — {listed}." if listed else "Données invalides."
+        detail = f"Données invalides — {listed}." if listed else N_("Données invalides.")
     return JSONResponse(
         {"detail": detail, "code": "invalid_input", "errors": errors},
         status_code=422,
@@ -124,7 +126,7 @@ VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["detail", "code", "errors"],
     "properties": {
-        "detail": {"type": "string", "description": "Ce qui ne va pas, en français."},
+        "detail": {"type": "string", "description": N_("Ce qui ne va pas, en français.")},
         "code": {"type": "string", "enum": ["invalid_input"]},
         "errors": {
             "type": "array",

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
+from portnet.i18n import N_
 from portnet.models import User
 from web.api.session import change_password, client_address
 from web.deps import DB, AppSettings, optional_user
@@ -29,7 +30,7 @@ from web.sessions import (
 )
 
 router = APIRouter()
-MUST_CHANGE = (
+MUST_CHANGE = N_(
     "Pour votre sécurité, choisissez un nouveau mot de passe avant de continuer "
     "(votre mot de passe actuel a été attribué par PortNet)."
 )
@@ -89,7 +90,7 @@ async def login(request: Request, db: DB, settings: AppSettings) -> Response:
         return render(
             request,
             "error.html",
-            {"title": "Requête invalide", "status": 400, "message": CSRF_MESSAGE},
+            {"title": N_("Requête invalide"), "status": 400, "message": CSRF_MESSAGE},
             status_code=400,
             settings=settings,
         )
@@ -126,7 +127,7 @@ async def login(request: Request, db: DB, settings: AppSettings) -> Response:
 
 @router.post("/deconnexion")
 def logout(request: Request, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings) -> Response:
-    response = redirect("/connexion", "Vous êtes déconnecté.", "info", settings)
+    response = redirect("/connexion", N_("Vous êtes déconnecté."), "info", settings)
     close_session(db, request, response)
     return response
 
@@ -165,11 +166,11 @@ def password_change(
     confirm = confirm if isinstance(confirm, str) else ""
     problems: list[str] = []
     if not current or not new:
-        problems.append("Renseignez le mot de passe actuel et le nouveau mot de passe.")
+        problems.append(N_("Renseignez le mot de passe actuel et le nouveau mot de passe."))
     elif new != confirm:
-        problems.append("Les mots de passe ne correspondent pas.")
+        problems.append(N_("Les mots de passe ne correspondent pas."))
     else:
         problems = change_password(db, user, current, new, session_token(request))
     if problems:
         return _password_page(request, settings, user, problems, status_code=422)
-    return redirect("/factures", "Votre nouveau mot de passe a été enregistré.", "success", settings)
+    return redirect("/factures", N_("Votre nouveau mot de passe a été enregistré."), "success", settings)

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portnet.db import get_engine
+from portnet.i18n import N_
 from portnet.settings import Settings, get_settings
 from web.api.validation import UNREADABLE_BODY, validation_response
 from web.pages.rendering import render
@@ -26,26 +27,28 @@ from web.sessions import user_of_request
 log = logging.getLogger("portnet.web.pages")
 
 TITLES = {
-    400: "Requête invalide",
+    400: N_("Requête invalide"),
     401: "Authentification requise",
-    403: "Accès refusé",
+    403: N_("Accès refusé"),
     404: "Page introuvable",
-    405: "Méthode non autorisée",
+    405: N_("Méthode non autorisée"),
     409: "Conflit",
-    422: "Données invalides",
-    413: "Requête trop volumineuse",
-    415: "Type de contenu non pris en charge",
-    429: "Trop de requêtes",
+    422: N_("Données invalides"),
+    413: N_("Requête trop volumineuse"),
+    415: N_("Type de contenu non pris en charge"),
+    429: N_("Trop de requêtes"),
     503: "Service indisponible",
 }
 # Starlette's and FastAPI's own English details, as the API answers them.
 API_DETAILS = {"There was an error parsing the body": UNREADABLE_BODY}
 MESSAGES = {
-    403: "Vous n'avez pas accès à cette page.",
-    404: "La page ou le document demandé n'existe pas, ou ne vous est pas accessible.",
-    405: "Cette adresse ne s'utilise pas ainsi.",
-    500: "Une erreur inattendue s'est produite. Réessayez dans un instant ; si le problème persiste, "
-    "contactez le HelpDesk.",
+    403: N_("Vous n'avez pas accès à cette page."),
+    404: N_("La page ou le document demandé n'existe pas, ou ne vous est pas accessible."),
+    405: N_("Cette adresse ne s'utilise pas ainsi."),
+    500: N_(
+        "Une erreur inattendue s'est produite. Réessayez dans un instant ; si le problème persiste, "
+        "contactez le HelpDesk."
+    ),
 }
 
 
@@ -93,7 +96,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc.detail, str):
             if exc.detail == _phrase(exc.status_code):
                 exc.detail = (
-                    "Ressource introuvable."
+                    N_("Ressource introuvable.")
                     if exc.status_code == 404
                     else (f"{TITLES.get(exc.status_code, 'Erreur')}.")
                 )
@@ -131,7 +134,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def _server_error_answer(request: Request) -> Response:
     if wants_json(request):
-        return JSONResponse({"detail": "Erreur interne."}, status_code=500)
+        return JSONResponse({"detail": N_("Erreur interne.")}, status_code=500)
     try:
         request.state.user = None  # no database round trip: it may be what failed
         return render(
@@ -141,7 +144,7 @@ def _server_error_answer(request: Request) -> Response:
             status_code=500,
         )
     except Exception:  # noqa: BLE001 - last resort
-        return Response("Erreur interne.", status_code=500, media_type="text/plain; charset=utf-8")
+        return Response(N_("Erreur interne."), status_code=500, media_type="text/plain; charset=utf-8")
 
 
 def install_error_pages(app: FastAPI) -> None:

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from portnet import unapplied
+from portnet.i18n import N_
 from portnet.models import User
 from portnet.statuses import Channel, InvoiceStatus, PaymentStatus, Role
 from web.deps import DB, AppSettings
@@ -41,7 +42,7 @@ log = logging.getLogger("portnet.web.finance")
 
 def finance_page_user(user: Annotated[User, Depends(page_user)]) -> User:
     if user.role not in (Role.FINANCE.value, Role.ADMIN.value):
-        raise HTTPException(status_code=403, detail="Réservé au service financier.")
+        raise HTTPException(status_code=403, detail=N_("Réservé au service financier."))
     return user
 
 
@@ -111,7 +112,7 @@ async def decision(
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
         return redirect(
-            "/finance/confirmations", "Service de paiement indisponible, réessayez.", "error", settings
+            "/finance/confirmations", N_("Service de paiement indisponible, réessayez."), "error", settings
         )
     try:
         await decide(client, db, user, payment_id, choice == "confirm", reason)
@@ -120,7 +121,7 @@ async def decision(
     except RPCError as err:
         log.warning("decision on %s failed: %s", payment_id, err)
         return redirect(
-            "/finance/confirmations", "Service de paiement indisponible, réessayez.", "error", settings
+            "/finance/confirmations", N_("Service de paiement indisponible, réessayez."), "error", settings
         )
     verb = "confirmé" if choice == "confirm" else "rejeté"
     return redirect("/finance/confirmations", f"Règlement {payment_id} {verb}.", "success", settings)
@@ -134,7 +135,7 @@ async def cancel_page(
     back = "/finance/paiements"
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
-        return redirect(back, "Service de paiement indisponible, réessayez.", "error", settings)
+        return redirect(back, N_("Service de paiement indisponible, réessayez."), "error", settings)
     try:
         outcome = await cancel_payment(client, db, user, payment_id, form_str(form, "reason", 500))
     except FinanceError as err:
@@ -181,7 +182,7 @@ async def apply_page(
     back = "/finance/encaissements"
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
-        return redirect(back, "Service de paiement indisponible, réessayez.", "error", settings)
+        return redirect(back, N_("Service de paiement indisponible, réessayez."), "error", settings)
     try:
         outcome = await apply_unapplied(
             client, settings, db, user, unapplied_id, form_str(form, "invoice_number", 40)
@@ -201,7 +202,7 @@ def refund_page(
         refund_unapplied(db, user, unapplied_id, form_str(form, "note", 500))
     except FinanceError as err:
         return redirect("/finance/encaissements", err.message, "error", settings)
-    return redirect("/finance/encaissements", "Encaissement marqué à rembourser.", "success", settings)
+    return redirect("/finance/encaissements", N_("Encaissement marqué à rembourser."), "success", settings)
 
 
 @router.get("/factures")

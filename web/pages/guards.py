@@ -13,13 +13,14 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, HTTPException, Request
 from starlette.datastructures import FormData
 
+from portnet.i18n import N_
 from portnet.models import User
 from portnet.statuses import Role
 from web.deps import AppSettings, optional_user
 from web.limits import row_id
 from web.sessions import csrf_valid
 
-CSRF_MESSAGE = "Jeton de sécurité invalide, rechargez la page."
+CSRF_MESSAGE = N_("Jeton de sécurité invalide, rechargez la page.")
 PASSWORD_PAGE = "/mot-de-passe"  # noqa: S105 - a URL, not a secret
 # Pages a user who must change their password may still reach.
 ALLOWED_BEFORE_PASSWORD_CHANGE = {PASSWORD_PAGE, "/deconnexion"}

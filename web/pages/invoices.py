@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from sqlmodel import Session, col, select
 
 from portnet import queries
+from portnet.i18n import N_
 from portnet.marsa_terminals import emitter_label
 from portnet.models import Company, PaymentInvoice, PrestationLine, UnappliedPayment
 from portnet.statuses import PAYABLE_STATUSES, InvoiceStatus, InvoiceType
@@ -51,8 +52,8 @@ class Screen:
     back: str
 
 
-MANAGEMENT = Screen("/factures", "Gestion des factures", True, "gestion")
-CONSULTATION = Screen("/factures/consultation", "Consulter des factures", False, "consultation")
+MANAGEMENT = Screen("/factures", N_("Gestion des factures"), True, "gestion")
+CONSULTATION = Screen("/factures/consultation", N_("Consulter des factures"), False, "consultation")
 SCREENS = {s.back: s for s in (MANAGEMENT, CONSULTATION)}
 
 
@@ -112,7 +113,7 @@ def _invoice_list(
         error = str(exc.detail)
     else:
         if criteria.date_from and criteria.date_to and criteria.date_from > criteria.date_to:
-            error = "La date de début (« du ») est postérieure à la date de fin (« au »)."
+            error = N_("La date de début (« du ») est postérieure à la date de fin (« au »).")
         elif criteria.type and criteria.type not in {t.value for t in InvoiceType}:
             error = f"Type de facture inconnu: {criteria.type}."
         else:
@@ -264,7 +265,7 @@ async def invoice_request_progress(
         return _request_page(request, db, user, settings, error=marsa.UNAVAILABLE_MESSAGE, status_code=503)
     view = await marsa.read_request(client, request_id, user)
     if view is None:
-        raise HTTPException(status_code=404, detail="Demande de facture introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Demande de facture introuvable."))
     return _request_page(request, db, user, settings, view=view)
 
 
@@ -299,7 +300,7 @@ def invoice_detail(
     if number is not None:
         detail = queries.invoice_detail(db, number, company_scope(user))
     if detail is None:
-        raise HTTPException(status_code=404, detail="Facture introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Facture introuvable."))
     inv = detail.invoice
     assert inv.id is not None
     documents = [

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Response
 from portnet import i18n
 from portnet.models import User
 from web.deps import DB, AppSettings, optional_user
+from web.locale import LANGUAGE_COOKIE
 from web.pages.guards import CheckedForm, form_str, safe_next
-from web.pages.rendering import LANGUAGE_COOKIE, redirect
+from web.pages.rendering import redirect
 
 router = APIRouter()
 ONE_YEAR = 365 * 24 * 3600

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from portnet.audit import audit
 from portnet.db import session_scope
+from portnet.i18n import N_
 from portnet.models import User
 from web.api.session import client_address
 from web.deps import DB, AppSettings
@@ -54,7 +55,7 @@ async def forgotten(
             "password_forgotten.html",
             {
                 "identifier": "",
-                "message": "Indiquez votre nom d'utilisateur ou votre adresse e-mail.",
+                "message": N_("Indiquez votre nom d'utilisateur ou votre adresse e-mail."),
                 "kind": "error",
             },
             status_code=422,
@@ -116,7 +117,7 @@ def reset(token: str, request: Request, db: DB, form: CheckedForm, settings: App
     new = new if isinstance(new, str) else ""
     confirm = confirm if isinstance(confirm, str) else ""
     if not new:
-        problems: list[str] | None = ["Renseignez le nouveau mot de passe."]
+        problems: list[str] | None = [N_("Renseignez le nouveau mot de passe.")]
         if valid_link(db, token, request_now(request)) is None:
             problems = None
     else:
@@ -133,7 +134,7 @@ def reset(token: str, request: Request, db: DB, form: CheckedForm, settings: App
         )
     return redirect(
         "/connexion",
-        "Votre nouveau mot de passe a été enregistré. Connectez-vous avec celui-ci.",
+        N_("Votre nouveau mot de passe a été enregistré. Connectez-vous avec celui-ci."),
         "success",
         settings,
     )

@@ -38,6 +38,7 @@ from web.attempts import PAYMENT_ID_IN_URL, UNAVAILABLE, PaymentRefused, payment
 from web.channels import CHOICES, web_channel
 from web.channels.base import sandbox_pages
 from web.deps import DB, AppSettings, company_scope
+from web.locale import request_language
 from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
 from web.pages.rendering import redirect, render
 from web.payments import MAX_INVOICES, request_cancel, start_payment
@@ -255,6 +256,7 @@ async def start(
             declaration,
             payment_id=order_id,
             idempotent=bool(key),
+            lang=request_language(request, user),
         )
     except PaymentRefused as refused:
         if key and user.id is not None and refused.status_code != 503:

@@ -37,6 +37,7 @@ from portnet.statuses import (
     PaymentStatus,
     Role,
 )
+from web.locale import request_language
 from web.sessions import csrf_token, ensure_prelogin_cookie
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -269,20 +270,6 @@ def content_security_policy(response: Response, form_targets: tuple[str, ...] = 
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
         f"form-action {actions}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-    )
-
-
-LANGUAGE_COOKIE = "pn_lang"
-
-
-def request_language(request: Request, user: User | None = None) -> str:
-    """The user's profile choice, then the language cookie (set by the header switch), then the browser."""
-    if user is not None and i18n.normalize(user.language):
-        return str(i18n.normalize(user.language))
-    return (
-        i18n.normalize(request.cookies.get(LANGUAGE_COOKIE))
-        or i18n.negotiate(request.headers.get("accept-language"))
-        or i18n.DEFAULT_LANGUAGE
     )
 
 
