@@ -18,26 +18,27 @@ from sqlmodel import Session, col, select
 
 from portnet import metrics, unapplied
 from portnet.db import get_engine
+from portnet.i18n import N_
 from portnet.models import ReconciliationFinding, ReconciliationRun, utcnow
 from portnet.statuses import Channel
 
 log = logging.getLogger("portnet.reconciliation")
 
 KIND_LABELS = {
-    "stuck_callback": "Notification partenaire bloquée",
-    "expired_attempt": "Tentative close vérifiée chez le partenaire",
-    "orphan_hold": "Factures retenues par une tentative close",
-    "overdue_attempt": "Tentative en cours après son échéance",
+    "stuck_callback": N_("Notification partenaire bloquée"),
+    "expired_attempt": N_("Tentative close vérifiée chez le partenaire"),
+    "orphan_hold": N_("Factures retenues par une tentative close"),
+    "overdue_attempt": N_("Tentative en cours après son échéance"),
 }
 OUTCOME_LABELS = {
-    "delivered": "Transmis à la tentative en cours",
-    "unapplied": "Encaissement non affecté enregistré",
-    "released": "Factures libérées",
-    "recorded": "Enregistré (aucun argent à placer)",
-    "unpaid_at_partner": "Non payé chez le partenaire",
-    "left_to_workflow": "Laissé à la tentative (toujours en cours)",
-    "left_to_partner": "Laissé au partenaire (il renvoie sa notification)",
-    "left_for_finance": "À traiter par la finance",
+    "delivered": N_("Transmis à la tentative en cours"),
+    "unapplied": N_("Encaissement non affecté enregistré"),
+    "released": N_("Factures libérées"),
+    "recorded": N_("Enregistré (aucun argent à placer)"),
+    "unpaid_at_partner": N_("Non payé chez le partenaire"),
+    "left_to_workflow": N_("Laissé à la tentative (toujours en cours)"),
+    "left_to_partner": N_("Laissé au partenaire (il renvoie sa notification)"),
+    "left_for_finance": N_("À traiter par la finance"),
 }
 # Findings finance must act on or watch; the others are settled by the run itself.
 NEEDS_FINANCE = ("unapplied", "left_to_workflow", "left_for_finance")

@@ -17,10 +17,46 @@ READ_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
 # Names, brands, codes and units that read the same in the three languages.
 ALLOWED = frozenset(
     {
-        "PORTNET", "PortNet", "MAD", "HelpDesk", "CMI", "PDF", "ANP", "MARSA", "MAROC", "MARSAMAROC",
-        "Amanpay", "Amanty", "PayDirect", "Fatourati", "Tashilat", "Visa", "MasterCard", "SMS", "ID",
-        "https", "http", "www", "portnet", "ma", "reclamation", "HASH", "Temporal", "UI", "CIN", "IFU",
-        "RC", "OK", "AttijariNet", "BMCE", "CIH", "Barid", "Bank", "CashPlus", "DamanePay", "DamanCash",
+        "PORTNET",
+        "PortNet",
+        "MAD",
+        "HelpDesk",
+        "CMI",
+        "PDF",
+        "ANP",
+        "MARSA",
+        "MAROC",
+        "MARSAMAROC",
+        "Amanpay",
+        "Amanty",
+        "PayDirect",
+        "Fatourati",
+        "Tashilat",
+        "Visa",
+        "MasterCard",
+        "SMS",
+        "ID",
+        "https",
+        "http",
+        "www",
+        "portnet",
+        "ma",
+        "reclamation",
+        "HASH",
+        "Temporal",
+        "UI",
+        "CIN",
+        "IFU",
+        "RC",
+        "OK",
+        "AttijariNet",
+        "BMCE",
+        "CIH",
+        "Barid",
+        "Bank",
+        "CashPlus",
+        "DamanePay",
+        "DamanCash",
     }
 )
 LITERAL = re.compile(
@@ -30,8 +66,12 @@ NOT_READ = re.compile(r"\{%-?\s*(extends|import|include|from|block)\b")
 SENTINEL = "\x00"
 
 
+CSS_CLASS = re.compile(r"\b[a-z0-9]+(?:[-_][a-z0-9]+)+\b")  # page-login, badge--paid
+
+
 def reads_as_text(value: str) -> bool:
-    return any(word not in ALLOWED for word in WORD.findall(value.replace(SENTINEL, " ")))
+    text = CSS_CLASS.sub(" ", value.replace(SENTINEL, " "))
+    return any(word not in ALLOWED for word in WORD.findall(text))
 
 
 class _Reader(HTMLParser):
@@ -53,7 +93,7 @@ class _Reader(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._raw and reads_as_text(data):
-            self.found.append(" ".join(data.replace(SENTINEL, "{{…}}").split()))
+            self.found.append(" ".join(data.replace(SENTINEL, " {{…}} ").split()))
 
 
 def untranslated(source: str) -> list[str]:
