@@ -7,6 +7,17 @@
     else fn();
   }
 
+  // The page's sentences for this script, in the page's language (base.html, catalogs): French if absent.
+  var MESSAGES = (function () {
+    var node = document.getElementById("portal-messages");
+    try { return node ? JSON.parse(node.textContent) : {}; } catch (e) { return {}; }
+  })();
+  function t(key, fallback, values) {
+    var text = MESSAGES[key] || fallback;
+    Object.keys(values || {}).forEach(function (name) { text = text.split("%(" + name + ")s").join(String(values[name])); });
+    return text;
+  }
+
   function el(tag, text, className) {
     var node = document.createElement(tag);
     if (text !== undefined && text !== null) node.textContent = String(text); // never innerHTML: partner data
@@ -57,7 +68,11 @@
     var submit = form.querySelector("button[type=submit]");
     function update() {
       var n = boxes.filter(function (b) { return b.checked; }).length;
-      if (count) count.textContent = n ? n + (n > 1 ? " factures sélectionnées" : " facture sélectionnée") : "Aucune facture sélectionnée";
+      if (count) {
+        count.textContent = n === 0 ? t("selected_none", "Aucune facture sélectionnée")
+          : n === 1 ? t("selected_one", "1 facture sélectionnée")
+          : t("selected_many", "%(count)s factures sélectionnées", { count: n });
+      }
       if (submit) submit.disabled = n === 0;
       if (all) {
         all.checked = n > 0 && n === boxes.length;
@@ -117,7 +132,7 @@
         var first = el("td");
         var button = el("button", e.code, "row-pick");
         button.type = "button";
-        button.setAttribute("aria-label", "Choisir " + e.name + " (" + e.code + ")");
+        button.setAttribute("aria-label", t("choose_emitter", "Choisir %(name)s (%(code)s)", { name: e.name, code: e.code }));
         first.appendChild(button);
         tr.appendChild(first);
         [e.name, e.cin, e.rc_centre, e.rc_number, e.ifu, e.address].forEach(function (v) { tr.appendChild(el("td", v || "")); });
@@ -126,12 +141,13 @@
         tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter") { ev.preventDefault(); pick(e.code); } });
         rows.appendChild(tr);
       });
-      status.textContent = list.length ? list.length + " émetteur(s)" : "Aucun émetteur ne correspond.";
+      status.textContent = list.length ? t("emitters_found", "%(count)s émetteur(s)", { count: list.length })
+        : t("emitters_none", "Aucun émetteur ne correspond.");
     }
 
     function load() {
       var mine = ++seq;
-      status.textContent = "Recherche…";
+      status.textContent = t("searching", "Recherche…");
       fetch("/api/v1/emitters?q=" + encodeURIComponent(input.value.trim()), {
         headers: { Accept: "application/json" }, credentials: "same-origin"
       }).then(function (r) {
@@ -140,7 +156,7 @@
       }).then(function (list) {
         if (mine === seq) show(list);
       }).catch(function () {
-        if (mine === seq) status.textContent = "La recherche a échoué ; réessayez.";
+        if (mine === seq) status.textContent = t("search_failed", "La recherche a échoué ; réessayez.");
       });
     }
 
@@ -172,7 +188,7 @@
     function sync() {
       var option = select.options[select.selectedIndex];
       if (fields) fields.hidden = !select.value;
-      if (heading) heading.textContent = (option && select.value) ? option.getAttribute("data-emitter") : "choisissez le terminal";
+      if (heading) heading.textContent = (option && select.value) ? option.getAttribute("data-emitter") : t("choose_terminal", "choisissez le terminal");
     }
     select.addEventListener("change", sync);
     sync();
@@ -184,7 +200,7 @@
     document.querySelectorAll(".table-wrap:not([tabindex])").forEach(function (wrap) {
       wrap.setAttribute("tabindex", "0");
       wrap.setAttribute("role", "region");
-      wrap.setAttribute("aria-label", "Tableau (défilement horizontal possible)");
+      wrap.setAttribute("aria-label", t("scrollable_table", "Tableau (défilement horizontal possible)"));
     });
   }
 
