@@ -7,7 +7,7 @@ from portnet.queries import InvoiceDetail
 from portnet.statuses import InvoiceStatus, InvoiceType
 
 
-def invoice_document(detail: InvoiceDetail) -> documents.InvoiceDocument:
+def invoice_document(detail: InvoiceDetail, language: str = "fr") -> documents.InvoiceDocument:
     inv, em, co = detail.invoice, detail.emitter, detail.company
     return documents.InvoiceDocument(
         number=inv.number,
@@ -27,4 +27,5 @@ def invoice_document(detail: InvoiceDetail) -> documents.InvoiceDocument:
         ],
         currency=inv.currency,
         description=inv.description,
+        language=language,  # the reader's: labels stay French msgids, translated as the PDF is drawn
     )

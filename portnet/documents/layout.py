@@ -260,7 +260,7 @@ class PortnetPDF(FPDF):
         with self.table(
             first_row_as_headings=False,
             width=90,
-            align="RIGHT",
+            align="LEFT" if self.rtl else "RIGHT",
             col_widths=(45, 45),
             text_align=("LEFT", "RIGHT"),
             line_height=5.5,
@@ -269,8 +269,10 @@ class PortnetPDF(FPDF):
             for i, (label, value) in enumerate(rows):
                 last = i == len(rows) - 1
                 row = table.row()
-                row.cell(label, style=total_style if last else plain_label)
-                row.cell(value, style=total_style if last else plain_value)
+                label_style, value_style = (total_style, total_style) if last else (plain_label, plain_value)
+                cells = [(label, label_style), (value, value_style)]
+                for text, style in self.in_reading_order(cells):
+                    row.cell(text, style=style)
         self.ln(2)
 
     def in_reading_order(self, cells: Sequence[_T]) -> list[_T]:

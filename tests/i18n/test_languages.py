@@ -301,3 +301,33 @@ def test_the_arabic_receipt_is_drawn_in_an_arabic_font() -> None:
     assert "REC-PN0000000001" in text and "5.284,80" in text
     # Shaped, not drawn letter by letter: the words use Arabic's joined presentation forms or glyph runs.
     assert "Paiement confirmé" not in text
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading"), [("fr", "INFORMATIONS DE LA FACTURE"), ("en", "INVOICE INFORMATION")]
+)
+async def test_the_invoice_pdf_is_in_the_readers_language(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice], lang: str, heading: str
+) -> None:
+    user = make_user(db, lang)
+    invoice = make_invoice(ht="4404.00", tva="880.80")
+    await logged_in(portal, user.username)
+    response = await portal.get(f"/api/v1/invoices/{invoice.id}/pdf")
+    assert response.status_code == 200
+    reader = PdfReader(io.BytesIO(response.content))
+    text = reader.pages[0].extract_text()
+    assert heading in text and ("5,284.80 MAD" if lang == "en" else "5 284,80 MAD") in text.replace(
+        "\u202f", " "
+    )
+
+
+async def test_the_arabic_invoice_pdf(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    require_arabic_font()
+    user = make_user(db, "ar")
+    invoice = make_invoice()
+    await logged_in(portal, user.username)
+    response = await portal.get(f"/api/v1/invoices/{invoice.id}/pdf")
+    reader = PdfReader(io.BytesIO(response.content))
+    assert catalog_language(reader) == "ar-MA" and ARABIC.search(reader.pages[0].extract_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from portnet import queries
 from portnet.documents import render_invoice_pdf
@@ -25,6 +25,7 @@ from web.api.schemas import (
 from web.deps import DB, CurrentUser, company_scope
 from web.invoice_pdf import invoice_document
 from web.limits import MAX_PAGE, RowIdPath
+from web.locale import request_language
 
 router = APIRouter(prefix="/api/v1", tags=["invoices"])
 
@@ -158,11 +159,11 @@ def document_url(invoice_id: int, kind: str, payment_id: str | None) -> str:
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}, 404: {"description": "Not found"}},
 )
-def invoice_pdf(invoice_id: RowIdPath, user: CurrentUser, db: DB) -> Response:
+def invoice_pdf(invoice_id: RowIdPath, user: CurrentUser, db: DB, request: Request) -> Response:
     detail = queries.invoice_detail(db, invoice_id, company_scope(user))
     if detail is None:
         raise HTTPException(status_code=404, detail=N_("Facture introuvable."))
-    pdf = render_invoice_pdf(invoice_document(detail))
+    pdf = render_invoice_pdf(invoice_document(detail, request_language(request, user)))
     return Response(
         pdf,
         media_type="application/pdf",
