@@ -123,3 +123,21 @@ def test_the_browser_language_is_negotiated() -> None:
     assert i18n.negotiate("de, es;q=0.5") is None
     assert i18n.negotiate("fr;q=0, en;q=0.1") == "en"
     assert i18n.negotiate(None) is None
+
+
+PROCESS_MODULES = [
+    *sorted((ROOT / "workflows").rglob("*.py")),
+    *(
+        ROOT / "activities" / f"{name}.py"
+        for name in ("ledger", "unapplied", "marsa_maroc", "amanpay", "paydirect", "fatourati", "cmi_card")
+    ),
+]
+
+
+@pytest.mark.parametrize("module", PROCESS_MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_sentences_of_the_workflows_are_in_the_catalogs(module: Path) -> None:
+    """A refusal or an ending the workflow writes reaches the payer's page: it must have its msgid."""
+    from portnet.process_sentences import SENTENCES
+    from tests.support.sentences import french_sentences
+
+    assert french_sentences(module) - set(SENTENCES) == set()
