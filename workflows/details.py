@@ -175,16 +175,6 @@ def unapplied_details(
     )
 
 
-def reconciliation_summary(interval_seconds: int) -> str:
-    return f"Rapprochement des issues perdues — toutes les {duration(timedelta(seconds=interval_seconds))}"
-
-
-RECONCILIATION_DETAILS = (
-    "**Rapprochement** : rappels partenaires restés sans suite et tentatives dont le grand livre a "
-    "perdu l'issue, revus auprès des partenaires. Les constats sont dans **Finance > Rapprochement**.\n"
-)
-
-
 # --- current details (at each phase) ---------------------------------------------------------------
 
 RESERVING = "Réservation des factures en cours"
@@ -292,7 +282,9 @@ def reconciliation_phase(candidates: int, done: int, findings: int | None, error
 
 
 def reserving(numbers: Sequence[str]) -> str:
-    return f"Réservation des {invoices(numbers, limit=10)}" if numbers else "Réservation des factures"
+    """``Réservation des factures 00069321`` (the guide's wording, one invoice or several)."""
+    listed = ", ".join(numbers[:10]) + (f" +{len(numbers) - 10}" if len(numbers) > 10 else "")
+    return f"Réservation des factures {listed}" if numbers else "Réservation des factures"
 
 
 def releasing(status: str) -> str:
