@@ -3,8 +3,10 @@ started with, its current details at each phase, its activities' summaries (dev 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from urllib.parse import unquote
 
 import httpx
 import temporalio.api.sdk.v1
@@ -13,8 +15,10 @@ from temporalio.converter import DataConverter
 
 from portnet.localtime import to_local
 from portnet.models import Invoice
-from tests.support.api import VISA, Stack, open_cmi_page, pay, start_card_payment, until_status
+from portnet.settings import get_settings
+from tests.support.api import VISA, Stack, login, open_cmi_page, pay, start_card_payment, until_status
 from tests.support.workers import eventually
+from web.temporal_queries import by_company, by_invoice, finance_links
 
 DECLINED = {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123"}
 METADATA_QUERY = "__temporal_workflow_metadata"
@@ -89,3 +93,42 @@ async def test_card_payment_reads_in_french_from_start_to_settlement(
     assert summaries[0] == f"Réservation des factures {invoice.number}"
     assert "Vérification de la capture CMI" in summaries
     assert "Règlement des factures (CMI carte bancaire)" in summaries
+
+
+async def test_finance_pages_link_to_web_ui_queries_the_server_accepts(
+    stack: Stack, sataa: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
+) -> None:
+    invoice = make_invoice()
+    payment = await start_card_payment(sataa, [invoice.id or 0])
+    finance = await login(stack.base_url, "finance")
+    try:
+        page = await finance.get(
+            "/finance/paiements", params={"invoice": invoice.number, "company": "290240"}
+        )
+        invoices_page = await finance.get("/finance/factures", params={"number": invoice.number})
+    finally:
+        await finance.aclose()
+    settings = get_settings()
+    links = finance_links(settings, datetime.now(UTC), "290240", invoice.number)
+    assert [link.label for link in links[:3]] == [
+        f"Facture {invoice.number}",
+        "Société 290240",
+        "Tentatives bloquées",
+    ]
+    for link in links:
+        assert html.escape(link.url) in page.text
+        assert link.url.startswith(f"{settings.temporal_ui_url.rstrip('/')}/namespaces/")
+        assert unquote(link.url.split("?query=", 1)[1]) == link.query
+    assert html.escape(links[0].url) in invoices_page.text
+
+    async def found(query: str) -> list[str] | None:
+        ids = [wf.id async for wf in stack.env.client.list_workflows(query)]
+        return ids if payment["workflow_id"] in ids else None
+
+    # The invoice's and the company's queries find the attempt; every other query is valid on the server.
+    await eventually(lambda: found(by_invoice(invoice.number)), timeout=30)
+    await eventually(lambda: found(by_company("290240")), timeout=30)
+    for link in links[2:]:
+        assert payment["workflow_id"] not in [
+            wf.id async for wf in stack.env.client.list_workflows(link.query)
+        ]
