@@ -104,16 +104,16 @@ def payment_details(
     customs_code: str,
     lines: Iterable[tuple[str, str, Decimal | str]],
 ) -> str:
-    """Markdown for the workflow page: the attempt and each invoice (number, emitter, amount TTC)."""
-    rows = "\n".join(f"| {number} | {emitter} | {amount(ttc)} |" for number, emitter, ttc in lines)
+    """Markdown for the workflow page: the attempt and each invoice (number, emitter, amount TTC), one
+    list item each (the Web UI renders Markdown tables without cell spacing)."""
+    rows = "\n".join(f"- **{number}** — émetteur {emitter} — {amount(ttc)}" for number, emitter, ttc in lines)
     return (
         f"**Paiement** {payment_id}\n\n"
         f"**Canal** : {channel_label(channel)}  \n"
         f"**Montant TTC** : {amount(total)}  \n"
         f"**Société** : {company_name}  \n"
         f"**Code douanier** : {customs_code}\n\n"
-        "| Facture | Émetteur | Montant TTC |\n|---|---|---|\n"
-        f"{rows}\n"
+        f"**Factures**\n\n{rows}\n"
     )
 
 

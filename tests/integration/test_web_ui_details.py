@@ -58,7 +58,8 @@ async def test_card_payment_reads_in_french_from_start_to_settlement(
         f" — facture {invoice.number}"
     )
     static = await described.static_details()
-    assert static is not None and f"| {invoice.number} | 6110DOO116 | 3\u202f600,00 MAD |" in static
+    assert static is not None
+    assert f"- **{invoice.number}** — émetteur 6110DOO116 — 3\u202f600,00 MAD" in static
     # Encrypted by the payload codec like the inputs: without the key the Web UI shows ciphertext.
     raw = described.raw_description.execution_config.user_metadata.summary
     assert raw.metadata["encoding"] == b"binary/encrypted"

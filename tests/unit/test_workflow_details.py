@@ -50,8 +50,8 @@ def test_details_table_has_every_invoice_with_its_emitter_and_amount() -> None:
     assert "**Canal** : CMI Fatourati" in text
     assert f"**Montant TTC** : 5{NNBSP}284,80 MAD" in text
     assert "**Code douanier** : 93583" in text
-    assert f"| 00028653 | 6110DOO116 | 5{NNBSP}000,00 MAD |" in text
-    assert "| 00028654 | 611MARS001 | 284,80 MAD |" in text
+    assert f"- **00028653** — émetteur 6110DOO116 — 5{NNBSP}000,00 MAD\n" in text
+    assert "- **00028654** — émetteur 611MARS001 — 284,80 MAD\n" in text
 
 
 def test_awaiting_card_payer_shows_casablanca_deadline() -> None:
