@@ -18,7 +18,7 @@ arguments: deterministic, safe inside a workflow (time is passed in, never read)
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from portnet.localtime import to_local
@@ -54,21 +54,10 @@ def clock(instant: datetime, now: datetime) -> str:
     return local.strftime("%d/%m à %H:%M")
 
 
-def duration(delta: timedelta) -> str:
-    """``2 h 41``, ``41 min``, ``3 j 2 h`` (rounded down to the minute; never negative)."""
-    minutes = max(int(delta.total_seconds()) // 60, 0)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} j {hours} h" if hours else f"{days} j"
-    if hours:
-        return f"{hours} h {mins:02d}"
-    return f"{mins} min"
-
-
 def expiry(deadline: datetime, now: datetime) -> str:
-    """``expire à 14:05 (dans 2 h 41)``."""
-    return f"expire à {clock(deadline, now)} (dans {duration(deadline - now)})"
+    """``expire à 14:05``: a time, never a countdown (the text stays as set until the next phase, and
+    the Web UI may show it hours later)."""
+    return f"expire à {clock(deadline, now)}"
 
 
 def invoices(numbers: Sequence[str], limit: int = SUMMARY_INVOICES) -> str:

@@ -76,7 +76,6 @@ class Fatourati(PaymentChannel):
                 if not settled_or_cancelled():
                     reminder = self._mail(inp.payer.email, "fatourati_reminder")
                     self.mails.append(asyncio.ensure_future(reminder))
-                    attempt.show_phase()  # "expire à ... (dans 30 min)"
         if not settled_or_cancelled():
             remaining = self.deadline - workflow.now()
             if remaining.total_seconds() > 0:
