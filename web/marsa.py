@@ -14,6 +14,7 @@ from portnet.i18n import N_
 from portnet.models import Company, User
 from portnet.queries import InvoiceRow, invoices_for_user, row_of
 from portnet.settings import Settings
+from workflows import details
 from workflows.invoice_request import (
     InvoiceRequestInput,
     InvoiceRequestView,
@@ -72,6 +73,7 @@ async def start_request(
     if invoice_number and not _INVOICE_NUMBER.match(invoice_number):
         raise RequestRefused(422, N_("Numéro de facture invalide."))
     request_id = new_request_id()
+    terminal_name = dict(terminals(settings))[terminal]
     await client.start_workflow(
         InvoiceRequestWorkflow.run,
         InvoiceRequestInput(
@@ -84,6 +86,18 @@ async def start_request(
         ),
         id=request_workflow_id(request_id),
         task_queue=settings.temporal_task_queue,
+        static_summary=details.marsa_request_summary(
+            terminal, company.marsa_customer_id, company.name, company.customs_code, invoice_number or None
+        ),
+        static_details=details.marsa_request_details(
+            request_id,
+            terminal,
+            terminal_name,
+            company.marsa_customer_id,
+            company.name,
+            company.customs_code,
+            invoice_number or None,
+        ),
     )
     return request_id
 
