@@ -97,7 +97,7 @@ def test_the_compiled_catalog_is_the_po(language: str) -> None:
     i18n.translations.cache_clear()
     loaded = i18n.translations(language)
     for msgid, text in catalog(language).items():
-        assert loaded.gettext(msgid) == text
+        assert loaded.gettext(msgid) == (text or msgid)
 
 
 def test_amounts_and_dates_follow_each_locale() -> None:
@@ -125,8 +125,9 @@ def test_the_browser_language_is_negotiated() -> None:
     assert i18n.negotiate(None) is None
 
 
+# workflows/details.py writes the Temporal Web UI's summaries: finance's tool, in French by design.
 PROCESS_MODULES = [
-    *sorted((ROOT / "workflows").rglob("*.py")),
+    *sorted(p for p in (ROOT / "workflows").rglob("*.py") if p.name != "details.py"),
     *(
         ROOT / "activities" / f"{name}.py"
         for name in ("ledger", "unapplied", "marsa_maroc", "amanpay", "paydirect", "fatourati", "cmi_card")
