@@ -49,12 +49,60 @@ def _error_page(request: Request, title: str, errors: list[str], status_code: in
     )
 
 
+# CMI's hosted page speaks the language the merchant's request names (its `lang` field: fr, ar, en).
+CARD_PAGE_TEXT = {
+    "fr": {
+        "title": "Paiement de la commande",
+        "heading": "Paiement par carte bancaire",
+        "merchant": "Marchand",
+        "order": "Numéro de commande",
+        "customer": "Client",
+        "amount": "Montant",
+        "pan": "Numéro de carte",
+        "expiry": "Date d'expiration (MM/AA)",
+        "cvv": "Cryptogramme (CVV)",
+        "cancel": "Annuler",
+        "pay": "Payer",
+    },
+    "ar": {
+        "title": "أداء الطلب",
+        "heading": "الأداء بالبطاقة البنكية",
+        "merchant": "التاجر",
+        "order": "رقم الطلب",
+        "customer": "الزبون",
+        "amount": "المبلغ",
+        "pan": "رقم البطاقة",
+        "expiry": "تاريخ انتهاء الصلاحية (MM/AA)",
+        "cvv": "رمز التحقق (CVV)",
+        "cancel": "إلغاء",
+        "pay": "أداء",
+    },
+    "en": {
+        "title": "Payment of order",
+        "heading": "Bank card payment",
+        "merchant": "Merchant",
+        "order": "Order number",
+        "customer": "Customer",
+        "amount": "Amount",
+        "pan": "Card number",
+        "expiry": "Expiry date (MM/YY)",
+        "cvv": "Security code (CVV)",
+        "cancel": "Cancel",
+        "pay": "Pay",
+    },
+}
+
+
 def _card_page(
     request: Request, order: Order, errors: list[str] | None = None, status_code: int = 200
 ) -> HTMLResponse:
     sandbox = sandbox_of(request)
     remaining = (order.expires_at - now_in_morocco(sandbox)).total_seconds()
+    language = (get_field(order.fields, "lang") or "fr").strip().lower()
+    language = language if language in CARD_PAGE_TEXT else "fr"
     context = {
+        "page_lang": language,
+        "text": CARD_PAGE_TEXT[language],
         "order": order,
         "fields": order.fields,
         "amount": get_field(order.fields, "amount"),

@@ -116,7 +116,8 @@ async def test_card_payment_in_each_language(
     await scenario.check(f"confirmation in {language}")
     await page.locator("form[data-pay-form] button[type=submit]").click()
 
-    await page.locator("#pan").fill(VISA["pan"])  # CMI's hosted page (the sandbox)
+    await expect(html).to_have_attribute("lang", language)  # CMI's hosted page took our `lang`
+    await page.locator("#pan").fill(VISA["pan"])
     await page.locator("#expiry").fill(VISA["expiry"])
     await page.locator("#cvv").fill(VISA["cvv"])
     await page.locator("button[type=submit]").click()
