@@ -185,7 +185,8 @@ def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
     msg.add_alternative(_templates.get_template("payment_confirmed.html").render(**context), subtype="html")
     if context["verification_url"]:
         # The QR code beside the link, as an image of the message itself (no remote image to load).
-        html = msg.get_payload()[1]
+        html = msg.get_body(("html",))
+        assert html is not None
         html.add_related(
             receipt_codes.qr_png(str(context["verification_url"])),
             maintype="image",
