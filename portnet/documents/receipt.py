@@ -196,7 +196,7 @@ def _verification_box(pdf: PortnetPDF, doc: ReceiptDocument) -> None:
         new_y="NEXT",
     )
     if doc.verification_code:
-        pdf.ln(1.5)
+        pdf.set_xy(text_x, pdf.get_y() + 1.5)
         pdf.set_font(FONT, "", 8)
         pdf.set_text_color(*MUTED)
         pdf.cell(width, 4.5, "Code de vérification", new_x="LEFT", new_y="NEXT")
