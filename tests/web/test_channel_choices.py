@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 from portnet.statuses import Channel, PaymentMethod
-from web.channels import web_channel
+from web.channels import chosen_web_channel, web_channel
 from web.pages.payments import platforms_for
 
 
 def test_platforms_are_grouped_and_ordered_as_the_guide_shows_them() -> None:
     platforms = platforms_for(list(PaymentMethod))
-    assert [(p.name, [(c.channel, c.label) for c in p.choices]) for p in platforms] == [
-        ("CMI", [(Channel.CMI_CARD, "Carte bancaire"), (Channel.CMI_FATOURATI, "Fatourati")]),
+    assert [(p.name, [(c.value, c.label, c.name) for c in p.choices]) for p in platforms] == [
         (
-            "Amanpay",
+            "CMI",
             [
-                (Channel.AMANPAY_AMANTY, "Amanty"),
-                (Channel.AMANPAY_PAYDIRECT, "PayDirect"),
-                (Channel.AMANPAY_CODE, "Code de paiement"),
+                ("cmi_card", "Carte bancaire", "CMI carte bancaire"),
+                ("cmi_fatourati", "Fatourati", "CMI Fatourati"),
             ],
         ),
-        ("Chèque", [(Channel.CHEQUE, "Chèque")]),
-        ("Virement", [(Channel.BANK_TRANSFER, "Virement")]),
+        ("Chèque", [("cheque", "Chèque", "Chèque")]),
+        # One choice: Amanpay's means are chosen on Amanpay's own screen [287-296].
+        ("Amanpay", [("amanpay", "Amanpay", "Amanpay")]),
+        ("Virement", [("bank_transfer", "Virement", "Virement")]),
     ]
-    assert [p.name for p in platforms_for([PaymentMethod.CHEQUE, PaymentMethod.CMI])] == ["CMI", "Chèque"]
+    assert [p.name for p in platforms_for([PaymentMethod.AMANPAY, PaymentMethod.CMI])] == ["CMI", "Amanpay"]
 
 
 def test_each_channel_value_has_its_web_part_and_an_unknown_one_none() -> None:
@@ -36,3 +36,11 @@ def test_each_channel_value_has_its_web_part_and_an_unknown_one_none() -> None:
         Channel.BANK_TRANSFER: "cheque_transfer",
     }
     assert web_channel("bitcoin") is None and web_channel(None) is None
+    assert web_channel("amanpay") is None  # a platform, not a channel: no attempt runs on it
+
+
+def test_the_amanpay_platform_leads_to_amanpay_screen() -> None:
+    amanpay = chosen_web_channel("amanpay")
+    assert amanpay is not None and amanpay.name == "amanpay" and amanpay.screen is not None
+    assert chosen_web_channel("cheque") is web_channel("cheque")
+    assert chosen_web_channel("bitcoin") is None and chosen_web_channel(None) is None
