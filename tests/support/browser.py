@@ -86,7 +86,9 @@ async def assert_accessible(page: Page, step: str) -> None:
 
 
 async def log_in(scenario: Scenario, username: str, password: str) -> None:
+    """Through the login form, as ``username`` (whoever was logged in before is not any more)."""
     page = scenario.page
+    await page.context.clear_cookies()
     await page.goto(scenario.base_url + "/connexion")
     await page.get_by_label("Utilisateur").fill(username)
     await page.get_by_label("Mot de passe", exact=True).fill(password)
@@ -104,3 +106,18 @@ async def last_mail_to(sandbox_url: str, address: str, subject_part: str) -> dic
             return found[-1] if found else None
 
         return await eventually(probe, timeout=20, every=0.2)
+
+
+async def settle_from_the_list(scenario: Scenario, number: str) -> None:
+    """Gestion des factures: find the invoice, tick it, "Régler Factures": the confirmation screen."""
+    page = scenario.page
+    await page.goto(f"{scenario.base_url}/factures?number={number}")
+    await page.get_by_label(f"Sélectionner la facture {number}").check()
+    await page.get_by_role("button", name="Régler Factures").click()
+    await page.get_by_role("heading", name="Régler des factures").wait_for()
+
+
+async def pay_now_at(scenario: Scenario, number: str, username: str, password: str) -> None:
+    """Logged in as ``username``, on the confirmation screen of invoice ``number``."""
+    await log_in(scenario, username, password)
+    await settle_from_the_list(scenario, number)
