@@ -33,11 +33,11 @@ async def card_on_cmi_page(scenario: Scenario, pan: str) -> Page:
     page = scenario.page
     await page.get_by_role("radio", name="Carte bancaire").check()
     await expect(page.get_by_role("button", name="Payer avec CMI carte bancaire")).to_be_visible()
-    await scenario.check("confirmation with the platforms")
+    await scenario.check("confirmation with the platforms", readme="regler-des-factures")
     await page.get_by_role("button", name="Payer avec CMI carte bancaire").click()
     # Our redirect page submits CMI's signed form by itself: CMI's hosted page asks for the card.
     await expect(page.get_by_role("heading", name="Paiement par carte bancaire")).to_be_visible()
-    await scenario.screenshot("CMI hosted card page")
+    await scenario.screenshot("CMI hosted card page", readme="cmi-page-carte")
     await page.get_by_label("Numéro de carte").fill(pan)
     await page.get_by_label("Date d'expiration (MM/AA)").fill("12/30")
     await page.get_by_label("Cryptogramme (CVV)").fill("000")
@@ -55,7 +55,7 @@ async def test_card_payment_on_the_cmi_page(
     await expect(page).to_have_url(re.compile(r"/paiements/PN[0-9A-F]{12}"), timeout=20_000)
     await until_paid(scenario)
     await expect(page.locator(".status-card__amount")).to_have_text(re.compile(r"3\s600,00\sMAD"))
-    await scenario.check("card payment confirmed")
+    await scenario.check("card payment confirmed", readme="paiement-reussi")
 
 
 @DESKTOP_ONLY
@@ -65,7 +65,7 @@ async def test_card_with_3d_secure(scenario: Scenario, make_invoice: Callable[..
     page = await card_on_cmi_page(scenario, "5191630100004896")
     # The card's bank asks for its code (the sandbox's is 123) before CMI decides.
     await expect(page.get_by_role("heading", name="Authentification 3-D Secure")).to_be_visible()
-    await scenario.screenshot("3-D Secure code")
+    await scenario.screenshot("3-D Secure code", readme="cmi-3d-secure")
     await page.get_by_label("Code de vérification").fill("123")
     await page.get_by_role("button", name="Valider").click()
     await expect(page).to_have_url(re.compile(r"/paiements/PN[0-9A-F]{12}"), timeout=20_000)
@@ -87,7 +87,7 @@ async def test_fatourati_reference_paid_in_a_bank_channel(
     await expect(page.locator("[data-countdown]").first).to_have_text(re.compile(r"^2 h 5\d min \d\d s$"))
     for section in ("COMMENT PROCÉDER AU PAIEMENT", "DÉTAIL DEMANDE DE PAIEMENT", "INFORMATIONS DU CLIENT"):
         await expect(page.get_by_role("heading", name=section)).to_be_visible()
-    await scenario.check("Fatourati reference")
+    await scenario.check("Fatourati reference", readme="fatourati-reference")
     status_url = page.url
     digits = (await reference.text_content() or "").strip()
 
@@ -121,7 +121,7 @@ async def test_amanpay_paydirect_bank_then_sms_code(
 ) -> None:
     invoice = make_invoice(ht="400.00", tva="80.00")
     page = await amanpay_screen(scenario, invoice.number)
-    await scenario.check("Amanpay screen")
+    await scenario.check("Amanpay screen", readme="amanpay")
     paydirect = page.locator("#amanpay_paydirect")
     await paydirect.get_by_role("radio", name="Banque Populaire").check()
     await paydirect.get_by_role("button", name="Continuer avec ma banque").click()
@@ -132,7 +132,7 @@ async def test_amanpay_paydirect_bank_then_sms_code(
     await paydirect.get_by_label("Nom mandataire").fill(CONTRACT["mandataire"])
     await paydirect.get_by_label("Numéro Tél").fill(CONTRACT["phone"])
     await paydirect.get_by_label("Votre adresse mail").fill(CONTRACT["email"])
-    await scenario.check("PayDirect contract")
+    await scenario.check("PayDirect contract", readme="paydirect-contrat")
     await paydirect.get_by_role("button", name="Valider").click()
 
     await expect(page.get_by_role("heading", name="Code secret reçu par SMS")).to_be_visible()
@@ -142,7 +142,7 @@ async def test_amanpay_paydirect_bank_then_sms_code(
     await page.get_by_label("Code secret (6 chiffres)").fill(f"{(int(code) + 1) % 1_000_000:06d}")
     await page.get_by_role("button", name="Valider le code").click()
     await expect(page.get_by_role("alert")).to_contain_text("Il vous reste 2 essais")
-    await scenario.check("PayDirect wrong code")
+    await scenario.check("PayDirect wrong code", readme="paydirect-code-sms")
     await page.get_by_label("Code secret (6 chiffres)").fill(code)
     await page.get_by_role("button", name="Valider le code").click()
     await until_paid(scenario)
@@ -162,7 +162,7 @@ async def test_amanpay_cash_code_paid_at_a_tashilat_counter(
     await cash.get_by_role("button", name="Recevoir le code de paiement").click()
     code = page.locator("[data-payment-code]")
     await expect(code).to_have_text(re.compile(r"^18 \d{4} \d{3}-\d{3}$"))
-    await scenario.check("cash code")
+    await scenario.check("cash code", readme="amanpay-code-de-paiement")
     status_url = page.url
     cash_code = (await code.text_content() or "").strip()
 
@@ -197,7 +197,7 @@ async def test_cheque_confirmed_by_finance(scenario: Scenario, make_invoice: Cal
     await page.goto(scenario.base_url + "/finance/confirmations")
     row = page.get_by_role("row").filter(has_text=invoice.number)
     await expect(row).to_contain_text("4471203")
-    await scenario.check("finance confirmations")
+    await scenario.check("finance confirmations", readme="finance-confirmations")
     await row.get_by_role("button", name="Confirmer l'encaissement").click()
     await expect(page.get_by_role("status")).to_contain_text("confirmé")
     await scenario.check("cheque confirmed")
