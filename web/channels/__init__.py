@@ -26,7 +26,9 @@ CHOICES: tuple[Choice, ...] = tuple(
 
 
 # Choices that stand for a platform whose means are chosen on its own screen (``amanpay``).
-BY_PLATFORM_VALUE: dict[str, WebChannel] = {c.value: web for web in WEB_CHANNELS for c in web.choices if c.value}
+BY_PLATFORM_VALUE: dict[str, WebChannel] = {
+    c.value: web for web in WEB_CHANNELS for c in web.choices if c.value
+}
 
 
 def web_channel(channel: str | None) -> WebChannel | None:
