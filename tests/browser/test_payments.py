@@ -45,9 +45,7 @@ async def card_on_cmi_page(scenario: Scenario, pan: str) -> Page:
     return page
 
 
-async def test_card_payment_on_the_cmi_page(
-    scenario: Scenario, make_invoice: Callable[..., Invoice]
-) -> None:
+async def test_card_payment_on_the_cmi_page(scenario: Scenario, make_invoice: Callable[..., Invoice]) -> None:
     invoice = make_invoice(customs_code="93583", ht="3000.00", tva="600.00", methods="cmi,amanpay,cheque")
     await pay_now_at(scenario, invoice.number, "aska", PASSWORD)
     page = await card_on_cmi_page(scenario, "4000000000000010")

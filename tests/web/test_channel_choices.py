@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import pytest
+
+from portnet.settings import get_settings
 from portnet.statuses import Channel, PaymentMethod
 from web.channels import chosen_web_channel, web_channel
+from web.channels.base import ChannelRefused
 from web.pages.payments import platforms_for
 
 
@@ -44,3 +50,22 @@ def test_the_amanpay_platform_leads_to_amanpay_screen() -> None:
     assert amanpay is not None and amanpay.name == "amanpay" and amanpay.screen is not None
     assert chosen_web_channel("cheque") is web_channel("cheque")
     assert chosen_web_channel("bitcoin") is None and chosen_web_channel(None) is None
+
+
+def test_paydirect_takes_the_bank_chosen_first_and_refuses_any_other() -> None:
+    paydirect = web_channel("amanpay_paydirect")
+    assert paydirect is not None
+    contract = {
+        "contract_number": "PD1002457",
+        "cin": "BE123456",
+        "mandataire": "Yassine Alaoui",
+        "phone": "+212600000001",
+    }
+    settings, today = get_settings(), date(2026, 11, 30)
+    chosen = paydirect.checkout(Channel.AMANPAY_PAYDIRECT, contract | {"bank": "BCP"}, None, settings, today)
+    assert chosen.amanpay is not None and chosen.amanpay.contract_number == "PD1002457"
+    # The JSON API may leave the bank out: PayDirect is Banque Populaire's.
+    assert paydirect.checkout(Channel.AMANPAY_PAYDIRECT, contract, None, settings, today).amanpay is not None
+    with pytest.raises(ChannelRefused) as refused:
+        paydirect.checkout(Channel.AMANPAY_PAYDIRECT, contract | {"bank": "XYZ"}, None, settings, today)
+    assert refused.value.status_code == 422 and refused.value.message == "Choisissez votre banque."
