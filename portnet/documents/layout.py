@@ -106,7 +106,7 @@ class PortnetPDF(FPDF):
 
     def set_font(self, family: str | None = None, style: str = "", size: float = 0) -> None:  # type: ignore[override]
         # Every block asks for Helvetica; an Arabic document draws it with the Unicode face instead.
-        if self.rtl and family is not None and family.lower() == FONT:
+        if self.rtl and family is not None and family.lower() in (FONT, "courier"):
             family = UNICODE_FAMILY
         super().set_font(family, style, size)  # type: ignore[arg-type]
 

@@ -1,7 +1,7 @@
 """Each user's language (fr, ar, en) for the portal, their e-mails and their receipts.
 
-Revision ID: 0015_user_language
-Revises: 0014_resets_access_requests
+Revision ID: 0016_user_language
+Revises: 0015_receipt_codes
 Create Date: 2026-11-30 04:30:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_user_language"
-down_revision: str | Sequence[str] | None = "0014_resets_access_requests"
+revision: str = "0016_user_language"
+down_revision: str | Sequence[str] | None = "0015_receipt_codes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
