@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from activities.receipts import receipt_number
 from portnet import receipt_codes, request_limit
+from portnet.i18n import N_
 from portnet.localtime import to_local
 from portnet.models import Emitter, Invoice, Payment, PaymentInvoice
 from portnet.money import format_fr
@@ -39,7 +40,7 @@ from web.sessions import request_now
 router = APIRouter(include_in_schema=False)
 LIMIT_SCOPE = "verification-address"
 TEMPLATE = "verification.html"
-UNKNOWN_TITLE = "Reçu inconnu"
+UNKNOWN_TITLE = N_("Reçu inconnu")
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ def untranslated(source: str) -> list[str]:
             if reads_as_text(literal) and not code_like:
                 found.append(f"literal {literal!r} in {construct}")
     reader = _Reader()
-    reader.feed(JINJA.sub(SENTINEL, source))
+    # A tag whose name is computed (``<{{ tag }} class="...">``) is a tag, not text.
+    reader.feed(re.sub(f"</?{SENTINEL}[^>]*>", "", JINJA.sub(SENTINEL, source)))
     reader.close()
     return found + reader.found

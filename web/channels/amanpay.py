@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from portnet import unapplied
+from portnet.i18n import N_
 from portnet.models import Payment
 from portnet.money import total
 from portnet.protocols import amanpay as amanpay_protocol
@@ -61,9 +62,9 @@ log = logging.getLogger("portnet.amanpay")
 NAME = re.compile(r"^[^\d<>\"]{1,80}$")
 # Amanpay's screen, as the guide shows it.
 SCREEN_CHOICES = (
-    (Channel.AMANPAY_AMANTY, "Carte Amanty"),
+    (Channel.AMANPAY_AMANTY, N_("Carte Amanty")),
     (Channel.AMANPAY_PAYDIRECT, "PayDirect"),
-    (Channel.AMANPAY_CODE, "Code de paiement"),
+    (Channel.AMANPAY_CODE, N_("Code de paiement")),
 )
 SCREEN_FIELDS = (
     "last_name",
@@ -200,24 +201,24 @@ async def amanpay_callback(request: Request) -> JSONResponse:
     payment = await payment_of(notice.order_id)
     if payment is None:
         if notice.status != "paid":
-            return await answer("unknown_order", 404, {"detail": "Commande inconnue."})
+            return await answer("unknown_order", 404, {"detail": N_("Commande inconnue.")})
         dedupe = f"amanpay:{notice.event_id}"
         try:
             if await judge(callback_id, "processing", None, dedupe) is not None:
                 return JSONResponse({"status": "already_processed"})
         except CallbackInFlight:
-            return JSONResponse({"detail": "Réessayez plus tard."}, status_code=503)
+            return JSONResponse({"detail": N_("Réessayez plus tard.")}, status_code=503)
         await run_in_threadpool(
-            record_unapplied, None, notice, callback_id, "Paiement notifié pour une commande inconnue"
+            record_unapplied, None, notice, callback_id, N_("Paiement notifié pour une commande inconnue")
         )
         return await answer("unapplied", 200, {"status": "unapplied"}, dedupe)
     if notice.amount != payment.amount:
-        return await answer("amount_mismatch", 422, {"detail": "Montant différent de la commande."})
+        return await answer("amount_mismatch", 422, {"detail": N_("Montant différent de la commande.")})
     dedupe = f"amanpay:{notice.event_id}"
     try:
         earlier = await judge(callback_id, "processing", None, dedupe)
     except CallbackInFlight:
-        return JSONResponse({"detail": "Réessayez plus tard."}, status_code=503)
+        return JSONResponse({"detail": N_("Réessayez plus tard.")}, status_code=503)
     if earlier is not None:
         return JSONResponse({"status": "already_processed"})
     update = AmanpayNotice(
@@ -231,7 +232,7 @@ async def amanpay_callback(request: Request) -> JSONResponse:
     )
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
-        return await answer("temporal_unavailable", 503, {"detail": "Réessayez plus tard."}, dedupe)
+        return await answer("temporal_unavailable", 503, {"detail": N_("Réessayez plus tard.")}, dedupe)
     try:
         decision = await client.get_workflow_handle(payment.workflow_id).execute_update(
             PaymentWorkflow.amanpay_result, update
@@ -241,7 +242,7 @@ async def amanpay_callback(request: Request) -> JSONResponse:
         accepted, reason = False, str(err.cause or err)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
-            return await answer("temporal_unavailable", 503, {"detail": "Réessayez plus tard."}, dedupe)
+            return await answer("temporal_unavailable", 503, {"detail": N_("Réessayez plus tard.")}, dedupe)
         accepted, reason = False, "attempt is over"
     if accepted:
         return await answer("accepted", 200, {"status": "accepted"}, dedupe)
@@ -252,7 +253,7 @@ async def amanpay_callback(request: Request) -> JSONResponse:
             payment,
             notice,
             callback_id,
-            "Paiement notifié après l'expiration du code ou la clôture de la tentative",
+            N_("Paiement notifié après l'expiration du code ou la clôture de la tentative"),
         )
         return await answer("unapplied", 200, {"status": "unapplied"}, dedupe)
     return await answer("late", 200, {"status": "ignored"}, dedupe)
@@ -302,7 +303,7 @@ class AmanpayWeb(AmanpayScreenChannel):
         first = str(payer.get("first_name") or "").strip()[:80]
         if not NAME.match(last) or not NAME.match(first):
             raise ChannelRefused(
-                422, "Nom et prénom sont requis pour recevoir le code de paiement.", "invalid_payer"
+                422, N_("Nom et prénom sont requis pour recevoir le code de paiement."), "invalid_payer"
             )
         return Checkout(
             amanpay=AmanpayPayer(last_name=last, first_name=first),

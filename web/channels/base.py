@@ -28,6 +28,7 @@ from fastapi import APIRouter, Response
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
+from portnet.i18n import N_
 from portnet.models import Payment
 from portnet.settings import Settings
 from portnet.statuses import Channel
@@ -171,5 +172,5 @@ def remaining_text(expires_at: str | None, now: datetime | None = None) -> str:
         deadline = deadline.replace(tzinfo=UTC)
     left = int((deadline - (now or datetime.now(UTC))).total_seconds())
     if left <= 0:
-        return "délai écoulé"
+        return N_("délai écoulé")
     return f"{left // 3600} h {left % 3600 // 60:02d} min {left % 60:02d} s"

@@ -14,6 +14,7 @@ from datetime import date
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
+from portnet.i18n import N_
 from portnet.models import Payment, PaymentChannelData
 from portnet.settings import Settings
 from portnet.statuses import Channel
@@ -23,10 +24,10 @@ from workflows.types import PaymentView
 CHEQUE_NUMBER = re.compile(r"^[0-9A-Za-z-]{4,20}$")
 TRANSFER_REFERENCE = re.compile(r"^[0-9A-Za-z /._-]{4,40}$")
 DECLARATION_LABELS = {
-    "cheque_number": "Numéro du chèque",
+    "cheque_number": N_("Numéro du chèque"),
     "bank": "Banque",
-    "transfer_reference": "Référence du virement",
-    "transfer_date": "Date du virement",
+    "transfer_reference": N_("Référence du virement"),
+    "transfer_date": N_("Date du virement"),
 }
 
 
@@ -40,20 +41,20 @@ def declaration_for(channel: Channel, given: dict[str, str] | None, today: date)
     if channel == Channel.CHEQUE:
         number, bank = given.get("cheque_number", ""), given.get("bank", "")[:80]
         if not CHEQUE_NUMBER.match(number):
-            raise DeclarationError("Numéro de chèque invalide (4 à 20 caractères).")
+            raise DeclarationError(N_("Numéro de chèque invalide (4 à 20 caractères)."))
         if len(bank) < 2:
-            raise DeclarationError("Indiquez la banque du chèque.")
+            raise DeclarationError(N_("Indiquez la banque du chèque."))
         return {"cheque_number": number, "bank": bank}
     if channel == Channel.BANK_TRANSFER:
         reference, when = given.get("transfer_reference", ""), given.get("transfer_date", "")
         if not TRANSFER_REFERENCE.match(reference):
-            raise DeclarationError("Référence du virement invalide (4 à 40 caractères).")
+            raise DeclarationError(N_("Référence du virement invalide (4 à 40 caractères)."))
         try:
             day = date.fromisoformat(when)
         except ValueError:
-            raise DeclarationError("Date du virement invalide (AAAA-MM-JJ).") from None
+            raise DeclarationError(N_("Date du virement invalide (AAAA-MM-JJ).")) from None
         if day > today or (today - day).days > 365:
-            raise DeclarationError("La date du virement doit être passée et de moins d'un an.")
+            raise DeclarationError(N_("La date du virement doit être passée et de moins d'un an."))
         return {"transfer_reference": reference, "transfer_date": day.isoformat()}
     return None
 

@@ -24,6 +24,7 @@ from fastapi.responses import PlainTextResponse
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from portnet.i18n import N_
 from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols.fields import MessageRejected, strict_form
 from portnet.settings import get_settings
@@ -143,7 +144,7 @@ async def _cmi_return(request: Request, payment_id: str) -> Response:
     the status page reads the truth from the workflow.
     """
     if not PAYMENT_ID_IN_URL.match(payment_id):
-        raise HTTPException(status_code=404, detail="Paiement introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
     code = request.query_params.get("ProcReturnCode")
     if request.method == "POST":
         posted = (await request.form()).get("ProcReturnCode")

@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from portnet import unapplied
 from portnet.db import get_engine
+from portnet.i18n import N_
 from portnet.models import Company, Payment, PaymentChannelData
 from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
@@ -52,17 +53,20 @@ class GuideChannel:
     steps: tuple[str, ...] = ()
     outro: tuple[str, ...] = field(default_factory=tuple)
     sandbox_code: str = ""
+    agency: str = ""  # fills AGENCY's {agency} once the sentence is translated (the page does it)
 
 
-RECEIPT = "Après avoir accompli toutes les étapes, votre reçu de paiement sera affiché pour téléchargement."
-AGENCY = (
+RECEIPT = N_(
+    "Après avoir accompli toutes les étapes, votre reçu de paiement sera affiché pour téléchargement."
+)
+AGENCY = N_(
     "Veuillez sélectionner la plateforme de paiement CMI>FATOURATI et récupérer la référence FATOURATI "
     "à présenter directement à l'agence {agency} choisie."
 )
 
 # The guide says "dans un délai de 24 heures" here and "3H" in its NB [375-380]: the token expires
 # after FATOURATI_EXPIRY_SECONDS (3 hours), and the page says that this is the deadline that counts.
-GENERAL = (
+GENERAL = N_(
     "Veuillez utiliser l'un des canaux de paiement autorisés, sélectionner le service ANP et le « PortNet » "
     "et communiquer votre référence Fatourati {reference} dans un délai de {hours}. Passé ce délai, "
     "votre règlement sera refusé."
@@ -71,87 +75,111 @@ GENERAL = (
 CHANNELS: tuple[GuideChannel, ...] = (
     GuideChannel(
         "AttijariNet / Attijari Mobile",
-        "Il faut accéder à votre application, choisir le menu liste des services, sélectionner PortNet, "
-        "saisir la référence Fatourati et le montant de votre facture, choisir le compte à débiter et "
-        "procéder au paiement.",
+        N_(
+            "Il faut accéder à votre application, choisir le menu liste des services, sélectionner PortNet, "
+            "saisir la référence Fatourati et le montant de votre facture, choisir le compte à débiter et "
+            "procéder au paiement."
+        ),
         outro=(RECEIPT,),
         sandbox_code="attijarinet",
     ),
     GuideChannel(
         "BMCE Portail / BMCE Direct",
-        "Il faut accéder à votre BMCE Portail et suivre les étapes suivantes :",
+        N_("Il faut accéder à votre BMCE Portail et suivre les étapes suivantes :"),
         (
-            "Choisir le menu liste des services,",
+            N_("Choisir le menu liste des services,"),
             "Sélectionner PortNet,",
-            "Saisir la référence Fatourati et le montant de votre facture,",
-            "Choisir le compte à débiter et procéder au paiement.",
+            N_("Saisir la référence Fatourati et le montant de votre facture,"),
+            N_("Choisir le compte à débiter et procéder au paiement."),
         ),
         (RECEIPT,),
         "bmce",
     ),
     GuideChannel(
-        "CIH Online et CIH Online Mobile",
-        "Il faut se connecter à votre espace CIH ONLINE, et suivre les étapes suivantes :",
+        N_("CIH Online et CIH Online Mobile"),
+        N_("Il faut se connecter à votre espace CIH ONLINE, et suivre les étapes suivantes :"),
         (
-            "Cliquez sur le menu « mes opérations » puis « paiement des factures »",
-            "Choisir le menu « autres services » parmi les onglets proposés,",
+            N_("Cliquez sur le menu « mes opérations » puis « paiement des factures »"),
+            N_("Choisir le menu « autres services » parmi les onglets proposés,"),
             "Sélectionner PortNet,",
-            "Saisir la référence Fatourati (13 chiffres)",
+            N_("Saisir la référence Fatourati (13 chiffres)"),
         ),
         (
-            "Un tableau récapitulatif s'affichera contenant le service de Portnet, "
-            "la référence de l'article, les frais, le montant et la date.",
-            "Sélectionnez le compte à débiter et cliquez sur Payer, un OTP (Mot de Passe à usage Unique) "
-            "vous sera communiqué par SMS pour sécuriser l'opération.",
-            "Après la saisie de votre OPT cliquez sur « Valider », le paiement est alors effectué, et un "
-            "reçu de paiement électronique s'affichera ainsi qu'un email de confirmation de paiement "
-            "vous sera communiqué.",
-            "NB : Il est à noter que vous pouvez payer tous les prestations de PORTNET SA "
-            "à travers CIH Online",
+            N_(
+                "Un tableau récapitulatif s'affichera contenant le service de Portnet, "
+                "la référence de l'article, les frais, le montant et la date."
+            ),
+            N_(
+                "Sélectionnez le compte à débiter et cliquez sur Payer, un OTP (Mot de Passe à usage Unique) "
+                "vous sera communiqué par SMS pour sécuriser l'opération."
+            ),
+            N_(
+                "Après la saisie de votre OPT cliquez sur « Valider », le paiement est alors effectué, et un "
+                "reçu de paiement électronique s'affichera ainsi qu'un email de confirmation de paiement "
+                "vous sera communiqué."
+            ),
+            N_(
+                "NB : Il est à noter que vous pouvez payer tous les prestations de PORTNET SA "
+                "à travers CIH Online"
+            ),
         ),
         "cih",
     ),
     GuideChannel(
         "Barid Bank Mobile",
-        "Il faut vous connecter à votre espace Barid Bank Mobile et suivre les étapes suivantes :",
+        N_("Il faut vous connecter à votre espace Barid Bank Mobile et suivre les étapes suivantes :"),
         (
-            "Cliquer sur « Paiements »",
-            "Cliquer sur « Paiement Impôts et Taxes »",
-            "Choisir votre compte",
-            "Cliquer sur le facturier « Portnet »",
-            "Insérer la référence Fatourati et le montant",
-            "Valider le paiement en insérant le code confidentiel",
-            "Télécharger le reçu de paiement",
+            N_("Cliquer sur « Paiements »"),
+            N_("Cliquer sur « Paiement Impôts et Taxes »"),
+            N_("Choisir votre compte"),
+            N_("Cliquer sur le facturier « Portnet »"),
+            N_("Insérer la référence Fatourati et le montant"),
+            N_("Valider le paiement en insérant le code confidentiel"),
+            N_("Télécharger le reçu de paiement"),
         ),
         sandbox_code="baridbank",
     ),
     GuideChannel(
         "CAM Online",
-        "Il faut se connecter à votre espace CAM ONLINE, et suivre les étapes suivantes :",
-        ("Sélectionner PortNet ;", "Saisir la référence Fatourati (13 chiffres) ;", "Procéder au paiement."),
+        N_("Il faut se connecter à votre espace CAM ONLINE, et suivre les étapes suivantes :"),
+        (
+            N_("Sélectionner PortNet ;"),
+            N_("Saisir la référence Fatourati (13 chiffres) ;"),
+            N_("Procéder au paiement."),
+        ),
         sandbox_code="cam",
     ),
     GuideChannel(
         "CDM Banque Direct",
-        "Il faut se connecter à votre espace CDM Banque Direct, et suivre les étapes suivantes :",
-        ("Sélectionner PortNet ;", "Saisir la référence Fatourati (13 chiffres) ;", "Procéder au paiement."),
+        N_("Il faut se connecter à votre espace CDM Banque Direct, et suivre les étapes suivantes :"),
+        (
+            N_("Sélectionner PortNet ;"),
+            N_("Saisir la référence Fatourati (13 chiffres) ;"),
+            N_("Procéder au paiement."),
+        ),
         sandbox_code="cdm",
     ),
     GuideChannel(
         "SG Maroc Cashnet",
-        "Il faut se connecter à votre espace SGMASOGECASHNET, et suivre les étapes suivantes :",
-        ("Sélectionner PortNet ;", "Saisir la référence Fatourati (13 chiffres) ;", "Procéder au paiement."),
+        N_("Il faut se connecter à votre espace SGMASOGECASHNET, et suivre les étapes suivantes :"),
+        (
+            N_("Sélectionner PortNet ;"),
+            N_("Saisir la référence Fatourati (13 chiffres) ;"),
+            N_("Procéder au paiement."),
+        ),
         sandbox_code="sgma",
     ),
-    GuideChannel("CashPlus", AGENCY.format(agency="CASHPLUS"), sandbox_code="cashplus"),
+    GuideChannel("CashPlus", AGENCY, sandbox_code="cashplus", agency="CASHPLUS"),
     GuideChannel(
-        "Global Vision Fawatir", AGENCY.format(agency="Global Vision FAWATIR"), sandbox_code="globalvision"
+        "Global Vision Fawatir", AGENCY, sandbox_code="globalvision", agency="Global Vision FAWATIR"
     ),
-    GuideChannel("CMI Fawatir Cash", AGENCY.format(agency="FAWATIR"), sandbox_code="fawatircash"),
+    GuideChannel("CMI Fawatir Cash", AGENCY, sandbox_code="fawatircash", agency="FAWATIR"),
     GuideChannel(
         "DamanePay / DamanCash",
-        "Veillez sélectionner la plateforme de paiement CMI>FATOURATI et récupérer la référence FATOURATI "
-        "à présenter directement à l'agence choisie.",
+        N_(
+            "Veillez sélectionner la plateforme de paiement CMI>FATOURATI et récupérer la référence "
+            "FATOURATI à présenter directement à l'agence choisie."
+        ),
         sandbox_code="damane",
     ),
 )
@@ -268,7 +296,7 @@ async def fatourati_callback(request: Request) -> JSONResponse:
         # A genuine payment we cannot place (reference unknown, or not issued for that order).
         if not genuine.paid:
             return await done("unknown_order", "RECORDED", None, dedupe)
-        reason = "Référence Fatourati inconnue" + (" pour cette commande" if payment is not None else "")
+        reason = N_("Référence Fatourati inconnue") + (" pour cette commande" if payment is not None else "")
         unapplied = await run_in_threadpool(
             keep_unapplied,
             callback_id,
@@ -321,8 +349,8 @@ async def fatourati_callback(request: Request) -> JSONResponse:
     if not genuine.paid:
         return await done("late", "RECORDED", None, dedupe)
     reason = {
-        PaymentStatus.SUCCEEDED.value: "Référence déjà payée (paiement en double)",
-    }.get(payment.status, "Paiement reçu après l'échéance de la référence")
+        PaymentStatus.SUCCEEDED.value: N_("Référence déjà payée (paiement en double)"),
+    }.get(payment.status, N_("Paiement reçu après l'échéance de la référence"))
     unapplied = await run_in_threadpool(
         keep_unapplied,
         callback_id,
@@ -395,7 +423,8 @@ class FatouratiWeb(WebChannel):
             "channels/fatourati_status.html",
             {
                 "guide": CHANNELS,
-                "general": GENERAL.format(reference=action.fields.get("reference", ""), hours=hours),
+                # Translated by the page, then {reference} and {hours} filled in (fatourati_status.html).
+                "general": GENERAL,
                 "expiry_hours": hours,
                 "client": db.get(Company, payment.company_id),
                 "remaining": remaining_text(action.fields.get("expires_at")),

@@ -20,6 +20,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from portnet.i18n import N_
 from portnet.models import Payment, User
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import Settings
@@ -38,7 +39,7 @@ from workflows.types import AmanpayPayer, PaymentView, SealedCode, SmsCodeOutcom
 CONTRACT = re.compile(r"^[A-Za-z0-9-]{4,20}$")
 CIN = re.compile(r"^[A-Za-z]{1,2}[0-9]{1,8}$")
 PHONE = re.compile(r"^\+?[0-9 .-]{8,20}$")
-UNAVAILABLE = "Service momentanément indisponible, réessayez."
+UNAVAILABLE = N_("Service momentanément indisponible, réessayez.")
 
 api_routes = APIRouter(tags=["payments"])
 page_routes = APIRouter()
@@ -67,8 +68,10 @@ def _refusal(err: WorkflowUpdateFailedError) -> ChannelRefused:
 def _rpc_refusal(err: RPCError) -> ChannelRefused:
     """A closed workflow (NOT_FOUND) is an attempt that is over: 409; anything else, Temporal is down."""
     if err.status == RPCStatusCode.NOT_FOUND:
-        return ChannelRefused(409, "Ce paiement est terminé.", "wrong_state")
-    return ChannelRefused(503, "Service de paiement momentanément indisponible, réessayez.", "unavailable")
+        return ChannelRefused(409, N_("Ce paiement est terminé."), "wrong_state")
+    return ChannelRefused(
+        503, N_("Service de paiement momentanément indisponible, réessayez."), "unavailable"
+    )
 
 
 async def submit_sms_code(
@@ -76,7 +79,7 @@ async def submit_sms_code(
 ) -> SmsCodeOutcome:
     code = (code or "").replace(" ", "")
     if not amanpay_protocol.OTP_FORMAT.match(code):
-        raise ChannelRefused(422, "Le code reçu par SMS comporte 6 chiffres.", "invalid_format")
+        raise ChannelRefused(422, N_("Le code reçu par SMS comporte 6 chiffres."), "invalid_format")
     sealed = SealedCode(amanpay_protocol.seal_otp(settings.secret_key, payment_id, code))
     del code
     try:
@@ -173,10 +176,10 @@ async def sms_code_resend(
 def _owned(db: Session, user: User, payment_id: str) -> Payment:
     payment = payment_for_user(db, user, payment_id)
     if payment is None:
-        raise HTTPException(status_code=404, detail="Paiement introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
     if not is_client(user) or payment.company_id != user.company_id:
         raise HTTPException(
-            status_code=403, detail="Seul le client qui a lancé ce paiement peut saisir le code."
+            status_code=403, detail=N_("Seul le client qui a lancé ce paiement peut saisir le code.")
         )
     return payment
 
@@ -196,7 +199,7 @@ async def sms_code_page(
         return redirect(status_url, refused.message, "error", settings)
     except RPCError:
         return redirect(status_url, UNAVAILABLE, "error", settings)
-    return redirect(status_url, "Code accepté : la banque a autorisé le paiement.", "success", settings)
+    return redirect(status_url, N_("Code accepté : la banque a autorisé le paiement."), "success", settings)
 
 
 @page_routes.post("/paiements/{payment_id}/code-sms/renvoyer")
@@ -212,7 +215,7 @@ async def sms_resend_page(
         await resend_sms_code(client, payment.workflow_id)
     except ChannelRefused as refused:
         return redirect(status_url, refused.message, "warning", settings)
-    return redirect(status_url, "Un nouveau code vous a été envoyé par SMS.", "info", settings)
+    return redirect(status_url, N_("Un nouveau code vous a été envoyé par SMS."), "info", settings)
 
 
 # ------------------------------------------------------------------------------- the web channel
@@ -240,17 +243,17 @@ class PayDirectWeb(AmanpayScreenChannel):
         # The portal's screen sends the bank chosen first; the API may leave it out (PayDirect's bank).
         bank = get("bank", 10)
         if bank and bank not in dict(PAYDIRECT_BANKS):
-            raise ChannelRefused(422, "Choisissez votre banque.", "invalid_payer")
+            raise ChannelRefused(422, N_("Choisissez votre banque."), "invalid_payer")
         contract, cin = get("contract_number", 20).upper(), get("cin", 10).upper()
         mandataire, phone = get("mandataire", 120), get("phone", 30)
         if not CONTRACT.match(contract):
-            raise ChannelRefused(422, "Numéro de contrat PayDirect invalide.", "invalid_payer")
+            raise ChannelRefused(422, N_("Numéro de contrat PayDirect invalide."), "invalid_payer")
         if not CIN.match(cin):
             raise ChannelRefused(422, "CIN invalide.", "invalid_payer")
         if not NAME.match(mandataire):
-            raise ChannelRefused(422, "Nom du mandataire requis.", "invalid_payer")
+            raise ChannelRefused(422, N_("Nom du mandataire requis."), "invalid_payer")
         if not PHONE.match(phone):
-            raise ChannelRefused(422, "Numéro de téléphone du mandataire invalide.", "invalid_payer")
+            raise ChannelRefused(422, N_("Numéro de téléphone du mandataire invalide."), "invalid_payer")
         return Checkout(
             amanpay=AmanpayPayer(contract_number=contract, cin=cin, mandataire=mandataire, phone=phone),
             amanpay_settings=amanpay_settings(settings),

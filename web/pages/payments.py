@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from portnet.i18n import N_
 from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User
 from portnet.money import total
 from portnet.queries import invoices_for_user
@@ -97,15 +98,17 @@ def platforms_for(methods: list[PaymentMethod]) -> list[Platform]:
 def selection_problem(user: User, ids: list[int], rows: list[Row]) -> tuple[int, str] | None:
     """What stops this selection from being settled, as (status code, French sentence)."""
     if not is_client(user):
-        return 403, "Seul un client peut régler ses factures."
+        return 403, N_("Seul un client peut régler ses factures.")
     if not ids:
-        return 422, "Veuillez sélectionner au moins une facture à régler."
+        return 422, N_("Veuillez sélectionner au moins une facture à régler.")
     if len(ids) > MAX_INVOICES:
         return 422, f"Au plus {MAX_INVOICES} factures par règlement."
     if len(rows) != len(ids):
         return 404, (
-            "Facture introuvable\u00a0: la sélection contient une facture qui n'existe pas "
-            "ou ne vous appartient pas."
+            N_(
+                "Facture introuvable\u00a0: la sélection contient une facture qui n'existe pas "
+                "ou ne vous appartient pas."
+            )
         )
     payable = {s.value for s in PAYABLE_STATUSES}
     blocked = [inv for inv, _, _ in rows if inv.status not in payable]
@@ -114,7 +117,10 @@ def selection_problem(user: User, ids: list[int], rows: list[Row]) -> tuple[int,
         return 409, f"Facture(s) non réglable(s): {listed}."
     if not allowed_methods(rows):
         return 422, (
-            "Les factures sélectionnées n'ont aucun moyen de paiement en commun\u00a0: réglez-les séparément."
+            N_(
+                "Les factures sélectionnées n'ont aucun moyen de paiement en commun\u00a0: "
+                "réglez-les séparément."
+            )
         )
     return None
 
@@ -297,7 +303,7 @@ async def start(
 def _owned_payment(db: DB, user: User, payment_id: str) -> Payment:
     payment = payment_for_user(db, user, payment_id) if PAYMENT_ID_IN_URL.match(payment_id) else None
     if payment is None:
-        raise HTTPException(status_code=404, detail="Paiement introuvable.")
+        raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
     return payment
 
 
@@ -391,7 +397,9 @@ async def cancel(
 ) -> Response:
     payment = _owned_payment(db, user, payment_id)
     if not is_client(user) or payment.company_id != user.company_id:
-        raise HTTPException(status_code=403, detail="Seul le client qui a lancé ce paiement peut l'annuler.")
+        raise HTTPException(
+            status_code=403, detail=N_("Seul le client qui a lancé ce paiement peut l'annuler.")
+        )
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
         raise HTTPException(status_code=503, detail=UNAVAILABLE)
@@ -405,7 +413,10 @@ async def cancel(
         return redirect(status_url, refused.message, kind, settings)
     return redirect(
         status_url,
-        "Demande d'annulation envoyée. Les factures redeviennent réglables dès qu'elle est prise en compte.",
+        N_(
+            "Demande d'annulation envoyée. Les factures redeviennent réglables dès qu'elle est prise "
+            "en compte."
+        ),
         "info",
         settings,
     )

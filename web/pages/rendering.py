@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.templating import Jinja2Templates
 
 from portnet import i18n
-from portnet.i18n import gettext
+from portnet.i18n import N_, gettext
 from portnet.localtime import to_local
 from portnet.models import User
 from portnet.settings import Settings, get_settings
@@ -116,6 +117,19 @@ def yes_no(value: bool | None) -> str:
     return gettext("Oui") if value else gettext("Non")
 
 
+DELAYS = {
+    "heure": N_("%(count)s heure"),
+    "heures": N_("%(count)s heures"),
+    "minutes": N_("%(count)s minutes"),
+}
+
+
+def translate_delay(value: str) -> str:
+    """``3 heures`` / ``90 minutes`` (a deadline written in French by a channel) in the page's language."""
+    match = re.fullmatch(r"(\d+) (heures?|minutes)", value.strip())
+    return gettext(DELAYS[match.group(2)]) % {"count": match.group(1)} if match else value
+
+
 def translate(value: str | None) -> str:
     """A French sentence computed in Python (a refusal, a workflow's message) read in the page's language."""
     return gettext(value) if value else ""
@@ -144,6 +158,7 @@ def _environment() -> jinja2.Environment:
         message_function=message_function,
         yes_no=yes_no,
         translate=translate,
+        translate_delay=translate_delay,
     )
     return env
 
