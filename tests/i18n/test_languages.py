@@ -94,7 +94,9 @@ async def test_the_login_page_follows_the_browser(
 async def test_a_visitor_switches_language_in_the_header(portal: httpx.AsyncClient) -> None:
     page = await portal.get("/connexion")
     switched = await portal.post(
-        "/langue", data={"csrf_token": token_of(page.text), "lang": "ar", "next": "/connexion"}
+        "/langue",
+        data={"csrf_token": token_of(page.text), "lang": "ar"},
+        headers={"Referer": "http://portal/connexion"},
     )
     assert switched.status_code == 303 and switched.headers["location"] == "/"
     assert switched.cookies.get("pn_lang") == "ar"
@@ -104,15 +106,19 @@ async def test_a_visitor_switches_language_in_the_header(portal: httpx.AsyncClie
 
 async def test_the_switch_needs_its_csrf_token(portal: httpx.AsyncClient) -> None:
     await portal.get("/connexion")
-    refused = await portal.post("/langue", data={"lang": "ar", "next": "/connexion"})
+    refused = await portal.post("/langue", data={"lang": "ar"})
     assert refused.status_code == 400 and "pn_lang" not in refused.cookies
 
 
 async def test_a_user_choice_is_their_profile(portal: httpx.AsyncClient, db: Session) -> None:
     user = make_user(db)
     token = await logged_in(portal, user.username)
-    switched = await portal.post("/langue", data={"csrf_token": token, "lang": "en", "next": "/factures"})
-    assert switched.headers["location"] == "/factures"
+    back = {"Referer": "http://portal/factures?number=1"}
+    switched = await portal.post("/langue", data={"csrf_token": token, "lang": "en"}, headers=back)
+    assert switched.headers["location"] == "/factures?number=1"
+    elsewhere = {"Referer": "https://evil.example/factures"}
+    away = await portal.post("/langue", data={"csrf_token": token, "lang": "en"}, headers=elsewhere)
+    assert away.headers["location"] == "/"
     db.refresh(user)
     assert user.language == "en"
     # Another browser, no cookie, French Accept-Language: the profile wins.

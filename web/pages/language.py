@@ -2,13 +2,17 @@
 
 A logged-in user's choice is their profile's language (``user.language``), which their e-mails and
 receipts follow too; a visitor's is kept in a cookie for a year. Either beats ``Accept-Language``.
+The answer goes back to the page the form was on, read from the ``Referer`` (same origin only; our
+``Referrer-Policy: same-origin`` sends it): the form itself carries no address, so no page echoes
+its own URL (a receipt verification refusal must read the same whatever code was asked).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from portnet import i18n
 from portnet.models import User
@@ -21,15 +25,24 @@ router = APIRouter()
 ONE_YEAR = 365 * 24 * 3600
 
 
+def back_to(request: Request) -> str:
+    """The same-origin page the switch was used on, or the home page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""), "/")
+
+
 @router.post("/langue")
 def choose_language(
+    request: Request,
     db: DB,
     form: CheckedForm,
     settings: AppSettings,
     user: Annotated[User | None, Depends(optional_user)],
 ) -> Response:
     language = i18n.normalize(form_str(form, "lang", 8))
-    response = redirect(safe_next(form_str(form, "next", 500), "/"))
+    response = redirect(back_to(request))
     if language is None:
         return response
     if user is not None:
