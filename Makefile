@@ -51,4 +51,4 @@ chaos: $(STAMP)
 
 ## The short chaos run (about 3 minutes) that CI can afford.
 chaos-short: $(STAMP)
-	$(PY) -m bench.chaos --duration 75 --concurrency 6 --crash-every 20 --settle 90 $(CHAOS_ARGS)
+	$(PY) -m bench.chaos --duration 75 --concurrency 6 --crash-every 20 --settle 120 $(CHAOS_ARGS)

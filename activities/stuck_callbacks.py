@@ -25,6 +25,7 @@ from sqlmodel import col
 from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.emitters import apply_late_acknowledgement
 from portnet import reconciliation as findings
 from portnet.db import session_scope
 from portnet.models import PartnerCallback, Payment, PaymentChannelData
@@ -282,6 +283,10 @@ async def _emitter(row: PartnerCallback, payment: Payment | None) -> Judged:
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
+        # The workflow is over: the ledger applies the acknowledgement itself, as the route does.
+        args = (payment.id, ack.emitter_code, ack.emitter_ack_id)
+        if await asyncio.to_thread(apply_late_acknowledgement, *args):
+            return "accepted_late", "200", "delivered", None, None
         return "late", "200", "recorded", None, None
     return "accepted", "200", "delivered", None, None
 

@@ -167,8 +167,10 @@ def judge(
         unapplied_total += book["unapplied"]
         figures["captured"] += view.took > 0
         figures["succeeded"] += status == "succeeded"
+        payer = "; ".join([f"payer: {run.bank_answer or 'nothing paid'}", *run.notes])
         where = (
-            f"{pid} ({run.channel}, invoice {run.invoice_id} {book['status']}, API {status}, {view.detail})"
+            f"{pid} ({run.channel}, invoice {run.invoice_id} {book['status']}, API {status}, {view.detail}; "
+            f"{payer})"
         )
         over = status in FINAL
         if over and view.took > 0 and not invoice_paid and not book["unapplied"]:
