@@ -57,6 +57,7 @@ from tests.support.workers import (
     wait_status,
     worker_with_fakes,
 )
+from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationReport, ReconciliationWorkflow
 
 NOWHERE = "http://127.0.0.1:9/callback"  # a closed port: the partner's callback never reaches us
@@ -499,7 +500,7 @@ async def test_a_live_card_attempt_whose_callback_never_came_captures_on_cmis_wo
         assert paid["result"] == "approved" and not paid["captured"]
         before = await reconcile(dev_env.client, queue)  # waiting less than 2 minutes: not asked yet
         assert not [o for o in before.outcomes if o.endswith("delivered")]
-        assert (await handle.query("state")).status == "awaiting_payer"
+        assert (await handle.query(PaymentWorkflow.state)).status == "awaiting_payer"  # type: ignore[union-attr]
         db.execute(
             update(InvoiceHold)
             .where(col(InvoiceHold.payment_id) == inp.payment_id)
