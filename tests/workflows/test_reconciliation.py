@@ -516,3 +516,41 @@ async def test_a_live_card_attempt_whose_callback_never_came_captures_on_cmis_wo
     db.expire_all()
     assert db.get(Invoice, invoice.id).status in ("payment_confirmed", "awaiting_partner", "paid")  # type: ignore[union-attr]
     assert db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == inp.payment_id)).all() == []
+
+
+async def test_stuck_emitter_acknowledgement_of_a_closed_payment_marks_its_invoice_paid(
+    dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """An emitter's acknowledgement kept while Temporal was down, its payment's workflow closed since:
+    the reconciliation applies it through the ledger (the invoice is paid), as the route would."""
+    invoice = make_invoice()
+    payment = closed_attempt(db, invoice, "cmi_card", status="succeeded")
+    invoice.status = "awaiting_partner"
+    db.add(invoice)
+    db.commit()
+    emitter = "6110DOO116"  # the test invoices' emitter
+    body = {
+        "notice_id": f"{payment.id}-{emitter}",
+        "emitter_code": emitter,
+        "emitter_ack_id": f"{emitter}-ACK-0A1B2C3D4E5F",
+        "acknowledged_at": datetime.now(UTC).isoformat(),
+    }
+    row = PartnerCallback(
+        partner="emitter",
+        payment_id=payment.id,
+        dedupe_key=f"emitter:{payment.id}-{emitter}",
+        verdict="temporal_unavailable",
+        payload="{}",
+        raw_body=json.dumps(body).encode(),
+        received_at=utcnow() - timedelta(minutes=10),
+    )
+    db.add(row)
+    db.commit()
+    db.refresh(row)
+    async with running_worker(dev_env.client) as queue:
+        report = await reconcile(dev_env.client, queue)
+    assert "stuck_callback:delivered" in report.outcomes
+    db.expire_all()
+    assert db.get(Invoice, invoice.id).status == "paid"  # type: ignore[union-attr]
+    stored = db.get(PartnerCallback, row.id)
+    assert stored is not None and stored.verdict == "accepted_late"
