@@ -290,6 +290,18 @@ def _load(payment_id: str) -> tuple[Payment, PaymentChannelData | None, int, boo
         return payment, data, holds, accepted is not None
 
 
+def settled_by(payment_id: str, transaction: str) -> bool:
+    """Whether the ledger shows the attempt settled by this partner transaction, as it is now: the
+    attempt may have settled on the partner's own notice while reconciliation asked the partner."""
+    with session_scope() as session:
+        payment = session.get(Payment, payment_id)
+        return (
+            payment is not None
+            and payment.status == PaymentStatus.SUCCEEDED.value
+            and payment.partner_transaction_id in (transaction, transaction.rpartition(":")[2])
+        )
+
+
 @activity.defn
 async def reconcile_attempt(check: AttemptCheck) -> list[str]:
     """One attempt: its partner's word on the money, then the invoices it may still hold."""
@@ -340,11 +352,8 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
             )
         elif paid.authorised_only:
             pass  # refused by the live attempt (closing): no money taken; asked again next run
-        elif payment.status == PaymentStatus.SUCCEEDED.value and payment.partner_transaction_id in (
-            paid.transaction,
-            paid.transaction.rpartition(":")[2],
-        ):
-            pass  # the payment that settled this attempt
+        elif await asyncio.to_thread(settled_by, payment.id, paid.transaction):
+            pass  # the payment that settled this attempt (read again: it may have settled meanwhile)
         else:
             reason = (
                 "Paiement constaté par la réconciliation chez le partenaire après la clôture de la "
