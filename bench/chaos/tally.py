@@ -189,7 +189,7 @@ def judge(
             problems.append(f"double: {where}")
         elif counted > max(view.took, 1):
             figures["double"] += 1
-            problems.append(f"double in the ledger: {where}; unapplied {book['unapplied_why']}")
+            problems.append(f"double in the ledger: {where}; unapplied {book.get('unapplied_why', [])}")
         held = book["held_by"] == pid
         disagree = (status == "succeeded") != invoice_paid and over
         if not over or held and over or disagree:
