@@ -39,6 +39,7 @@ from activities.ledger import release_invoices
 from activities.stuck_callbacks import STUCK_VERDICTS, reconcile_callback
 from activities.types import ReleaseInput
 from portnet import reconciliation as findings
+from portnet import unapplied
 from portnet.db import session_scope
 from portnet.models import (
     InvoiceHold,
@@ -290,18 +291,6 @@ def _load(payment_id: str) -> tuple[Payment, PaymentChannelData | None, int, boo
         return payment, data, holds, accepted is not None
 
 
-def settled_by(payment_id: str, transaction: str) -> bool:
-    """Whether the ledger shows the attempt settled by this partner transaction, as it is now: the
-    attempt may have settled on the partner's own notice while reconciliation asked the partner."""
-    with session_scope() as session:
-        payment = session.get(Payment, payment_id)
-        return (
-            payment is not None
-            and payment.status == PaymentStatus.SUCCEEDED.value
-            and payment.partner_transaction_id in (transaction, transaction.rpartition(":")[2])
-        )
-
-
 @activity.defn
 async def reconcile_attempt(check: AttemptCheck) -> list[str]:
     """One attempt: its partner's word on the money, then the invoices it may still hold."""
@@ -352,14 +341,14 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
             )
         elif paid.authorised_only:
             pass  # refused by the live attempt (closing): no money taken; asked again next run
-        elif await asyncio.to_thread(settled_by, payment.id, paid.transaction):
+        elif await asyncio.to_thread(unapplied.settled_by, payment.id, paid.transaction):
             pass  # the payment that settled this attempt (read again: it may have settled meanwhile)
         else:
             reason = (
                 "Paiement constaté par la réconciliation chez le partenaire après la clôture de la "
                 f"tentative ({payment.status})"
             )
-            unapplied = await asyncio.to_thread(
+            kept = await asyncio.to_thread(
                 lambda: findings.keep_unapplied(
                     partner=paid.partner,
                     transaction_number=paid.transaction,
@@ -377,7 +366,7 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
                 partner=paid.partner,
                 amount=paid.amount,
                 partner_transaction=paid.transaction,
-                unapplied_id=unapplied,
+                unapplied_id=kept,
             )
 
     checked_key = f"expired_attempt:{payment.id}"

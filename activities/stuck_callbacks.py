@@ -26,7 +26,9 @@ from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.emitters import apply_late_acknowledgement
+from activities.receipts import receipt_number
 from portnet import reconciliation as findings
+from portnet import unapplied as unapplied_money
 from portnet.db import session_scope
 from portnet.models import PartnerCallback, Payment, PaymentChannelData
 from portnet.protocols import amanpay as amanpay_protocol
@@ -177,6 +179,10 @@ async def _fatourati(
         )
     if not callback.paid:
         return "late", answer("RECORDED", None), "recorded", None, None
+    if await asyncio.to_thread(unapplied_money.settled_by, payment.id, callback.transaction_number):
+        # The workflow closed after settling on this very transaction: answered from the ledger.
+        receipt = receipt_number(payment.id)
+        return "replay", answer("ACCEPTED", receipt), "delivered", callback.total_amount, None
     return await unapplied(
         "Paiement reçu après l'échéance de la référence "
         f"(notification réconciliée, tentative {payment.status})"
@@ -225,6 +231,9 @@ async def _amanpay(row: PartnerCallback, payment: Payment | None) -> Judged:
         accepted = False
     if accepted:
         return "accepted", "200", "delivered", notice.amount, None
+    settling = f"amanpay:{notice.transaction_id}"
+    if notice.status == "paid" and await asyncio.to_thread(unapplied_money.settled_by, payment.id, settling):
+        return "replay", "200", "delivered", notice.amount, None  # the closed attempt's own payment
     if notice.status == "paid":
         return await unapplied(
             "Paiement notifié après l'expiration du code ou la clôture de la tentative "
