@@ -27,6 +27,7 @@ from web.attempts import UNAVAILABLE, PaymentRefused, new_payment_id, read_view,
 from web.channels import web_channel
 from web.channels.base import ChannelRefused
 from web.deps import company_scope
+from workflows import details
 from workflows.attempt import search_attributes
 from workflows.payment import PaymentWorkflow
 from workflows.types import PayerInfo, PaymentInput, PaymentView
@@ -152,6 +153,17 @@ async def start_payment(
             [em.code for _, em, _ in rows],
             [inv.number for inv, _, _ in rows],
             api_amount(amount),
+        ),
+        static_summary=details.payment_summary(
+            chan.value, amount, company.name, company.customs_code, [inv.number for inv, _, _ in rows]
+        ),
+        static_details=details.payment_details(
+            payment_id,
+            chan.value,
+            amount,
+            company.name,
+            company.customs_code,
+            [(inv.number, em.code, inv.amount_ttc) for inv, em, _ in rows],
         ),
     )
     # Give the connection back before waiting on Temporal: a request must not hold the pool meanwhile.
