@@ -11,28 +11,13 @@ import json
 from typing import Any
 
 from sqlmodel import Session, select
-from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.models import Invoice, InvoiceMessage, PartnerCallback, Payment
 from portnet.protocols import emitter as emitter_protocol
 from portnet.settings import get_settings
-from tests.support.partners import Ledger, Portal
+from tests.support.partners import ClosedWorkflows, Ledger, Portal
 
 EMITTER = "6110DOO116"  # the emitter of the test invoices (tests/conftest.py make_invoice)
-
-
-class ClosedWorkflows:
-    """Temporal once the payment's run has closed: every Signal is NOT_FOUND."""
-
-    async def get(self) -> ClosedWorkflows:
-        return self
-
-    def get_workflow_handle(self, workflow_id: str) -> Any:
-        class Handle:
-            async def signal(self, signal: Any, arg: Any) -> None:
-                raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
-
-        return Handle()
 
 
 def ended_as(db: Session, ledger: Ledger, payment_status: str, invoice_status: str) -> None:

@@ -18,7 +18,7 @@ from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols import fatourati as fatourati
 from portnet.settings import get_settings
-from tests.support.partners import Ledger, Portal, new_attempt
+from tests.support.partners import ClosedWorkflows, Ledger, Portal, new_attempt
 
 
 def reference() -> str:
@@ -183,22 +183,6 @@ def test_raw_callback_is_kept_hashed_without_card_data(client: Portal, db: Sessi
         assert secret not in row.raw_body and secret.decode() not in row.payload
     assert b"oid=" + ledger.payment_id.encode() in row.raw_body
     assert row.raw_sha256 == hashlib.sha256(row.raw_body).hexdigest()
-
-
-class ClosedWorkflows:
-    """Temporal once the attempt's run has closed: every Update is NOT_FOUND."""
-
-    async def get(self) -> ClosedWorkflows:
-        return self
-
-    def get_workflow_handle(self, workflow_id: str) -> Any:
-        from temporalio.service import RPCError, RPCStatusCode
-
-        class Handle:
-            async def execute_update(self, update: Any, arg: Any) -> Any:
-                raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
-
-        return Handle()
 
 
 def test_redelivery_after_close_of_the_transaction_that_settled_is_no_unapplied_money(
