@@ -32,7 +32,7 @@ from web.channels import api_routers, page_routers
 from web.codec_server import router as codec_router
 from web.deps import PasswordChangeRequired, password_change_required_response
 from web.limits import reject_unstorable_text
-from web.locale import ApiErrorLanguage
+from web.locale import ApiErrorLanguage, RequestLanguage
 from web.metrics import RequestTimer
 from web.metrics import router as metrics_router
 from web.pages.errors import install_error_pages
@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.add_exception_handler(PasswordChangeRequired, password_change_required_response)
     install_security(app, settings)
     app.add_middleware(ApiErrorLanguage)  # outside the security refusals: they are translated too
+    app.add_middleware(RequestLanguage)
     # Outermost: times (and names in logs) every answer, the security refusals included.
     app.add_middleware(RequestTimer)
     app.add_middleware(RequestScope)

@@ -29,6 +29,22 @@ def request_language(request: HTTPConnection, user: User | None = None) -> str:
     )
 
 
+class RequestLanguage:
+    """Pure ASGI: the browser's language (cookie, then ``Accept-Language``) is in force from the start
+    of each request, so a handler's own formatting (an amount, a date) already follows it; a page's
+    rendering then refines it with the user's profile (web/pages/rendering.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with i18n.use_locale(request_language(HTTPConnection(scope))):
+            await self.app(scope, receive, send)
+
+
 # --------------------------------------------------------------------------- the API's error sentences
 
 MAX_TRANSLATED_BODY = 64 * 1024

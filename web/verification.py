@@ -25,11 +25,10 @@ from fastapi import APIRouter, Request, Response
 from sqlmodel import Session, col, select
 
 from activities.receipts import receipt_number
-from portnet import receipt_codes, request_limit
+from portnet import i18n, receipt_codes, request_limit
 from portnet.i18n import N_
 from portnet.localtime import to_local
 from portnet.models import Emitter, Invoice, Payment, PaymentInvoice
-from portnet.money import format_fr
 from portnet.settings import Settings
 from portnet.statuses import Channel, InvoiceStatus, PaymentStatus
 from web.api.session import client_address
@@ -96,7 +95,7 @@ def find_proof(db: Session, typed: str) -> ReceiptProof | None:
         ProvenInvoice(
             number=inv.number,
             emitter=em.name,
-            amount=format_fr(link.amount_ttc, inv.currency),
+            amount=i18n.format_amount(link.amount_ttc, inv.currency),
             status=inv.status,
             status_label=_label(InvoiceStatus, inv.status),
         )
@@ -106,9 +105,9 @@ def find_proof(db: Session, typed: str) -> ReceiptProof | None:
     currency = rows[0][0].currency if rows else "MAD"
     return ReceiptProof(
         receipt_number=receipt_number(payment.id),
-        paid_on=paid_at.strftime("%d/%m/%Y"),
+        paid_on=i18n.format_day(paid_at),
         paid_at=paid_at.strftime("%H:%M:%S"),
-        amount=format_fr(Decimal(payment.amount), currency),
+        amount=i18n.format_amount(Decimal(payment.amount), currency),
         channel=_label_channel(payment.channel),
         emitters=sorted({em.name for _, em, _ in rows}),
         invoices=invoices,

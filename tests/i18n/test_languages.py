@@ -337,3 +337,32 @@ async def test_the_arabic_invoice_pdf(
     response = await portal.get(f"/api/v1/invoices/{invoice.id}/pdf")
     reader = PdfReader(io.BytesIO(response.content))
     assert catalog_language(reader) == "ar-MA" and ARABIC.search(reader.pages[0].extract_text())
+
+
+async def test_the_public_verification_page_follows_the_browser(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    from portnet import receipt_codes
+    from portnet.settings import get_settings
+
+    payment = settled_payment(db, make_user(db), make_invoice(ht="4404.00", tva="880.80"))
+    code = receipt_codes.receipt_code(payment.id, get_settings().secret_key)
+    payment.receipt_code_hash = receipt_codes.code_hash(code)
+    db.add(payment)
+    db.commit()
+    url = f"/verification/{receipt_codes.format_code(code)}"
+    english = await portal.get(url, headers={"Accept-Language": "en"})
+    assert english.status_code == 200 and html_language(english) == ("en", "ltr")
+    assert (
+        "5,284.80 MAD" in english.text
+        and "30 Nov 2026" in english.text
+        and "Payment state today" in english.text
+    )
+    arabic = await portal.get(url, headers={"Accept-Language": "ar"})
+    assert (
+        html_language(arabic) == ("ar", "rtl")
+        and "5.284,80 MAD" in arabic.text
+        and "حالة الأداء اليوم" in arabic.text
+    )
+    french = await portal.get(url)
+    assert "5\u202f284,80 MAD" in french.text and "30/11/2026" in french.text
