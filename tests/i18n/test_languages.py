@@ -366,3 +366,23 @@ async def test_the_public_verification_page_follows_the_browser(
     )
     french = await portal.get(url)
     assert "5\u202f284,80 MAD" in french.text and "30/11/2026" in french.text
+
+
+async def test_a_422_names_the_field_and_the_fault_in_the_callers_language(portal: httpx.AsyncClient) -> None:
+    """The sentence is built per request (field, fault): translated piece by piece, not looked up whole."""
+    answers = {}
+    for lang in ("fr", "en", "ar"):
+        answer = await portal.post(
+            "/api/v1/access-requests", json={"company_name": "X"}, headers={"Accept-Language": lang}
+        )
+        assert answer.status_code == 422
+        answers[lang] = answer.json()
+    assert (
+        answers["fr"]["detail"].startswith("Données invalides — ")
+        and "champ obligatoire" in answers["fr"]["detail"]
+    )
+    assert (
+        answers["en"]["detail"].startswith("Invalid data — ") and "required field" in answers["en"]["detail"]
+    )
+    assert "حقل إلزامي" in answers["ar"]["detail"]
+    assert {e["message"] for e in answers["en"]["errors"]} == {"required field"}

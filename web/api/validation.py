@@ -15,51 +15,59 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from portnet.i18n import N_
+from portnet.i18n import N_, gettext
 
 NOT_JSON = N_("Le corps de la requête doit être du JSON (en-tête Content-Type: application/json).")
 UNREADABLE_BODY = N_("Corps de la requête illisible (JSON en UTF-8 attendu).")
 
 # pydantic error type -> French sentence; ``{name}`` comes from the error's ``ctx``.
 MESSAGES: dict[str, str] = {
-    "missing": "champ obligatoire",
+    "missing": N_("champ obligatoire"),
     "extra_forbidden": N_("champ non prévu"),
-    "int_type": "nombre entier attendu",
-    "int_parsing": "nombre entier attendu",
-    "int_from_float": "nombre entier attendu",
-    "int_parsing_size": "nombre trop grand",
-    "float_type": "nombre attendu",
-    "float_parsing": "nombre attendu",
-    "finite_number": "nombre fini attendu",
+    "int_type": N_("nombre entier attendu"),
+    "int_parsing": N_("nombre entier attendu"),
+    "int_from_float": N_("nombre entier attendu"),
+    "int_parsing_size": N_("nombre trop grand"),
+    "float_type": N_("nombre attendu"),
+    "float_parsing": N_("nombre attendu"),
+    "finite_number": N_("nombre fini attendu"),
     "bool_type": N_("booléen attendu (true ou false)"),
     "bool_parsing": N_("booléen attendu (true ou false)"),
     "greater_than_equal": N_("doit être supérieur ou égal à {ge}"),
     "greater_than": N_("doit être supérieur à {gt}"),
     "less_than_equal": N_("doit être inférieur ou égal à {le}"),
     "less_than": N_("doit être inférieur à {lt}"),
-    "string_type": "texte attendu",
-    "string_too_short": "au moins {min_length} caractère(s)",
-    "string_too_long": "au plus {max_length} caractère(s)",
-    "string_pattern_mismatch": "format invalide",
-    "string_unicode": "texte UTF-8 attendu",
-    "list_type": "liste attendue",
-    "too_short": "au moins {min_length} élément(s)",
-    "too_long": "au plus {max_length} élément(s)",
-    "dict_type": "objet JSON attendu",
-    "model_type": "objet JSON attendu",
-    "model_attributes_type": "objet JSON attendu",
-    "json_invalid": "JSON invalide",
-    "json_type": "JSON attendu",
-    "date_type": "date attendue (AAAA-MM-JJ)",
-    "date_parsing": "date attendue (AAAA-MM-JJ)",
-    "date_from_datetime_parsing": "date attendue (AAAA-MM-JJ)",
-    "date_from_datetime_inexact": "date sans heure attendue (AAAA-MM-JJ)",
+    "string_type": N_("texte attendu"),
+    "string_too_short": N_("au moins {min_length} caractère(s)"),
+    "string_too_long": N_("au plus {max_length} caractère(s)"),
+    "string_pattern_mismatch": N_("format invalide"),
+    "string_unicode": N_("texte UTF-8 attendu"),
+    "list_type": N_("liste attendue"),
+    "too_short": N_("au moins {min_length} élément(s)"),
+    "too_long": N_("au plus {max_length} élément(s)"),
+    "dict_type": N_("objet JSON attendu"),
+    "model_type": N_("objet JSON attendu"),
+    "model_attributes_type": N_("objet JSON attendu"),
+    "json_invalid": N_("JSON invalide"),
+    "json_type": N_("JSON attendu"),
+    "date_type": N_("date attendue (AAAA-MM-JJ)"),
+    "date_parsing": N_("date attendue (AAAA-MM-JJ)"),
+    "date_from_datetime_parsing": N_("date attendue (AAAA-MM-JJ)"),
+    "date_from_datetime_inexact": N_("date sans heure attendue (AAAA-MM-JJ)"),
     "datetime_type": N_("date et heure attendues (ISO 8601)"),
     "datetime_parsing": N_("date et heure attendues (ISO 8601)"),
     "enum": N_("valeur non autorisée"),
     "literal_error": N_("valeur non autorisée"),
 }
-SECTIONS = {"body": "corps", "query": "paramètre", "path": "adresse", "header": "en-tête", "cookie": "cookie"}
+SECTIONS = {
+    "body": N_("corps"),
+    "query": N_("paramètre"),
+    "path": N_("adresse"),
+    "header": N_("en-tête"),
+    "cookie": "cookie",
+}
+INVALID = N_("valeur invalide")
+WHOLE_REQUEST = N_("requête")
 
 
 def _is_json(request: Request) -> bool:
@@ -80,7 +88,7 @@ def field_name(loc: Sequence[Any]) -> str:
     name = ""
     for part in parts:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name or SECTIONS.get(section, "requête")
+    return name or gettext(SECTIONS.get(section, WHOLE_REQUEST))
 
 
 def french_message(error: dict[str, Any]) -> str:
@@ -88,17 +96,19 @@ def french_message(error: dict[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     template = MESSAGES.get(kind)
     if template is not None:
+        # In the caller's language (web/locale.py sets it for the whole request); French by default.
+        template = gettext(template)
         try:
             return template.format(**ctx)
         except (KeyError, IndexError, ValueError):
-            return template.split("{")[0].strip() or "valeur invalide"
+            return template.split("{")[0].strip() or gettext(INVALID)
     if kind in ("value_error", "assertion_error"):
         # Our own validators raise French sentences; pydantic prefixes them in English.
         text = str(error.get("msg", ""))
         for prefix in ("Value error, ", "Assertion failed, "):
             text = text.removeprefix(prefix)
-        return text or "valeur invalide"
-    return "valeur invalide"
+        return gettext(text) if text else gettext(INVALID)
+    return gettext(INVALID)
 
 
 def validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -107,13 +117,17 @@ def validation_response(request: Request, exc: RequestValidationError) -> JSONRe
         loc = list(error.get("loc", ()))
         message = french_message(error)
         if loc == ["body"] and error.get("type") != "missing" and not _is_json(request):
-            message = NOT_JSON
+            message = gettext(NOT_JSON)
         errors.append({"loc": loc, "type": error.get("type"), "message": message})
-    if errors and errors[0]["message"] == NOT_JSON:
-        detail = NOT_JSON
+    if errors and errors[0]["message"] == gettext(NOT_JSON):
+        detail = gettext(NOT_JSON)
     else:
         listed = "; ".join(f"{field_name(e['loc'])} : {e['message']}" for e in errors[:5])
-        detail = f"Données invalides — {listed}." if listed else N_("Données invalides.")
+        detail = (
+            gettext("Données invalides — %(errors)s.") % {"errors": listed}
+            if listed
+            else gettext("Données invalides.")
+        )
     return JSONResponse(
         {"detail": detail, "code": "invalid_input", "errors": errors},
         status_code=422,
