@@ -13,6 +13,11 @@ ENV PORTNET_ENV=production \
 
 WORKDIR /app
 
+# DejaVu Sans draws the Arabic receipts and invoices (portnet/documents/layout.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
 COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \

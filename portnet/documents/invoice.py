@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from portnet import i18n
-from portnet.documents.layout import ORANGE, PortnetPDF
+from portnet.documents.layout import ORANGE, PortnetPDF, drawable_language
 from portnet.documents.parties import ClientInfo, EmitterInfo, client_rows, emitter_rows, require_decimal
 from portnet.documents.text import DASH, currency_label, or_dash
 from portnet.i18n import gettext as _
@@ -49,7 +49,7 @@ class InvoiceDocument:
 
 def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
     """The invoice as the client would print it; same input, same bytes."""
-    with i18n.use_locale(doc.language):
+    with i18n.use_locale(drawable_language(doc.language)):
         return _render_invoice_pdf(doc)
 
 

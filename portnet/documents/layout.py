@@ -6,6 +6,7 @@ label/value grids, totals and tables in one palette, so an invoice and a receipt
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from portnet.i18n import N_
 from portnet.i18n import gettext as _
 
 _T = TypeVar("_T")
+log = logging.getLogger("portnet.documents")
 AUTHOR = "PORTNET S.A."
 TAGLINE = N_("Guichet Unique National des Procédures du Commerce Extérieur")
 # Arabic needs a TrueType face with Arabic glyphs, shaped by HarfBuzz (uharfbuzz): DejaVu Sans, from
@@ -61,6 +63,19 @@ def unicode_font_dir() -> Path:
     raise RuntimeError(
         "Arabic PDFs need DejaVu Sans (apt-get install fonts-dejavu-core, or set PORTNET_PDF_FONT_DIR)"
     )
+
+
+def drawable_language(language: str) -> str:
+    """The language a document can be drawn in here: an Arabic one needs DejaVu Sans, and a missing
+    font must not stop a settlement, so the document is then drawn in French (and the fault logged)."""
+    if not i18n.is_rtl(i18n.normalize(language) or i18n.DEFAULT_LANGUAGE):
+        return language
+    try:
+        unicode_font_dir()
+    except RuntimeError as missing:
+        log.error("%s: document drawn in French instead of %s", missing, language)
+        return i18n.DEFAULT_LANGUAGE
+    return language
 
 
 class PortnetPDF(FPDF):

@@ -15,7 +15,7 @@ from decimal import Decimal
 import segno
 
 from portnet import i18n
-from portnet.documents.layout import BLACK, MUTED, OK_GREEN, WHITE, PortnetPDF
+from portnet.documents.layout import BLACK, MUTED, OK_GREEN, WHITE, PortnetPDF, drawable_language
 from portnet.documents.parties import ClientInfo, client_rows, require_decimal
 from portnet.documents.text import FONT, currency_label, mask_card_number, or_dash
 from portnet.i18n import gettext as _
@@ -65,7 +65,7 @@ class ReceiptDocument:
 
 def render_receipt_pdf(doc: ReceiptDocument) -> bytes:
     """The proof of payment we issue; refuses to print a total its lines do not add up to."""
-    with i18n.use_locale(doc.language):
+    with i18n.use_locale(drawable_language(doc.language)):
         return _render_receipt_pdf(doc)
 
 

@@ -386,3 +386,16 @@ async def test_a_422_names_the_field_and_the_fault_in_the_callers_language(porta
     )
     assert "حقل إلزامي" in answers["ar"]["detail"]
     assert {e["message"] for e in answers["en"]["errors"]} == {"required field"}
+
+
+def test_without_the_arabic_font_the_receipt_is_drawn_in_french(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A machine missing DejaVu Sans must not stop a settlement: the receipt comes out in French."""
+    from portnet.documents import layout
+
+    monkeypatch.setenv("PORTNET_PDF_FONT_DIR", str(tmp_path))
+    monkeypatch.setattr(layout, "FONT_DIRS", ())
+    reader = PdfReader(io.BytesIO(documents.render_receipt_pdf(receipt("ar"))))
+    text = reader.pages[0].extract_text()
+    assert catalog_language(reader) == "fr-MA" and "Paiement confirmé" in text and not ARABIC.search(text)
