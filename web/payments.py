@@ -19,6 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.i18n import N_
+from portnet.i18n import gettext as _
 from portnet.models import Company, Payment, User
 from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
@@ -80,35 +81,46 @@ async def start_payment(
     try:
         chan = Channel(channel)
     except ValueError:
-        raise PaymentRefused(422, f"Canal de paiement inconnu: {channel}.", "invalid_channel") from None
+        raise PaymentRefused(
+            422, _("Canal de paiement inconnu: %(channel)s.") % {"channel": channel}, "invalid_channel"
+        ) from None
     if chan not in ENABLED_CHANNELS:
         raise PaymentRefused(
-            422, f"Le canal {chan.label} n'est pas encore disponible.", "channel_unavailable"
+            422,
+            _("Le canal %(channel)s n'est pas encore disponible.") % {"channel": _(chan.label)},
+            "channel_unavailable",
         )
     ids = list(dict.fromkeys(invoice_ids))
     if not ids:
         raise PaymentRefused(422, N_("Sélectionnez au moins une facture."), "no_invoice")
     if len(ids) > MAX_INVOICES:
-        raise PaymentRefused(422, f"Au plus {MAX_INVOICES} factures par règlement.", "too_many_invoices")
+        raise PaymentRefused(
+            422, _("Au plus %(count)s factures par règlement.") % {"count": MAX_INVOICES}, "too_many_invoices"
+        )
     rows = invoices_for_user(db, ids, company_scope(user))
     if len(rows) != len(ids):
         raise PaymentRefused(404, N_("Facture introuvable."), "not_found")
     not_payable = [inv for inv, _, _ in rows if inv.status not in PAYABLE_STATUSES]
     if not_payable:
-        listed = ", ".join(f"{inv.number} ({InvoiceStatus(inv.status).label})" for inv in not_payable)
-        raise PaymentRefused(409, f"Facture(s) non réglable(s): {listed}.", "conflict")
+        listed = ", ".join(f"{inv.number} ({_(InvoiceStatus(inv.status).label)})" for inv in not_payable)
+        raise PaymentRefused(
+            409, _("Facture(s) non réglable(s): %(invoices)s.") % {"invoices": listed}, "conflict"
+        )
     refused = [inv.number for inv, _, _ in rows if chan.method.value not in inv.methods]
     if refused:
         raise PaymentRefused(
             422,
-            f"{chan.label} n'est pas autorisé pour la/les facture(s) {', '.join(refused)}.",
+            _("%(channel)s n'est pas autorisé pour la/les facture(s) %(invoices)s.")
+            % {"channel": _(chan.label), "invoices": ", ".join(refused)},
             "method_not_allowed",
         )
     company = rows[0][2]
     web = web_channel(chan.value)
     if web is None:
         raise PaymentRefused(
-            422, f"Le canal {chan.label} n'est pas encore disponible.", "channel_unavailable"
+            422,
+            _("Le canal %(channel)s n'est pas encore disponible.") % {"channel": _(chan.label)},
+            "channel_unavailable",
         )
     try:
         checkout = web.checkout(chan, payer or {}, declaration, settings, date.today())
@@ -214,7 +226,9 @@ def attempt_over_message(status: str) -> str:
         return N_("Le paiement a été accepté : la tentative ne peut plus être annulée.")
     if status in {s.value for s in PaymentStatus if s.is_final}:
         label = PaymentStatus(status).label
-        return f"Cette tentative de paiement est terminée ({label}) : elle ne peut plus être annulée."
+        return _(
+            "Cette tentative de paiement est terminée (%(status)s) : elle ne peut plus être annulée."
+        ) % {"status": _(label)}
     return N_("Cette tentative de paiement est terminée : elle ne peut plus être annulée.")
 
 

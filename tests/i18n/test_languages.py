@@ -399,3 +399,18 @@ def test_without_the_arabic_font_the_receipt_is_drawn_in_french(
     reader = PdfReader(io.BytesIO(documents.render_receipt_pdf(receipt("ar"))))
     text = reader.pages[0].extract_text()
     assert catalog_language(reader) == "fr-MA" and "Paiement confirmé" in text and not ARABIC.search(text)
+
+
+async def test_a_payment_refusal_names_the_invoices_in_the_callers_language(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    portal.app.state.temporal = CapturingTemporal()  # type: ignore[attr-defined]
+    user = make_user(db)
+    paid = make_invoice(status="paid")
+    await logged_in(portal, user.username)
+    body = {"invoice_ids": [paid.id], "channel": "cmi_card", "payer": {"name": "A", "email": "a@b.ma"}}
+    english = await portal.post("/api/v1/payments", json=body, headers={"Accept-Language": "en"})
+    assert english.status_code == 409
+    assert english.json()["detail"] == f"Invoice(s) that cannot be paid: {paid.number} (Invoice paid)."
+    french = await portal.post("/api/v1/payments", json=body)
+    assert french.json()["detail"] == f"Facture(s) non réglable(s): {paid.number} (Facture payée)."
