@@ -192,7 +192,9 @@ IN_FLIGHT_POLL_SECONDS = 0.1
 # A "processing" row older than this was left by a process that died mid-way: the event is free again.
 STALE_PROCESSING = timedelta(minutes=2)
 # Verdicts that are not an answer to the partner: the event may be taken over by its next delivery.
-RETRYABLE = frozenset({"temporal_unavailable", "in_flight"})
+# ``amount_mismatch`` is the 422 a genuine Fatourati payment of another amount got before such money
+# became unapplied money: its redelivery is judged again, so that the money is kept.
+RETRYABLE = frozenset({"temporal_unavailable", "in_flight", "amount_mismatch"})
 
 
 class CallbackInFlight(Exception):
