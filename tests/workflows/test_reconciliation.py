@@ -284,6 +284,38 @@ async def test_stuck_callback_is_delivered_to_its_live_workflow_which_settles(
     assert not [o for o in again.outcomes if o.startswith("stuck_callback")]
 
 
+async def test_stuck_callback_of_another_amount_is_unapplied_money_the_attempt_never_takes(
+    dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """CMI collected another amount than the reference's: kept for finance with the reason, never
+    given to the attempt, which still waits for and settles on its own amount."""
+    invoice = make_invoice(ht="100.00", tva="20.00")
+    inp = fatourati_input(invoice.company_id, [invoice.id or 0])
+    fakes = PartnerFakes()
+    async with worker_with_fakes(dev_env.client, fakes.fatourati_and_mail()) as queue:
+        handle = await start(dev_env.client, inp, queue)
+        view = await wait_status(handle, "awaiting_payer")
+        assert view.next_action is not None and view.next_action.fields is not None
+        reference = view.next_action.fields["reference"]
+        other = "FTR-OTHER-" + uuid.uuid4().hex[:6]
+        row = stuck_fatourati_callback(db, inp.payment_id, reference, "100.00", other)
+        report = await reconcile(dev_env.client, queue)
+        assert "stuck_callback:unapplied" in report.outcomes
+        assert (await wait_status(handle, "awaiting_payer")).status == "awaiting_payer"
+        own = "FTR-OWN-" + uuid.uuid4().hex[:6]
+        stuck_fatourati_callback(db, inp.payment_id, reference, "120.00", own)
+        assert "stuck_callback:delivered" in (await reconcile(dev_env.client, queue)).outcomes
+        result = await handle.result()
+    assert result.status == "succeeded" and result.transaction_id == own
+    db.expire_all()
+    stored = db.get(PartnerCallback, row.id)
+    assert stored is not None and stored.verdict == "unapplied"
+    money = db.exec(select(UnappliedPayment).where(UnappliedPayment.transaction_number == other)).one()
+    assert json.loads(stored.answer or "{}")["receiptNumber"] == f"ENC-{money.id:08d}"
+    assert money.amount == Decimal("100.00") and money.payment_id == inp.payment_id
+    assert money.reason.startswith("Montant différent de la demande : attendu 120,00 MAD, reçu 100,00 MAD")
+
+
 async def test_stuck_callback_of_a_closed_attempt_becomes_unapplied_money(
     dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
