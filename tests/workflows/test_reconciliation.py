@@ -109,20 +109,26 @@ def closed_attempt(
     return payment
 
 
+@pytest.mark.parametrize("amount", ["120.00", "150.00"])
 async def test_expired_fatourati_reference_the_sandbox_says_paid_becomes_unapplied_money(
-    dev_env: WorkflowEnvironment, sandbox_server: str, make_invoice: Callable[..., Invoice], db: Session
+    dev_env: WorkflowEnvironment,
+    sandbox_server: str,
+    make_invoice: Callable[..., Invoice],
+    db: Session,
+    amount: str,
 ) -> None:
+    """Paid at CMI after the attempt closed; 150.00 is another amount than the attempt's 120.00."""
     settings = get_settings()
     invoice = make_invoice(ht="100.00", tva="20.00")
     payment = closed_attempt(db, invoice, "cmi_fatourati")
     async with httpx.AsyncClient(base_url=f"{sandbox_server}/sandbox/fatourati", timeout=30) as partner:
-        body = token_request(settings, payment.id, datetime.now(UTC) + timedelta(hours=1), amount="120.00")
+        body = token_request(settings, payment.id, datetime.now(UTC) + timedelta(hours=1), amount=amount)
         token = (await partner.post("/api/tokens", json=one_item(body))).json()
         db.add(PaymentChannelData(payment_id=payment.id, partner_reference=token["tokenRef"]))
         db.commit()
         paid = (
             await partner.post(
-                "/payments", json={"reference": token["tokenRef"], "amount": "120.00", "channel": "cih"}
+                "/payments", json={"reference": token["tokenRef"], "amount": amount, "channel": "cih"}
             )
         ).json()
     assert paid["result"] == "paid"
@@ -133,11 +139,13 @@ async def test_expired_fatourati_reference_the_sandbox_says_paid_becomes_unappli
     money = db.exec(
         select(UnappliedPayment).where(UnappliedPayment.transaction_number == paid["transaction_number"])
     ).one()
-    assert money.amount == Decimal("120.00") and money.payment_id == payment.id
+    assert money.amount == Decimal(amount) and money.payment_id == payment.id
     assert "réconciliation" in money.reason and money.partner_reference == token["tokenRef"]
+    differs = money.reason.startswith("Montant différent de la demande : attendu 120,00 MAD, reçu 150,00 MAD")
+    assert differs == (amount != "120.00"), money.reason
     [finding] = findings_of(db, payment.id)
     assert (finding.kind, finding.outcome, finding.unapplied_id) == ("expired_attempt", "unapplied", money.id)
-    assert finding.partner == "fatourati" and finding.amount == Decimal("120.00")
+    assert finding.partner == "fatourati" and finding.amount == Decimal(amount)
     assert finding.run_id == report.run_id
     # The second run finds nothing new for it: one finding, one unapplied row.
     assert again.run_id != report.run_id and len(findings_of(db, payment.id)) == 1
