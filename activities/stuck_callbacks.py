@@ -38,6 +38,7 @@ from portnet.protocols import emitter as emitter_protocol
 from portnet.protocols import fatourati as fatourati_protocol
 from portnet.protocols.fields import MessageRejected, strict_form, strict_json_object
 from portnet.settings import get_settings
+from portnet.statuses import PaymentStatus
 
 STUCK_VERDICTS = ("processing", "temporal_unavailable")
 # What a stuck call became: (verdict, answer, finding outcome, amount, unapplied money id).
@@ -89,6 +90,18 @@ async def _update(workflow_id: str, name: str, arg: dict[str, Any]) -> Any:
         raise
 
 
+async def _release_early(payment: Payment) -> None:
+    """As the routes do (web/callback_inbox.release_early): money of another amount was kept for
+    finance, the live attempt gives its invoices back; if it does not hear, its deadline does."""
+    if PaymentStatus(payment.status).is_final:
+        return
+    handle = activity.client().get_workflow_handle(payment.workflow_id)
+    try:
+        await handle.signal("cancel", unapplied_money.OTHER_AMOUNT_RELEASE)
+    except RPCError as err:
+        activity.logger.info("attempt %s not told to release early: %s", payment.id, err.status)
+
+
 async def _keep(row: PartnerCallback, payment: Payment | None, **money: Any) -> int:
     return await asyncio.to_thread(
         lambda: findings.keep_unapplied(
@@ -137,16 +150,17 @@ async def _fatourati(
             return "unknown_order", answer("RECORDED", None), "recorded", None, None
         return await unapplied("Référence Fatourati inconnue pour cette commande (notification réconciliée)")
 
-    async def another_amount(expected: Decimal) -> Judged:
+    async def another_amount(attempt: Payment) -> Judged:
         """CMI collected another amount than the reference's: finance's money, as the route keeps it."""
         if not callback.paid:
             return "declined", answer("RECORDED", None), "recorded", None, None
-        return await unapplied(
-            f"{unapplied_money.amount_differs(expected, callback.total_amount)} (notification réconciliée)"
-        )
+        reason = unapplied_money.amount_differs(attempt.amount, callback.total_amount)
+        judged = await unapplied(f"{reason} (notification réconciliée)")
+        await _release_early(attempt)
+        return judged
 
     if callback.total_amount != payment.amount:
-        return await another_amount(payment.amount)
+        return await another_amount(payment)
     result = {
         "callback_id": row.id,
         "transaction_number": callback.transaction_number,
@@ -172,7 +186,7 @@ async def _fatourati(
     if outcome == "refused":
         return "declined", answer("RECORDED", None), "delivered", callback.total_amount, None
     if outcome == "amount_mismatch":
-        return await another_amount(payment.amount)
+        return await another_amount(payment)
     if not callback.paid:
         return "late", answer("RECORDED", None), "recorded", None, None
     if await asyncio.to_thread(unapplied_money.settled_by, payment.id, callback.transaction_number):
@@ -211,7 +225,9 @@ async def _amanpay(row: PartnerCallback, payment: Payment | None) -> Judged:
         if notice.status != "paid":
             return "declined", "200", "recorded", None, None
         reason = unapplied_money.amount_differs(payment.amount, notice.amount)
-        return await unapplied(f"{reason} (notification réconciliée)")
+        judged = await unapplied(f"{reason} (notification réconciliée)")
+        await _release_early(payment)
+        return judged
     arg = {
         "callback_id": row.id,
         "event_id": notice.event_id,

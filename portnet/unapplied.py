@@ -158,6 +158,10 @@ def settled_by(payment_id: str | None, transaction_number: str) -> bool:
         )
 
 
+# Why an attempt gives its invoices back early once money of another amount was kept for finance.
+OTHER_AMOUNT_RELEASE = "Montant payé différent de la demande : encaissement transmis à la finance"
+
+
 def amount_differs(expected: Decimal, received: Decimal) -> str:
     """The reason kept for a partner's "paid" whose amount is not the attempt's: the partner collected
     that money, so it is finance's to apply or refund; the attempt never settles on it."""

@@ -232,7 +232,7 @@ def counted(partner: str, verdict: str) -> float:
 
 
 def untouched(db: Session, ledger: Ledger) -> None:
-    """The attempt did not settle and still holds its invoice: no one told it of the money."""
+    """The attempt did not settle on the money: the ledger has no payment for it."""
     db.expire_all()
     payment, invoice = db.get(Payment, ledger.payment_id), db.get(Invoice, ledger.invoice_id)
     assert payment is not None and invoice is not None
@@ -256,20 +256,17 @@ def test_fatourati_payment_of_another_amount_is_kept_for_finance_and_acknowledge
     assert row.amount == Decimal("100.00") and row.payment_id == ledger.payment_id
     assert row.status == "open" and row.callback_id is not None
     assert row.reason == "Montant différent de la demande : attendu 120,00 MAD, reçu 100,00 MAD"
-    assert client.app.state.temporal.calls == []
+    # Never given to the attempt as a payment: only told to give its invoices back (the reference is spent).
+    released = [(f"payment-{ledger.payment_id}", "cancel")]
+    assert client.app.state.temporal.calls == released
     untouched(db, ledger)
     assert counted("fatourati", "unapplied") == before + 1
 
-    # CMI redelivers: the first answer again, still one row of money.
+    # CMI redelivers: the first answer again, still one row of money, nothing more to the attempt.
     again = post_fatourati(client, paid_callback(ref, ledger.payment_id, number, amount="100.00"))
     assert again.status_code == 200 and again.json()["receiptNumber"] == body["receiptNumber"]
-    assert len(unapplied(db, number)) == 1 and client.app.state.temporal.calls == []
+    assert len(unapplied(db, number)) == 1 and client.app.state.temporal.calls == released
     assert [c.verdict for c in callbacks_of(db, ledger.payment_id)] == ["unapplied", "replay"]
-
-    # The reference's own amount still settles the attempt.
-    right = post_fatourati(client, paid_callback(ref, ledger.payment_id, txn()))
-    assert right.status_code == 200 and right.json()["status"] == "ACCEPTED"
-    assert client.app.state.temporal.calls == [(f"payment-{ledger.payment_id}", "fatourati_result")]
 
 
 def test_fatourati_refusal_of_another_amount_is_acknowledged_and_keeps_nothing(
@@ -321,6 +318,7 @@ def test_payment_of_another_amount_refused_by_the_former_rule_is_kept_on_redeliv
     assert answer.status_code == 200 and answer.json()["status"] == "RECEIVED_UNAPPLIED"
     [row] = unapplied(db, number)
     assert row.amount == Decimal("100.00") and "attendu 120,00 MAD" in row.reason
+    assert client.app.state.temporal.calls == [(f"payment-{ledger.payment_id}", "cancel")]
     untouched(db, ledger)
 
 
@@ -357,7 +355,8 @@ def test_amanpay_payment_of_another_amount_is_kept_for_finance_and_acknowledged(
     assert (row.channel, row.partner, row.payment_id) == ("amanpay_code", "amanpay", ledger.payment_id)
     assert row.amount == Decimal("1200.00")
     assert row.reason == "Montant différent de la demande : attendu 120,00 MAD, reçu 1\u202f200,00 MAD"
-    assert client.app.state.temporal.calls == []
+    released = [(f"payment-{ledger.payment_id}", "cancel")]
+    assert client.app.state.temporal.calls == released
     untouched(db, ledger)
     assert counted("amanpay", "unapplied") == before + 1
 
@@ -365,7 +364,7 @@ def test_amanpay_payment_of_another_amount_is_kept_for_finance_and_acknowledged(
     again = client.post("/api/v1/callbacks/amanpay", body, headers)
     assert again.status_code == 200 and len(unapplied(db, f"amanpay:{transaction}")) == 1
     assert [c.verdict for c in callbacks_of(db, ledger.payment_id)] == ["unapplied", "replay"]
-    assert client.app.state.temporal.calls == []
+    assert client.app.state.temporal.calls == released
 
     # A notice of another amount signed with another key is refused, unsigned, and keeps nothing.
     forged, forged_headers, forged_transaction = amanpay_notice(ledger.payment_id, "1300.00")
@@ -445,3 +444,19 @@ def test_card_approval_of_another_amount_is_never_captured_and_its_verdict_kept(
     own = client.post("/api/v1/callbacks/cmi", approval("120.00", "26331OWN00001"), form)
     assert own.text == "ACTION=POSTAUTH"
     assert [c.verdict for c in callbacks_of(db, ledger.payment_id)] == ["amount_mismatch"] * 2 + ["accepted"]
+
+
+def test_payment_of_another_amount_for_a_closed_attempt_is_kept_with_its_reason(
+    client: Portal, db: Session, ledger: Ledger
+) -> None:
+    ref, number = issue_reference(db, ledger), txn()
+    payment = db.get(Payment, ledger.payment_id)
+    assert payment is not None
+    payment.status = "expired"
+    db.add(payment)
+    db.commit()
+    client.app.state.temporal = ClosedWorkflows()  # any call to it would fail: none is made
+    answer = post_fatourati(client, paid_callback(ref, ledger.payment_id, number, amount="100.00"))
+    assert answer.status_code == 200 and answer.json()["status"] == "RECEIVED_UNAPPLIED"
+    [row] = unapplied(db, number)
+    assert row.reason.startswith("Montant différent de la demande") and row.amount == Decimal("100.00")

@@ -116,7 +116,7 @@ async def test_two_invoices_paid_with_one_reference_from_a_bank_channel(
     assert any(reference in s for s in subjects) and any("Paiement confirmé" in s for s in subjects)
 
 
-async def test_duplicate_forged_and_other_amount_callbacks(
+async def test_duplicate_and_forged_callbacks(
     stack: Stack,
     sataa: httpx.AsyncClient,
     anonymous: httpx.AsyncClient,
@@ -130,20 +130,12 @@ async def test_duplicate_forged_and_other_amount_callbacks(
     forged["signature"] = "0" * 64
     response = await anonymous.post("/api/v1/callbacks/fatourati", json=forged)
     assert response.status_code == 401
-    # CMI collected another amount than the reference's: finance's money, acknowledged, not settled.
-    wrong_amount = callback_fields(payment, "FTRWRONG1", amount="1.00")
-    response = await anonymous.post("/api/v1/callbacks/fatourati", json=wrong_amount)
-    assert response.status_code == 200 and response.json()["status"] == "RECEIVED_UNAPPLIED"
-    assert proto.verify(response.json(), proto.CALLBACK_ANSWER, get_settings().fatourati_api_key)
     assert await status_of(sataa, invoice.id or 0) == "in_payment"
     verdicts = {
         json.loads(c.payload).get("transactionNumber"): c.verdict
         for c in db.exec(select(PartnerCallback).where(PartnerCallback.payment_id == payment["id"])).all()
     }
-    assert verdicts == {"FTRFORGED1": "bad_signature", "FTRWRONG1": "unapplied"}
-    [kept] = db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == payment["id"])).all()
-    assert (kept.transaction_number, str(kept.amount)) == ("FTRWRONG1", "1.00")
-    assert kept.reason.startswith("Montant différent de la demande : attendu ")
+    assert verdicts == {"FTRFORGED1": "bad_signature"}
 
     refused = await anonymous.post(
         "/api/v1/callbacks/fatourati", json=callback_fields(payment, "FTRREF1", code="1")
@@ -159,18 +151,45 @@ async def test_duplicate_forged_and_other_amount_callbacks(
     assert {r.json()["receiptNumber"] for r in answers} == {f"REC-{payment['id']}"}
     await until_status(sataa, payment["id"], "succeeded")
     db.expire_all()
-    rows = db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == payment["id"])).all()
-    assert [r.transaction_number for r in rows] == ["FTRWRONG1"]
+    assert db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == payment["id"])).all() == []
     # A different transaction on the already paid reference is money for finance, not a second settlement.
     second = await anonymous.post("/api/v1/callbacks/fatourati", json=callback_fields(payment, "FTRDUP2"))
     assert second.status_code == 200 and second.json()["status"] == "RECEIVED_UNAPPLIED"
     db.expire_all()
-    rows = db.exec(
-        select(UnappliedPayment)
-        .where(UnappliedPayment.payment_id == payment["id"])
-        .order_by(col(UnappliedPayment.id))
-    ).all()
-    assert [r.transaction_number for r in rows] == ["FTRWRONG1", "FTRDUP2"]
+    rows = db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == payment["id"])).all()
+    assert [r.transaction_number for r in rows] == ["FTRDUP2"]
+
+
+async def test_payment_of_another_amount_is_kept_for_finance_and_the_invoices_released(
+    stack: Stack,
+    sataa: httpx.AsyncClient,
+    anonymous: httpx.AsyncClient,
+    make_invoice: Callable[..., Invoice],
+    db: Session,
+) -> None:
+    """CMI collected 1.00 on a reference of the invoice's amount: the money is finance's (unapplied,
+    with the reason), CMI gets its signed acknowledgement, the attempt never settles on it and gives
+    the invoice back at once."""
+    invoice = make_invoice()
+    payment = await start_fatourati(sataa, [invoice.id or 0])
+    other = callback_fields(payment, "FTROTHER1", amount="1.00")
+    response = await anonymous.post("/api/v1/callbacks/fatourati", json=other)
+    assert response.status_code == 200 and response.json()["status"] == "RECEIVED_UNAPPLIED"
+    assert proto.verify(response.json(), proto.CALLBACK_ANSWER, get_settings().fatourati_api_key)
+    done = await until_status(sataa, payment["id"], "cancelled")
+    assert done["transaction_id"] is None
+    assert await status_of(sataa, invoice.id or 0) == "unpaid"
+    again = await anonymous.post("/api/v1/callbacks/fatourati", json=other)
+    assert again.json()["receiptNumber"] == response.json()["receiptNumber"]
+    db.expire_all()
+    [kept] = db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == payment["id"])).all()
+    assert (kept.transaction_number, str(kept.amount), kept.status) == ("FTROTHER1", "1.00", "open")
+    assert kept.reason.startswith("Montant différent de la demande : attendu ")
+    verdicts = [
+        c.verdict
+        for c in db.exec(select(PartnerCallback).where(PartnerCallback.payment_id == payment["id"])).all()
+    ]
+    assert sorted(verdicts) == ["replay", "unapplied"]
 
 
 async def test_expired_reference_is_refused_cancelled_and_a_late_callback_kept_unapplied(

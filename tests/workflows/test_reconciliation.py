@@ -42,6 +42,7 @@ from portnet.protocols import cmi_api
 from portnet.protocols import fatourati as fatourati_protocol
 from portnet.schedules import RECONCILIATION_SCHEDULE_ID, ensure_schedules
 from portnet.settings import get_settings
+from portnet.unapplied import OTHER_AMOUNT_RELEASE
 from tests.conftest import reset_caches
 from tests.support.cmi_callbacks import card_callback
 from tests.support.fakes import CmiBank, PartnerFakes
@@ -292,11 +293,11 @@ async def test_stuck_callback_is_delivered_to_its_live_workflow_which_settles(
     assert not [o for o in again.outcomes if o.startswith("stuck_callback")]
 
 
-async def test_stuck_callback_of_another_amount_is_unapplied_money_the_attempt_never_takes(
+async def test_stuck_callback_of_another_amount_is_unapplied_money_and_the_attempt_releases(
     dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
     """CMI collected another amount than the reference's: kept for finance with the reason, never
-    given to the attempt, which still waits for and settles on its own amount."""
+    taken by the attempt, which gives its invoices back at once (the reference is spent)."""
     invoice = make_invoice(ht="100.00", tva="20.00")
     inp = fatourati_input(invoice.company_id, [invoice.id or 0])
     fakes = PartnerFakes()
@@ -309,12 +310,9 @@ async def test_stuck_callback_of_another_amount_is_unapplied_money_the_attempt_n
         row = stuck_fatourati_callback(db, inp.payment_id, reference, "100.00", other)
         report = await reconcile(dev_env.client, queue)
         assert "stuck_callback:unapplied" in report.outcomes
-        assert (await wait_status(handle, "awaiting_payer")).status == "awaiting_payer"
-        own = "FTR-OWN-" + uuid.uuid4().hex[:6]
-        stuck_fatourati_callback(db, inp.payment_id, reference, "120.00", own)
-        assert "stuck_callback:delivered" in (await reconcile(dev_env.client, queue)).outcomes
         result = await handle.result()
-    assert result.status == "succeeded" and result.transaction_id == own
+    assert result.status == "cancelled" and result.transaction_id is None
+    assert result.error == OTHER_AMOUNT_RELEASE
     db.expire_all()
     stored = db.get(PartnerCallback, row.id)
     assert stored is not None and stored.verdict == "unapplied"
@@ -322,6 +320,9 @@ async def test_stuck_callback_of_another_amount_is_unapplied_money_the_attempt_n
     assert json.loads(stored.answer or "{}")["receiptNumber"] == f"ENC-{money.id:08d}"
     assert money.amount == Decimal("100.00") and money.payment_id == inp.payment_id
     assert money.reason.startswith("Montant différent de la demande : attendu 120,00 MAD, reçu 100,00 MAD")
+    released = db.get(Invoice, invoice.id)
+    assert released is not None and released.status != "paid"
+    assert db.exec(select(InvoiceHold).where(InvoiceHold.payment_id == inp.payment_id)).all() == []
 
 
 async def test_stuck_callback_of_a_closed_attempt_becomes_unapplied_money(

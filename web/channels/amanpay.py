@@ -48,6 +48,7 @@ from web.callback_inbox import (
     payment_of,
     read_capped,
     record,
+    release_early,
 )
 from web.channels.base import ChannelRefused, Checkout, Choice, StatusPart, WebChannel
 from web.pages.guards import form_str
@@ -225,7 +226,9 @@ async def amanpay_callback(request: Request) -> JSONResponse:
             return await answer("declined", 200, {"status": "ignored"}, dedupe)
         reason = unapplied.amount_differs(payment.amount, notice.amount)
         await run_in_threadpool(record_unapplied, payment, notice, callback_id, reason)
-        return await answer("unapplied", 200, {"status": "unapplied"}, dedupe)
+        acknowledged = await answer("unapplied", 200, {"status": "unapplied"}, dedupe)
+        await release_early(request, payment, unapplied.OTHER_AMOUNT_RELEASE)  # the order is spent
+        return acknowledged
     update = AmanpayNotice(
         callback_id=callback_id,
         event_id=notice.event_id,

@@ -37,8 +37,16 @@ from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import Settings, get_settings
 from portnet.statuses import Channel, PaymentStatus
-from portnet.unapplied import amount_differs, settled_by
-from web.callback_inbox import CallbackInFlight, as_payload, claimed, judge, read_capped, record
+from portnet.unapplied import OTHER_AMOUNT_RELEASE, amount_differs, settled_by
+from web.callback_inbox import (
+    CallbackInFlight,
+    as_payload,
+    claimed,
+    judge,
+    read_capped,
+    record,
+    release_early,
+)
 from web.channels.base import Choice, StatusPart, WebChannel, remaining_text, sandbox_pages
 from workflows.payment import PaymentWorkflow
 from workflows.types import FatouratiDecision, FatouratiResult, PaymentView
@@ -280,18 +288,21 @@ async def fatourati_callback(request: Request) -> JSONResponse:
         )
         return await done("unapplied", "RECEIVED_UNAPPLIED", unapplied_receipt(unapplied), dedupe)
 
-    async def another_amount(payment_id: str, expected: Decimal) -> JSONResponse:
-        """CMI collected another amount than the reference's: finance's money, never the attempt's."""
+    async def another_amount(attempt: Payment) -> JSONResponse:
+        """CMI collected another amount than the reference's: finance's money, never the attempt's,
+        which gives its invoices back (the reference is spent)."""
         if not genuine.paid:
             return await done("declined", "RECORDED", None, dedupe)
-        reason = amount_differs(expected, genuine.total_amount)
+        reason = amount_differs(attempt.amount, genuine.total_amount)
         kept = await run_in_threadpool(
-            keep_unapplied, callback_id, genuine, payment_id, genuine.total_amount, reason
+            keep_unapplied, callback_id, genuine, attempt.id, genuine.total_amount, reason
         )
-        return await done("unapplied", "RECEIVED_UNAPPLIED", unapplied_receipt(kept), dedupe)
+        answer = await done("unapplied", "RECEIVED_UNAPPLIED", unapplied_receipt(kept), dedupe)
+        await release_early(request, attempt, OTHER_AMOUNT_RELEASE)
+        return answer
 
     if genuine.total_amount != payment.amount:
-        return await another_amount(payment.id, payment.amount)
+        return await another_amount(payment)
 
     result = FatouratiResult(
         callback_id=callback_id,
@@ -328,7 +339,7 @@ async def fatourati_callback(request: Request) -> JSONResponse:
     if decision.outcome == "refused":
         return await done("declined", "RECORDED", None, dedupe)
     if decision.outcome == "amount_mismatch":
-        return await another_amount(payment.id, payment.amount)
+        return await another_amount(payment)
     if not genuine.paid:
         return await done("late", "RECORDED", None, dedupe)
     if await run_in_threadpool(settled_by, payment.id, genuine.transaction_number):
