@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.late_settlement import keep_unapplied_settlement
-from activities.receipts import receipt_number, store_receipt
+from activities.receipts import receipt_fields, receipt_number, render_receipt, store_receipt
 from activities.types import (
     MarkPaidInput,
     ReleaseInput,
@@ -299,13 +299,18 @@ def settle_payment(inp: SettleInput) -> Settlement:
             select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")
         ).first()
         if receipt is None:
-            receipt = store_receipt(session, payment, rows, inp)
+            receipt = store_receipt(session, payment)
         assert receipt.id is not None
-        return Settlement(
+        # A retry after a crash between the commit and the PDF renders it then.
+        unrendered = receipt_fields(session, payment, rows, inp) if receipt.content is None else None
+        settlement = Settlement(
             receipt_document_id=receipt.id,
             receipt_number=receipt_number(payment.id),
             awaiting_emitters=awaiting,
         )
+    if unrendered is not None:
+        render_receipt(settlement.receipt_document_id, unrendered)
+    return settlement
 
 
 def _holds_its_invoices(session: Session, payment: Payment) -> bool:

@@ -127,7 +127,11 @@ def ledger_view(payment: Payment, db: Session | None, fallback: bool) -> Payment
         view.last_decline = declines[-1].observations if declines else None
     if payment.status == PaymentStatus.SUCCEEDED.value:
         view.receipt_document_id = db.exec(
-            select(Document.id).where(Document.payment_id == payment.id, Document.kind == "receipt")
+            select(Document.id).where(
+                Document.payment_id == payment.id,
+                Document.kind == "receipt",
+                col(Document.content).is_not(None),  # rendered just after the settlement commits
+            )
         ).first()
         waiting = db.exec(
             select(Emitter.code)
