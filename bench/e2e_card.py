@@ -127,7 +127,8 @@ def report(outcomes: list[Outcome], ratio: float, closed_ratio: float | None, po
         if any("card_and_callback" in s.phases for s in o.samples):
             lines.append(
                 f"- {o.scenario}: card + CMI callback answered (what CMI waits for): "
-                f"p95 {o.phase_ms('card_and_callback', 95):.0f} ms, p99 {o.phase_ms('card_and_callback', 99):.0f} ms"
+                f"p95 {o.phase_ms('card_and_callback', 95):.0f} ms, "
+                f"p99 {o.phase_ms('card_and_callback', 99):.0f} ms"
             )
         lines.append(
             f"- {o.scenario}: CPU seconds: {cpu} (total {total_cpu:.1f} s over {o.seconds:.1f} s wall = "
