@@ -1,20 +1,19 @@
 """The payment receipt: its number, and the PDF stored with the settlement (what was issued).
 
-A module of its own beside the ledger's activities: the settlement writes the receipt's row in its
-own transaction and renders the PDF right after it commits; the Fatourati channel quotes the number
-in its answer to CMI.
+A module of its own beside the ledger's activities: the settlement lays the PDF out before it writes
+anything, then stores it in its own transaction; the Fatourati channel quotes the number in its
+answer to CMI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from activities.types import SettleInput
 from portnet import documents
-from portnet.db import session_scope
 from portnet.localtime import to_local
 from portnet.models import Company, Document, Emitter, Invoice, Payment
 from portnet.statuses import Channel
@@ -25,54 +24,44 @@ def receipt_number(payment_id: str) -> str:
     return f"REC-{payment_id}"
 
 
-def receipt_fields(
-    session: Session, payment: Payment, rows: Sequence[tuple[Invoice, Emitter]], inp: SettleInput
-) -> documents.ReceiptDocument:
-    """What the receipt prints, read in the settlement's transaction."""
+def render_receipt(
+    session: Session,
+    payment: Payment,
+    rows: Sequence[tuple[Invoice, Emitter]],
+    inp: SettleInput,
+    paid_at: datetime,
+) -> bytes:
+    """The receipt's PDF for a settlement at ``paid_at``, laid out before the settlement writes."""
     company = session.get(Company, payment.company_id)
-    assert company is not None and payment.paid_at is not None
-    return documents.ReceiptDocument(
-        receipt_number=receipt_number(payment.id),
-        payment_id=payment.id,
-        channel_label=Channel(payment.channel).label,
-        paid_at=to_local(payment.paid_at),
-        client=documents.ClientInfo(company.name, company.customs_code, company.ice, company.address),
-        invoices=[documents.PaidInvoiceItem(inv.number, em.name, inv.amount_ttc) for inv, em in rows],
-        total_paid=payment.amount,
-        partner_transaction_id=inp.transaction_id,
-        authorization_code=inp.auth_code,
-        card_number=inp.masked_pan,
-        payer_name=inp.payer.name,
-        payer_email=inp.payer.email,
+    assert company is not None
+    return documents.render_receipt_pdf(
+        documents.ReceiptDocument(
+            receipt_number=receipt_number(payment.id),
+            payment_id=payment.id,
+            channel_label=Channel(payment.channel).label,
+            paid_at=to_local(paid_at),
+            client=documents.ClientInfo(company.name, company.customs_code, company.ice, company.address),
+            invoices=[documents.PaidInvoiceItem(inv.number, em.name, inv.amount_ttc) for inv, em in rows],
+            total_paid=payment.amount,
+            partner_transaction_id=inp.transaction_id,
+            authorization_code=inp.auth_code,
+            card_number=inp.masked_pan,
+            payer_name=inp.payer.name,
+            payer_email=inp.payer.email,
+        )
     )
 
 
-def store_receipt(session: Session, payment: Payment) -> Document:
-    """The receipt's row, written with the settlement; its PDF comes right after (``render_receipt``)."""
+def store_receipt(session: Session, payment: Payment, pdf: bytes) -> Document:
     assert payment.paid_at is not None
     doc = Document(
         payment_id=payment.id,
         kind="receipt",
         name=f"RECU_{payment.id}.pdf",
         description="Reçu de paiement",
-        content=None,
+        content=pdf,
         created_at=payment.paid_at,
     )
     session.add(doc)
     session.flush()
     return doc
-
-
-def render_receipt(document_id: int, fields: documents.ReceiptDocument) -> None:
-    """Renders the PDF once the settlement is committed and stores it (first one wins).
-
-    Outside the settlement's transaction: rendering takes tens of milliseconds of CPU, and on SQLite
-    a transaction that has written holds the database's only write lock until it commits.
-    """
-    pdf = documents.render_receipt_pdf(fields)
-    with session_scope() as session:
-        session.execute(
-            sa.update(Document)
-            .where(col(Document.id) == document_id, col(Document.content).is_(None))
-            .values(content=pdf)
-        )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -70,25 +72,56 @@ async def find_payment(db: Session, user: User, payment_id: str) -> Payment | No
     return await run_in_threadpool(read)
 
 
-async def read_view(client: Client | None, payment: Payment, db: Session | None = None) -> PaymentView:
+# What pollers (the API's GET, the status page) of a live attempt are answered from: the workflow's
+# last answer to this process, for up to POLL_SECONDS. A query is a workflow task on a worker, queued
+# behind the payments' own: payers polling every 100 ms would cost more than their payments. A final
+# status is never held back by it (the ledger is read first, on every request).
+POLL_SECONDS = 0.5
+_POLLED_MAX = 4096
+_polled: OrderedDict[str, tuple[float, PaymentView]] = OrderedDict()
+
+
+async def read_view(
+    client: Client | None, payment: Payment, db: Session | None = None, *, polling: bool = False
+) -> PaymentView:
     """What an attempt shows: the ledger's once it is over, the workflow's while it lives.
 
     Once the ledger holds a final status (written by the settlement or the release, before the
     workflow moves on), it knows everything the attempt shows: no query, which would cost a workflow
     task, or a replay of the whole history once the workflow is closed. A live attempt is asked (its
     next action, declines, deadline); the ledger row stands in only when Temporal cannot answer.
+    ``polling``: a reader that asks again and again may get the answer another request got less
+    than ``POLL_SECONDS`` ago (never after an action of this request: those read afresh).
     ``payment`` is the row as read by the caller; ledger reads run in a worker thread.
     """
     if PaymentStatus(payment.status).is_final:
+        _polled.pop(payment.id, None)
         return await run_in_threadpool(ledger_view, payment, db, False)
+    now = time.monotonic()
+    recent = _polled.get(payment.id) if polling else None
+    if recent is not None and now - recent[0] < POLL_SECONDS:
+        return replace(recent[1])
     if client is not None:
         try:
             view = await client.get_workflow_handle(payment.workflow_id).query(PaymentWorkflow.state)
             if view is not None:
+                _remember(payment.id, now, view)
                 return view
         except (RPCError, WorkflowQueryFailedError):
             pass
     return await run_in_threadpool(ledger_view, payment, db, True)
+
+
+def forget_view(payment_id: str) -> None:
+    """After this process changed the attempt (an Update, a Signal): its pollers ask afresh."""
+    _polled.pop(payment_id, None)
+
+
+def _remember(payment_id: str, at: float, view: PaymentView) -> None:
+    _polled[payment_id] = (at, replace(view))
+    _polled.move_to_end(payment_id)
+    while len(_polled) > _POLLED_MAX:
+        _polled.popitem(last=False)
 
 
 def ledger_view(payment: Payment, db: Session | None, fallback: bool) -> PaymentView:
@@ -127,11 +160,7 @@ def ledger_view(payment: Payment, db: Session | None, fallback: bool) -> Payment
         view.last_decline = declines[-1].observations if declines else None
     if payment.status == PaymentStatus.SUCCEEDED.value:
         view.receipt_document_id = db.exec(
-            select(Document.id).where(
-                Document.payment_id == payment.id,
-                Document.kind == "receipt",
-                col(Document.content).is_not(None),  # rendered just after the settlement commits
-            )
+            select(Document.id).where(Document.payment_id == payment.id, Document.kind == "receipt")
         ).first()
         waiting = db.exec(
             select(Emitter.code)

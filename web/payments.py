@@ -27,7 +27,7 @@ from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
 from portnet.settings import Settings
 from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus, Role
-from web.attempts import UNAVAILABLE, PaymentRefused, new_payment_id, read_view, workflow_id_of
+from web.attempts import UNAVAILABLE, PaymentRefused, forget_view, new_payment_id, read_view, workflow_id_of
 from web.channels import web_channel
 from web.channels.base import ChannelRefused
 from web.deps import company_scope
@@ -275,6 +275,7 @@ async def request_cancel(client: Client, payment: Payment, reason: str) -> Payme
         raise PaymentRefused(409, attempt_over_message(view.status), "attempt_over")
     try:
         await handle.signal(PaymentWorkflow.cancel, reason)
+        forget_view(payment.id)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:  # it ended between the query and the signal
             raise PaymentRefused(409, attempt_over_message(payment.status), "attempt_over") from None

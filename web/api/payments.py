@@ -109,7 +109,7 @@ async def get_payment(payment_id: PaymentIdPath, user: CurrentUser, db: DB, requ
     if payment is None:
         raise HTTPException(status_code=404, detail="Paiement introuvable.")
     client = await request.app.state.temporal.get()
-    return PaymentOut.of(await read_view(client, payment, db))
+    return PaymentOut.of(await read_view(client, payment, db, polling=True))
 
 
 @router.post(
