@@ -72,10 +72,10 @@ async def find_payment(db: Session, user: User, payment_id: str) -> Payment | No
     return await run_in_threadpool(read)
 
 
-# What pollers (the API's GET, the status page) of a live attempt are answered from: the workflow's
-# last answer to this process, for up to POLL_SECONDS. A query is a workflow task on a worker, queued
-# behind the payments' own: payers polling every 100 ms would cost more than their payments. A final
-# status is never held back by it (the ledger is read first, on every request).
+# What pollers of a live attempt (the API's GET; the status page reloads only every 3 s) are answered
+# from: the workflow's last answer to this process, for up to POLL_SECONDS. A query is a workflow task
+# on a worker, queued behind the payments' own: payers polling every 100 ms would cost more than their
+# payments. A final status is never held back by it (the ledger is read first, on every request).
 POLL_SECONDS = 0.5
 _POLLED_MAX = 4096
 _polled: OrderedDict[str, tuple[float, PaymentView]] = OrderedDict()

@@ -318,7 +318,7 @@ async def status_page(
     # The ledger's reads in worker threads: the event loop never waits on the database.
     payment = await run_in_threadpool(_owned_payment, db, user, payment_id)
     client: Client | None = await request.app.state.temporal.get()
-    view = await read_view(client, payment, db, polling=True)  # the page reloads itself
+    view = await read_view(client, payment, db)
     retour = request.query_params.get("retour")
     action = view.next_action
     awaiting = view.status == PaymentStatus.AWAITING_PAYER.value
