@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 export PORTNET_ENV ?= development
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup migrate seed lint typecheck bench bench-search chaos chaos-short clean
+.PHONY: run test setup migrate seed lint typecheck bench bench-search chaos chaos-short clean screenshots
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11+ is needed ($(PYTHON) not found)"; exit 1; }
@@ -41,6 +41,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all
+
+## Rewrites the README's pictures (docs/screenshots/) from the browser scenarios.
+screenshots: $(STAMP)
+	PORTNET_README_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

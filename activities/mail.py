@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio import activity
 
-from portnet import metrics
+from portnet import metrics, receipt_codes
 from portnet.db import session_scope
 from portnet.localtime import to_local
 from portnet.models import (
@@ -127,6 +127,23 @@ async def send_once(key: str, compose: Callable[[], EmailMessage]) -> bool:
 # --- the payment confirmation ---------------------------------------------------------------------
 
 
+def _verification(payment: Payment, public_base_url: str, secret_key: str) -> dict[str, str | None]:
+    """The receipt's verification link and code, when the ledger has the receipt's code on record.
+
+    Derived again here (portnet/receipt_codes.py); printed only if it is the one recorded when the
+    receipt was issued, so the mail never shows a code the page would not know.
+    """
+    code = receipt_codes.receipt_code(payment.id, secret_key)
+    if payment.receipt_code_hash != receipt_codes.code_hash(code):
+        return dict.fromkeys(("verification_url", "verification_code", "verification_page", "qr_cid"))
+    return {
+        "verification_url": receipt_codes.verification_url(public_base_url, code),
+        "verification_code": receipt_codes.format_code(code),
+        "verification_page": receipt_codes.verification_page(public_base_url),
+        "qr_cid": f"verification.{payment.id}@portnet.ma",
+    }
+
+
 def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
     settings = get_settings()
     with session_scope() as session:
@@ -154,6 +171,7 @@ def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
         "amount": format_fr(payment.amount),
         "paid_at": to_local(payment.paid_at).strftime("%d/%m/%Y %H:%M"),
         "url": f"{settings.public_base_url.rstrip('/')}/paiements/{payment.id}",
+        **_verification(payment, settings.public_base_url, settings.secret_key),
     }
     msg = EmailMessage()
     msg["Subject"] = (
@@ -165,6 +183,17 @@ def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
     msg["Message-ID"] = message_id(f"payment_confirmed:{payment.id}")
     msg.set_content(_templates.get_template("payment_confirmed.txt").render(**context))
     msg.add_alternative(_templates.get_template("payment_confirmed.html").render(**context), subtype="html")
+    if context["verification_url"]:
+        # The QR code beside the link, as an image of the message itself (no remote image to load).
+        html = msg.get_body(("html",))
+        assert html is not None
+        html.add_related(
+            receipt_codes.qr_png(str(context["verification_url"])),
+            maintype="image",
+            subtype="png",
+            cid=f"<{context['qr_cid']}>",
+            filename="verification.png",
+        )
     if receipt is not None and receipt.content:
         msg.add_attachment(receipt.content, maintype="application", subtype="pdf", filename=receipt.name)
     return msg

@@ -15,6 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from portnet import receipt_codes
 from portnet.db import normalize_url
 from portnet.settings import get_settings
 
@@ -43,6 +44,47 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     url = normalize_url(url or get_settings().database_url)
     _ensure_sqlite_directory(url)
     command.upgrade(alembic_config(url), revision)
+    issue_missing_receipt_codes(url)
+
+
+def issue_missing_receipt_codes(url: str) -> int:
+    """Records the verification code's hash of every settled payment that has none (those settled
+    before receipts carried codes); how many. Run after the migrations: the code derives from
+    SECRET_KEY (portnet/receipt_codes.py), which migrations do not read. Safe to repeat."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            if "receipt_code_hash" not in {c["name"] for c in sa.inspect(connection).get_columns("payment")}:
+                return 0  # migrated to an older revision
+            payment = sa.table(
+                "payment", sa.column("id"), sa.column("status"), sa.column("receipt_code_hash")
+            )
+            missing = (
+                connection.execute(
+                    sa.select(payment.c.id).where(
+                        payment.c.status == "succeeded", payment.c.receipt_code_hash.is_(None)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if missing:
+                secret_key = get_settings().secret_key
+                connection.execute(
+                    payment.update()
+                    .where(payment.c.id == sa.bindparam("payment_id"))
+                    .values(receipt_code_hash=sa.bindparam("code_hash")),
+                    [
+                        {
+                            "payment_id": pid,
+                            "code_hash": receipt_codes.code_hash(receipt_codes.receipt_code(pid, secret_key)),
+                        }
+                        for pid in missing
+                    ],
+                )
+            return len(missing)
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str | None:

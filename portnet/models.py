@@ -181,6 +181,9 @@ class Payment(SQLModel, table=True):
     created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
     updated_at: NaiveDatetime = Field(default_factory=utcnow)
     paid_at: NaiveDatetime | None = None
+    # SHA-256 of the receipt's verification code (portnet/receipt_codes.py), set when the receipt is
+    # issued: the public page /verification/<code> finds the receipt by it.
+    receipt_code_hash: str | None = Field(default=None, unique=True, index=True)
 
 
 class PaymentInvoice(SQLModel, table=True):

@@ -32,6 +32,19 @@ RECONCILIATION_SCHEDULE_ID = "reconciliation"
 RECONCILIATION_WORKFLOW = "ReconciliationWorkflow"
 
 
+# What the Temporal Web UI shows finance of each pass (French, like the workflows' own texts).
+RECONCILIATION_DETAILS = (
+    "**Rapprochement** : les rappels partenaires restés sans suite et les tentatives dont le grand "
+    "livre a perdu l'issue, revus auprès des partenaires. Les constats sont dans "
+    "**Finance > Rapprochement**.\n"
+)
+
+
+def reconciliation_summary(interval_seconds: int) -> str:
+    every = f"{interval_seconds // 60} min" if interval_seconds % 60 == 0 else f"{interval_seconds} s"
+    return f"Rapprochement des issues perdues — toutes les {every}"
+
+
 def reconciliation_schedule(settings: Settings, task_queue: str | None = None) -> Schedule:
     """Every RECONCILIATION_INTERVAL_SECONDS; a pass still running makes the next one skip."""
     return Schedule(
@@ -40,6 +53,8 @@ def reconciliation_schedule(settings: Settings, task_queue: str | None = None) -
             id="reconciliation-run",
             task_queue=task_queue or settings.temporal_task_queue,
             execution_timeout=timedelta(hours=1),
+            static_summary=reconciliation_summary(settings.reconciliation_interval_seconds),
+            static_details=RECONCILIATION_DETAILS,
         ),
         spec=ScheduleSpec(
             intervals=[

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     login_lock_seconds: PositiveInt = 15 * 60
     # Failures are forgotten after a successful login (account) or this long after the last one.
     login_failure_window_seconds: PositiveInt = 3600
+    # The public receipt verification page (/verification/{code}, web/verification.py): each client
+    # address may look up this many codes per window, then waits for the window's end (429).
+    verification_lookups_per_window: PositiveInt = 30
+    verification_window_seconds: PositiveInt = 60
     # Strict-Transport-Security, sent in production only (browsers ignore it over plain HTTP).
     # One year, as the HSTS preload rules ask; lower it while first moving a host to HTTPS; 0 = off.
     hsts_max_age_seconds: int = 31_536_000

@@ -91,7 +91,7 @@ def test_money_is_stored_as_big_integers(migrated_url: str) -> None:
 
 def test_upgrade_is_idempotent_and_reaches_head(migrated_url: str) -> None:
     migrate.upgrade(migrated_url)
-    assert migrate.current_revision(migrated_url) == migrate.head_revision() == "0014_resets_access_requests"
+    assert migrate.current_revision(migrated_url) == migrate.head_revision() == "0015_receipt_codes"
     assert _diffs(migrated_url) == []
 
 

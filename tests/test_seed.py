@@ -156,7 +156,7 @@ def test_guide_invoice_of_sataa(session: Session) -> None:
     assert invoice.invoice_date == datetime(2017, 10, 31)
     assert invoice.due_date == datetime(2017, 12, 30)
     assert invoice.description == "[REN]Abonnement annuel IMP"
-    assert invoice.methods == ["cmi", "amanpay", "cheque", "virement"]
+    assert invoice.methods == ["amanpay", "cheque", "virement"]
     assert invoice.status == InvoiceStatus.UNPAID
     assert invoice.is_subscription is True
     assert invoice.currency == "MAD"

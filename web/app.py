@@ -37,6 +37,7 @@ from web.metrics import router as metrics_router
 from web.pages.errors import install_error_pages
 from web.pages.portal import router as pages_router
 from web.security import install_security
+from web.verification import router as verification_router
 
 log = logging.getLogger("portnet.web")
 STATIC = Path(__file__).parent / "static"
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(access_requests.router)
     app.include_router(codec_router)
     app.include_router(pages_router)
+    app.include_router(verification_router)  # public: a receipt's QR code leads here
     for channel_pages in page_routers():
         app.include_router(channel_pages, include_in_schema=False)
     install_error_pages(app)

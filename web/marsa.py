@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 from portnet.models import Company, User
 from portnet.queries import InvoiceRow, invoices_for_user, row_of
 from portnet.settings import Settings
+from workflows import details
 from workflows.invoice_request import (
     InvoiceRequestInput,
     InvoiceRequestView,
@@ -69,6 +70,7 @@ async def start_request(
     if invoice_number and not _INVOICE_NUMBER.match(invoice_number):
         raise RequestRefused(422, "Numéro de facture invalide.")
     request_id = new_request_id()
+    terminal_name = dict(terminals(settings))[terminal]
     await client.start_workflow(
         InvoiceRequestWorkflow.run,
         InvoiceRequestInput(
@@ -81,6 +83,18 @@ async def start_request(
         ),
         id=request_workflow_id(request_id),
         task_queue=settings.temporal_task_queue,
+        static_summary=details.marsa_request_summary(
+            terminal, company.marsa_customer_id, company.name, company.customs_code, invoice_number or None
+        ),
+        static_details=details.marsa_request_details(
+            request_id,
+            terminal,
+            terminal_name,
+            company.marsa_customer_id,
+            company.name,
+            company.customs_code,
+            invoice_number or None,
+        ),
     )
     return request_id
 

@@ -31,6 +31,7 @@ from web.attempts import UNAVAILABLE, PaymentRefused, forget_view, new_payment_i
 from web.channels import web_channel
 from web.channels.base import ChannelRefused
 from web.deps import company_scope
+from workflows import details
 from workflows.attempt import search_attributes
 from workflows.payment import PaymentWorkflow
 from workflows.types import PayerInfo, PaymentInput, PaymentView
@@ -59,6 +60,8 @@ class _Start:
     joined: Payment | None = None
     inp: PaymentInput | None = None
     attributes: TypedSearchAttributes | None = None
+    summary: str | None = None  # the Web UI's static summary and details of the attempt
+    details: str | None = None
     payment_id: str = ""
 
 
@@ -112,6 +115,8 @@ async def start_payment(
         else WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=start.attributes,
+        static_summary=start.summary,
+        static_details=start.details,
     )
     try:
         view = await client.execute_update_with_start_workflow(
@@ -222,7 +227,18 @@ def _start_of(
         [inv.number for inv, _, _ in rows],
         api_amount(amount),
     )
-    return _Start(inp=inp, attributes=attributes, payment_id=payment_id)
+    summary = details.payment_summary(
+        chan.value, amount, company.name, company.customs_code, [inv.number for inv, _, _ in rows]
+    )
+    shown = details.payment_details(
+        payment_id,
+        chan.value,
+        amount,
+        company.name,
+        company.customs_code,
+        [(inv.number, em.code, inv.amount_ttc) for inv, em, _ in rows],
+    )
+    return _Start(inp=inp, attributes=attributes, summary=summary, details=shown, payment_id=payment_id)
 
 
 def _refused_or(view: PaymentView) -> PaymentView:

@@ -25,6 +25,7 @@ from portnet.settings import Settings
 from portnet.statuses import Channel
 from web.attempts import UNAVAILABLE
 from web.finance import FinanceError
+from workflows import details
 from workflows.unapplied import REFUSED, ApplyOutcome, ApplyUnappliedInput, ApplyUnappliedWorkflow
 
 log = logging.getLogger("portnet.web.unapplied")
@@ -79,7 +80,9 @@ async def apply_unapplied(
     number = invoice_number.strip()
     if not number:
         raise FinanceError(422, "Indiquez le numéro de la facture.")
-    await run_in_threadpool(_undecided, db, unapplied_id)
+    row = await run_in_threadpool(_undecided, db, unapplied_id)
+    channel, amount = row.channel, row.amount
+    reference, transaction = row.partner_reference, row.transaction_number
     user_id, user_name = user.id, user.username
     db.close()  # no connection held while the workflow applies
     operation = WithStartWorkflowOperation(
@@ -94,6 +97,10 @@ async def apply_unapplied(
         id=unapplied.application_workflow_id(unapplied_id),
         task_queue=settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=details.unapplied_summary(unapplied_id, channel, amount, number),
+        static_details=details.unapplied_details(
+            unapplied_id, channel, amount, reference, transaction, number, user_name
+        ),
     )
     try:
         outcome = await client.execute_update_with_start_workflow(

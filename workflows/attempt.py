@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Settlement,
     )
     from portnet.statuses import PaymentStatus
+    from workflows import details
     from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT
     from workflows.types import PaymentInput, PaymentView
 
@@ -128,11 +129,17 @@ class Attempt:
             amount="0.00",
             invoice_ids=list(self.inp.invoice_ids),
         )
+        self.show_phase()
         return self.view
+
+    def show_phase(self) -> None:
+        """The Web UI's current details: what the attempt waits for, or how it ended (details.py)."""
+        workflow.set_current_details(details.payment_phase(self.shown, workflow.now(), self.inp.declaration))
 
     def set_status(self, status: PaymentStatus) -> None:
         self.shown.status = status.value
         workflow.upsert_search_attributes([SA_STATUS.value_set(status.value)])
+        self.show_phase()
 
     def awaiting(self, status: PaymentStatus, action: NextAction, deadline: datetime) -> None:
         """The payer (or finance) has something to do, until ``deadline``: the API may answer."""
@@ -141,6 +148,11 @@ class Attempt:
         view.deadline = deadline.isoformat()
         self.set_status(status)
         self.ready = True
+
+    def emitters_awaited(self, pending: list[str]) -> None:
+        """The emitters whose acknowledgement the settled attempt still waits for."""
+        self.shown.awaiting_emitters = pending
+        self.show_phase()
 
     def approve(self, approval: Approval) -> None:
         """A partner message took the money: the attempt now settles, whatever else arrives."""
@@ -153,6 +165,7 @@ class Attempt:
         if self.view is not None:
             self.view.declines = len(self.declines)
             self.view.last_decline = shown
+            self.show_phase()
 
     def cancel(self, reason: str) -> None:
         """The first reason given wins; the channel gives the invoices back when it sees it. Under the
@@ -202,6 +215,7 @@ class Attempt:
             ),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary=details.reserving(workflow.info().typed_search_attributes.get(SA_INVOICES) or []),
         )
         if not reservation.ok:
             view.error_code, view.error = reservation.error_code, reservation.error
@@ -241,6 +255,7 @@ class Attempt:
             ReleaseInput(inp.payment_id, inp.channel, inp.user_name, status.value, reason, self.declines),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary=details.releasing(status.value),
         )
         self.holding = False
         view.error = view.error or reason
@@ -276,6 +291,7 @@ class Attempt:
             ),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary=details.settling(inp.channel),
         )
         self.holding = False
         if self.closing_rule and not settlement.applied:

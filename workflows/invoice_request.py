@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities import marsa_maroc
     from activities.marsa_maroc import MarsaPage, MarsaPageInput, MarsaUpsertInput, MarsaUpsertResult
+    from workflows import details
     from workflows.policies import (
         INVOICE_PAGE_GIVE_UP,
         INVOICE_PAGE_HEARTBEAT,
@@ -85,6 +86,7 @@ class InvoiceRequestWorkflow:
             invoice_number=inp.invoice_number,
         )
         self._view = view
+        self._show_phase()
         page_no = 1
         try:
             while True:
@@ -101,6 +103,7 @@ class InvoiceRequestWorkflow:
                     heartbeat_timeout=INVOICE_PAGE_HEARTBEAT,
                     schedule_to_close_timeout=INVOICE_PAGE_GIVE_UP,
                     retry_policy=INVOICE_PAGE_RETRY,
+                    summary=f"Page {page_no} des factures MARSA MAROC {inp.terminal}",
                 )
                 view.pages_total = max(page.pages, page_no)
                 view.received += len(page.items)
@@ -115,6 +118,7 @@ class InvoiceRequestWorkflow:
                     ),
                     start_to_close_timeout=INVOICE_UPSERT_TIMEOUT,
                     retry_policy=INVOICE_UPSERT_RETRY,
+                    summary=f"Enregistrement de {len(page.items)} facture(s) MARSA MAROC",
                 )
                 view.created += result.created
                 view.updated += result.updated
@@ -123,6 +127,7 @@ class InvoiceRequestWorkflow:
                     if invoice_id not in view.invoice_ids:
                         view.invoice_ids.append(invoice_id)
                 view.pages_done = page_no
+                self._show_phase()
                 if page_no >= page.pages or page_no >= MAX_PAGES or not page.items:
                     break
                 page_no += 1
@@ -136,6 +141,16 @@ class InvoiceRequestWorkflow:
                 view.error_code = "unavailable"
                 view.error = UNAVAILABLE
             workflow.logger.warning("MARSA MAROC request %s failed: %s", inp.request_id, err)
+            self._show_phase()
             return view
         view.status = "completed"
+        self._show_phase()
         return view
+
+    def _show_phase(self) -> None:
+        """The Web UI's current details: pages read so far, then how the request ended."""
+        view = self._view
+        assert view is not None
+        workflow.set_current_details(
+            details.request_phase(view.status, view.pages_done, view.pages_total, view.received, view.error)
+        )

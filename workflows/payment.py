@@ -195,7 +195,7 @@ class PaymentWorkflow:
             settlement.awaiting_emitters,
             view.transaction_id or "",
             inp.emitter_ack_deadline_seconds,
-            still_awaiting=lambda pending: setattr(view, "awaiting_emitters", pending),
+            still_awaiting=attempt.emitters_awaited,
             paid_at=attempt.settled_at,
         )
 

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities import reconciliation
     from activities.reconciliation import AttemptCheck, RunTotals
     from activities.stuck_callbacks import CallbackCheck
+    from workflows import details
     from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT, RECONCILE_RETRY, RECONCILE_TIMEOUT
 
 
@@ -42,8 +43,11 @@ class ReconciliationWorkflow:
             report.run_id,
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary="Recherche des issues perdues",
         )
         report.candidates = len(found.callbacks) + len(found.attempts)
+        workflow.set_current_details(details.reconciliation_phase(report.candidates, 0, None, 0))
+        done = 0
         for callback_id in found.callbacks:
             try:
                 outcome = await workflow.execute_activity(
@@ -51,10 +55,15 @@ class ReconciliationWorkflow:
                     CallbackCheck(report.run_id, callback_id),
                     start_to_close_timeout=RECONCILE_TIMEOUT,
                     retry_policy=RECONCILE_RETRY,
+                    summary=f"Rappel partenaire n° {callback_id} revu",
                 )
                 report.outcomes.append(f"stuck_callback:{outcome}")
             except ActivityError:
                 report.errors += 1
+            done += 1
+            workflow.set_current_details(
+                details.reconciliation_phase(report.candidates, done, None, report.errors)
+            )
         for payment_id in found.attempts:
             try:
                 outcomes = await workflow.execute_activity(
@@ -62,14 +71,23 @@ class ReconciliationWorkflow:
                     AttemptCheck(report.run_id, payment_id),
                     start_to_close_timeout=RECONCILE_TIMEOUT,
                     retry_policy=RECONCILE_RETRY,
+                    summary=f"Tentative {payment_id} revue",
                 )
                 report.outcomes.extend(outcomes)
             except ActivityError:
                 report.errors += 1
+            done += 1
+            workflow.set_current_details(
+                details.reconciliation_phase(report.candidates, done, None, report.errors)
+            )
         report.findings = await workflow.execute_activity(
             reconciliation.finish_reconciliation_run,
             RunTotals(report.run_id, report.candidates, report.errors),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary="Bilan du rapprochement",
+        )
+        workflow.set_current_details(
+            details.reconciliation_phase(report.candidates, done, report.findings, report.errors)
         )
         return report

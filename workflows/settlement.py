@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.emitters import EmitterNoticeInput
     from activities.mail import EmailInput
     from activities.types import MarkPaidInput
+    from workflows import details
     from workflows.policies import (
         LEDGER_RETRY,
         LEDGER_TIMEOUT,
@@ -79,6 +80,7 @@ class AfterSettlement:
                 start_to_close_timeout=PARTNER_TIMEOUT,
                 schedule_to_close_timeout=PARTNER_GIVE_UP,
                 retry_policy=PARTNER_RETRY,
+                summary=details.mail("payment_confirmed"),
             )
         except ActivityError:
             # The money is in: a mail that cannot go out after a day of retries must not undo it.
@@ -108,6 +110,7 @@ class AfterSettlement:
                     start_to_close_timeout=PARTNER_TIMEOUT,
                     schedule_to_close_timeout=PARTNER_GIVE_UP,
                     retry_policy=PARTNER_RETRY,
+                    summary=details.notice_to(code),
                 )
                 for code in codes
             ],
@@ -133,6 +136,7 @@ class AfterSettlement:
                     MarkPaidInput(payment_id, code, self.acks[code].emitter_ack_id),
                     start_to_close_timeout=LEDGER_TIMEOUT,
                     retry_policy=LEDGER_RETRY,
+                    summary=details.marking_paid(code),
                 )
                 pending.discard(code)
                 still_awaiting(sorted(pending))

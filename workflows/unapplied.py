@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.types import PayerInfo, SettleInput, Settlement
     from activities.unapplied import MarkAppliedInput, UnappliedHold, UnappliedHoldInput
     from portnet.statuses import InvoiceStatus
+    from workflows import details
     from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT
     from workflows.settlement import AfterSettlement
     from workflows.types import EmitterAck
@@ -73,17 +74,21 @@ class ApplyUnappliedWorkflow:
 
     @workflow.run
     async def run(self, inp: ApplyUnappliedInput) -> ApplyOutcome:
+        workflow.set_current_details(details.unapplied_phase("holding", inp.invoice_number))
         hold = await workflow.execute_activity(
             unapplied.hold_for_unapplied,
             UnappliedHoldInput(inp.unapplied_id, inp.invoice_number, inp.user_id, inp.user_name),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary=f"Réservation de la facture {inp.invoice_number}",
         )
         if not hold.ok:
             self._outcome = ApplyOutcome(
                 REFUSED, inp.invoice_number, error_code=hold.error_code, reason=hold.error
             )
+            workflow.set_current_details(details.unapplied_phase(REFUSED, inp.invoice_number, hold.error))
             return self._outcome
+        workflow.set_current_details(details.unapplied_phase("applying", inp.invoice_number))
         # The invoice is held for money already taken: settle it whatever happens to this run.
         applying = asyncio.ensure_future(self._apply(inp, hold))
         try:
@@ -93,6 +98,7 @@ class ApplyUnappliedWorkflow:
             raise
         outcome = self._outcome
         assert outcome is not None
+        workflow.set_current_details(details.unapplied_phase(outcome.status, inp.invoice_number))
         await self._after.follow(
             hold.payment_id,
             hold.payer_email,
@@ -120,6 +126,7 @@ class ApplyUnappliedWorkflow:
             ),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary=details.settling(hold.channel),
         )
         await workflow.execute_activity(
             unapplied.mark_unapplied_applied,
@@ -128,6 +135,7 @@ class ApplyUnappliedWorkflow:
             ),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary=f"Encaissement affecté à la facture {hold.invoice_number}",
         )
         status = InvoiceStatus.PAID if hold.settles_directly else InvoiceStatus.PAYMENT_CONFIRMED
         self._outcome = ApplyOutcome(

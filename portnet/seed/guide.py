@@ -231,7 +231,8 @@ GUIDE_INVOICES: tuple[GuideInvoice, ...] = (
         datetime(2017, 12, 30),
         Decimal("3000.00"),
         Decimal("600.00"),
-        "cmi,amanpay,cheque,virement",
+        # The guide's search and confirmation screens list Amanpay, Chèque, Virement [133, 277]: no CMI.
+        "amanpay,cheque,virement",
         "[REN]Abonnement annuel IMP",
         (("Abonnement Portnet", "Abonnement PORTNET", "Abonnement annuel IMP", datetime(2017, 10, 30)),),
         created_at=datetime(2017, 11, 1, 11, 49),

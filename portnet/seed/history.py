@@ -1,7 +1,8 @@
 """Payment history of the demo: what a paid invoice and the guide's 00069321 show in their logs.
 
 - Every seeded "Facture payée" gets the attempt that paid it: a ``payment`` row (succeeded, paid by
-  its company's demo user through the first channel its methods allow, a few days after issue),
+  its company's demo user through the first channel its methods allow, a few days after issue, its
+  receipt's verification code recorded),
   its ``payment_invoice`` link and the message lines a live payment writes (request, confirmation,
   paid), so its "Données paiement" and "Liste des messages" are not empty.
 - 00069321 gets the guide's history [204-206]: three earlier Amanpay attempts by user ``yary`` on
@@ -21,9 +22,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from portnet import receipt_codes
 from portnet.messagelog import append_message
 from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User
 from portnet.seed.catalogue import BENCH_NUMBER_OFFSET, PROFILES
+from portnet.settings import get_settings
 from portnet.statuses import Channel, InvoiceStatus, PaymentStatus
 
 GUIDE_INVOICE = "00069321"
@@ -84,6 +87,7 @@ def ensure_paid_history(session: Session, created: Counter[str]) -> None:
         u.company_id: u
         for u in session.exec(select(User).where(User.role == "client").order_by(col(User.id).desc())).all()
     }
+    secret_key = get_settings().secret_key
     for invoice, emitter in rows:
         assert invoice.id is not None
         methods = [m for m in invoice.payment_methods.split(",") if m in METHOD_CHANNEL]
@@ -108,6 +112,8 @@ def ensure_paid_history(session: Session, created: Counter[str]) -> None:
                 created_at=paid_at - timedelta(minutes=3),
                 updated_at=paid_at,
                 paid_at=paid_at,
+                # Its receipt verifies like a live one's (/verification/<code>).
+                receipt_code_hash=receipt_codes.code_hash(receipt_codes.receipt_code(payment_id, secret_key)),
             )
         )
         session.add(

@@ -41,7 +41,7 @@ async def test_login_and_forced_password_change(scenario: Scenario, db: Session)
     await page.goto(scenario.base_url + "/connexion")
     await expect(page.get_by_role("link", name="Nouveau client ?")).to_be_visible()
     await expect(page.get_by_role("link", name="Mot de passe oublié ?")).to_be_visible()
-    await scenario.check("login page")
+    await scenario.check("login page", readme="connexion")
 
     await log_in(scenario, user.username, GIVEN)
     await expect(page).to_have_url(re.compile(r"/mot-de-passe$"))

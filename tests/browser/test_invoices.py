@@ -18,19 +18,19 @@ async def test_search_and_open_an_invoice(scenario: Scenario) -> None:
     await log_in(scenario, "sataa", PASSWORD)
     await expect(page).to_have_url(re.compile(r"/accueil$"))
     await expect(page.get_by_role("heading", name="Factures", exact=True)).to_be_visible()
-    await scenario.check("home screen")
+    await scenario.check("home screen", readme="accueil")
 
     await page.locator(".home-menus").get_by_role("link", name="Gestion des factures").click()
     await page.get_by_label("Numéro de la facture").fill("00069321")
     await page.get_by_role("button", name="Rechercher").click()
     await expect(page.get_by_text("Résultats ( 1 )")).to_be_visible()
-    await scenario.check("search result")
+    await scenario.check("search result", readme="gestion-des-factures")
 
     await page.get_by_role("link", name="00069321").first.click()
     await expect(page.get_by_role("heading", name=re.compile("Suivi du Facture"))).to_be_visible()
     await expect(page.get_by_role("heading", name="Liste des messages")).to_be_visible()
     await expect(page.get_by_text("Création de la Facture").first).to_be_visible()
-    await scenario.check("invoice detail")
+    await scenario.check("invoice detail", readme="suivi-facture")
 
 
 async def test_marsa_maroc_request_with_its_progress(scenario: Scenario, stack: Stack) -> None:
@@ -60,4 +60,4 @@ async def test_marsa_maroc_request_with_its_progress(scenario: Scenario, stack: 
     await expect(page.get_by_text(re.compile(r"Résultats \( 2[34] \)"))).to_be_visible(timeout=60_000)
     await expect(page.get_by_role("cell", name="02296945", exact=True)).to_be_visible()
     await expect(page.get_by_role("cell", name=re.compile("TMTA"))).to_have_count(20)
-    await scenario.check("request results")
+    await scenario.check("request results", readme="marsa-maroc")

@@ -35,6 +35,8 @@ async def choice_screen(browser: httpx.AsyncClient, invoice: Invoice, channel: s
     assert "Veuillez choisir un moyen de paiement" in page.text
     for label in ("Carte Amanty", "PayDirect", "Code de paiement"):
         assert label in page.text
+    # PayDirect starts with the payer's bank: its contract fields come once the bank is chosen.
+    assert "Choisissez votre banque" in page.text and 'name="ap_contract_number"' not in page.text
     order = re.search(r"name=\"order_id\" value=\"(PN[0-9A-F]{12})\"", page.text)
     assert order and order.group(1) in page.text and "120,00" in page.text
     return order.group(1), token_of(page.text)
@@ -47,8 +49,21 @@ async def test_paydirect_in_the_portal_with_a_wrong_first_code(
     make_invoice: Callable[..., Invoice],
 ) -> None:
     invoice = make_invoice()
-    order_id, token = await choice_screen(browser, invoice, "amanpay_paydirect")
-    form = {f"ap_{k}": v for k, v in CONTRACT.items()}
+    # The confirmation screen offers Amanpay once; PayDirect is chosen on Amanpay's screen, bank first.
+    order_id, token = await choice_screen(browser, invoice, "amanpay")
+    bank_step = await browser.post(
+        "/paiements",
+        data={
+            "csrf_token": token,
+            "invoice_ids": str(invoice.id),
+            "channel": "amanpay_paydirect",
+            "order_id": order_id,
+            "ap_bank": "BCP",
+        },
+    )
+    assert bank_step.status_code == 200 and f'value="{order_id}"' in bank_step.text
+    assert "Banque Populaire" in bank_step.text and 'name="ap_contract_number"' in bank_step.text
+    form = {f"ap_{k}": v for k, v in CONTRACT.items()} | {"ap_bank": "BCP"}
     started = await browser.post(
         "/paiements",
         data={
@@ -84,7 +99,7 @@ async def test_cash_code_page_shows_code_and_countdown(
     stack: Stack, browser: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_invoice()
-    order_id, token = await choice_screen(browser, invoice, "amanpay_code")
+    order_id, token = await choice_screen(browser, invoice, "amanpay")
     started = await browser.post(
         "/paiements",
         data={
@@ -128,8 +143,8 @@ async def test_paydirect_refusal_stays_on_the_amanpay_screen(
     stack: Stack, browser: httpx.AsyncClient, make_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_invoice()
-    order_id, token = await choice_screen(browser, invoice, "amanpay_paydirect")
-    form = {f"ap_{k}": v for k, v in {**CONTRACT, "cin": "ZZ999999"}.items()}
+    order_id, token = await choice_screen(browser, invoice, "amanpay")
+    form = {f"ap_{k}": v for k, v in {**CONTRACT, "cin": "ZZ999999", "bank": "BCP"}.items()}
     page = await browser.post(
         "/paiements",
         data={
@@ -144,6 +159,7 @@ async def test_paydirect_refusal_stays_on_the_amanpay_screen(
     assert (
         page.status_code == 422 and "CIN ne correspond pas" in page.text and "Veuillez choisir" in page.text
     )
+    assert "Banque choisie" in page.text and 'name="ap_contract_number"' in page.text
 
 
 async def test_finance_sees_the_unapplied_list(stack: Stack, browser: httpx.AsyncClient) -> None:

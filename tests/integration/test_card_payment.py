@@ -28,9 +28,10 @@ DECLINED = {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123"}
 
 
 async def test_guide_invoice_paid_by_visa(
-    stack: Stack, sataa: httpx.AsyncClient, anonymous: httpx.AsyncClient
+    stack: Stack, aska: httpx.AsyncClient, anonymous: httpx.AsyncClient
 ) -> None:
-    found = (await sataa.get("/api/v1/invoices", params={"number": "00069321"})).json()
+    # ASKA's 00028653 is the guide's CMI example [513-518] (SATAA's 00069321 offers no CMI).
+    found = (await aska.get("/api/v1/invoices", params={"number": "00028653"})).json()
     assert found["total"] == 1
     invoice = found["items"][0]
     assert (invoice["amount_ht"], invoice["amount_tva"], invoice["amount_ttc"]) == (
@@ -39,12 +40,12 @@ async def test_guide_invoice_paid_by_visa(
         "3600.00",
     )
 
-    payment = await start_card_payment(sataa, [invoice["id"]])
-    assert payment["amount"] == "3600.00" and payment["invoice_numbers"] == ["00069321"]
+    payment = await start_card_payment(aska, [invoice["id"]])
+    assert payment["amount"] == "3600.00" and payment["invoice_numbers"] == ["00028653"]
     fields = payment["next_action"]["fields"]
     assert fields["oid"] == payment["id"] and fields["amount"] == "3600.00"
     assert cmi_protocol.verify_hash(fields, get_settings().cmi_store_key)
-    held = (await sataa.get(f"/api/v1/invoices/{invoice['id']}")).json()
+    held = (await aska.get(f"/api/v1/invoices/{invoice['id']}")).json()
     assert held["status"] == "in_payment"
 
     page = await open_cmi_page(anonymous, payment)
@@ -53,9 +54,9 @@ async def test_guide_invoice_paid_by_visa(
     assert result["result"] == "approved"
     assert result["callback_answer"] == "ACTION=POSTAUTH"
 
-    done = await until_status(sataa, payment["id"], "succeeded")
+    done = await until_status(aska, payment["id"], "succeeded")
     assert done["transaction_id"] and done["receipt_url"]
-    detail = (await sataa.get(f"/api/v1/invoices/{invoice['id']}")).json()
+    detail = (await aska.get(f"/api/v1/invoices/{invoice['id']}")).json()
     assert detail["status"] == "paid" and detail["status_label"] == "Facture payée"
     assert [p["in_force"] for p in detail["payments"] if p["payment_id"] == payment["id"]] == [True]
     names = [m["name"] for m in detail["messages"]]
@@ -63,7 +64,7 @@ async def test_guide_invoice_paid_by_visa(
     assert [m["seq"] for m in detail["messages"]] == list(range(1, len(detail["messages"]) + 1))
     assert any(d["kind"] == "receipt" for d in detail["documents"])
 
-    receipt = await sataa.get(done["receipt_url"])
+    receipt = await aska.get(done["receipt_url"])
     assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF-")
 
     async def mail() -> list[dict[str, Any]] | None:
@@ -78,7 +79,7 @@ async def test_guide_invoice_paid_by_visa(
 
     # Finance finds the attempt in Temporal by invoice number.
     async def listed() -> list[str] | None:
-        ids = [wf.id async for wf in stack.env.client.list_workflows("InvoiceNumbers = '00069321'")]
+        ids = [wf.id async for wf in stack.env.client.list_workflows("InvoiceNumbers = '00028653'")]
         return ids or None
 
     assert f"payment-{payment['id']}" in await eventually(listed, timeout=30)

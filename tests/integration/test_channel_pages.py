@@ -25,9 +25,17 @@ async def test_reference_page_shows_reference_amount_countdown_and_every_channel
     page = await sataa.get(f"/paiements/{payment['id']}")
     assert page.status_code == 200
     text = page.text
-    assert f"{ref[:4]} {ref[4:8]} {ref[8:]}" in text and "240,00" in text
+    # The 13 digits as the payer types them, in one piece.
+    assert re.fullmatch(r"\d{13}", ref) and f'aria-label="Référence Fatourati">{ref}</p>' in text
+    assert "240,00" in text
     assert "data-countdown=" in text and re.search(r"\d h \d\d min \d\d s", text)
-    assert "COMMENT PROCÉDER AU PAIEMENT" in text and "expire après un délai de" in text
+    assert "COMMENT PROCÉDER AU PAIEMENT" in text
+    assert "expire après un délai de <strong>3 heures</strong>, passé" in text
+    # The guide's "24 heures" [380] gives way to the deadline the token has, and the page says so.
+    assert f"référence Fatourati {ref} dans un délai de 3 heures." in text
+    assert "C'est ce délai de 3 heures qui s'applique" in text
+    assert "DÉTAIL DEMANDE DE PAIEMENT" in text and "INFORMATIONS DU CLIENT" in text
+    assert "SATAA IMPORT EXPORT SARL AU" in text and "290240" in text and a.number in text
     for channel in CHANNELS:
         assert channel.name in text, channel.name
     assert "Saisir la référence Fatourati (13 chiffres)" in text  # CIH's steps, as the guide words them

@@ -8,7 +8,9 @@ pytest session's event loop (``stack``), which a synchronous driver would block.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,11 @@ from tests.support.workers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
+# The README's pictures of the guide's screens: written only when asked (`make screenshots`).
+README_SCREENSHOTS = ROOT / "docs" / "screenshots"
+WRITE_README_SCREENSHOTS = os.environ.get("PORTNET_README_SCREENSHOTS") == "1"
+# The README shows these screens at 390 px too (the others at desktop width only: they weigh).
+README_PHONE_SCREENS = ("accueil", "regler-des-factures", "cmi-page-carte")
 BLOCKING_IMPACTS = ("serious", "critical")
 PHONE_WIDTH = 390
 
@@ -51,18 +58,26 @@ class Scenario:
     base_url: str
     steps: int = 0
 
-    async def screenshot(self, step: str) -> None:
-        """Only the picture (for a page that is about to reload itself)."""
+    async def screenshot(self, step: str, readme: str | None = None) -> None:
+        """Only the picture (for a page that is about to reload itself).
+
+        ``readme``: the name of the README's picture of this screen (docs/screenshots/<readme>.png,
+        ``<readme>-phone.png`` at 390 px for README_PHONE_SCREENS), rewritten when
+        PORTNET_README_SCREENSHOTS=1 (`make screenshots`)."""
         self.steps += 1
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")
         path = SCREENSHOTS / f"{self.name}-{self.viewport.name}-{self.steps:02d}-{slug}.png"
         await self.page.screenshot(path=str(path), full_page=True)
+        phone = self.viewport.is_phone
+        if readme and WRITE_README_SCREENSHOTS and (not phone or readme in README_PHONE_SCREENS):
+            README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, README_SCREENSHOTS / f"{readme}{'-phone' if phone else ''}.png")
 
-    async def check(self, step: str) -> None:
+    async def check(self, step: str, readme: str | None = None) -> None:
         """The page as a person sees it now: screenshot, no sideways scroll, no serious a11y issue."""
         await self.page.wait_for_load_state("load")
-        await self.screenshot(step)
+        await self.screenshot(step, readme)
         if self.viewport.is_phone:
             widths = await self.page.evaluate(
                 "() => [document.documentElement.scrollWidth, window.innerWidth]"
@@ -86,7 +101,9 @@ async def assert_accessible(page: Page, step: str) -> None:
 
 
 async def log_in(scenario: Scenario, username: str, password: str) -> None:
+    """Through the login form, as ``username`` (whoever was logged in before is not any more)."""
     page = scenario.page
+    await page.context.clear_cookies()
     await page.goto(scenario.base_url + "/connexion")
     await page.get_by_label("Utilisateur").fill(username)
     await page.get_by_label("Mot de passe", exact=True).fill(password)
@@ -104,3 +121,18 @@ async def last_mail_to(sandbox_url: str, address: str, subject_part: str) -> dic
             return found[-1] if found else None
 
         return await eventually(probe, timeout=20, every=0.2)
+
+
+async def settle_from_the_list(scenario: Scenario, number: str) -> None:
+    """Gestion des factures: find the invoice, tick it, "Régler Factures": the confirmation screen."""
+    page = scenario.page
+    await page.goto(f"{scenario.base_url}/factures?number={number}")
+    await page.get_by_label(f"Sélectionner la facture {number}").check()
+    await page.get_by_role("button", name="Régler Factures").click()
+    await page.get_by_role("heading", name="Régler des factures").wait_for()
+
+
+async def pay_now_at(scenario: Scenario, number: str, username: str, password: str) -> None:
+    """Logged in as ``username``, on the confirmation screen of invoice ``number``."""
+    await log_in(scenario, username, password)
+    await settle_from_the_list(scenario, number)

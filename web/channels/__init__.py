@@ -25,12 +25,23 @@ CHOICES: tuple[Choice, ...] = tuple(
 )
 
 
+# Choices that stand for a platform whose means are chosen on its own screen (``amanpay``).
+BY_PLATFORM_VALUE: dict[str, WebChannel] = {
+    c.value: web for web in WEB_CHANNELS for c in web.choices if c.value
+}
+
+
 def web_channel(channel: str | None) -> WebChannel | None:
     """The web part of a channel by its value (``cmi_card``, ``cheque``...); None for an unknown one."""
     try:
         return BY_CHANNEL.get(Channel(channel or ""))
     except ValueError:
         return None
+
+
+def chosen_web_channel(value: str | None) -> WebChannel | None:
+    """The web part of what the confirmation screen's form sent: a channel, or a platform (``amanpay``)."""
+    return web_channel(value) or BY_PLATFORM_VALUE.get(value or "")
 
 
 def api_routers() -> list[APIRouter]:

@@ -65,7 +65,20 @@ SCREEN_CHOICES = (
     (Channel.AMANPAY_PAYDIRECT, "PayDirect"),
     (Channel.AMANPAY_CODE, "Code de paiement"),
 )
-SCREEN_FIELDS = ("last_name", "first_name", "contract_number", "cin", "mandataire", "phone", "email")
+SCREEN_FIELDS = (
+    "last_name",
+    "first_name",
+    "contract_number",
+    "cin",
+    "mandataire",
+    "phone",
+    "email",
+    "bank",
+)
+# What the confirmation screen sends for Amanpay: its screen then asks for the means.
+PLATFORM = "amanpay"
+# The banks whose customers pay through PayDirect [316-320]: the payer picks theirs first.
+PAYDIRECT_BANKS = (("BCP", "Banque Populaire"),)
 
 
 def amanpay_settings(settings: Settings) -> AmanpaySettings:
@@ -87,9 +100,19 @@ def screen_page(
     error: str | None = None,
     status_code: int = 200,
     order_id: str | None = None,
+    form: FormData | None = None,
 ) -> Response:
-    """Amanpay's screen: the order number (our payment id, kept for the start), amount, choices."""
+    """Amanpay's screen: the order number (our payment id, kept for the start), amount, choices.
+
+    PayDirect starts with the bank [316-320]: choosing it comes back here (``form`` carries the
+    bank, the order number and the payer) and opens the contract's fields."""
     amount: Decimal = total(inv.amount_ttc for inv, _, _ in rows)
+    if form is not None:
+        order_id = order_id or _order_id(form)
+        bank = form_str(form, "ap_bank", 10)
+        if bank:
+            payer = {**payer, "bank": bank}
+    banks = dict(PAYDIRECT_BANKS)
     return render(
         request,
         "channels/amanpay_screen.html",
@@ -101,11 +124,18 @@ def screen_page(
             "choices": SCREEN_CHOICES,
             "chosen": channel,
             "payer": {name: "" for name in (*SCREEN_FIELDS, "name")} | {k: v for k, v in payer.items() if v},
+            "banks": PAYDIRECT_BANKS,
+            "bank_name": banks.get(payer.get("bank", "")),
             "error": error,
         },
         settings=settings,
         status_code=status_code,
     )
+
+
+def _order_id(form: FormData) -> str | None:
+    order_id = form_str(form, "order_id", 20)
+    return order_id if re.fullmatch(r"PN[0-9A-F]{12}", order_id) else None
 
 
 # ------------------------------------------------------------------ Amanpay's notifications
@@ -245,16 +275,17 @@ class AmanpayScreenChannel(WebChannel):
         return {k: v for k, v in fields.items() if v}
 
     def order_id(self, form: FormData) -> str | None:
-        return form_str(form, "order_id", 20) or None
+        return _order_id(form)
 
 
 class AmanpayWeb(AmanpayScreenChannel):
+    """Amanpay is one choice on the confirmation screen (the guide's logo [254]); its means (Amanty,
+    PayDirect, the cash code) are chosen on Amanpay's screen [287-296], before the attempt starts."""
+
     name = "amanpay"
     api = api_routes
-    choices = (
-        Choice(Channel.AMANPAY_AMANTY, "Amanty", "Amanpay", 3),
-        Choice(Channel.AMANPAY_CODE, "Code de paiement", "Amanpay", 5),
-    )
+    choices = (Choice(Channel.AMANPAY_AMANTY, "Amanpay", "Amanpay", 4, value=PLATFORM, name="Amanpay"),)
+    screen_channels = (Channel.AMANPAY_AMANTY, Channel.AMANPAY_CODE)
 
     def checkout(
         self,

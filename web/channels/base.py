@@ -2,7 +2,8 @@
 
 A channel's web part (one module in web/channels/, listed in web/channels/__init__.py) says:
 
-- ``choices``: how it is offered on the confirmation screen ("Plateformes de paiement" in the guide);
+- ``choices``: how it is offered on the confirmation screen ("Plateformes de paiement" in the guide),
+  and ``screen_channels``: the channels chosen on its own screen instead (Amanpay's means);
 - ``checkout``: its own payer fields, checked before any workflow starts (a French refusal otherwise),
   and ``deadline_seconds``, the attempt's deadline from settings; ``checkout_template``, its fields
   on the confirmation screen;
@@ -35,12 +36,27 @@ from workflows.types import AmanpayPayer, AmanpaySettings, PaymentView
 
 @dataclass(frozen=True)
 class Choice:
-    """One radio button of the confirmation screen, in the guide's order (``position``) and group."""
+    """One radio button of the confirmation screen, in the guide's order (``position``) and group.
+
+    ``value`` is what the form sends when it is not the channel's value: a platform whose means are
+    chosen on its own screen (Amanpay) is one button, and ``channel`` then stands for its method.
+    ``name`` ends "Payer avec …" (the channel's label by default).
+    """
 
     channel: Channel
     label: str
     platform: str
     position: int
+    value: str = ""
+    name: str = ""
+
+    @property
+    def form_value(self) -> str:
+        return self.value or self.channel.value
+
+    @property
+    def button_name(self) -> str:
+        return self.name or self.channel.label
 
 
 @dataclass
@@ -95,10 +111,13 @@ class WebChannel:
     checkout_template: str | None = None
     # Its own screen between the confirmation screen and the start (Amanpay's), if it has one.
     screen: Screen | None = None
+    # The channels chosen on that screen rather than on the confirmation screen.
+    screen_channels: tuple[Channel, ...] = ()
 
     @property
     def channels(self) -> tuple[Channel, ...]:
-        return tuple(choice.channel for choice in self.choices)
+        offered = tuple(choice.channel for choice in self.choices if not choice.value)
+        return offered + self.screen_channels
 
     def deadline_seconds(self, settings: Settings) -> int:
         return settings.cmi_payment_deadline_seconds

@@ -61,7 +61,7 @@ def declaration_for(channel: Channel, given: dict[str, str] | None, today: date)
 class ChequeTransferWeb(WebChannel):
     name = "cheque_transfer"
     choices = (
-        Choice(Channel.CHEQUE, "Chèque", "Chèque", 6),
+        Choice(Channel.CHEQUE, "Chèque", "Chèque", 3),
         Choice(Channel.BANK_TRANSFER, "Virement", "Virement", 7),
     )
     waits_for_finance = True

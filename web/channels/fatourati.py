@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from portnet import unapplied
 from portnet.db import get_engine
-from portnet.models import Payment, PaymentChannelData
+from portnet.models import Company, Payment, PaymentChannelData
 from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import Settings, get_settings
@@ -60,9 +60,12 @@ AGENCY = (
     "à présenter directement à l'agence {agency} choisie."
 )
 
+# The guide says "dans un délai de 24 heures" here and "3H" in its NB [375-380]: the token expires
+# after FATOURATI_EXPIRY_SECONDS (3 hours), and the page says that this is the deadline that counts.
 GENERAL = (
     "Veuillez utiliser l'un des canaux de paiement autorisés, sélectionner le service ANP et le « PortNet » "
-    "et communiquer votre référence Fatourati {reference}. Passé le délai, votre règlement sera refusé."
+    "et communiquer votre référence Fatourati {reference} dans un délai de {hours}. Passé ce délai, "
+    "votre règlement sera refusé."
 )
 
 CHANNELS: tuple[GuideChannel, ...] = (
@@ -387,15 +390,25 @@ class FatouratiWeb(WebChannel):
         ):
             return None
         sandbox = sandbox_pages(settings)
+        hours = _hours(settings.fatourati_expiry_seconds)
         return StatusPart(
             "channels/fatourati_status.html",
             {
                 "guide": CHANNELS,
-                "general": GENERAL.format(reference=action.fields.get("reference", "")),
+                "general": GENERAL.format(reference=action.fields.get("reference", ""), hours=hours),
+                "expiry_hours": hours,
+                "client": db.get(Company, payment.company_id),
                 "remaining": remaining_text(action.fields.get("expires_at")),
                 "sandbox_url": f"{sandbox}/fatourati" if sandbox else "",
             },
         )
+
+
+def _hours(seconds: int) -> str:
+    """``3 heures`` (or ``90 minutes`` for a deadline that is not whole hours)."""
+    if seconds % 3600:
+        return f"{seconds // 60} minutes"
+    return f"{seconds // 3600} heure{'s' if seconds >= 7200 else ''}"
 
 
 CHANNEL = FatouratiWeb()

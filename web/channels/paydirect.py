@@ -27,8 +27,8 @@ from portnet.settings import Settings
 from portnet.statuses import Channel
 from web.api.schemas import ApiModel, ErrorOut, PaymentOut
 from web.attempts import PaymentRefused, payer_payment, payment_for_user, read_view
-from web.channels.amanpay import NAME, AmanpayScreenChannel, amanpay_settings
-from web.channels.base import ChannelRefused, Checkout, Choice, StatusPart
+from web.channels.amanpay import NAME, PAYDIRECT_BANKS, AmanpayScreenChannel, amanpay_settings
+from web.channels.base import ChannelRefused, Checkout, StatusPart
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.limits import PaymentIdPath
 from web.pages.guards import CheckedForm, PageUser, form_str, is_client
@@ -221,7 +221,7 @@ async def sms_resend_page(
 
 class PayDirectWeb(AmanpayScreenChannel):
     name = "paydirect"
-    choices = (Choice(Channel.AMANPAY_PAYDIRECT, "PayDirect", "Amanpay", 4),)
+    screen_channels = (Channel.AMANPAY_PAYDIRECT,)  # chosen on Amanpay's screen
     api = api_routes
     pages = page_routes
 
@@ -238,6 +238,10 @@ class PayDirectWeb(AmanpayScreenChannel):
         def get(name: str, limit: int) -> str:
             return str(payer.get(name) or "").strip()[:limit]
 
+        # The portal's screen sends the bank chosen first; the API may leave it out (PayDirect's bank).
+        bank = get("bank", 10)
+        if bank and bank not in dict(PAYDIRECT_BANKS):
+            raise ChannelRefused(422, "Choisissez votre banque.", "invalid_payer")
         contract, cin = get("contract_number", 20).upper(), get("cin", 10).upper()
         mandataire, phone = get("mandataire", 120), get("phone", 30)
         if not CONTRACT.match(contract):

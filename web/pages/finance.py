@@ -7,7 +7,7 @@ decisions go through web.finance, like the JSON API.
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -33,6 +33,7 @@ from web.finance import (
 from web.limits import RowIdPath, page_number
 from web.pages.guards import CheckedForm, form_str, page_user
 from web.pages.rendering import redirect, render
+from web.temporal_queries import finance_links, invoice_url
 from web.unapplied import apply_unapplied, list_unapplied, refund_unapplied
 
 router = APIRouter(prefix="/finance")
@@ -86,6 +87,7 @@ def payments_page(request: Request, db: DB, user: FinancePageUser, settings: App
             "temporal_list_url": (
                 f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows"
             ),
+            "temporal_queries": finance_links(settings, datetime.now(UTC), filters.company, filters.invoice),
         },
         settings=settings,
     )
@@ -214,6 +216,7 @@ def invoices_page(request: Request, db: DB, user: FinancePageUser, settings: App
         "values": {"number": number, "status": status},
         "statuses": [(s.value, s.label) for s in InvoiceStatus],
         "searched": bool(number or status),
+        "temporal_invoice_url": lambda number: invoice_url(settings, number),
     }
     return render(request, "finance/invoices.html", ctx, settings=settings)
 

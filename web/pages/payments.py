@@ -35,7 +35,7 @@ from portnet.statuses import (
 )
 from web import idempotency
 from web.attempts import PAYMENT_ID_IN_URL, UNAVAILABLE, PaymentRefused, payment_for_user, read_view
-from web.channels import CHOICES, web_channel
+from web.channels import CHOICES, chosen_web_channel, web_channel
 from web.channels.base import sandbox_pages
 from web.deps import DB, AppSettings, company_scope
 from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
@@ -57,6 +57,8 @@ class ChannelChoice:
     channel: Channel
     label: str
     enabled: bool
+    value: str = ""  # what the form sends: the channel's value, or a platform's (``amanpay``)
+    name: str = ""  # "Payer avec …"
 
 
 @dataclass
@@ -80,7 +82,13 @@ def platforms_for(methods: list[PaymentMethod]) -> list[Platform]:
         if choice.channel.method in methods:
             platform = platforms.setdefault(choice.platform, Platform(choice.platform))
             platform.choices.append(
-                ChannelChoice(choice.channel, choice.label, choice.channel in ENABLED_CHANNELS)
+                ChannelChoice(
+                    choice.channel,
+                    choice.label,
+                    choice.channel in ENABLED_CHANNELS,
+                    choice.form_value,
+                    choice.button_name,
+                )
             )
     return list(platforms.values())
 
@@ -130,7 +138,7 @@ def confirmation_page(
     company = rows[0][2] if rows else (db.get(Company, user.company_id) if user.company_id else None)
     methods = allowed_methods(rows)
     platforms = platforms_for(methods)
-    enabled = [c.channel.value for p in platforms for c in p.choices if c.enabled]
+    enabled = [c.value for p in platforms for c in p.choices if c.enabled]
     chosen = channel if channel in enabled else (enabled[0] if enabled else None)
     payer = payer or {
         "name": user.full_name or (company.name if company else ""),
@@ -138,7 +146,7 @@ def confirmation_page(
         "phone": "",
     }
     emitters = list(dict.fromkeys(em.name for _, em, _ in rows))
-    offered = [web_channel(c.channel.value) for p in platforms for c in p.choices if c.enabled]
+    offered = [chosen_web_channel(c.value) for p in platforms for c in p.choices if c.enabled]
     checkout_parts = list(dict.fromkeys(w.checkout_template for w in offered if w and w.checkout_template))
     return render(
         request,
@@ -216,11 +224,11 @@ async def start(
 
     if problem is not None:
         return await again(problem[1], problem[0])
-    web = web_channel(channel)
+    web = chosen_web_channel(channel)
     order_id, declaration = None, {}
     if web is not None:
         if web.screen is not None and web.shows_screen(form):
-            return web.screen(request, settings, rows, ids, channel, payer)
+            return web.screen(request, settings, rows, ids, channel, payer, form=form)
         payer, order_id, declaration = (
             web.form_payer(form, payer),
             web.order_id(form),

@@ -120,6 +120,7 @@ class Amanpay(AmanpayChannel):
                 start_to_close_timeout=CALL_TIMEOUT,
                 schedule_to_close_timeout=CALL_GIVE_UP,
                 retry_policy=CALL_RETRY,
+                summary="Création de l'ordre Amanpay",
             )
         except ActivityError:
             return Failed("partner_unavailable", "Amanpay ne répond pas : réessayez dans quelques minutes.")
@@ -174,6 +175,7 @@ class Amanpay(AmanpayChannel):
                 start_to_close_timeout=PARTNER_TIMEOUT,
                 schedule_to_close_timeout=PARTNER_GIVE_UP,
                 retry_policy=PARTNER_RETRY,
+                summary="Annulation de l'ordre Amanpay",
             )
         except ActivityError as err:
             if not self.attempt.closing_rule or is_cancelled_exception(err):
@@ -198,6 +200,7 @@ class Amanpay(AmanpayChannel):
                 ),
                 start_to_close_timeout=CODE_MAIL_TIMEOUT,
                 schedule_to_close_timeout=CODE_MAIL_GIVE_UP,
+                summary="E-mail du code de paiement Amanpay",
             )
         except ActivityError:
             workflow.logger.warning("payment code e-mail for %s not sent", inp.payment_id)

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail import ReferenceEmailInput
     from activities.types import NextAction, Reservation
     from portnet.statuses import Channel, PaymentStatus
+    from workflows import details
     from workflows.attempt import Approval, Attempt
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
     from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT, MAIL_GIVE_UP, PARTNER_RETRY, PARTNER_TIMEOUT
@@ -41,6 +42,7 @@ class ChequeTransfer(PaymentChannel):
             args=[inp.payment_id, inp.user_name, dict(inp.declaration or {})],
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary="Enregistrement de la déclaration du payeur",
         )
         deadline = workflow.now() + timedelta(seconds=inp.payment_deadline_seconds)
         return PayerAction(NextAction(type="none"), deadline, PaymentStatus.AWAITING_CONFIRMATION)
@@ -68,6 +70,7 @@ class ChequeTransfer(PaymentChannel):
             ),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary="Décision de la finance au journal des messages",
         )
         if not decision.confirm:
             return Released(
@@ -81,6 +84,7 @@ class ChequeTransfer(PaymentChannel):
             RenewalInput(inp.payment_id, now.isoformat()),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            summary="Renouvellement des abonnements réglés",
         )
         return Paid(attempt.approval or Approval(reference))
 
@@ -101,6 +105,7 @@ class ChequeTransfer(PaymentChannel):
                 start_to_close_timeout=PARTNER_TIMEOUT,
                 schedule_to_close_timeout=MAIL_GIVE_UP,
                 retry_policy=PARTNER_RETRY,
+                summary=details.mail("offline_unconfirmed"),
             )
         except ActivityError:
             workflow.logger.warning("offline_unconfirmed e-mail for %s not sent", inp.payment_id)

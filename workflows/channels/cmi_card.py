@@ -49,6 +49,7 @@ class CmiCard(PaymentChannel):
             cmi_card.build_card_form,
             CmiFormInput(inp.payment_id, reservation.amount, inp.payer, reservation.client_name, inp.lang),
             start_to_close_timeout=CARD_FORM_TIMEOUT,
+            summary="Formulaire de paiement CMI",
         )
         return PayerAction(form, workflow.now() + timedelta(seconds=inp.payment_deadline_seconds))
 
@@ -78,6 +79,7 @@ class CmiCard(PaymentChannel):
             inp,
             start_to_close_timeout=PARTNER_TIMEOUT,
             retry_policy=PARTNER_RETRY,
+            summary="Vérification de la capture CMI",
         )
         if status.state == AUTHORISED:
             # Our POSTAUTH answer never reached CMI: capture through its API.
@@ -86,6 +88,7 @@ class CmiCard(PaymentChannel):
                 inp,
                 start_to_close_timeout=PARTNER_TIMEOUT,
                 retry_policy=PARTNER_RETRY,
+                summary="Capture CMI",
             )
             if capture.captured:
                 return Paid(approval)
@@ -95,6 +98,7 @@ class CmiCard(PaymentChannel):
                 inp,
                 start_to_close_timeout=PARTNER_TIMEOUT,
                 retry_policy=PARTNER_RETRY,
+                summary="Vérification de la capture CMI",
             )
         if status.state == CAPTURED:
             return Paid(approval)

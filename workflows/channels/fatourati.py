@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.receipts import receipt_number
     from activities.types import Decline, NextAction, Reservation
     from portnet.statuses import PaymentStatus
+    from workflows import details
     from workflows.attempt import Approval, Attempt
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
     from workflows.policies import MAIL_GIVE_UP, PARTNER_RETRY, PARTNER_TIMEOUT, TOKEN_GIVE_UP
@@ -47,6 +48,7 @@ class Fatourati(PaymentChannel):
                 start_to_close_timeout=PARTNER_TIMEOUT,
                 schedule_to_close_timeout=TOKEN_GIVE_UP,
                 retry_policy=PARTNER_RETRY,
+                summary="Création de la référence Fatourati",
             )
         except ActivityError:
             return Failed("partner_unavailable", "Référence Fatourati indisponible, réessayez plus tard")
@@ -92,6 +94,7 @@ class Fatourati(PaymentChannel):
                 start_to_close_timeout=PARTNER_TIMEOUT,
                 schedule_to_close_timeout=MAIL_GIVE_UP,
                 retry_policy=PARTNER_RETRY,
+                summary="Annulation de la référence Fatourati",
             )
         except ActivityError:
             workflow.logger.warning("Fatourati token of %s not cancelled at CMI", inp.payment_id)
@@ -108,6 +111,7 @@ class Fatourati(PaymentChannel):
                 start_to_close_timeout=PARTNER_TIMEOUT,
                 schedule_to_close_timeout=MAIL_GIVE_UP,
                 retry_policy=PARTNER_RETRY,
+                summary=details.mail(kind),
             )
         except ActivityError:
             workflow.logger.warning("%s e-mail for %s not sent", kind, inp.payment_id)

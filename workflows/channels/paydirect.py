@@ -78,6 +78,7 @@ class PayDirect(AmanpayChannel):
                 start_to_close_timeout=CALL_TIMEOUT,
                 schedule_to_close_timeout=CALL_GIVE_UP,
                 retry_policy=CALL_RETRY,
+                summary="Ouverture du paiement PayDirect",
             )
         except ActivityError:
             return Failed("partner_unavailable", "PayDirect ne répond pas : réessayez dans quelques minutes.")
@@ -125,6 +126,7 @@ class PayDirect(AmanpayChannel):
 
     def _show(self, sms: SmsStep) -> None:
         self.attempt.shown.next_action = self._action(sms)
+        self.attempt.show_phase()
 
     def _step(self) -> SmsStep:
         """The SMS step, if the payer may act on it now."""
@@ -173,6 +175,7 @@ class PayDirect(AmanpayChannel):
                 start_to_close_timeout=CALL_TIMEOUT,
                 schedule_to_close_timeout=CALL_GIVE_UP,
                 retry_policy=CALL_RETRY,
+                summary="Vérification du code SMS PayDirect",
             )
         except ActivityError:
             raise ApplicationError("La banque ne répond pas : réessayez.", type="bank_unavailable") from None
@@ -235,6 +238,7 @@ class PayDirect(AmanpayChannel):
             start_to_close_timeout=CALL_TIMEOUT,
             schedule_to_close_timeout=CALL_GIVE_UP,
             retry_policy=CALL_RETRY,
+            summary="Renvoi du code SMS PayDirect",
         )
         sms.otp_expires = workflow.now() + timedelta(seconds=s.otp_ttl_seconds)
         sms.attempts_left, sms.dead = attempts, False
