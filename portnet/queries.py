@@ -231,6 +231,21 @@ def search_emitters(session: Session, q: str | None, limit: int = 50) -> list[Em
     return list(session.exec(query.order_by(col(Emitter.name)).limit(limit)).all())
 
 
-def distinct_values(session: Session, column: sa.ColumnElement[str]) -> list[str]:
-    """Choices of the "SÉLECTIONNER" lists (prestation, operation type)."""
-    return [v for v in session.exec(select(column).distinct().order_by(column)).all() if v]
+def distinct_values(session: Session, column: sa.Column[str]) -> list[str]:
+    """Choices of the "SÉLECTIONNER" lists (prestation, operation type), for an indexed column.
+
+    A walk from value to next value on the column's index (one seek per distinct value): a plain
+    ``SELECT DISTINCT`` reads every prestation line (1.5 million at a million invoices), which made
+    the invoice list page take half a second on PostgreSQL and on SQLite without statistics.
+    """
+    following = column.table.alias()
+    walk = select(sa.func.min(column).label("value")).cte("walk", recursive=True)
+    walk = walk.union_all(
+        select(
+            select(sa.func.min(following.c[column.name]))
+            .where(following.c[column.name] > walk.c.value)
+            .scalar_subquery()
+        ).where(walk.c.value.is_not(None))
+    )
+    values = session.exec(select(walk.c.value).where(walk.c.value.is_not(None)).order_by(walk.c.value))
+    return [v for v in values.all() if v]

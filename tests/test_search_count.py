@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, select
 
 from portnet import queries
-from portnet.models import Company, Invoice
+from portnet.models import Company, Invoice, PrestationLine
 
 
 def _sataa(db: Session) -> tuple[int, int]:
@@ -40,3 +40,12 @@ def test_past_the_limit_the_count_says_more_than(db: Session, monkeypatch: pytes
     monkeypatch.setattr(queries, "COUNT_CAP", invoices)
     _, count = queries.search_invoices(db, queries.InvoiceSearch(page_size=1), company_id)
     assert count == invoices and queries.count_is_exact(count, 1, 1)
+
+
+def test_filter_choices_are_every_distinct_value_in_order(db: Session) -> None:
+    """The index walk gives what SELECT DISTINCT gives, without reading every prestation line."""
+    lines = PrestationLine.__table__.c  # type: ignore[attr-defined]
+    for column in (lines.prestation, lines.operation_type):
+        everything = db.exec(select(column).distinct().order_by(column)).all()
+        assert queries.distinct_values(db, column) == [v for v in everything if v]
+        assert len(queries.distinct_values(db, column)) > 1
