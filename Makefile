@@ -28,10 +28,12 @@ seed: migrate
 run: seed
 	$(PY) -m portnet.launcher
 
-## Sets everything up, then runs the whole suite on SQLite and on PostgreSQL, then ruff and mypy.
+## Sets everything up, then runs the whole suite on SQLite and on PostgreSQL, the short chaos run,
+## then ruff and mypy.
 test: $(STAMP)
 	$(PY) -m pytest -q
 	PORTNET_TEST_DATABASE=postgresql $(PY) -m pytest -q
+	$(PY) -m bench.chaos $(CHAOS_SHORT)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
@@ -49,10 +51,11 @@ screenshots: $(STAMP)
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache
 
-## Payments under kill -9 of the worker and Temporal, and 30 % partner faults (bench/chaos); not in `make test`.
+## Payments under kill -9 of the worker and Temporal, and 30 % partner faults (bench/chaos), 10 minutes.
 chaos: $(STAMP)
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
-## The short chaos run (about 3 minutes) that CI can afford.
+## The short chaos run (about 3 minutes), part of `make test`.
+CHAOS_SHORT = --duration 75 --concurrency 6 --crash-every 20 --reconcile-every 15 --settle 120 $(CHAOS_ARGS)
 chaos-short: $(STAMP)
-	$(PY) -m bench.chaos --duration 75 --concurrency 6 --crash-every 20 --settle 90 $(CHAOS_ARGS)
+	$(PY) -m bench.chaos $(CHAOS_SHORT)

@@ -19,12 +19,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http import partner_client
-from activities.ledger import mark_awaiting_partner
+from activities.ledger import mark_awaiting_partner, mark_invoices_paid
+from activities.types import MarkPaidInput
 from portnet.db import session_scope
-from portnet.models import Invoice, PaymentInvoice
+from portnet.models import Emitter, Invoice, Payment, PaymentInvoice
 from portnet.money import total
 from portnet.protocols import emitter as emitter_protocol
 from portnet.settings import get_settings
+from portnet.statuses import InvoiceStatus, PaymentStatus
 
 
 @dataclass
@@ -97,6 +99,37 @@ async def send_settlement_notice(inp: EmitterNoticeInput) -> str:
     response.raise_for_status()
     mark_awaiting_partner(inp.payment_id, inp.emitter_code, nid)
     return nid
+
+
+# The invoices an emitter's acknowledgement can still turn paid: settled, waiting for that emitter.
+ACKNOWLEDGEABLE = (InvoiceStatus.PAYMENT_CONFIRMED.value, InvoiceStatus.AWAITING_PARTNER.value)
+
+
+def apply_late_acknowledgement(payment_id: str, emitter_code: str, emitter_ack_id: str) -> bool:
+    """An emitter's verified acknowledgement that came after the payment's workflow closed (it no
+    longer waits for acknowledgements): the invoices it acknowledges are paid all the same, through
+    the ledger's one writer of that step (``mark_invoices_paid``: idempotent, one message per invoice).
+
+    Only for a settled payment, and only for the invoices of that emitter still waiting for it;
+    returns whether any was (the web route answers "acknowledged", else "late")."""
+    with session_scope() as session:
+        payment = session.get(Payment, payment_id)
+        if payment is None or payment.status != PaymentStatus.SUCCEEDED.value:
+            return False
+        waiting = session.exec(
+            select(Invoice.id)
+            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+            .where(
+                PaymentInvoice.payment_id == payment_id,
+                Emitter.code == emitter_code,
+                col(Invoice.status).in_(ACKNOWLEDGEABLE),
+            )
+        ).all()
+    if not waiting:
+        return False
+    mark_invoices_paid(MarkPaidInput(payment_id, emitter_code, emitter_ack_id))
+    return True
 
 
 ACTIVITIES: list[Callable[..., Any]] = [send_settlement_notice]

@@ -39,6 +39,7 @@ from activities.ledger import release_invoices
 from activities.stuck_callbacks import STUCK_VERDICTS, reconcile_callback
 from activities.types import ReleaseInput
 from portnet import reconciliation as findings
+from portnet import unapplied
 from portnet.db import session_scope
 from portnet.models import (
     InvoiceHold,
@@ -60,9 +61,11 @@ ASKABLE = (
     Channel.AMANPAY_CODE.value,
     Channel.AMANPAY_AMANTY.value,
 )
-# Live attempts asked about while they still wait: channels whose partner's "paid" is delivered to
-# the workflow as the partner's own notice (a card attempt hears from CMI, which retries).
+# Live attempts asked about while they still wait (PSync): the partner's "paid" is delivered to the
+# workflow as the partner's own notice; for a card, CMI's approval as its callback would carry it (a
+# dropped callback leaves an authorisation the attempt then captures through CMI's API).
 ASKED_WHILE_LIVE = (
+    Channel.CMI_CARD.value,
     Channel.CMI_FATOURATI.value,
     Channel.AMANPAY_CODE.value,
     Channel.AMANPAY_AMANTY.value,
@@ -216,13 +219,19 @@ async def ask_partner(payment: Payment, reference: str | None) -> PartnerPayment
             return None
         # Captured money first: that is money taken; an authorisation alone is not.
         found = sorted(held, key=lambda t: t.state != cmi_api.CAPTURED)[0]
+        amount = found.amount if found.amount is not None else payment.amount
+        notice = {  # CMI's approval as its callback carries it (the workflow then confirms the capture)
+            "callback_id": 0,
+            "approved": True,
+            "proc_return_code": found.proc_return_code or cmi_api.APPROVED_CODE,
+            "trans_id": found.trans_id,
+            "amount": f"{amount:.2f}",
+            "auth_code": found.auth_code or None,
+            "transaction_date": found.trx_date or None,
+        }
+        authorised_only = found.state == cmi_api.AUTHORISED
         return PartnerPayment(
-            "cmi",
-            f"cmi:{found.trans_id}",
-            found.amount if found.amount is not None else payment.amount,
-            None,  # a card approval reaches the workflow only as CMI's own callback
-            "cmi_result",
-            authorised_only=found.state == cmi_api.AUTHORISED,
+            "cmi", f"cmi:{found.trans_id}", amount, notice, "cmi_result", authorised_only=authorised_only
         )
     if payment.channel in (Channel.AMANPAY_CODE.value, Channel.AMANPAY_AMANTY.value):
         order = await amanpay_adapter.look_up_order(payment.id)
@@ -260,6 +269,8 @@ async def deliver_notice(workflow_id: str, paid: PartnerPayment) -> bool:
         return False
     if paid.update == "fatourati_result":
         return isinstance(decision, dict) and decision.get("outcome") in ("accepted", "duplicate")
+    if paid.update == "cmi_result":  # captured by the attempt: its approval (or a replay of it)
+        return isinstance(decision, dict) and str(decision.get("answer", "")).startswith("ACTION=POSTAUTH")
     return isinstance(decision, dict) and bool(decision.get("accepted"))
 
 
@@ -319,8 +330,6 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
                 amount=paid.amount,
                 partner_transaction=paid.transaction,
             )
-        elif live and paid.notice is None:
-            pass  # a live card attempt hears from CMI itself; asked again next run
         elif live and await deliver_notice(payment.workflow_id, paid):
             await note(
                 "expired_attempt",
@@ -330,17 +339,16 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
                 amount=paid.amount,
                 partner_transaction=paid.transaction,
             )
-        elif payment.status == PaymentStatus.SUCCEEDED.value and payment.partner_transaction_id in (
-            paid.transaction,
-            paid.transaction.rpartition(":")[2],
-        ):
-            pass  # the payment that settled this attempt
+        elif paid.authorised_only:
+            pass  # refused by the live attempt (closing): no money taken; asked again next run
+        elif await asyncio.to_thread(unapplied.settled_by, payment.id, paid.transaction):
+            pass  # the payment that settled this attempt (read again: it may have settled meanwhile)
         else:
             reason = (
                 "Paiement constaté par la réconciliation chez le partenaire après la clôture de la "
                 f"tentative ({payment.status})"
             )
-            unapplied = await asyncio.to_thread(
+            kept = await asyncio.to_thread(
                 lambda: findings.keep_unapplied(
                     partner=paid.partner,
                     transaction_number=paid.transaction,
@@ -358,15 +366,15 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
                 partner=paid.partner,
                 amount=paid.amount,
                 partner_transaction=paid.transaction,
-                unapplied_id=unapplied,
+                unapplied_id=kept,
             )
 
     checked_key = f"expired_attempt:{payment.id}"
     # A partner that does not answer must not keep invoices held by a closed attempt: the release
     # goes on, the failure is raised at the end (Temporal retries; the next run asks again).
     unanswered: Exception | None = None
-    # A live attempt is asked too once it has waited a while on a channel whose "paid" it can take
-    # from us (PSync: the partner's notice may never come); a card attempt hears from CMI itself.
+    # A live attempt is asked too once it has waited a while (PSync: the partner's notice may never
+    # come, a card's callback may never reach us).
     asked_while_live = live and payment.channel in ASKED_WHILE_LIVE
     if (
         payment.channel in ASKABLE

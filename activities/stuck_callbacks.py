@@ -25,7 +25,10 @@ from sqlmodel import col
 from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.emitters import apply_late_acknowledgement
+from activities.receipts import receipt_number
 from portnet import reconciliation as findings
+from portnet import unapplied as unapplied_money
 from portnet.db import session_scope
 from portnet.models import PartnerCallback, Payment, PaymentChannelData
 from portnet.protocols import amanpay as amanpay_protocol
@@ -176,6 +179,10 @@ async def _fatourati(
         )
     if not callback.paid:
         return "late", answer("RECORDED", None), "recorded", None, None
+    if await asyncio.to_thread(unapplied_money.settled_by, payment.id, callback.transaction_number):
+        # The workflow closed after settling on this very transaction: answered from the ledger.
+        receipt = receipt_number(payment.id)
+        return "replay", answer("ACCEPTED", receipt), "delivered", callback.total_amount, None
     return await unapplied(
         "Paiement reçu après l'échéance de la référence "
         f"(notification réconciliée, tentative {payment.status})"
@@ -224,6 +231,9 @@ async def _amanpay(row: PartnerCallback, payment: Payment | None) -> Judged:
         accepted = False
     if accepted:
         return "accepted", "200", "delivered", notice.amount, None
+    settling = f"amanpay:{notice.transaction_id}"
+    if notice.status == "paid" and await asyncio.to_thread(unapplied_money.settled_by, payment.id, settling):
+        return "replay", "200", "delivered", notice.amount, None  # the closed attempt's own payment
     if notice.status == "paid":
         return await unapplied(
             "Paiement notifié après l'expiration du code ou la clôture de la tentative "
@@ -282,6 +292,10 @@ async def _emitter(row: PartnerCallback, payment: Payment | None) -> Judged:
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
+        # The workflow is over: the ledger applies the acknowledgement itself, as the route does.
+        args = (payment.id, ack.emitter_code, ack.emitter_ack_id)
+        if await asyncio.to_thread(apply_late_acknowledgement, *args):
+            return "accepted_late", "200", "delivered", None, None
         return "late", "200", "recorded", None, None
     return "accepted", "200", "delivered", None, None
 

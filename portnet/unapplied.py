@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portnet.db import get_engine
-from portnet.models import UnappliedPayment, utcnow
-from portnet.statuses import Channel
+from portnet.models import Payment, UnappliedPayment, utcnow
+from portnet.statuses import Channel, PaymentStatus
 
 log = logging.getLogger("portnet.unapplied")
 
@@ -138,6 +138,22 @@ def keep(money: UnappliedMoney) -> int:
                 assert row is not None
         assert row.id is not None
         return row.id
+
+
+def settled_by(payment_id: str | None, transaction_number: str) -> bool:
+    """Whether this partner transaction is the one that settled the attempt, in the ledger as it is
+    now: a redelivery of its notice after the workflow closed, or the partner's word on it, is the
+    attempt's own money, never unapplied money (finance could refund money that paid an invoice).
+    ``transaction_number`` bare or as the unapplied rows key it (``amanpay:...``, ``cmi:...``)."""
+    if payment_id is None:
+        return False
+    with Session(get_engine()) as db:
+        payment = db.get(Payment, payment_id)
+        return (
+            payment is not None
+            and payment.status == PaymentStatus.SUCCEEDED.value
+            and payment.partner_transaction_id in (transaction_number, transaction_number.rpartition(":")[2])
+        )
 
 
 def channel_of(row: UnappliedPayment) -> Channel:

@@ -6,7 +6,9 @@ faults (bench/chaos/disruptions.py), then pays card, Fatourati and Amanpay invoi
 ``--concurrency`` for ``--duration`` seconds (bench/chaos/payers.py) while the worker and the
 Temporal server are killed -9 at random moments and restarted (and PostgreSQL, with
 ``--restart-postgres``, when the ledger is on it). Then: crashes stop, faults go off, held-back
-callbacks go out, and the run waits up to ``--settle`` seconds for every payment to end before it
+callbacks go out, reconciliation passes are triggered (the schedule runs every ``--reconcile-every``
+seconds on this run's time scale, so that an outcome whose callback a partner dropped is found by
+asking the partner), and the run waits up to ``--settle`` seconds for every payment to end before it
 compares the bank's view, the API's and the ledger's (bench/chaos/tally.py). It prints
 
     payments, captured, succeeded, lost, uncaptured_settled, double, stuck
@@ -69,8 +71,19 @@ def ledger_database(postgres: str | None) -> Iterator[str | None]:
         admin.dispose()
 
 
+async def reconcile_while_settling(stack: ChaosStack, every: int) -> None:
+    """While the run waits for every payment to end: a reconciliation pass now that partners answer
+    again, and one every ``every`` seconds (the schedule's own passes go on too); cancelled at the end."""
+    while True:
+        try:
+            await stack.reconcile_now()
+        except Exception as err:  # noqa: BLE001 - Temporal coming back: the next round tries again
+            say(f"reconciliation not triggered: {type(err).__name__}: {err}")
+        await asyncio.sleep(every)
+
+
 async def chaos(args: argparse.Namespace, tmp: Path, database_url: str | None) -> dict[str, Any]:
-    stack = ChaosStack.prepare(tmp, database_url)
+    stack = ChaosStack.prepare(tmp, database_url, args.reconcile_every)
     saved_env = use_environment(dict(stack.env))
     rng = random.Random(args.seed)  # noqa: S311 - chaos schedule, not a secret
     failed = True
@@ -101,7 +114,11 @@ async def chaos(args: argparse.Namespace, tmp: Path, database_url: str | None) -
             await crashes.revive_dead()
             say(f"{len(runs)} payments made in {paying_seconds:.0f} s, {len(crashes.done)} crashes; settling")
             injected = await partner_faults_off(partners)
-            statuses = await api_statuses(api, runs, args.settle)
+            reconciling = asyncio.create_task(reconcile_while_settling(stack, args.reconcile_every))
+            try:
+                statuses = await api_statuses(api, runs, args.settle)
+            finally:
+                reconciling.cancel()
         bank = await asyncio.to_thread(bank_views, stack.env["SANDBOX_DATABASE_URL"], runs)
         ledger = await asyncio.to_thread(ledger_views, runs)
         verdict = judge(runs, bank, statuses, ledger)
@@ -161,6 +178,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-down", type=float, default=5, help="longest time a crashed part stays down (s)"
     )
     parser.add_argument("--settle", type=float, default=180, help="seconds allowed for payments to end after")
+    reconcile_help = (
+        "seconds between reconciliation passes (the live attempts whose partner never called back are "
+        "asked about after twice that); production runs every 300 s"
+    )
+    parser.add_argument("--reconcile-every", type=int, default=15, help=reconcile_help)
     parser.add_argument(
         "--seed", type=int, default=None, help="crash schedule and fault draws (default: random)"
     )
@@ -173,8 +195,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     command_help = "how to restart it, with --restart-postgres"
     parser.add_argument("--postgres-restart-command", default=RESTART_POSTGRES, help=command_help)
     args = parser.parse_args(argv)
-    if not 0 <= args.fault_rate <= 1 or args.concurrency < 1 or args.duration <= 0:
-        parser.error("--fault-rate in [0, 1], --concurrency >= 1, --duration > 0")
+    counts = (args.concurrency, args.reconcile_every)
+    if not 0 <= args.fault_rate <= 1 or min(counts) < 1 or args.duration <= 0:
+        parser.error("--fault-rate in [0, 1], --concurrency >= 1, --duration > 0, --reconcile-every >= 1")
     if args.restart_postgres and not args.postgres:
         parser.error("--restart-postgres needs the ledger on PostgreSQL (--postgres)")
     if args.seed is None:

@@ -62,7 +62,7 @@ class Payer:
             payment = await self._start(run)
             if payment is None:
                 return run
-            action = payment.get("next_action") or {}
+            action = await self._next_action(run, payment)
             if run.channel == "card":
                 await self._card(run, action)
             elif run.channel == "fatourati":
@@ -102,6 +102,25 @@ class Payer:
                 return None
             await asyncio.sleep(RETRY_PAUSE)
 
+    async def _next_action(self, run: PaymentRun, payment: dict[str, Any]) -> dict[str, Any]:
+        """What the payer is asked to do; an answer without it (the attempt still starting when the
+        start was answered) is followed by reading the payment again, as the portal's page does."""
+        deadline = time.monotonic() + START_PATIENCE
+        while True:
+            action: dict[str, Any] = payment.get("next_action") or {}
+            if action or payment.get("status") not in ("started", "awaiting_payer", None):
+                return action
+            if time.monotonic() > deadline:
+                run.notes.append(f"no next action after {START_PATIENCE:.0f} s: {payment.get('status')}")
+                return action
+            await asyncio.sleep(RETRY_PAUSE)
+            try:
+                reply = await self.api.get(f"/api/v1/payments/{run.payment_id}")
+                if reply.status_code == 200:
+                    payment = reply.json()
+            except httpx.HTTPError:
+                pass
+
     async def _card(self, run: PaymentRun, action: dict[str, Any]) -> None:
         page = await self.partners.post(str(action["url"]), data=action.get("fields") or {})
         if page.status_code != 200:
@@ -126,6 +145,7 @@ class Payer:
             return
         reply = await self.partners.post(path, json=body)
         answer = reply.json() if reply.status_code == 200 else {}
+        run.notes.append(f"{path}: {answer.get('result') or reply.status_code}")
         run.bank_answer = str(answer.get("result") or f"http {reply.status_code}")
         if answer.get("result") != "paid":
             run.notes.append(f"bank refused: {answer.get('reason') or reply.text[:120]}")

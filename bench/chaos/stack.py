@@ -42,6 +42,19 @@ def partner_urls(sandbox_base_url: str) -> dict[str, str]:
     return urls
 
 
+def reconciliation_env(every: int) -> dict[str, str]:
+    """Reconciliation on the run's time scale: a pass every ``every`` seconds; a live attempt whose
+    partner's notice or callback never came (a dropped one) is asked about after twice that; a
+    partner call left ``processing`` or an attempt past its deadline counts after four times that.
+    Production keeps minutes (portnet/settings.py); the run lasts a few of them."""
+    return {
+        "RECONCILIATION_INTERVAL_SECONDS": str(every),
+        "RECONCILIATION_LIVE_AFTER_SECONDS": str(2 * every),
+        "RECONCILIATION_STALE_SECONDS": str(4 * every),
+        "RECONCILIATION_GRACE_SECONDS": str(4 * every),
+    }
+
+
 @dataclass
 class ChaosStack:
     tmp: Path
@@ -64,10 +77,11 @@ class ChaosStack:
         return self.env["TEMPORAL_ADDRESS"]
 
     @classmethod
-    def prepare(cls, tmp: Path, database_url: str | None) -> ChaosStack:
+    def prepare(cls, tmp: Path, database_url: str | None, reconcile_every: int = 15) -> ChaosStack:
         temporal_port, ui_port, web_port, smtp_port, sandbox_port, http_port, metrics_port = free_ports(7)
         env = stack_env(tmp, temporal_port, ui_port, web_port, smtp_port, sandbox_port)
         env.update(partner_urls(env["SANDBOX_BASE_URL"]))
+        env.update(reconciliation_env(reconcile_every))
         if database_url:
             env["DATABASE_URL"] = database_url
         stack = cls(tmp=tmp, env=env)
@@ -165,6 +179,18 @@ class ChaosStack:
 
         converter = data_converter(get_settings())
         return await asyncio.wait_for(Client.connect(self.temporal_address, data_converter=converter), 5)
+
+    async def reconcile_now(self) -> None:
+        """A reconciliation pass at once (the Web UI's "Trigger" on the schedule), beside any pass
+        still running: passes are idempotent, and one begun while partners were at fault may still
+        be waiting on them."""
+        from temporalio.client import ScheduleOverlapPolicy
+
+        from portnet.schedules import RECONCILIATION_SCHEDULE_ID
+
+        client = await self.connect()
+        handle = client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID)
+        await asyncio.wait_for(handle.trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL), 10)
 
     async def _temporal_up(self) -> bool:
         await self.connect()

@@ -9,7 +9,9 @@ Figures (``payments, captured, succeeded, lost, uncaptured_settled, double, stuc
 ``lost`` the attempt is over, the bank took the money, the invoice is not paid and no unapplied
 money records it (an attempt not over yet whose money the bank took is ``stuck``: not lost yet);
 ``uncaptured_settled`` the invoice is paid (or the API says succeeded) and the bank took nothing;
-``double`` the bank took the money more than once for one invoice; ``stuck`` the API has no final
+``double`` the bank took the money more than once for one invoice, or the ledger counts it more
+often than the bank took it (the invoice paid and the same money kept as unapplied, which finance
+could refund); ``stuck`` the API has no final
 status after the settling time, or the attempt is over and still holds its invoice, or the API and
 the ledger disagree. ``unstarted`` counts invoices whose payer never got an attempt.
 """
@@ -105,15 +107,16 @@ def ledger_views(runs: list[PaymentRun]) -> dict[int, dict[str, Any]]:
         unapplied = session.exec(
             select(UnappliedPayment).where(col(UnappliedPayment.payment_id).in_(payment_ids))
         ).all()
-    by_payment: dict[str, int] = {}
+    by_payment: dict[str, list[str]] = {}
     for row in unapplied:
         if row.payment_id:
-            by_payment[row.payment_id] = by_payment.get(row.payment_id, 0) + 1
+            by_payment.setdefault(row.payment_id, []).append(f"{row.transaction_number}: {row.reason}")
     return {
         r.invoice_id: {
             "status": invoices.get(r.invoice_id),
             "held_by": holds.get(r.invoice_id),
-            "unapplied": by_payment.get(r.payment_id or "", 0),
+            "unapplied": len(by_payment.get(r.payment_id or "", [])),
+            "unapplied_why": by_payment.get(r.payment_id or "", []),
         }
         for r in runs
     }
@@ -167,8 +170,10 @@ def judge(
         unapplied_total += book["unapplied"]
         figures["captured"] += view.took > 0
         figures["succeeded"] += status == "succeeded"
+        payer = "; ".join([f"payer: {run.bank_answer or 'nothing paid'}", *run.notes])
         where = (
-            f"{pid} ({run.channel}, invoice {run.invoice_id} {book['status']}, API {status}, {view.detail})"
+            f"{pid} ({run.channel}, invoice {run.invoice_id} {book['status']}, API {status}, {view.detail}; "
+            f"{payer})"
         )
         over = status in FINAL
         if over and view.took > 0 and not invoice_paid and not book["unapplied"]:
@@ -177,9 +182,14 @@ def judge(
         if view.took == 0 and (invoice_paid or status == "succeeded"):
             figures["uncaptured_settled"] += 1
             problems.append(f"uncaptured settled: {where}")
+        # The ledger's count of the money: the settled invoice, and each unapplied row.
+        counted = int(invoice_paid) + book["unapplied"]
         if view.took > 1:
             figures["double"] += 1
             problems.append(f"double: {where}")
+        elif counted > max(view.took, 1):
+            figures["double"] += 1
+            problems.append(f"double in the ledger: {where}; unapplied {book.get('unapplied_why', [])}")
         held = book["held_by"] == pid
         disagree = (status == "succeeded") != invoice_paid and over
         if not over or held and over or disagree:

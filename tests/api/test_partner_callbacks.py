@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from portnet.models import Invoice, PartnerCallback, PaymentChannelData, UnappliedPayment
+from portnet.models import Invoice, PartnerCallback, Payment, PaymentChannelData, UnappliedPayment
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols import fatourati as fatourati
 from portnet.settings import get_settings
-from tests.support.partners import Ledger, Portal, new_attempt
+from tests.support.partners import ClosedWorkflows, Ledger, Portal, new_attempt
 
 
 def reference() -> str:
@@ -183,3 +183,27 @@ def test_raw_callback_is_kept_hashed_without_card_data(client: Portal, db: Sessi
         assert secret not in row.raw_body and secret.decode() not in row.payload
     assert b"oid=" + ledger.payment_id.encode() in row.raw_body
     assert row.raw_sha256 == hashlib.sha256(row.raw_body).hexdigest()
+
+
+def test_redelivery_after_close_of_the_transaction_that_settled_is_no_unapplied_money(
+    client: Portal, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    """Fatourati calls again after the attempt settled on this transaction and its workflow closed:
+    answered ACCEPTED from the ledger, no unapplied money (finance would refund money that paid the
+    invoice). Another transaction on the same reference is still a double payment, kept."""
+    ledger = new_attempt(db, make_invoice(ht="100.00", tva="20.00"), channel="cmi_fatourati")
+    ref, settling = issue_reference(db, ledger), txn()
+    payment = db.get(Payment, ledger.payment_id)
+    assert payment is not None
+    payment.status, payment.partner_transaction_id = "succeeded", settling
+    db.add(payment)
+    db.commit()
+    client.app.state.temporal = ClosedWorkflows()
+    answer = post_fatourati(client, paid_callback(ref, ledger.payment_id, settling))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "ACCEPTED" and body["receiptNumber"] == f"REC-{ledger.payment_id}"
+    assert unapplied(db, settling) == []
+    other = txn()
+    again = post_fatourati(client, paid_callback(ref, ledger.payment_id, other))
+    assert again.json()["status"] == "RECEIVED_UNAPPLIED" and len(unapplied(db, other)) == 1

@@ -260,6 +260,49 @@ PATHS: tuple[RecordedPath, ...] = (
         "the bank refuses the contract: the invoices are given back at once",
     ),
     _payment("payment_paydirect_cancelled_by_payer", "cancelled", ("cancel",), "the payer cancels"),
+    # --- the closing rule on the cash, Fatourati and PayDirect channels, e-mail and notices together -
+    _payment(
+        "payment_paydirect_right_code_closing_rule",
+        "succeeded",
+        ("sms_code",),
+        "closing rule: the right code, the bank's verification behind the partner lock, then settled",
+    ),
+    _payment(
+        "payment_paydirect_cancelled_closing_rule",
+        "cancelled",
+        ("cancel",),
+        "closing rule: the payer cancels; the closing flag is set before the release",
+    ),
+    _payment(
+        "payment_cash_code_paid_closing_rule",
+        "succeeded",
+        ("amanpay_result",),
+        "closing rule: the code paid at Tashilat, settled",
+    ),
+    _payment(
+        "payment_cash_code_paid_late_closing_rule",
+        "expired",
+        ("amanpay_result",),
+        "closing rule: paid at the counter while the expired code is cancelled: refused, unapplied money",
+    ),
+    _payment(
+        "payment_fatourati_paid_closing_rule",
+        "succeeded",
+        ("fatourati_result",),
+        "closing rule: paid at a bank, settled",
+    ),
+    _payment(
+        "payment_fatourati_paid_late_closing_rule",
+        "expired",
+        ("fatourati_result",),
+        "closing rule: a payment callback while the expired token is cancelled: unapplied",
+    ),
+    _payment(
+        "payment_card_mail_and_notices_together",
+        "succeeded",
+        ("cmi_result", "emitter_acknowledged"),
+        "mail-and-notices-together: the e-mail and ANP's notice side by side, paid_at the settlement's",
+    ),
     # --- finance applies unapplied money ---------------------------------------------------------
     RecordedPath(
         "unapplied_applied",
@@ -334,6 +377,10 @@ DEV_SERVER_PATHS: tuple[str, ...] = (
     "payment_amanty_refused_then_cancelled",
     "payment_paydirect_right_code",
     "payment_paydirect_contract_refused",
+    "payment_paydirect_right_code_closing_rule",
+    "payment_cash_code_paid_closing_rule",
+    "payment_fatourati_paid_closing_rule",
+    "payment_card_mail_and_notices_together",
     "unapplied_applied",
     "unapplied_applied_emitter_acknowledged",
     "unapplied_refused_invoice_held",

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from sqlmodel import Session
+from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.models import Invoice, Payment, PaymentInvoice
 from portnet.settings import get_settings
@@ -40,6 +41,26 @@ class RecordingTemporal:
 
             async def signal(self, signal: Any, arg: Any) -> None:
                 fake.calls.append((workflow_id, signal.__name__))
+
+        return Handle()
+
+
+class ClosedWorkflows:
+    """Stands for Temporal once the attempt's run has closed: every Update and Signal is NOT_FOUND."""
+
+    async def get(self) -> ClosedWorkflows:
+        return self
+
+    def get_workflow_handle(self, workflow_id: str) -> Any:
+        def closed() -> RPCError:
+            return RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
+
+        class Handle:
+            async def execute_update(self, update: Any, arg: Any) -> Any:
+                raise closed()
+
+            async def signal(self, signal: Any, arg: Any) -> None:
+                raise closed()
 
         return Handle()
 

@@ -36,6 +36,7 @@ def test_a_clean_run_passes() -> None:
         (1, "expired", book("unpaid"), "lost"),
         (0, "succeeded", book("paid"), "uncaptured_settled"),
         (2, "succeeded", book("paid"), "double"),
+        (1, "succeeded", book("paid", None, 1), "double"),  # paid and kept unapplied: counted twice
         (1, "awaiting_payer", book("in_payment", "P1"), "stuck"),  # not lost yet: still live
         (0, "expired", book("in_payment", "P1"), "stuck"),
     ],

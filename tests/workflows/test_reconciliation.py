@@ -22,6 +22,7 @@ from temporalio import activity
 from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
+from activities import cmi_card as cmi_card_adapter
 from activities.amanpay import AmanpayOrder, AmanpayOrderInput
 from activities.cmi_card import AUTHORISED
 from portnet.db import get_engine
@@ -56,6 +57,7 @@ from tests.support.workers import (
     wait_status,
     worker_with_fakes,
 )
+from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationReport, ReconciliationWorkflow
 
 NOWHERE = "http://127.0.0.1:9/callback"  # a closed port: the partner's callback never reaches us
@@ -477,3 +479,78 @@ async def test_a_live_attempt_whose_notice_never_came_settles_on_the_partners_wo
         result = await handle.result()
     assert result.status == "succeeded"
     assert db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == inp.payment_id)).all() == []
+
+
+async def test_a_live_card_attempt_whose_callback_never_came_captures_on_cmis_word(
+    dev_env: WorkflowEnvironment, sandbox_server: str, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """PSync for cards: CMI approved the card but its callback never reached us (dropped), so CMI
+    holds an authorisation only. Once the attempt has waited a while, reconciliation reads the order
+    history and hands the approval to the attempt, which captures it through CMI's API, then settles."""
+    settings = get_settings()
+    invoice = make_invoice(ht="3000.00", tva="600.00")
+    inp = payment_input(invoice.company_id, [invoice.id or 0])
+    fakes = PartnerFakes()
+    async with worker_with_fakes(dev_env.client, fakes.silent_emitters()) as queue:
+        handle = await start(dev_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        async with httpx.AsyncClient(base_url=f"{sandbox_server}/sandbox", timeout=60) as bank:
+            await open_session(bank, settings, inp.payment_id, CallbackURL=NOWHERE)
+            paid = (await bank.post("/cmi/card-payments", json=card(inp.payment_id))).json()
+        assert paid["result"] == "approved" and not paid["captured"]
+        before = await reconcile(dev_env.client, queue)  # waiting less than 2 minutes: not asked yet
+        assert not [o for o in before.outcomes if o.endswith("delivered")]
+        assert (await handle.query(PaymentWorkflow.state)).status == "awaiting_payer"  # type: ignore[union-attr]
+        db.execute(
+            update(InvoiceHold)
+            .where(col(InvoiceHold.payment_id) == inp.payment_id)
+            .values(created_at=utcnow() - timedelta(minutes=5))
+        )
+        db.commit()
+        report = await reconcile(dev_env.client, queue)
+        assert "expired_attempt:delivered" in report.outcomes
+        result = await handle.result()
+    assert result.status == "succeeded" and result.transaction_id == paid["trans_id"]
+    history = await cmi_card_adapter.order_history(inp.payment_id)
+    assert history.state_of(paid["trans_id"]) == cmi_api.CAPTURED
+    db.expire_all()
+    assert db.get(Invoice, invoice.id).status in ("payment_confirmed", "awaiting_partner", "paid")  # type: ignore[union-attr]
+    assert db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == inp.payment_id)).all() == []
+
+
+async def test_stuck_emitter_acknowledgement_of_a_closed_payment_marks_its_invoice_paid(
+    dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """An emitter's acknowledgement kept while Temporal was down, its payment's workflow closed since:
+    the reconciliation applies it through the ledger (the invoice is paid), as the route would."""
+    invoice = make_invoice()
+    payment = closed_attempt(db, invoice, "cmi_card", status="succeeded")
+    invoice.status = "awaiting_partner"
+    db.add(invoice)
+    db.commit()
+    emitter = "6110DOO116"  # the test invoices' emitter
+    body = {
+        "notice_id": f"{payment.id}-{emitter}",
+        "emitter_code": emitter,
+        "emitter_ack_id": f"{emitter}-ACK-0A1B2C3D4E5F",
+        "acknowledged_at": datetime.now(UTC).isoformat(),
+    }
+    row = PartnerCallback(
+        partner="emitter",
+        payment_id=payment.id,
+        dedupe_key=f"emitter:{payment.id}-{emitter}",
+        verdict="temporal_unavailable",
+        payload="{}",
+        raw_body=json.dumps(body).encode(),
+        received_at=utcnow() - timedelta(minutes=10),
+    )
+    db.add(row)
+    db.commit()
+    db.refresh(row)
+    async with running_worker(dev_env.client) as queue:
+        report = await reconcile(dev_env.client, queue)
+    assert "stuck_callback:delivered" in report.outcomes
+    db.expire_all()
+    assert db.get(Invoice, invoice.id).status == "paid"  # type: ignore[union-attr]
+    stored = db.get(PartnerCallback, row.id)
+    assert stored is not None and stored.verdict == "accepted_late"

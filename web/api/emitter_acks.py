@@ -2,7 +2,8 @@
 
 Kept and judged through the callback inbox (web/callback_inbox.py) like a channel's callback: every
 field against its rule (portnet/protocols/emitter.py), then the signature, then our state; a genuine
-acknowledgement is signalled to the payment's workflow, which then marks the invoices paid.
+acknowledgement is signalled to the payment's workflow, which then marks the invoices paid; once
+that workflow is over (an acknowledgement after its wait), the ledger marks them paid itself.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.emitters import apply_late_acknowledgement
 from portnet.protocols import emitter as emitter_protocol
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import get_settings
@@ -92,6 +95,13 @@ async def emitter_ack(request: Request) -> JSONResponse:
         )
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
+            # The workflow is over (its wait for acknowledgements ended): the ledger applies it.
+            applied = await run_in_threadpool(
+                apply_late_acknowledgement, ack.payment_id, ack.emitter_code, ack.emitter_ack_id
+            )
+            if applied:
+                await judge(callback_id, "accepted_late", "200", dedupe)
+                return JSONResponse({"status": "acknowledged"})
             await judge(callback_id, "late", "200", dedupe)
             return JSONResponse({"status": "late"})
         await judge(callback_id, "temporal_unavailable", "503", dedupe)

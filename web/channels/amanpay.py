@@ -245,6 +245,10 @@ async def amanpay_callback(request: Request) -> JSONResponse:
         accepted, reason = False, "attempt is over"
     if accepted:
         return await answer("accepted", 200, {"status": "accepted"}, dedupe)
+    settling = f"amanpay:{notice.transaction_id}"
+    if notice.status == "paid" and await run_in_threadpool(unapplied.settled_by, payment.id, settling):
+        # A redelivery after the attempt closed, of the payment it settled on: the ledger answers.
+        return await answer("replay", 200, {"status": "accepted"}, dedupe)
     if notice.status == "paid":
         log.info("amanpay paid notice for %s not taken by the workflow: %s", payment.id, reason)
         await run_in_threadpool(

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.receipts import receipt_number
 from portnet import unapplied
 from portnet.db import get_engine
 from portnet.models import Company, Payment, PaymentChannelData
@@ -36,6 +37,7 @@ from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import Settings, get_settings
 from portnet.statuses import Channel, PaymentStatus
+from portnet.unapplied import settled_by
 from web.callback_inbox import CallbackInFlight, as_payload, claimed, judge, read_capped, record
 from web.channels.base import Choice, StatusPart, WebChannel, remaining_text, sandbox_pages
 from workflows.payment import PaymentWorkflow
@@ -320,6 +322,9 @@ async def fatourati_callback(request: Request) -> JSONResponse:
         return await refuse("amount_mismatch", dedupe)
     if not genuine.paid:
         return await done("late", "RECORDED", None, dedupe)
+    if await run_in_threadpool(settled_by, payment.id, genuine.transaction_number):
+        # A redelivery after the attempt closed, of the transaction it settled on: the ledger answers.
+        return await done("replay", "ACCEPTED", receipt_number(payment.id), dedupe)
     reason = {
         PaymentStatus.SUCCEEDED.value: "Référence déjà payée (paiement en double)",
     }.get(payment.status, "Paiement reçu après l'échéance de la référence")

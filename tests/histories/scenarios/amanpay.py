@@ -147,4 +147,7 @@ SCENARIOS: dict[str, Scenario] = {
     "payment_amanty_refused_then_paid": amanty_refused_then_paid,
     "payment_amanty_refused_then_cancelled": amanty_refused_then_cancelled,
     "payment_amanty_expired": amanty_expired,
+    # Recorded again once the closing rule was in (the first ones predate it).
+    "payment_cash_code_paid_closing_rule": cash_code_paid,
+    "payment_cash_code_paid_late_closing_rule": cash_code_paid_late,
 }

@@ -206,4 +206,6 @@ SCENARIOS: dict[str, Scenario] = {
     "payment_card_not_captured": _approved_while_cmi_holds(NOTHING, 110, "26333NONE00963"),
     "payment_card_approval_during_release": approval_during_release,
     "payment_card_operator_cancel_during_settlement": operator_cancel_during_settlement,
+    # Recorded again once the e-mail and the notices went out side by side (the first one predates it).
+    "payment_card_mail_and_notices_together": emitter_acknowledged,
 }

@@ -117,4 +117,7 @@ SCENARIOS: dict[str, Scenario] = {
     "payment_fatourati_paid_late": paid_late,
     "payment_fatourati_cancelled_by_payer": cancelled_by_payer,
     "payment_fatourati_reference_unavailable": reference_unavailable,
+    # Recorded again once the closing rule was in (the first ones predate it).
+    "payment_fatourati_paid_closing_rule": paid,
+    "payment_fatourati_paid_late_closing_rule": paid_late,
 }

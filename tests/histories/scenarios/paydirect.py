@@ -143,4 +143,7 @@ SCENARIOS: dict[str, Scenario] = {
     "payment_paydirect_code_expired_resent": code_expired_resent,
     "payment_paydirect_contract_refused": contract_refused,
     "payment_paydirect_cancelled_by_payer": cancelled_by_payer,
+    # Recorded again once the closing rule was in (the first ones predate it).
+    "payment_paydirect_right_code_closing_rule": right_code,
+    "payment_paydirect_cancelled_closing_rule": cancelled_by_payer,
 }
