@@ -50,6 +50,8 @@ SANDBOX_DEFAULT = "http://127.0.0.1:8001"
 
 
 def sandbox_partner_urls(partners: str) -> dict[str, str]:
+    """Every partner URL of the settings (CMI and its XML API, Fatourati, Amanpay, PayDirect, SMS...)
+    on this run's sandboxes: derived from the defaults, so a partner URL added later follows."""
     from portnet.settings import Settings
 
     urls: dict[str, str] = {}
