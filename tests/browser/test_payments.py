@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable
 
 import httpx
-import pytest
 from playwright.async_api import Page, expect
 
 from portnet.models import Invoice
@@ -19,7 +18,6 @@ from tests.support.api import CONTRACT, Stack, last_sms_code, sandbox_url
 from tests.support.browser import Scenario, log_in, pay_now_at
 from tests.support.pages import PASSWORD
 
-DESKTOP_ONLY = pytest.mark.parametrize("viewport", ["desktop"], indirect=True)
 PAID = "Télécharger le reçu"  # the status page once the attempt succeeded (and no longer reloads)
 
 
@@ -56,7 +54,6 @@ async def test_card_payment_on_the_cmi_page(scenario: Scenario, make_invoice: Ca
     await scenario.check("card payment confirmed", readme="paiement-reussi")
 
 
-@DESKTOP_ONLY
 async def test_card_with_3d_secure(scenario: Scenario, make_invoice: Callable[..., Invoice]) -> None:
     invoice = make_invoice(ht="500.00", tva="100.00")
     await pay_now_at(scenario, invoice.number, "sataa", PASSWORD)
@@ -71,7 +68,6 @@ async def test_card_with_3d_secure(scenario: Scenario, make_invoice: Callable[..
     await scenario.check("3-D Secure card payment confirmed")
 
 
-@DESKTOP_ONLY
 async def test_fatourati_reference_paid_in_a_bank_channel(
     scenario: Scenario, stack: Stack, make_invoice: Callable[..., Invoice]
 ) -> None:
@@ -113,7 +109,6 @@ async def amanpay_screen(scenario: Scenario, number: str) -> Page:
     return page
 
 
-@DESKTOP_ONLY
 async def test_amanpay_paydirect_bank_then_sms_code(
     scenario: Scenario, stack: Stack, make_invoice: Callable[..., Invoice]
 ) -> None:
@@ -147,7 +142,6 @@ async def test_amanpay_paydirect_bank_then_sms_code(
     await scenario.check("PayDirect payment confirmed")
 
 
-@DESKTOP_ONLY
 async def test_amanpay_cash_code_paid_at_a_tashilat_counter(
     scenario: Scenario, stack: Stack, make_invoice: Callable[..., Invoice]
 ) -> None:
@@ -176,7 +170,6 @@ async def test_amanpay_cash_code_paid_at_a_tashilat_counter(
     await scenario.check("cash payment confirmed")
 
 
-@DESKTOP_ONLY
 async def test_cheque_confirmed_by_finance(scenario: Scenario, make_invoice: Callable[..., Invoice]) -> None:
     invoice = make_invoice(ht="1000.00", tva="200.00", methods="cheque,virement")
     await pay_now_at(scenario, invoice.number, "sataa", PASSWORD)
