@@ -10,11 +10,15 @@ web/attempts.py's.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from typing import Any, TypeVar
 
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -23,7 +27,7 @@ from portnet.money import api_amount, total
 from portnet.queries import invoices_for_user
 from portnet.settings import Settings
 from portnet.statuses import ENABLED_CHANNELS, PAYABLE_STATUSES, Channel, InvoiceStatus, PaymentStatus, Role
-from web.attempts import UNAVAILABLE, PaymentRefused, new_payment_id, read_view, workflow_id_of
+from web.attempts import UNAVAILABLE, PaymentRefused, forget_view, new_payment_id, read_view, workflow_id_of
 from web.channels import web_channel
 from web.channels.base import ChannelRefused
 from web.deps import company_scope
@@ -34,6 +38,7 @@ from workflows.types import PayerInfo, PaymentInput, PaymentView
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_INVOICES = 50
+T = TypeVar("T")
 
 
 def _payer(user: User, company: Company, payer: dict[str, str] | None) -> PayerInfo:
@@ -46,6 +51,18 @@ def _payer(user: User, company: Company, payer: dict[str, str] | None) -> PayerI
     if phone and not re.fullmatch(r"\+?[0-9 .-]{8,20}", phone):
         raise PaymentRefused(422, "Numéro de téléphone invalide.", "invalid_payer")
     return PayerInfo(name=name, email=email, phone=phone)
+
+
+@dataclass
+class _Start:
+    """What the ledger said about a start: the attempt to join, or the workflow to start."""
+
+    joined: Payment | None = None
+    inp: PaymentInput | None = None
+    attributes: TypedSearchAttributes | None = None
+    summary: str | None = None  # the Web UI's static summary and details of the attempt
+    details: str | None = None
+    payment_id: str = ""
 
 
 async def start_payment(
@@ -65,16 +82,82 @@ async def start_payment(
     ``idempotent``: ``payment_id`` was kept under the client's Idempotency-Key before this call, and
     an earlier call with it may have reached Temporal (its answer lost in an outage): join that
     attempt, whether it is still running or already over, instead of refusing a second start.
+
+    The ledger's checks run in a worker thread and give the connection back before Temporal is
+    awaited: the event loop never waits on the database, and a request never holds the pool while
+    Temporal answers.
     """
+    start = await run_in_threadpool(
+        _then_closed,
+        db,
+        _start_of,
+        settings,
+        user,
+        invoice_ids,
+        channel,
+        payer,
+        declaration,
+        payment_id,
+        idempotent,
+    )
+    if start.joined is not None:
+        # The first call's attempt exists (its invoices are held by it): answer with it.
+        return _refused_or(await read_view(client, start.joined, db))
+    assert start.inp is not None
+    operation = WithStartWorkflowOperation(  # on the event loop: it holds a future of it
+        PaymentWorkflow.run,
+        start.inp,
+        id=workflow_id_of(start.payment_id),
+        task_queue=settings.temporal_task_queue,
+        # An idempotent retry joins the attempt its first call started; any other start is new.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+        if idempotent
+        else WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=start.attributes,
+        static_summary=start.summary,
+        static_details=start.details,
+    )
+    try:
+        view = await client.execute_update_with_start_workflow(
+            PaymentWorkflow.ready, start_workflow_operation=operation
+        )
+    except WorkflowAlreadyStartedError:
+        if not idempotent:
+            raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict") from None
+        # The first call's attempt is already over: the ledger tells how it ended.
+        ended = await run_in_threadpool(_then_closed, db, Session.get, Payment, start.payment_id)
+        if ended is None:
+            raise PaymentRefused(503, UNAVAILABLE, "unavailable") from None
+        view = await read_view(client, ended, db)
+    return _refused_or(view)
+
+
+def _then_closed(db: Session, work: Callable[..., T], *args: Any) -> T:
+    """``work(db, *args)`` in a worker thread's call, the session closed after it."""
+    try:
+        return work(db, *args)
+    finally:
+        db.close()
+
+
+def _start_of(
+    db: Session,
+    settings: Settings,
+    user: User,
+    invoice_ids: list[int],
+    channel: str,
+    payer: dict[str, str] | None,
+    declaration: dict[str, str] | None,
+    payment_id: str | None,
+    idempotent: bool,
+) -> _Start:
     if user.role != Role.CLIENT.value or user.company_id is None:
         raise PaymentRefused(403, "Seul un client peut régler ses factures.", "forbidden")
     if idempotent and payment_id is not None:
         started = db.get(Payment, payment_id)
         if started is not None and started.company_id == user.company_id:
-            # The first call's attempt exists (its invoices are held by it): answer with it.
-            view = await read_view(client, started, db)
-            db.close()
-            return _refused_or(view)
+            return _Start(joined=started, payment_id=payment_id)
     try:
         chan = Channel(channel)
     except ValueError:
@@ -137,51 +220,25 @@ async def start_payment(
         amanpay=checkout.amanpay,
         amanpay_settings=checkout.amanpay_settings,
     )
-    operation = WithStartWorkflowOperation(
-        PaymentWorkflow.run,
+    attributes = search_attributes(
         inp,
-        id=workflow_id_of(payment_id),
-        task_queue=settings.temporal_task_queue,
-        # An idempotent retry joins the attempt its first call started; any other start is new.
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
-        if idempotent
-        else WorkflowIDConflictPolicy.FAIL,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=search_attributes(
-            inp,
-            company.customs_code,
-            [em.code for _, em, _ in rows],
-            [inv.number for inv, _, _ in rows],
-            api_amount(amount),
-        ),
-        static_summary=details.payment_summary(
-            chan.value, amount, company.name, company.customs_code, [inv.number for inv, _, _ in rows]
-        ),
-        static_details=details.payment_details(
-            payment_id,
-            chan.value,
-            amount,
-            company.name,
-            company.customs_code,
-            [(inv.number, em.code, inv.amount_ttc) for inv, em, _ in rows],
-        ),
+        company.customs_code,
+        [em.code for _, em, _ in rows],
+        [inv.number for inv, _, _ in rows],
+        api_amount(amount),
     )
-    # Give the connection back before waiting on Temporal: a request must not hold the pool meanwhile.
-    db.close()
-    try:
-        view = await client.execute_update_with_start_workflow(
-            PaymentWorkflow.ready, start_workflow_operation=operation
-        )
-    except WorkflowAlreadyStartedError:
-        if not idempotent:
-            raise PaymentRefused(409, "Cette commande a déjà été lancée.", "conflict") from None
-        # The first call's attempt is already over: the ledger tells how it ended.
-        ended = db.get(Payment, payment_id)  # the session opens a connection again, briefly
-        if ended is None:
-            raise PaymentRefused(503, UNAVAILABLE, "unavailable") from None
-        view = await read_view(client, ended, db)
-        db.close()
-    return _refused_or(view)
+    summary = details.payment_summary(
+        chan.value, amount, company.name, company.customs_code, [inv.number for inv, _, _ in rows]
+    )
+    shown = details.payment_details(
+        payment_id,
+        chan.value,
+        amount,
+        company.name,
+        company.customs_code,
+        [(inv.number, em.code, inv.amount_ttc) for inv, em, _ in rows],
+    )
+    return _Start(inp=inp, attributes=attributes, summary=summary, details=shown, payment_id=payment_id)
 
 
 def _refused_or(view: PaymentView) -> PaymentView:
@@ -234,6 +291,7 @@ async def request_cancel(client: Client, payment: Payment, reason: str) -> Payme
         raise PaymentRefused(409, attempt_over_message(view.status), "attempt_over")
     try:
         await handle.signal(PaymentWorkflow.cancel, reason)
+        forget_view(payment.id)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:  # it ended between the query and the signal
             raise PaymentRefused(409, attempt_over_message(payment.status), "attempt_over") from None
