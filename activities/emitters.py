@@ -8,6 +8,7 @@ acknowledgement, which is signed under ``EMITTER_ACK``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,16 +46,24 @@ def sign(body: bytes, key: str) -> str:
     return emitter_protocol.sign(key, emitter_protocol.Message.SETTLEMENT_NOTICE, body)
 
 
+def _notified_invoices(inp: EmitterNoticeInput) -> list[tuple[Invoice, PaymentInvoice]]:
+    with session_scope() as session:
+        return list(
+            session.exec(
+                select(Invoice, PaymentInvoice)
+                .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+                .where(
+                    PaymentInvoice.payment_id == inp.payment_id, col(Invoice.number).in_(inp.invoice_numbers)
+                )
+            ).all()
+        )
+
+
 @activity.defn
 async def send_settlement_notice(inp: EmitterNoticeInput) -> str:
     settings = get_settings()
     nid = notice_id(inp.payment_id, inp.emitter_code)
-    with session_scope() as session:
-        rows = session.exec(
-            select(Invoice, PaymentInvoice)
-            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
-            .where(PaymentInvoice.payment_id == inp.payment_id, col(Invoice.number).in_(inp.invoice_numbers))
-        ).all()
+    rows = await asyncio.to_thread(_notified_invoices, inp)  # the ledger off the event loop
     invoices = [{"number": inv.number, "amount_ttc": f"{link.amount_ttc:.2f}"} for inv, link in rows]
     amount = total(link.amount_ttc for _, link in rows)
     body = json.dumps(

@@ -8,6 +8,7 @@ signature is verified: an answer that fails is not CMI's, and nothing of it is s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,17 +73,9 @@ def _json(response: httpx.Response) -> dict[str, object]:
 @activity.defn
 async def create_token(inp: TokenInput) -> FatouratiToken:
     settings = get_settings()
-    with session_scope() as session:
-        data = session.get(PaymentChannelData, inp.payment_id)
-        if data is not None and data.partner_reference and data.expires_at is not None:
-            return FatouratiToken(data.partner_reference, inp.expires_at)
-        rows = session.exec(
-            select(Invoice, Emitter, PaymentInvoice)
-            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
-            .where(PaymentInvoice.payment_id == inp.payment_id)
-            .order_by(col(Invoice.number))
-        ).all()
+    issued, rows = await asyncio.to_thread(_token_items, inp.payment_id)  # the ledger off the event loop
+    if issued is not None:
+        return FatouratiToken(issued, inp.expires_at)
     fields: dict[str, object] = {
         "amount": proto.amount_text(inp.amount),
         "currency": proto.CURRENCY_MAD,
@@ -123,6 +116,27 @@ async def create_token(inp: TokenInput) -> FatouratiToken:
         raise _unverified("token", str(rejected), retryable=False) from None
     if not proto.verify(answer, proto.TOKEN_RESPONSE, settings.fatourati_api_key):
         raise _unverified("token", "bad signature", retryable=False)
+    await asyncio.to_thread(_keep_reference, inp, reference)
+    return FatouratiToken(reference, inp.expires_at)
+
+
+def _token_items(payment_id: str) -> tuple[str | None, list[tuple[Invoice, Emitter, PaymentInvoice]]]:
+    """The reference already issued for the attempt, or the invoices its token will carry."""
+    with session_scope() as session:
+        data = session.get(PaymentChannelData, payment_id)
+        if data is not None and data.partner_reference and data.expires_at is not None:
+            return data.partner_reference, []
+        rows = session.exec(
+            select(Invoice, Emitter, PaymentInvoice)
+            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+            .where(PaymentInvoice.payment_id == payment_id)
+            .order_by(col(Invoice.number))
+        ).all()
+        return None, list(rows)
+
+
+def _keep_reference(inp: TokenInput, reference: str) -> None:
     with session_scope() as session:
         data = session.get(PaymentChannelData, inp.payment_id) or PaymentChannelData(
             payment_id=inp.payment_id
@@ -135,16 +149,19 @@ async def create_token(inp: TokenInput) -> FatouratiToken:
             payment.status = PaymentStatus.AWAITING_PAYER.value
             payment.updated_at = utcnow()
             session.add(payment)
-    return FatouratiToken(reference, inp.expires_at)
+
+
+def _reference_of(payment_id: str) -> str | None:
+    with session_scope() as session:
+        data = session.get(PaymentChannelData, payment_id)
+        return data.partner_reference if data is not None else None
 
 
 @activity.defn
 async def cancel_token(payment_id: str) -> str:
     """At the deadline: the reference must not take money any more. Returns CMI's status."""
     settings = get_settings()
-    with session_scope() as session:
-        data = session.get(PaymentChannelData, payment_id)
-        reference = data.partner_reference if data is not None else None
+    reference = await asyncio.to_thread(_reference_of, payment_id)
     if not reference:
         return "NOT_FOUND"
     fields = {

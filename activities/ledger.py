@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.late_settlement import keep_unapplied_settlement
-from activities.receipts import receipt_number, store_receipt
+from activities.receipts import receipt_number, render_receipt, store_receipt
 from activities.types import (
     MarkPaidInput,
     ReleaseInput,
@@ -246,6 +246,13 @@ def settle_payment(inp: SettleInput) -> Settlement:
             # another attempt, so nothing is marked paid; the money is kept for finance.
             unapplied_id = keep_unapplied_settlement(payment, inp)
             return Settlement(receipt_document_id=0, receipt_number=f"ENC-{unapplied_id:08d}", applied=False)
+        receipt = session.exec(
+            select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")
+        ).first()
+        # The PDF is laid out before this transaction writes anything: on SQLite a transaction that
+        # has written holds the database's only write lock until it commits, and fpdf2 takes tens of
+        # milliseconds of CPU. The receipt is still stored with the settlement, in one commit.
+        pdf = None if receipt else render_receipt(session, payment, rows, inp, payment.paid_at or paid_at)
         if payment.status != PaymentStatus.SUCCEEDED.value:
             _log_declines(session, payment, invoice_ids, inp, function)
             payment.status = PaymentStatus.SUCCEEDED.value
@@ -295,11 +302,9 @@ def settle_payment(inp: SettleInput) -> Settlement:
             ):
                 awaiting.setdefault(em.code, []).append(inv.number)
 
-        receipt = session.exec(
-            select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")
-        ).first()
         if receipt is None:
-            receipt = store_receipt(session, payment, rows, inp)
+            assert pdf is not None
+            receipt = store_receipt(session, payment, pdf)
         assert receipt.id is not None
         return Settlement(
             receipt_document_id=receipt.id,

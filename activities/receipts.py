@@ -1,14 +1,16 @@
 """The payment receipt: its number, its verification code, and the PDF stored with the settlement.
 
-A module of its own beside the ledger's activities: the settlement writes the receipt in its own
-transaction; the Fatourati channel quotes the number in its answer to CMI. Issuing the receipt
-records its verification code's hash on the payment (portnet/receipt_codes.py), in the same
-transaction as the PDF that prints the code: a receipt that exists can be verified.
+A module of its own beside the ledger's activities: the settlement lays the PDF out before it writes
+anything, then stores it in its own transaction; the Fatourati channel quotes the number in its
+answer to CMI. Issuing the receipt records its verification code's hash on the payment
+(portnet/receipt_codes.py), in the same transaction as the PDF that prints the code: a receipt that
+exists can be verified.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -33,21 +35,25 @@ def issue_receipt_code(payment: Payment, secret_key: str) -> str:
     return code
 
 
-def store_receipt(
-    session: Session, payment: Payment, rows: Sequence[tuple[Invoice, Emitter]], inp: SettleInput
-) -> Document:
+def render_receipt(
+    session: Session,
+    payment: Payment,
+    rows: Sequence[tuple[Invoice, Emitter]],
+    inp: SettleInput,
+    paid_at: datetime,
+) -> bytes:
+    """The receipt's PDF for a settlement at ``paid_at``, laid out before the settlement writes."""
     company = session.get(Company, payment.company_id)
-    assert company is not None and payment.paid_at is not None
+    assert company is not None
     payer = session.get(User, payment.user_id) if payment.user_id is not None else None
     settings = get_settings()
-    code = issue_receipt_code(payment, settings.secret_key)
-    session.add(payment)
-    pdf = documents.render_receipt_pdf(
+    code = receipt_codes.receipt_code(payment.id, settings.secret_key)
+    return documents.render_receipt_pdf(
         documents.ReceiptDocument(
             receipt_number=receipt_number(payment.id),
             payment_id=payment.id,
             channel_label=Channel(payment.channel).label,
-            paid_at=to_local(payment.paid_at),
+            paid_at=to_local(paid_at),
             client=documents.ClientInfo(company.name, company.customs_code, company.ice, company.address),
             invoices=[documents.PaidInvoiceItem(inv.number, em.name, inv.amount_ttc) for inv, em in rows],
             total_paid=payment.amount,
@@ -63,6 +69,13 @@ def store_receipt(
             verification_page=receipt_codes.verification_page(settings.public_base_url),
         )
     )
+
+
+def store_receipt(session: Session, payment: Payment, pdf: bytes) -> Document:
+    """The rendered receipt, with its code's hash on the payment, in the settlement's transaction."""
+    assert payment.paid_at is not None
+    issue_receipt_code(payment, get_settings().secret_key)
+    session.add(payment)
     doc = Document(
         payment_id=payment.id,
         kind="receipt",

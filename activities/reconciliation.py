@@ -345,7 +345,9 @@ async def reconcile_attempt(check: AttemptCheck) -> list[str]:
             pass  # the payment that settled this attempt (read again: it may have settled meanwhile)
         else:
             reason = (
-                "Paiement constaté par la réconciliation chez le partenaire après la clôture de la "
+                f"{unapplied.amount_differs(payment.amount, paid.amount)} (constaté par la réconciliation)"
+                if paid.amount != payment.amount
+                else "Paiement constaté par la réconciliation chez le partenaire après la clôture de la "
                 f"tentative ({payment.status})"
             )
             kept = await asyncio.to_thread(

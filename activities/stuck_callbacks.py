@@ -6,7 +6,8 @@ portal died mid-way) or ``temporal_unavailable`` (Temporal was down) and never t
 redelivery is read again here from its raw body, field by field (and its signature when the body
 carries it: Fatourati, CMI), then given to the attempt's workflow as the route would have: the same
 Update, the same verdict and answer written on the row, so that a later redelivery gets that answer.
-A paying call the attempt no longer takes (closed, expired) becomes unapplied money with the reason.
+A paying call the attempt no longer takes (closed, expired) or whose amount is not the attempt's
+becomes unapplied money with the reason.
 A CMI card callback goes to its live workflow, which confirms the capture with CMI before settling
 (ORDERHISTORY, PostAuth); for a closed card attempt the money question is CMI's order history, asked
 by the attempt's own check (activities/reconciliation.py): the call itself is recorded ``late``.
@@ -37,12 +38,11 @@ from portnet.protocols import emitter as emitter_protocol
 from portnet.protocols import fatourati as fatourati_protocol
 from portnet.protocols.fields import MessageRejected, strict_form, strict_json_object
 from portnet.settings import get_settings
+from portnet.statuses import PaymentStatus
 
 STUCK_VERDICTS = ("processing", "temporal_unavailable")
 # What a stuck call became: (verdict, answer, finding outcome, amount, unapplied money id).
 Judged = tuple[str, str, str, Decimal | None, int | None]
-# The Fatourati route's fixed answer to a wrong amount (web/api/fatourati_callbacks.py).
-FATOURATI_AMOUNT_MISMATCH = {"status": "REJECTED", "error": "amount_mismatch"}
 
 
 @dataclass
@@ -88,6 +88,18 @@ async def _update(workflow_id: str, name: str, arg: dict[str, Any]) -> Any:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise _Closed from None
         raise
+
+
+async def _release_early(payment: Payment) -> None:
+    """As the routes do (web/callback_inbox.release_early): money of another amount was kept for
+    finance, the live attempt gives its invoices back; if it does not hear, its deadline does."""
+    if PaymentStatus(payment.status).is_final:
+        return
+    handle = activity.client().get_workflow_handle(payment.workflow_id)
+    try:
+        await handle.signal("cancel", unapplied_money.OTHER_AMOUNT_RELEASE)
+    except RPCError as err:
+        activity.logger.info("attempt %s not told to release early: %s", payment.id, err.status)
 
 
 async def _keep(row: PartnerCallback, payment: Payment | None, **money: Any) -> int:
@@ -137,14 +149,18 @@ async def _fatourati(
         if not callback.paid:
             return "unknown_order", answer("RECORDED", None), "recorded", None, None
         return await unapplied("Référence Fatourati inconnue pour cette commande (notification réconciliée)")
+
+    async def another_amount(attempt: Payment) -> Judged:
+        """CMI collected another amount than the reference's: finance's money, as the route keeps it."""
+        if not callback.paid:
+            return "declined", answer("RECORDED", None), "recorded", None, None
+        reason = unapplied_money.amount_differs(attempt.amount, callback.total_amount)
+        judged = await unapplied(f"{reason} (notification réconciliée)")
+        await _release_early(attempt)
+        return judged
+
     if callback.total_amount != payment.amount:
-        return (
-            "amount_mismatch",
-            json.dumps(FATOURATI_AMOUNT_MISMATCH),
-            "recorded",
-            callback.total_amount,
-            None,
-        )
+        return await another_amount(payment)
     result = {
         "callback_id": row.id,
         "transaction_number": callback.transaction_number,
@@ -170,13 +186,7 @@ async def _fatourati(
     if outcome == "refused":
         return "declined", answer("RECORDED", None), "delivered", callback.total_amount, None
     if outcome == "amount_mismatch":
-        return (
-            "amount_mismatch",
-            json.dumps(FATOURATI_AMOUNT_MISMATCH),
-            "recorded",
-            callback.total_amount,
-            None,
-        )
+        return await another_amount(payment)
     if not callback.paid:
         return "late", answer("RECORDED", None), "recorded", None, None
     if await asyncio.to_thread(unapplied_money.settled_by, payment.id, callback.transaction_number):
@@ -211,8 +221,13 @@ async def _amanpay(row: PartnerCallback, payment: Payment | None) -> Judged:
         if notice.status != "paid":
             return "unknown_order", "404", "recorded", None, None
         return await unapplied("Paiement notifié pour une commande inconnue (notification réconciliée)")
-    if notice.amount != payment.amount:
-        return "amount_mismatch", "422", "recorded", notice.amount, None
+    if notice.amount != payment.amount:  # Amanpay collected another amount: finance's money
+        if notice.status != "paid":
+            return "declined", "200", "recorded", None, None
+        reason = unapplied_money.amount_differs(payment.amount, notice.amount)
+        judged = await unapplied(f"{reason} (notification réconciliée)")
+        await _release_early(payment)
+        return judged
     arg = {
         "callback_id": row.id,
         "event_id": notice.event_id,

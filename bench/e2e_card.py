@@ -124,6 +124,12 @@ def report(outcomes: list[Outcome], ratio: float, closed_ratio: float | None, po
         others = o.cpu_seconds.get(MACHINE, float("nan")) - total_cpu - partners
         lines.append("")
         lines.append(f"- {o.scenario}: p50 phases: {phases}")
+        if any("card_and_callback" in s.phases for s in o.samples):
+            lines.append(
+                f"- {o.scenario}: card + CMI callback answered (what CMI waits for): "
+                f"p95 {o.phase_ms('card_and_callback', 95):.0f} ms, "
+                f"p99 {o.phase_ms('card_and_callback', 99):.0f} ms"
+            )
         lines.append(
             f"- {o.scenario}: CPU seconds: {cpu} (total {total_cpu:.1f} s over {o.seconds:.1f} s wall = "
             f"{total_cpu / o.seconds:.2f} cores; "

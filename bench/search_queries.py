@@ -19,6 +19,8 @@ from bench._common import percentile, say
 DEMO_PASSWORD = "Portnet2026!"  # noqa: S105 - the documented password of the seeded demo accounts
 CLIENT = "sataa"  # the client whose searches are measured
 SEARCHES = ("by number", "by status + date range", "by emitter", "unfiltered first page")
+API_PATH = "/api/v1/invoices"
+PAGE_PATH = "/factures"  # the portal's "Gestion des factures" list, same query string
 # The emitters a client picks in the look-up (by code), and the statuses a client filters on.
 EMITTER_CODES = ("611AGEN001", "611MARS001", "6110DOO116", "611BVER001", "611TUVR001")
 STATUSES = ("unpaid", "paid")
@@ -163,27 +165,29 @@ async def run_searches(repeat: int, company_id: int, rng: random.Random) -> list
         ) as http:
             login = await http.post("/api/v1/session", json={"username": CLIENT, "password": DEMO_PASSWORD})
             login.raise_for_status()
-            for search in SEARCHES:
+            # The API, then the portal's invoice list (the same search, rendered as HTML).
+            for search, path in [(s, API_PATH) for s in SEARCHES] + [(s, PAGE_PATH) for s in SEARCHES]:
+                name = search if path == API_PATH else f"{search}, list page"
                 example = params_for(search, rng, numbers)
                 capture.statements, capture.on = [], True
-                first = await http.get("/api/v1/invoices", params=example)
+                first = await http.get(path, params=example)
                 capture.on = False
                 first.raise_for_status()
                 statements = capture.statements
                 for _ in range(WARMUP_REQUESTS):
-                    (
-                        await http.get("/api/v1/invoices", params=params_for(search, rng, numbers))
-                    ).raise_for_status()
+                    (await http.get(path, params=params_for(search, rng, numbers))).raise_for_status()
                 latencies, totals = [], []
                 for _ in range(repeat):
                     params = params_for(search, rng, numbers)
                     t = time.perf_counter()
-                    response = await http.get("/api/v1/invoices", params=params)
+                    response = await http.get(path, params=params)
                     latencies.append(time.perf_counter() - t)
                     response.raise_for_status()
-                    totals.append(int(response.json()["total"]))
+                    if path == API_PATH:
+                        totals.append(int(response.json()["total"]))
                 for statement in statements:
                     explain(engine, statement)
+                search = name
                 result = SearchResult(search, latencies, totals, example, statements)
                 say(
                     f"{search}: p50 {percentile(latencies, 50) * 1000:.1f} ms, "

@@ -46,6 +46,22 @@ class Stack:
     children: list[Child]
 
 
+SANDBOX_DEFAULT = "http://127.0.0.1:8001"
+
+
+def sandbox_partner_urls(partners: str) -> dict[str, str]:
+    """Every partner URL of the settings (CMI and its XML API, Fatourati, Amanpay, PayDirect, SMS...)
+    on this run's sandboxes: derived from the defaults, so a partner URL added later follows."""
+    from portnet.settings import Settings
+
+    urls: dict[str, str] = {}
+    for name, info in Settings.model_fields.items():
+        value = info.default
+        if isinstance(value, str) and value.startswith(SANDBOX_DEFAULT + "/"):
+            urls[name.upper()] = partners + value[len(SANDBOX_DEFAULT) :]
+    return urls
+
+
 def stack_env(
     tmp: Path, temporal_port: int, ui_port: int, web_port: int, smtp_port: int, sandbox_port: int
 ) -> dict[str, str]:
@@ -60,8 +76,9 @@ def stack_env(
         "PUBLIC_BASE_URL": base,
         "SANDBOX_BASE_URL": partners,
         "SANDBOX_DATABASE_URL": f"sqlite:///{tmp / 'sandbox.db'}",
-        "CMI_GATEWAY_URL": f"{partners}/sandbox/cmi/fim/est3Dgate",
-        "EMITTER_NOTIFY_URL": f"{partners}/sandbox/emitters",
+        # Every partner URL (CMI's page and XML API, emitters, Fatourati, Amanpay...) on this run's
+        # sandboxes, derived from the defaults so that a partner URL added later follows.
+        **sandbox_partner_urls(partners),
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
         "SANDBOX_SMTP_PORT": str(smtp_port),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from portnet.settings import get_settings
+from portnet.settings import Settings, get_settings
 
 
 def normalize_url(url: str) -> str:
@@ -23,15 +23,33 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def _pool_options(settings: Settings | None) -> dict[str, Any]:
+    settings = settings or get_settings()
+    return {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "pool_timeout": settings.database_pool_timeout_seconds,
+    }
+
+
+def make_engine(url: str, settings: Settings | None = None) -> Engine:
+    """The engine for ``url``, its pool sized from the settings (DATABASE_POOL_SIZE...)."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
+            # One in-memory database per connection: SQLAlchemy's own pool for it, not ours.
+            return sa.create_engine(url, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=sa.pool.QueuePool,
+            **_pool_options(settings),
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # The worker and the web app write the same file: WAL lets readers run beside a writer,
-            # busy_timeout makes a writer wait instead of failing.
+            # The worker and the web app write the same file: WAL lets readers run beside a writer
+            # (one writer at a time), busy_timeout makes a writer wait instead of failing.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -40,7 +58,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sa.create_engine(url, pool_pre_ping=True, **_pool_options(settings))
 
 
 @lru_cache(maxsize=4)

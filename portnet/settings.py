@@ -27,6 +27,14 @@ class Settings(BaseSettings):
 
     # Ledger database: SQLite file by default, PostgreSQL at scale.
     database_url: str = f"sqlite:///{VAR / 'portnet.db'}"
+    # Connections one process keeps (pool size) and may open on top under load (overflow); a request
+    # or an activity that finds them all taken waits this long, then fails. Size them for the
+    # process's concurrency: the portal's thread pool (40 threads) and the worker's activity threads
+    # (32). For PostgreSQL, every replica's size + overflow must fit in the server's max_connections
+    # (docker-compose.yml sets them per service).
+    database_pool_size: PositiveInt = 10
+    database_max_overflow: int = 40
+    database_pool_timeout_seconds: PositiveInt = 10
 
     # Temporal.
     temporal_address: str = "127.0.0.1:7233"

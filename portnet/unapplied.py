@@ -1,10 +1,11 @@
 """Unapplied money: the one writer of ``unapplied_payment``.
 
 Money a partner reports that no invoice took (paid after the deadline, paid twice, a reference or an
-order we cannot place) is kept here, never dropped and never applied silently. Every row records
-the channel it came through, so that applying it later records a payment on that channel (Amanpay
-money stays Amanpay money). Its life: ``open`` -> ``applying`` (an application holds it, and the
-invoice, like a payment attempt) -> ``applied``; or ``open`` -> ``refund``.
+order we cannot place, an amount other than the attempt's) is kept here, never dropped and never
+applied silently. Every row records the channel it came through, so that applying it later records
+a payment on that channel (Amanpay money stays Amanpay money). Its life: ``open`` -> ``applying``
+(an application holds it, and the invoice, like a payment attempt) -> ``applied``; or ``open`` ->
+``refund``.
 
 The callback routes keep money through ``keep``; applying runs in ``ApplyUnappliedWorkflow``'s
 ledger activities (``claim``, ``mark_applied``); finance's refund decision is ``mark_for_refund``.
@@ -24,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from portnet.db import get_engine
 from portnet.models import Payment, UnappliedPayment, utcnow
+from portnet.money import format_fr
 from portnet.statuses import Channel, PaymentStatus
 
 log = logging.getLogger("portnet.unapplied")
@@ -154,6 +156,16 @@ def settled_by(payment_id: str | None, transaction_number: str) -> bool:
             and payment.status == PaymentStatus.SUCCEEDED.value
             and payment.partner_transaction_id in (transaction_number, transaction_number.rpartition(":")[2])
         )
+
+
+# Why an attempt gives its invoices back early once money of another amount was kept for finance.
+OTHER_AMOUNT_RELEASE = "Montant payé différent de la demande : encaissement transmis à la finance"
+
+
+def amount_differs(expected: Decimal, received: Decimal) -> str:
+    """The reason kept for a partner's "paid" whose amount is not the attempt's: the partner collected
+    that money, so it is finance's to apply or refund; the attempt never settles on it."""
+    return f"Montant différent de la demande : attendu {format_fr(expected)}, reçu {format_fr(received)}"
 
 
 def channel_of(row: UnappliedPayment) -> Channel:

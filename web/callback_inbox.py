@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,12 +38,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
+from temporalio.service import RPCError
 
 from portnet import metrics
 from portnet.db import get_engine
 from portnet.i18n import N_
 from portnet.models import PartnerCallback, Payment, utcnow
 from portnet.protocols.fields import PAYMENT_ID
+from portnet.statuses import PaymentStatus
+from workflows.payment import PaymentWorkflow
+
+log = logging.getLogger("portnet.callbacks")
 
 BODY_CAP = 16 * 1024
 # Fields that identify the payer's card or secrets and are never kept, even if a partner sent them.
@@ -193,7 +199,9 @@ IN_FLIGHT_POLL_SECONDS = 0.1
 # A "processing" row older than this was left by a process that died mid-way: the event is free again.
 STALE_PROCESSING = timedelta(minutes=2)
 # Verdicts that are not an answer to the partner: the event may be taken over by its next delivery.
-RETRYABLE = frozenset({"temporal_unavailable", "in_flight"})
+# ``amount_mismatch`` is the 422 a genuine Fatourati payment of another amount got before such money
+# became unapplied money: its redelivery is judged again, so that the money is kept.
+RETRYABLE = frozenset({"temporal_unavailable", "in_flight", "amount_mismatch"})
 
 
 class CallbackInFlight(Exception):
@@ -307,3 +315,18 @@ async def payment_of(payment_id: str) -> Payment | None:
 TOO_LARGE = {"detail": N_("Corps de message trop volumineux.")}
 MALFORMED = {"detail": N_("Message invalide.")}
 BAD_SIGNATURE = {"detail": N_("Signature invalide.")}
+
+
+async def release_early(request: Request, payment: Payment, reason: str) -> None:
+    """Tells a live attempt to give its invoices back (its ``cancel`` signal, which an accepted approval
+    or a closing attempt ignores) once money it can never take was kept for finance. Best effort: if
+    Temporal does not take it, the attempt's own deadline gives them back."""
+    if PaymentStatus(payment.status).is_final:
+        return
+    client = await request.app.state.temporal.get()
+    if client is None:
+        return
+    try:
+        await client.get_workflow_handle(payment.workflow_id).signal(PaymentWorkflow.cancel, reason)
+    except RPCError as err:
+        log.info("attempt %s not told to release early: %s", payment.id, err.status)

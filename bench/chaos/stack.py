@@ -28,20 +28,6 @@ STARTUP_TIMEOUT = 90.0
 PARTS = ("temporal", "sandbox", "worker", "web")
 
 
-def partner_urls(sandbox_base_url: str) -> dict[str, str]:
-    """Every partner URL of the settings (Fatourati, Amanpay, PayDirect, SMS, CMI...) on this run's
-    sandboxes: derived from the defaults, so a partner URL added later follows without a change."""
-    from portnet.settings import Settings
-
-    default = "http://127.0.0.1:8001"
-    urls: dict[str, str] = {}
-    for name, info in Settings.model_fields.items():
-        value = info.default
-        if isinstance(value, str) and value.startswith(default + "/"):
-            urls[name.upper()] = sandbox_base_url.rstrip("/") + value[len(default) :]
-    return urls
-
-
 def reconciliation_env(every: int) -> dict[str, str]:
     """Reconciliation on the run's time scale: a pass every ``every`` seconds; a live attempt whose
     partner's notice or callback never came (a dropped one) is asked about after twice that; a
@@ -80,7 +66,6 @@ class ChaosStack:
     def prepare(cls, tmp: Path, database_url: str | None, reconcile_every: int = 15) -> ChaosStack:
         temporal_port, ui_port, web_port, smtp_port, sandbox_port, http_port, metrics_port = free_ports(7)
         env = stack_env(tmp, temporal_port, ui_port, web_port, smtp_port, sandbox_port)
-        env.update(partner_urls(env["SANDBOX_BASE_URL"]))
         env.update(reconciliation_env(reconcile_every))
         if database_url:
             env["DATABASE_URL"] = database_url

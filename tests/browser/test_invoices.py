@@ -1,5 +1,5 @@
 """Invoices in a browser: the home screen's menus, a search and an invoice opened; a MARSA MAROC
-request followed until its invoices are listed."""
+request followed until its invoices are listed, then one of them paid by card on CMI's page."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import httpx
 from playwright.async_api import expect
 
 from tests.support.api import Stack
-from tests.support.browser import Scenario, log_in
+from tests.support.browser import Scenario, card_on_cmi_page, log_in, until_paid
 from tests.support.pages import PASSWORD
+from tests.support.workers import eventually
 
 
 async def test_search_and_open_an_invoice(scenario: Scenario) -> None:
@@ -33,7 +34,7 @@ async def test_search_and_open_an_invoice(scenario: Scenario) -> None:
     await scenario.check("invoice detail", readme="suivi-facture")
 
 
-async def test_marsa_maroc_request_with_its_progress(scenario: Scenario, stack: Stack) -> None:
+async def test_marsa_maroc_request_progress_and_payment(scenario: Scenario, stack: Stack) -> None:
     page = scenario.page
     await log_in(scenario, "tmta", PASSWORD)
     await page.goto(scenario.base_url + "/factures/demande")
@@ -61,3 +62,24 @@ async def test_marsa_maroc_request_with_its_progress(scenario: Scenario, stack: 
     await expect(page.get_by_role("cell", name="02296945", exact=True)).to_be_visible()
     await expect(page.get_by_role("cell", name=re.compile("TMTA"))).to_have_count(20)
     await scenario.check("request results", readme="marsa-maroc")
+
+    # The first invoice still payable (the session may have paid others), by card on CMI's page.
+    choice = page.locator("input[name=invoice_ids]:not([disabled])").first
+    number = (await choice.get_attribute("aria-label") or "").rsplit(" ", 1)[-1]
+    await choice.check()
+    await page.get_by_role("button", name="Régler Factures").click()
+    await expect(page.get_by_role("heading", name="Régler des factures")).to_be_visible()
+    await expect(page.get_by_text(number).first).to_be_visible()
+    await card_on_cmi_page(scenario, "4000000000000010")
+    await expect(page).to_have_url(re.compile(r"/paiements/PN[0-9A-F]{12}"), timeout=20_000)
+    await until_paid(scenario)
+
+    # MARSA MAROC acknowledges the settlement notice: the invoice reads "Facture payée".
+    row = page.get_by_role("row").filter(has_text=number)
+
+    async def paid() -> bool:
+        await page.reload()
+        return await row.get_by_text("Facture payée").count() == 1
+
+    await eventually(paid, timeout=30, every=0.5)
+    await scenario.check("MARSA MAROC invoice paid")

@@ -2,7 +2,7 @@
 reference paid in a bank channel, Amanpay's screen (PayDirect's bank and SMS code, the cash code at a
 Tashilat counter), and a cheque confirmed by finance. Each through the real portal, worker and
 sandboxes; our pages pass the scenario's checks (phone width, axe), the partners' pages are only
-photographed. The card runs at both widths, the others at desktop width (the suite runs twice in CI).
+photographed. Each runs at desktop width and at 390 px.
 """
 
 from __future__ import annotations
@@ -11,44 +11,18 @@ import re
 from collections.abc import Callable
 
 import httpx
-import pytest
 from playwright.async_api import Page, expect
 
 from portnet.models import Invoice
 from tests.support.api import CONTRACT, Stack, last_sms_code, sandbox_url
-from tests.support.browser import Scenario, log_in, pay_now_at
+from tests.support.browser import Scenario, card_on_cmi_page, log_in, pay_now_at, until_paid
 from tests.support.pages import PASSWORD
-
-DESKTOP_ONLY = pytest.mark.parametrize("viewport", ["desktop"], indirect=True)
-PAID = "Télécharger le reçu"  # the status page once the attempt succeeded (and no longer reloads)
-
-
-async def until_paid(scenario: Scenario) -> None:
-    """The status page reloads itself while the workflow settles; then it offers the receipt."""
-    await expect(scenario.page.get_by_role("link", name=PAID)).to_be_visible(timeout=45_000)
-    await expect(scenario.page.locator(".status-card__status")).to_contain_text("Réussi")
-
-
-async def card_on_cmi_page(scenario: Scenario, pan: str) -> Page:
-    page = scenario.page
-    await page.get_by_role("radio", name="Carte bancaire").check()
-    await expect(page.get_by_role("button", name="Payer avec CMI carte bancaire")).to_be_visible()
-    await scenario.check("confirmation with the platforms", readme="regler-des-factures")
-    await page.get_by_role("button", name="Payer avec CMI carte bancaire").click()
-    # Our redirect page submits CMI's signed form by itself: CMI's hosted page asks for the card.
-    await expect(page.get_by_role("heading", name="Paiement par carte bancaire")).to_be_visible()
-    await scenario.screenshot("CMI hosted card page", readme="cmi-page-carte")
-    await page.get_by_label("Numéro de carte").fill(pan)
-    await page.get_by_label("Date d'expiration (MM/AA)").fill("12/30")
-    await page.get_by_label("Cryptogramme (CVV)").fill("000")
-    await page.get_by_role("button", name="Payer").click()
-    return page
 
 
 async def test_card_payment_on_the_cmi_page(scenario: Scenario, make_invoice: Callable[..., Invoice]) -> None:
     invoice = make_invoice(customs_code="93583", ht="3000.00", tva="600.00", methods="cmi,amanpay,cheque")
     await pay_now_at(scenario, invoice.number, "aska", PASSWORD)
-    page = await card_on_cmi_page(scenario, "4000000000000010")
+    page = await card_on_cmi_page(scenario, "4000000000000010", readme=True)
     # CMI approves and sends the payer back; the status page follows the workflow until it settled.
     await expect(page).to_have_url(re.compile(r"/paiements/PN[0-9A-F]{12}"), timeout=20_000)
     await until_paid(scenario)
@@ -56,7 +30,6 @@ async def test_card_payment_on_the_cmi_page(scenario: Scenario, make_invoice: Ca
     await scenario.check("card payment confirmed", readme="paiement-reussi")
 
 
-@DESKTOP_ONLY
 async def test_card_with_3d_secure(scenario: Scenario, make_invoice: Callable[..., Invoice]) -> None:
     invoice = make_invoice(ht="500.00", tva="100.00")
     await pay_now_at(scenario, invoice.number, "sataa", PASSWORD)
@@ -71,7 +44,6 @@ async def test_card_with_3d_secure(scenario: Scenario, make_invoice: Callable[..
     await scenario.check("3-D Secure card payment confirmed")
 
 
-@DESKTOP_ONLY
 async def test_fatourati_reference_paid_in_a_bank_channel(
     scenario: Scenario, stack: Stack, make_invoice: Callable[..., Invoice]
 ) -> None:
@@ -113,7 +85,6 @@ async def amanpay_screen(scenario: Scenario, number: str) -> Page:
     return page
 
 
-@DESKTOP_ONLY
 async def test_amanpay_paydirect_bank_then_sms_code(
     scenario: Scenario, stack: Stack, make_invoice: Callable[..., Invoice]
 ) -> None:
@@ -147,7 +118,6 @@ async def test_amanpay_paydirect_bank_then_sms_code(
     await scenario.check("PayDirect payment confirmed")
 
 
-@DESKTOP_ONLY
 async def test_amanpay_cash_code_paid_at_a_tashilat_counter(
     scenario: Scenario, stack: Stack, make_invoice: Callable[..., Invoice]
 ) -> None:
@@ -176,7 +146,6 @@ async def test_amanpay_cash_code_paid_at_a_tashilat_counter(
     await scenario.check("cash payment confirmed")
 
 
-@DESKTOP_ONLY
 async def test_cheque_confirmed_by_finance(scenario: Scenario, make_invoice: Callable[..., Invoice]) -> None:
     invoice = make_invoice(ht="1000.00", tva="200.00", methods="cheque,virement")
     await pay_now_at(scenario, invoice.number, "sataa", PASSWORD)

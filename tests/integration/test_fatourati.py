@@ -116,7 +116,7 @@ async def test_two_invoices_paid_with_one_reference_from_a_bank_channel(
     assert any(reference in s for s in subjects) and any("Paiement confirmé" in s for s in subjects)
 
 
-async def test_duplicate_forged_and_wrong_amount_callbacks(
+async def test_duplicate_and_forged_callbacks(
     stack: Stack,
     sataa: httpx.AsyncClient,
     anonymous: httpx.AsyncClient,
@@ -130,15 +130,12 @@ async def test_duplicate_forged_and_wrong_amount_callbacks(
     forged["signature"] = "0" * 64
     response = await anonymous.post("/api/v1/callbacks/fatourati", json=forged)
     assert response.status_code == 401
-    wrong_amount = callback_fields(payment, "FTRWRONG1", amount="1.00")
-    response = await anonymous.post("/api/v1/callbacks/fatourati", json=wrong_amount)
-    assert response.status_code == 422
     assert await status_of(sataa, invoice.id or 0) == "in_payment"
     verdicts = {
         json.loads(c.payload).get("transactionNumber"): c.verdict
         for c in db.exec(select(PartnerCallback).where(PartnerCallback.payment_id == payment["id"])).all()
     }
-    assert verdicts == {"FTRFORGED1": "bad_signature", "FTRWRONG1": "amount_mismatch"}
+    assert verdicts == {"FTRFORGED1": "bad_signature"}
 
     refused = await anonymous.post(
         "/api/v1/callbacks/fatourati", json=callback_fields(payment, "FTRREF1", code="1")
@@ -161,6 +158,38 @@ async def test_duplicate_forged_and_wrong_amount_callbacks(
     db.expire_all()
     rows = db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == payment["id"])).all()
     assert [r.transaction_number for r in rows] == ["FTRDUP2"]
+
+
+async def test_payment_of_another_amount_is_kept_for_finance_and_the_invoices_released(
+    stack: Stack,
+    sataa: httpx.AsyncClient,
+    anonymous: httpx.AsyncClient,
+    make_invoice: Callable[..., Invoice],
+    db: Session,
+) -> None:
+    """CMI collected 1.00 on a reference of the invoice's amount: the money is finance's (unapplied,
+    with the reason), CMI gets its signed acknowledgement, the attempt never settles on it and gives
+    the invoice back at once."""
+    invoice = make_invoice()
+    payment = await start_fatourati(sataa, [invoice.id or 0])
+    other = callback_fields(payment, "FTROTHER1", amount="1.00")
+    response = await anonymous.post("/api/v1/callbacks/fatourati", json=other)
+    assert response.status_code == 200 and response.json()["status"] == "RECEIVED_UNAPPLIED"
+    assert proto.verify(response.json(), proto.CALLBACK_ANSWER, get_settings().fatourati_api_key)
+    done = await until_status(sataa, payment["id"], "cancelled")
+    assert done["transaction_id"] is None
+    assert await status_of(sataa, invoice.id or 0) == "unpaid"
+    again = await anonymous.post("/api/v1/callbacks/fatourati", json=other)
+    assert again.json()["receiptNumber"] == response.json()["receiptNumber"]
+    db.expire_all()
+    [kept] = db.exec(select(UnappliedPayment).where(UnappliedPayment.payment_id == payment["id"])).all()
+    assert (kept.transaction_number, str(kept.amount), kept.status) == ("FTROTHER1", "1.00", "open")
+    assert kept.reason.startswith("Montant différent de la demande : attendu ")
+    verdicts = [
+        c.verdict
+        for c in db.exec(select(PartnerCallback).where(PartnerCallback.payment_id == payment["id"])).all()
+    ]
+    assert sorted(verdicts) == ["replay", "unapplied"]
 
 
 async def test_expired_reference_is_refused_cancelled_and_a_late_callback_kept_unapplied(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from tests.support.workers import eventually
 
@@ -29,6 +29,7 @@ WRITE_README_SCREENSHOTS = os.environ.get("PORTNET_README_SCREENSHOTS") == "1"
 README_PHONE_SCREENS = ("accueil", "regler-des-factures", "cmi-page-carte")
 BLOCKING_IMPACTS = ("serious", "critical")
 PHONE_WIDTH = 390
+PAID = "Télécharger le reçu"  # the status page once the attempt succeeded (and no longer reloads)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class Scenario:
     name: str
     base_url: str
     steps: int = 0
+
+    def __post_init__(self) -> None:
+        """An earlier run's pictures of this scenario at this width go: the folder shows this run."""
+        for stale in SCREENSHOTS.glob(f"{self.name}-{self.viewport.name}-*.png"):
+            stale.unlink()
 
     async def screenshot(self, step: str, readme: str | None = None) -> None:
         """Only the picture (for a page that is about to reload itself).
@@ -136,3 +142,28 @@ async def pay_now_at(scenario: Scenario, number: str, username: str, password: s
     """Logged in as ``username``, on the confirmation screen of invoice ``number``."""
     await log_in(scenario, username, password)
     await settle_from_the_list(scenario, number)
+
+
+async def until_paid(scenario: Scenario) -> None:
+    """The status page reloads itself while the workflow settles; then it offers the receipt."""
+    await expect(scenario.page.get_by_role("link", name=PAID)).to_be_visible(timeout=45_000)
+    await expect(scenario.page.locator(".status-card__status")).to_contain_text("Réussi")
+
+
+async def card_on_cmi_page(scenario: Scenario, pan: str, readme: bool = False) -> Page:
+    """From the confirmation screen: CMI's card, CMI's hosted page, the card typed and "Payer".
+
+    ``readme``: these screens are the README's pictures of the confirmation and CMI's page."""
+    page = scenario.page
+    await page.get_by_role("radio", name="Carte bancaire").check()
+    await expect(page.get_by_role("button", name="Payer avec CMI carte bancaire")).to_be_visible()
+    await scenario.check("confirmation with the platforms", readme="regler-des-factures" if readme else None)
+    await page.get_by_role("button", name="Payer avec CMI carte bancaire").click()
+    # Our redirect page submits CMI's signed form by itself: CMI's hosted page asks for the card.
+    await expect(page.get_by_role("heading", name="Paiement par carte bancaire")).to_be_visible()
+    await scenario.screenshot("CMI hosted card page", readme="cmi-page-carte" if readme else None)
+    await page.get_by_label("Numéro de carte").fill(pan)
+    await page.get_by_label("Date d'expiration (MM/AA)").fill("12/30")
+    await page.get_by_label("Cryptogramme (CVV)").fill("000")
+    await page.get_by_role("button", name="Payer").click()
+    return page

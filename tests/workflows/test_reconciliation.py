@@ -42,6 +42,7 @@ from portnet.protocols import cmi_api
 from portnet.protocols import fatourati as fatourati_protocol
 from portnet.schedules import RECONCILIATION_SCHEDULE_ID, ensure_schedules
 from portnet.settings import get_settings
+from portnet.unapplied import OTHER_AMOUNT_RELEASE
 from tests.conftest import reset_caches
 from tests.support.cmi_callbacks import card_callback
 from tests.support.fakes import CmiBank, PartnerFakes
@@ -109,20 +110,26 @@ def closed_attempt(
     return payment
 
 
+@pytest.mark.parametrize("amount", ["120.00", "150.00"])
 async def test_expired_fatourati_reference_the_sandbox_says_paid_becomes_unapplied_money(
-    dev_env: WorkflowEnvironment, sandbox_server: str, make_invoice: Callable[..., Invoice], db: Session
+    dev_env: WorkflowEnvironment,
+    sandbox_server: str,
+    make_invoice: Callable[..., Invoice],
+    db: Session,
+    amount: str,
 ) -> None:
+    """Paid at CMI after the attempt closed; 150.00 is another amount than the attempt's 120.00."""
     settings = get_settings()
     invoice = make_invoice(ht="100.00", tva="20.00")
     payment = closed_attempt(db, invoice, "cmi_fatourati")
     async with httpx.AsyncClient(base_url=f"{sandbox_server}/sandbox/fatourati", timeout=30) as partner:
-        body = token_request(settings, payment.id, datetime.now(UTC) + timedelta(hours=1), amount="120.00")
+        body = token_request(settings, payment.id, datetime.now(UTC) + timedelta(hours=1), amount=amount)
         token = (await partner.post("/api/tokens", json=one_item(body))).json()
         db.add(PaymentChannelData(payment_id=payment.id, partner_reference=token["tokenRef"]))
         db.commit()
         paid = (
             await partner.post(
-                "/payments", json={"reference": token["tokenRef"], "amount": "120.00", "channel": "cih"}
+                "/payments", json={"reference": token["tokenRef"], "amount": amount, "channel": "cih"}
             )
         ).json()
     assert paid["result"] == "paid"
@@ -133,11 +140,13 @@ async def test_expired_fatourati_reference_the_sandbox_says_paid_becomes_unappli
     money = db.exec(
         select(UnappliedPayment).where(UnappliedPayment.transaction_number == paid["transaction_number"])
     ).one()
-    assert money.amount == Decimal("120.00") and money.payment_id == payment.id
+    assert money.amount == Decimal(amount) and money.payment_id == payment.id
     assert "réconciliation" in money.reason and money.partner_reference == token["tokenRef"]
+    differs = money.reason.startswith("Montant différent de la demande : attendu 120,00 MAD, reçu 150,00 MAD")
+    assert differs == (amount != "120.00"), money.reason
     [finding] = findings_of(db, payment.id)
     assert (finding.kind, finding.outcome, finding.unapplied_id) == ("expired_attempt", "unapplied", money.id)
-    assert finding.partner == "fatourati" and finding.amount == Decimal("120.00")
+    assert finding.partner == "fatourati" and finding.amount == Decimal(amount)
     assert finding.run_id == report.run_id
     # The second run finds nothing new for it: one finding, one unapplied row.
     assert again.run_id != report.run_id and len(findings_of(db, payment.id)) == 1
@@ -282,6 +291,38 @@ async def test_stuck_callback_is_delivered_to_its_live_workflow_which_settles(
     [finding] = findings_of(db, inp.payment_id)
     assert (finding.kind, finding.outcome, finding.callback_id) == ("stuck_callback", "delivered", row.id)
     assert not [o for o in again.outcomes if o.startswith("stuck_callback")]
+
+
+async def test_stuck_callback_of_another_amount_is_unapplied_money_and_the_attempt_releases(
+    dev_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """CMI collected another amount than the reference's: kept for finance with the reason, never
+    taken by the attempt, which gives its invoices back at once (the reference is spent)."""
+    invoice = make_invoice(ht="100.00", tva="20.00")
+    inp = fatourati_input(invoice.company_id, [invoice.id or 0])
+    fakes = PartnerFakes()
+    async with worker_with_fakes(dev_env.client, fakes.fatourati_and_mail()) as queue:
+        handle = await start(dev_env.client, inp, queue)
+        view = await wait_status(handle, "awaiting_payer")
+        assert view.next_action is not None and view.next_action.fields is not None
+        reference = view.next_action.fields["reference"]
+        other = "FTR-OTHER-" + uuid.uuid4().hex[:6]
+        row = stuck_fatourati_callback(db, inp.payment_id, reference, "100.00", other)
+        report = await reconcile(dev_env.client, queue)
+        assert "stuck_callback:unapplied" in report.outcomes
+        result = await handle.result()
+    assert result.status == "cancelled" and result.transaction_id is None
+    assert result.error == OTHER_AMOUNT_RELEASE
+    db.expire_all()
+    stored = db.get(PartnerCallback, row.id)
+    assert stored is not None and stored.verdict == "unapplied"
+    money = db.exec(select(UnappliedPayment).where(UnappliedPayment.transaction_number == other)).one()
+    assert json.loads(stored.answer or "{}")["receiptNumber"] == f"ENC-{money.id:08d}"
+    assert money.amount == Decimal("100.00") and money.payment_id == inp.payment_id
+    assert money.reason.startswith("Montant différent de la demande : attendu 120,00 MAD, reçu 100,00 MAD")
+    released = db.get(Invoice, invoice.id)
+    assert released is not None and released.status != "paid"
+    assert db.exec(select(InvoiceHold).where(InvoiceHold.payment_id == inp.payment_id)).all() == []
 
 
 async def test_stuck_callback_of_a_closed_attempt_becomes_unapplied_money(

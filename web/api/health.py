@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from temporalio.service import RPCError
 
 from portnet.db import get_engine
 
@@ -41,8 +42,13 @@ async def _temporal(request: Request) -> str:
     if client is None:
         return "unreachable"
     try:
-        await asyncio.wait_for(client.service_client.check_health(), timeout=TEMPORAL_CHECK_SECONDS)
-        return "ok"
+        # retry: one dropped RPC on a busy server is not "not ready"; the wait bounds the retries.
+        serving = await asyncio.wait_for(
+            client.service_client.check_health(retry=True), timeout=TEMPORAL_CHECK_SECONDS
+        )
+        return "ok" if serving else "error: not serving"
+    except RPCError as exc:
+        return f"error: RPCError {exc.status.name}"
     except Exception as exc:  # noqa: BLE001
         return f"error: {type(exc).__name__}"
 

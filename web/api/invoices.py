@@ -78,8 +78,13 @@ def list_invoices(
     user: CurrentUser, db: DB, criteria: Annotated[queries.InvoiceSearch, Depends(criteria_of)]
 ) -> InvoicePage:
     rows, count = queries.search_invoices(db, criteria, company_scope(user))
+    exact = queries.count_is_exact(count, criteria.page, criteria.page_size)
     return InvoicePage(
-        items=[InvoiceOut.of(r) for r in rows], total=count, page=criteria.page, page_size=criteria.page_size
+        items=[InvoiceOut.of(r) for r in rows],
+        total=count if exact else count - 1,
+        total_exact=exact,
+        page=criteria.page,
+        page_size=criteria.page_size,
     )
 
 

@@ -16,7 +16,7 @@ from portnet.i18n import N_
 from portnet.models import Document
 from web import idempotency
 from web.api.schemas import ErrorOut, PaymentBody, PaymentOut
-from web.attempts import UNAVAILABLE, PaymentRefused, payer_payment, payment_for_user, read_view
+from web.attempts import UNAVAILABLE, PaymentRefused, find_payment, payer_payment, payment_for_user, read_view
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.limits import PaymentIdPath
 from web.locale import request_language
@@ -108,12 +108,11 @@ def refusal(refused: PaymentRefused) -> JSONResponse:
 
 @router.get("/{payment_id}", response_model=PaymentOut, responses={404: {"model": ErrorOut}})
 async def get_payment(payment_id: PaymentIdPath, user: CurrentUser, db: DB, request: Request) -> PaymentOut:
-    payment = payment_for_user(db, user, payment_id)
+    payment = await find_payment(db, user, payment_id)  # the connection is not held meanwhile
     if payment is None:
         raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
     client = await request.app.state.temporal.get()
-    db.close()  # not held while the workflow is queried; the ledger fallback opens a new one
-    return PaymentOut.of(await read_view(client, payment, db))
+    return PaymentOut.of(await read_view(client, payment, db, polling=True))
 
 
 @router.post(
@@ -127,7 +126,7 @@ async def cancel_payment(
 ) -> dict[str, str] | JSONResponse:
     """The payer withdraws a live attempt; 409 once it is over or its money accepted."""
     try:
-        payment = payer_payment(db, user, payment_id)
+        payment = await run_in_threadpool(payer_payment, db, user, payment_id)
         db.close()  # not held while Temporal answers
         await request_cancel(client, payment, f"Annulé par {user.username}")
     except PaymentRefused as refused:

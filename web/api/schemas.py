@@ -100,7 +100,10 @@ class InvoiceOut(BaseModel):
 
 class InvoicePage(BaseModel):
     items: list[InvoiceOut]
+    # Searches count up to 10 000 results (or to the end of the page asked for): past that, ``total``
+    # is that many and ``total_exact`` false ("more than").
     total: int
+    total_exact: bool = True
     page: int
     page_size: int
 

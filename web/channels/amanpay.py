@@ -8,8 +8,9 @@ Notifications go through the callback inbox (web/callback_inbox.py) like CMI's c
 first (raw body capped at 16 KB and hashed; a longer one gets 413), every field checked
 (portnet/protocols/amanpay.py), then verified (HMAC-SHA256 over the message label and the raw body,
 constant-time), deduplicated on Amanpay's event id, then given to the workflow as an Update. A
-genuine ``paid`` notification the workflow does not take (the code expired, the attempt is over) or
-whose order we do not know is recorded as an unapplied payment for finance: money is never dropped.
+genuine ``paid`` notification the workflow does not take (the code expired, the attempt is over),
+whose order we do not know, or whose amount is not the order's (never given to the workflow) is
+recorded as an unapplied payment for finance: money is never dropped.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from web.callback_inbox import (
     payment_of,
     read_capped,
     record,
+    release_early,
 )
 from web.channels.base import ChannelRefused, Checkout, Choice, StatusPart, WebChannel
 from web.pages.guards import form_str
@@ -212,8 +214,6 @@ async def amanpay_callback(request: Request) -> JSONResponse:
             record_unapplied, None, notice, callback_id, N_("Paiement notifié pour une commande inconnue")
         )
         return await answer("unapplied", 200, {"status": "unapplied"}, dedupe)
-    if notice.amount != payment.amount:
-        return await answer("amount_mismatch", 422, {"detail": N_("Montant différent de la commande.")})
     dedupe = f"amanpay:{notice.event_id}"
     try:
         earlier = await judge(callback_id, "processing", None, dedupe)
@@ -221,6 +221,15 @@ async def amanpay_callback(request: Request) -> JSONResponse:
         return JSONResponse({"detail": N_("Réessayez plus tard.")}, status_code=503)
     if earlier is not None:
         return JSONResponse({"status": "already_processed"})
+    if notice.amount != payment.amount:
+        # Amanpay collected another amount than the order's: finance's money, never the attempt's.
+        if notice.status != "paid":  # a refusal or a cancellation: no money, acknowledged
+            return await answer("declined", 200, {"status": "ignored"}, dedupe)
+        reason = unapplied.amount_differs(payment.amount, notice.amount)
+        await run_in_threadpool(record_unapplied, payment, notice, callback_id, reason)
+        acknowledged = await answer("unapplied", 200, {"status": "unapplied"}, dedupe)
+        await release_early(request, payment, unapplied.OTHER_AMOUNT_RELEASE)  # the order is spent
+        return acknowledged
     update = AmanpayNotice(
         callback_id=callback_id,
         event_id=notice.event_id,

@@ -29,7 +29,7 @@ from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols.fields import MessageRejected, strict_form
 from portnet.settings import get_settings
 from portnet.statuses import Channel, PaymentStatus
-from web.attempts import PAYMENT_ID_IN_URL
+from web.attempts import PAYMENT_ID_IN_URL, forget_view
 from web.callback_inbox import CallbackInFlight, judge, payment_of, read_capped, record
 from web.channels.base import Choice, WebChannel
 from web.pages.rendering import redirect
@@ -110,6 +110,7 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
         decision = await client.get_workflow_handle(payment.workflow_id).execute_update(
             PaymentWorkflow.cmi_result, result
         )
+        forget_view(payment.id)  # the payer's status polls see the decision at once
     except WorkflowUpdateFailedError:
         return await answer("rejected", "APPROVED", dedupe)
     except RPCError as err:

@@ -6,13 +6,13 @@ steps of its own: like the other agencies, the reference is presented at the cou
 The callback goes through the callback inbox (web/callback_inbox.py): stored first
 (``partner_callback``, raw body capped at 16 KB and hashed; a longer one gets 413), then judged:
 every field against its rule (portnet/protocols/fatourati.py), then the signature, then our state.
-A malformed message, a bad signature, a reference that belongs to another order or a wrong amount
-changes nothing but its own row and gets a fixed, unsigned answer; a duplicate (same Fatourati
-transaction number) gets the first answer again. A genuine payment goes to the workflow as an
-Update, which alone decides whether it still counts. Money that no longer can (the deadline passed,
-the reference was already paid, the attempt was cancelled) or that we cannot place (a genuine,
-signed payment on a reference we do not know) becomes an ``unapplied_payment`` for finance: never
-dropped, never applied.
+A malformed message, a bad signature or a reference that belongs to another order changes nothing
+but its own row and gets a fixed, unsigned answer; a duplicate (same Fatourati transaction number)
+gets the first answer again. A genuine payment goes to the workflow as an Update, which alone
+decides whether it still counts. Money that no longer can (the deadline passed, the reference was
+already paid, the attempt was cancelled), that we cannot place (a genuine, signed payment on a
+reference we do not know) or whose amount is not the reference's (CMI collected it all the same)
+becomes an ``unapplied_payment`` for finance: never dropped, never applied.
 """
 
 from __future__ import annotations
@@ -38,8 +38,16 @@ from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import Settings, get_settings
 from portnet.statuses import Channel, PaymentStatus
-from portnet.unapplied import settled_by
-from web.callback_inbox import CallbackInFlight, as_payload, claimed, judge, read_capped, record
+from portnet.unapplied import OTHER_AMOUNT_RELEASE, amount_differs, settled_by
+from web.callback_inbox import (
+    CallbackInFlight,
+    as_payload,
+    claimed,
+    judge,
+    read_capped,
+    record,
+    release_early,
+)
 from web.channels.base import Choice, StatusPart, WebChannel, remaining_text, sandbox_pages
 from workflows.payment import PaymentWorkflow
 from workflows.types import FatouratiDecision, FatouratiResult, PaymentView
@@ -196,7 +204,6 @@ FIXED = {
     "malformed": (400, {"status": "REJECTED", "error": "invalid_message"}),
     "bad_signature": (401, {"status": "REJECTED", "error": "bad_signature"}),
     "reference_mismatch": (422, {"status": "REJECTED", "error": "reference_mismatch"}),
-    "amount_mismatch": (422, {"status": "REJECTED", "error": "amount_mismatch"}),
     "temporal_unavailable": (503, {"status": "RETRY", "error": "unavailable"}),
 }
 
@@ -308,9 +315,22 @@ async def fatourati_callback(request: Request) -> JSONResponse:
             reason,
         )
         return await done("unapplied", "RECEIVED_UNAPPLIED", unapplied_receipt(unapplied), dedupe)
+
+    async def another_amount(attempt: Payment) -> JSONResponse:
+        """CMI collected another amount than the reference's: finance's money, never the attempt's,
+        which gives its invoices back (the reference is spent)."""
+        if not genuine.paid:
+            return await done("declined", "RECORDED", None, dedupe)
+        reason = amount_differs(attempt.amount, genuine.total_amount)
+        kept = await run_in_threadpool(
+            keep_unapplied, callback_id, genuine, attempt.id, genuine.total_amount, reason
+        )
+        answer = await done("unapplied", "RECEIVED_UNAPPLIED", unapplied_receipt(kept), dedupe)
+        await release_early(request, attempt, OTHER_AMOUNT_RELEASE)
+        return answer
+
     if genuine.total_amount != payment.amount:
-        # The wrong amount changes nothing; CMI's own checks make it a forgery or an error to look at.
-        return await refuse("amount_mismatch", dedupe)
+        return await another_amount(payment)
 
     result = FatouratiResult(
         callback_id=callback_id,
@@ -347,7 +367,7 @@ async def fatourati_callback(request: Request) -> JSONResponse:
     if decision.outcome == "refused":
         return await done("declined", "RECORDED", None, dedupe)
     if decision.outcome == "amount_mismatch":
-        return await refuse("amount_mismatch", dedupe)
+        return await another_amount(payment)
     if not genuine.paid:
         return await done("late", "RECORDED", None, dedupe)
     if await run_in_threadpool(settled_by, payment.id, genuine.transaction_number):

@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -138,7 +139,7 @@ async def sms_code(
     client: Temporal,
 ) -> PaymentOut | JSONResponse:
     try:
-        payment = payer_payment(db, user, payment_id)
+        payment = await run_in_threadpool(payer_payment, db, user, payment_id)
     except PaymentRefused as refused:
         return _error(ChannelRefused(refused.status_code, refused.message, refused.code))
     db.close()  # not held while Temporal answers
@@ -159,7 +160,7 @@ async def sms_code_resend(
     payment_id: PaymentIdPath, user: CurrentUser, db: DB, client: Temporal
 ) -> dict[str, object] | JSONResponse:
     try:
-        payment = payer_payment(db, user, payment_id)
+        payment = await run_in_threadpool(payer_payment, db, user, payment_id)
     except PaymentRefused as refused:
         return _error(ChannelRefused(refused.status_code, refused.message, refused.code))
     db.close()  # not held while Temporal answers
@@ -188,7 +189,7 @@ def _owned(db: Session, user: User, payment_id: str) -> Payment:
 async def sms_code_page(
     request: Request, payment_id: str, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings
 ) -> Response:
-    payment = _owned(db, user, payment_id)
+    payment = await run_in_threadpool(_owned, db, user, payment_id)
     client: Client | None = await request.app.state.temporal.get()
     status_url = f"/paiements/{quote(payment.id)}"
     if client is None:
@@ -206,7 +207,7 @@ async def sms_code_page(
 async def sms_resend_page(
     request: Request, payment_id: str, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings
 ) -> Response:
-    payment = _owned(db, user, payment_id)
+    payment = await run_in_threadpool(_owned, db, user, payment_id)
     client: Client | None = await request.app.state.temporal.get()
     status_url = f"/paiements/{quote(payment.id)}"
     if client is None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from portnet.i18n import N_
 from portnet.models import User
@@ -102,7 +103,10 @@ async def login(request: Request, db: DB, settings: AppSettings) -> Response:
             request, settings, username=username, next_url=next_url, error=BAD_CREDENTIALS, status_code=401
         )
     now = request_now(request)
-    outcome = attempt_login(db, settings, username, password, client_address(request), now)
+    # The password hash and the ledger in a worker thread: the event loop never waits on them.
+    outcome = await run_in_threadpool(
+        attempt_login, db, settings, username, password, client_address(request), now
+    )
     if outcome.user is None:
         page = _login_page(
             request,
@@ -121,7 +125,7 @@ async def login(request: Request, db: DB, settings: AppSettings) -> Response:
         response = redirect(PASSWORD_PAGE, MUST_CHANGE, "warning", settings)
     else:
         response = redirect(safe_next(next_url, HOME_PAGE))
-    open_session(db, user, settings, response, now)
+    await run_in_threadpool(open_session, db, user, settings, response, now)
     return response
 
 

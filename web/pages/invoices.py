@@ -14,6 +14,7 @@ from portnet import queries
 from portnet.i18n import N_
 from portnet.marsa_terminals import emitter_label
 from portnet.models import Company, PaymentInvoice, PrestationLine, UnappliedPayment
+from portnet.money import NNBSP
 from portnet.statuses import PAYABLE_STATUSES, InvoiceStatus, InvoiceType
 from web import marsa
 from web.api.invoices import criteria_of, document_url
@@ -124,6 +125,9 @@ def _invoice_list(
                 rows, count = queries.search_invoices(db, criteria, company_scope(user))
     pages = max(1, -(-count // page_size))
     page = min(page, pages)
+    exact = queries.count_is_exact(count, page, page_size)
+    # Past the count's limit: "10 000+" (the narrow no-break space of the guide's amounts).
+    shown_count = str(count) if exact else f"{count - 1:,}".replace(",", NNBSP) + "+"
     kept = {k: v for k, v in values.items() if v}
 
     def page_url(target: int) -> str:
@@ -138,7 +142,7 @@ def _invoice_list(
             "screen": screen,
             "values": values,
             "rows": rows,
-            "count": count,
+            "count": shown_count,
             "page": page,
             "pages": pages,
             "page_size": page_size,

@@ -209,13 +209,14 @@ async def start(
         earlier = await run_in_threadpool(idempotency.attempt_begun, user.id, key)
         if earlier is not None:  # the form was submitted already: its attempt's page
             return redirect(f"/paiements/{quote(earlier)}")
-    rows = _rows(db, user, ids)
+    rows = await run_in_threadpool(_rows, db, user, ids)
     problem = selection_problem(user, ids, rows)
     if problem is not None and not rows:
         return redirect("/factures", problem[1], "error", settings)
 
-    def again(message: str, status_code: int) -> Response:
-        return confirmation_page(
+    async def again(message: str, status_code: int) -> Response:
+        return await run_in_threadpool(
+            confirmation_page,
             request,
             db,
             user,
@@ -229,7 +230,7 @@ async def start(
         )
 
     if problem is not None:
-        return again(problem[1], problem[0])
+        return await again(problem[1], problem[0])
     web = chosen_web_channel(channel)
     order_id, declaration = None, {}
     if web is not None:
@@ -249,15 +250,15 @@ async def start(
             )
             begun = await run_in_threadpool(idempotency.begin, user.id, idempotency.checked_key(key), digest)
         except idempotency.KeyRefused as bad:
-            return again(bad.message, 422)
+            return await again(bad.message, 422)
         if isinstance(begun, idempotency.Replay):
             if begun.status_code == 201 and isinstance(begun.body.get("id"), str):
                 return redirect(f"/paiements/{quote(begun.body['id'])}")
-            return again(str(begun.body.get("detail", "")), begun.status_code)
+            return await again(str(begun.body.get("detail", "")), begun.status_code)
         order_id = begun.payment_id
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
-        return again(UNAVAILABLE, 503)
+        return await again(UNAVAILABLE, 503)
     try:
         view = await start_payment(
             client,
@@ -280,10 +281,10 @@ async def start(
             return web.screen(
                 request, settings, rows, ids, channel, payer, refused.message, refused.status_code
             )
-        return again(refused.message, refused.status_code)
+        return await again(refused.message, refused.status_code)
     except (RPCError, WorkflowUpdateFailedError) as exc:
         log.warning("payment start failed for %s: %s", user.username, exc)
-        return again(UNAVAILABLE, 503)
+        return await again(UNAVAILABLE, 503)
     if key and user.id is not None:
         await run_in_threadpool(idempotency.finish, user.id, key, 201, {"id": view.id})
     action = view.next_action
@@ -330,9 +331,10 @@ def _can_cancel(user: User, payment: Payment, view: PaymentView) -> bool:
 async def status_page(
     request: Request, payment_id: str, db: DB, user: PageUser, settings: AppSettings
 ) -> Response:
-    payment = _owned_payment(db, user, payment_id)
+    # The ledger's reads in worker threads: the event loop never waits on the database.
+    payment = await run_in_threadpool(_owned_payment, db, user, payment_id)
     client: Client | None = await request.app.state.temporal.get()
-    view = await read_view(client, payment)
+    view = await read_view(client, payment, db)
     retour = request.query_params.get("retour")
     action = view.next_action
     awaiting = view.status == PaymentStatus.AWAITING_PAYER.value
@@ -343,7 +345,7 @@ async def status_page(
         "payment": payment,
         "view": view,
         "amount": Decimal(view.amount) if view.amount else payment.amount,
-        "invoices": _covered_invoices(db, payment),
+        "invoices": await run_in_threadpool(_covered_invoices, db, payment),
         "retour": retour if retour in ("ok", "echec") else None,
         "refresh": refresh,
         "can_cancel": _can_cancel(user, payment, view),
@@ -356,7 +358,7 @@ async def status_page(
         "channel_part": None,
     }
     web = web_channel(payment.channel)
-    part = web.status_part(db, settings, payment, view) if web is not None else None
+    part = await run_in_threadpool(web.status_part, db, settings, payment, view) if web is not None else None
     if part is not None:
         ctx.update(part.context, channel_part=part.template)
     if web is not None and web.waits_for_finance:
@@ -375,9 +377,9 @@ async def cancel_form(
     request: Request, payment_id: str, db: DB, user: PageUser, settings: AppSettings
 ) -> Response:
     """CMI's shopurl ("back to the shop"): a GET, so it only asks; the POST below cancels."""
-    payment = _owned_payment(db, user, payment_id)
+    payment = await run_in_threadpool(_owned_payment, db, user, payment_id)
     client: Client | None = await request.app.state.temporal.get()
-    view = await read_view(client, payment)
+    view = await read_view(client, payment, db)
     return render(
         request,
         "payments/cancel.html",
@@ -395,7 +397,7 @@ async def cancel_form(
 async def cancel(
     request: Request, payment_id: str, db: DB, user: PageUser, form: CheckedForm, settings: AppSettings
 ) -> Response:
-    payment = _owned_payment(db, user, payment_id)
+    payment = await run_in_threadpool(_owned_payment, db, user, payment_id)
     if not is_client(user) or payment.company_id != user.company_id:
         raise HTTPException(
             status_code=403, detail=N_("Seul le client qui a lancé ce paiement peut l'annuler.")
