@@ -89,16 +89,14 @@ CARD_PAYMENT = {
 }
 
 
+# One width is enough for the language: test_switch_to_arabic_and_english covers the phone.
+@pytest.mark.parametrize("viewport", ["desktop"], indirect=True)
 @pytest.mark.parametrize("language", sorted(CARD_PAYMENT))
 async def test_card_payment_in_each_language(
     scenario: Scenario, db: Session, stack: Stack, make_invoice: Callable[..., Invoice], language: str
 ) -> None:
     """The whole card payment in the user's language: the search, the confirmation, CMI's page (which
     receives ``lang``), the status page and the confirmation e-mail."""
-    if scenario.viewport.is_phone:
-        pytest.skip(
-            "one width is enough for the language; test_switch_to_arabic_and_english covers the phone"
-        )
     succeeded, subject = CARD_PAYMENT[language]
     user = new_user(db, language)
     invoice = make_invoice(ht="4404.00", tva="880.80", methods="cmi")
