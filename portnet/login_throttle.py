@@ -113,9 +113,16 @@ def _row_is(scope: str, key: str) -> Any:
     return sa.and_(_table.c.scope == scope, _table.c.key == key)
 
 
-def _insert_missing(db: Session, scope: str, key: str, now: datetime) -> None:
-    """Creates the key's row unless it exists; concurrent creators are fine (ON CONFLICT DO NOTHING)."""
-    values = {"scope": scope, "key": key, "failures": 0, "last_failure_at": now, "locked_until": None}
+def insert_missing_row(db: Session, scope: str, key: str, last_failure_at: datetime | None) -> None:
+    """Creates the key's row unless it exists; concurrent creators are fine (ON CONFLICT DO NOTHING).
+    The login throttle and the request limits (portnet/request_limit.py) share the table."""
+    values = {
+        "scope": scope,
+        "key": key,
+        "failures": 0,
+        "last_failure_at": last_failure_at,
+        "locked_until": None,
+    }
     dialect = db.get_bind().dialect.name
     statement: Any
     if dialect == "postgresql":
@@ -151,7 +158,7 @@ def _reserve(db: Session, settings: Settings, scope: str, key: str, now: datetim
     forgotten = sa.or_(_table.c.last_failure_at.is_(None), _table.c.last_failure_at < forget_before)
     failures = sa.case((forgotten, 1), else_=_table.c.failures + 1)
     for _ in range(2):
-        _insert_missing(db, scope, key, now)
+        insert_missing_row(db, scope, key, now)
         row = db.execute(
             sa.update(_table)
             .where(

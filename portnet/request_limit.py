@@ -18,10 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from portnet.login_throttle import address_key
+from portnet.login_throttle import address_key, insert_missing_row
 from portnet.models import LoginThrottle
 
 _table: Any = LoginThrottle.__table__  # type: ignore[attr-defined]
@@ -38,19 +37,6 @@ class Verdict:
         return max(1, int((self.retry_at - now).total_seconds() + 0.999))
 
 
-def _insert_missing(db: Session, scope: str, key: str) -> None:
-    values = {"scope": scope, "key": key, "failures": 0, "last_failure_at": None, "locked_until": None}
-    dialect = db.get_bind().dialect.name
-    statement: Any
-    if dialect == "postgresql":
-        statement = postgresql.insert(_table).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite.insert(_table).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - the project runs on SQLite and PostgreSQL only
-        raise RuntimeError(f"request limits do not support {dialect}")
-    db.execute(statement)
-
-
 def count_request(
     db: Session, scope: str, address: str | None, limit: int, window: timedelta, now: datetime
 ) -> Verdict:
@@ -60,7 +46,7 @@ def count_request(
     fresh = sa.or_(_table.c.last_failure_at.is_(None), _table.c.last_failure_at <= started_before)
     row = None
     for _ in range(2):
-        _insert_missing(db, scope, key)
+        insert_missing_row(db, scope, key, None)
         row = db.execute(
             sa.update(_table)
             .where(_table.c.scope == scope, _table.c.key == key)
