@@ -155,3 +155,16 @@ async def test_an_arrival_judged_on_our_state_holds_nothing(db: Session) -> None
     assert not arrival.owner and (arrival.verdict, arrival.answer) == ("unknown_order", "APPROVED")
     row = reloaded(db, arrival.callback_id)
     assert (row.verdict, row.answer, row.dedupe_key) == ("unknown_order", "APPROVED", None)
+
+
+async def test_concurrent_arrivals_of_one_event_give_it_one_owner(db: Session) -> None:
+    """Deliveries arriving together: one holds the event from its insert, the others are kept unheld."""
+    body = _genuine_body()
+    arrivals = await asyncio.gather(
+        *[arrive("cmi", {}, "PN00000000C0DE", body, _processing, "event:together") for _ in range(8)]
+    )
+    owners = [a for a in arrivals if a.owner]
+    assert len(owners) == 1
+    rows = [reloaded(db, a.callback_id) for a in arrivals]
+    assert [r.id for r in rows if r.dedupe_key == "event:together"] == [owners[0].callback_id]
+    assert sorted(r.verdict for r in rows) == ["processing"] + ["received"] * 7
