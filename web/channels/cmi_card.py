@@ -10,12 +10,13 @@ rule (portnet/protocols/cmi.py), then the signature, then our own state. Every c
 ``partner_callback`` row before any answer, and before anything of ours is read: a malformed or
 unsigned one is written with its verdict (those two checks read nothing but the body), a genuine one
 in one transaction with its payment's reading and, when it is to be processed, the claim on its
-event (``arrive``: one write where the callback path used to queue three times for SQLite's write
-lock, under load the larger part of its own time). A malformed message, a bad signature, an unknown
-order, a wrong amount or a replay changes nothing but its own row, and gets a fixed answer. A genuine result goes to the
-workflow as an Update, because our plain-text answer (capture or not) depends on whether the attempt
-still waits for its payer, and only the workflow knows that without a race. CMI's browser returns
-are redirects to the status page, nothing more.
+event (``arrive``: one write before the Update where there were two, each queuing for SQLite's
+write lock under load).
+A malformed message, a bad signature, an unknown order, a wrong amount or a replay changes nothing
+but its own row, and gets a fixed answer. A genuine result goes to the workflow as an Update,
+because our plain-text answer (capture or not) depends on whether the attempt still waits for its
+payer, and only the workflow knows that without a race. CMI's browser returns are redirects to the
+status page, nothing more.
 """
 
 from __future__ import annotations
