@@ -7,10 +7,12 @@ tests/integration/test_card_payment.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from activities.cmi_card import AUTHORISED, CAPTURED, NOTHING
@@ -18,8 +20,11 @@ from portnet.models import Document, Invoice, InvoiceHold, InvoiceMessage, Payme
 from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.ledger import refreshed
 from tests.support.workers import payment_input, running_worker, start, wait_status, worker_with_fakes
+from workflows.attempt import CLOSING_RULE, CURRENT_RULES, IN_CURRENT_RULES
+from workflows.channels.cmi_card import CAPTURE_CONFIRMED, CAPTURE_EARLY_LOOK
 from workflows.payment import PaymentWorkflow
 from workflows.policies import CAPTURE_FIRST_LOOK, CAPTURE_LOOKS
+from workflows.settlement import MAIL_AND_NOTICES_TOGETHER
 from workflows.types import CmiResult, PaymentView
 
 
@@ -225,14 +230,10 @@ async def pay_while_cmi_holds(
     return fakes, payment_id, result
 
 
-Step = tuple[str, timedelta | str]
-
-
 async def pay_and_trace(
     time_env: WorkflowEnvironment, bank: CmiBank, invoice: Invoice, trans_id: str
-) -> tuple[PartnerFakes, str, PaymentView, list[Step]]:
-    """``pay_while_cmi_holds``, with what the workflow did after CMI's approval, in order: its timers
-    (workflow time, as written in its history) and the activities it scheduled."""
+) -> tuple[PartnerFakes, str, PaymentView, WorkflowHistory]:
+    """``pay_while_cmi_holds``, with the attempt's history."""
     fakes = PartnerFakes()
     inp = payment_input(invoice.company_id, [invoice.id or 0])
     async with worker_with_fakes(time_env.client, fakes.silent_emitters() + bank.activities()) as queue:
@@ -242,6 +243,15 @@ async def pay_and_trace(
         assert decision.answer == "ACTION=POSTAUTH"
         result = await handle.result()
         history = await handle.fetch_history()
+    return fakes, inp.payment_id, result, history
+
+
+Step = tuple[str, timedelta | str]
+
+
+def after_approval(history: WorkflowHistory) -> list[Step]:
+    """What the workflow did after CMI's approval, in order: its timers (workflow time, as written in
+    its history) and the activities it scheduled."""
     steps: list[Step] = []
     approved = False
     for event in history.events:
@@ -252,7 +262,7 @@ async def pay_and_trace(
             steps.append(("timer", event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()))
         elif approved and event.HasField("activity_task_scheduled_event_attributes"):
             steps.append(("activity", event.activity_task_scheduled_event_attributes.activity_type.name))
-    return fakes, inp.payment_id, result, steps
+    return steps
 
 
 def looks(count: int) -> list[Step]:
@@ -343,7 +353,8 @@ async def test_capture_seen_at_the_first_look_settles_without_waiting_the_grace(
 ) -> None:
     invoice = make_invoice()
     bank = CmiBank(state=CAPTURED)
-    _, _, result, steps = await pay_and_trace(time_env, bank, invoice, "T-EARLY")
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-EARLY")
+    steps = after_approval(history)
     assert steps == looks(1) + SETTLED  # one short timer, one query, settled
     assert bank.queries == ["T-EARLY"] and bank.captures == []
     assert result.status == "succeeded"
@@ -357,7 +368,8 @@ async def test_capture_seen_at_a_later_look_settles_without_capturing(
     the capture, and the attempt settles without a PostAuth and before the grace is over."""
     invoice = make_invoice()
     bank = CmiBank(state=AUTHORISED, changes_at_query=(3, CAPTURED))
-    _, _, result, steps = await pay_and_trace(time_env, bank, invoice, "T-LATER")
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-LATER")
+    steps = after_approval(history)
     assert steps == looks(3) + SETTLED
     assert bank.queries == ["T-LATER"] * 3 and bank.captures == []
     assert result.status == "succeeded" and result.transaction_id == "T-LATER"
@@ -371,7 +383,8 @@ async def test_authorisation_alone_through_the_grace_is_captured_only_after_it(
     the last look, once the timers have spanned CMI's whole grace, and before the settlement."""
     invoice = make_invoice()
     bank = CmiBank(state=AUTHORISED)
-    _, _, result, steps = await pay_and_trace(time_env, bank, invoice, "T-GRACE")
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-GRACE")
+    steps = after_approval(history)
     assert steps == looks(len(CAPTURE_LOOKS)) + [("activity", "capture_card_payment")] + SETTLED
     waited = sum((d for kind, d in steps if kind == "timer" and isinstance(d, timedelta)), timedelta())
     assert waited == CAPTURE_FIRST_LOOK  # every timer before the PostAuth: CMI's whole grace
@@ -386,8 +399,54 @@ async def test_authorisation_voided_at_a_later_look_settles_nothing(
     """Neither captured nor authorised (voided) at the second look: not settled, as after the grace."""
     invoice = make_invoice()
     bank = CmiBank(state=AUTHORISED, changes_at_query=(2, NOTHING))
-    _, _, result, steps = await pay_and_trace(time_env, bank, invoice, "T-VOID")
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-VOID")
+    steps = after_approval(history)
     assert steps == looks(2) + [("activity", "release_invoices")]
     assert bank.queries == ["T-VOID"] * 2 and bank.captures == []
     assert result.status == "failed"
     assert refreshed(db, invoice).status == "unpaid"
+
+
+# --- the rules an attempt begins on: one marker, and every status finance filters on --------------
+
+
+def test_the_current_rules_name_every_rule_patched_in_so_far() -> None:
+    assert IN_CURRENT_RULES == {
+        CLOSING_RULE,
+        CAPTURE_CONFIRMED,
+        CAPTURE_EARLY_LOOK,
+        MAIL_AND_NOTICES_TOGETHER,
+    }
+
+
+def patches_and_upserts(history: WorkflowHistory) -> tuple[list[str], list[tuple[str, object]]]:
+    """The patch ids the history records, and each search attribute upsert (name, value) in order."""
+    patches: list[str] = []
+    upserts: list[tuple[str, object]] = []
+    for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == "core_patch":
+                patches.append(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
+        if event.HasField("upsert_workflow_search_attributes_event_attributes"):
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            upserts += [(name, json.loads(payload.data)) for name, payload in fields.items()]
+    return patches, upserts
+
+
+async def test_a_new_attempt_records_its_rules_once_and_every_status_finance_filters_on(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice]
+) -> None:
+    """One patch marker and one TemporalChangeVersion upsert for all the rules (not one of each per
+    rule, two events apiece); ``PaymentStatus`` still upserted at each change of status."""
+    bank = CmiBank(state=CAPTURED)
+    _, _, result, history = await pay_and_trace(time_env, bank, make_invoice(), "T-RULES")
+    patches, upserts = patches_and_upserts(history)
+    assert patches == [CURRENT_RULES]
+    assert upserts == [
+        ("TemporalChangeVersion", [CURRENT_RULES]),
+        ("PaymentStatus", "awaiting_payer"),
+        ("PaymentStatus", "awaiting_confirmation"),
+        ("PaymentStatus", "succeeded"),
+    ]
+    assert result.status == "succeeded"

@@ -77,14 +77,14 @@ class CmiCard(PaymentChannel):
             return Released(PaymentStatus.EXPIRED, reason)
         if attempt.approval is None:
             return Released(PaymentStatus.CANCELLED, attempt.cancel_reason or "Annulé")
-        if workflow.patched(CAPTURE_CONFIRMED):
+        if self.attempt.patched(CAPTURE_CONFIRMED):
             return await self.confirm_capture(attempt.approval)
         return Paid(attempt.approval)
 
     async def confirm_capture(self, approval: Approval) -> Outcome:
         """Settles only on CMI's word: captured (by our POSTAUTH answer, or by our PostAuth now)."""
         inp = CardOrderInput(self.attempt.inp.payment_id, approval.transaction_id)
-        if workflow.patched(CAPTURE_EARLY_LOOK):
+        if self.attempt.patched(CAPTURE_EARLY_LOOK):
             status = await self.look_for_capture(inp)
         else:
             await workflow.sleep(CAPTURE_FIRST_LOOK)  # CMI reads our answer, then captures
@@ -135,7 +135,7 @@ class CmiCard(PaymentChannel):
 
     async def confirm(self, approval: Approval) -> Outcome:
         """An operator's cancel after CMI's approval settles only on CMI's word, as ``collect`` does."""
-        if workflow.patched(CAPTURE_CONFIRMED):
+        if self.attempt.patched(CAPTURE_CONFIRMED):
             return await self.confirm_capture(approval)
         return Paid(approval)
 
