@@ -1,5 +1,6 @@
-# The one application image: portal (default CMD), worker (`python worker.py`) and migrations
-# (`python -m portnet.cli migrate`) differ only by their command; see docker-compose.yml.
+# The one application image: portal (default CMD), workers (`python worker.py --role workflows`,
+# `--role activities`) and migrations (`python -m portnet.cli migrate`) differ only by their command;
+# see docker-compose.yml.
 FROM python:3.11-slim
 
 # Production unless told otherwise: the portal and the worker then refuse to start on public default

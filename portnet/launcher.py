@@ -8,6 +8,8 @@ the worker can still talk to the server while it drains). If any child dies, the
 stop all, exit 1 - except the sandboxes, which stand for other companies' systems: stopped on their
 own (``kill <pid>``, to see the bank restart), they are started again and find their memory in
 their store; one that dies within ``SANDBOX_MIN_UPTIME`` of its start is a crash like any other.
+The worker runs as two processes (``worker_commands``): workflow tasks in one, activities in the
+other, so that a receipt being drawn never holds the GIL an Update's answer is waiting for.
 """
 
 from __future__ import annotations
@@ -138,10 +140,28 @@ def _pump(name: str, stream: IO[bytes], mute: threading.Event) -> None:
             sys.stdout.buffer.flush()
 
 
-def spawn(name: str, command: list[str]) -> Child:
+def worker_commands(python: str) -> dict[str, list[str]]:
+    """The worker's processes by name: workflow tasks (with the card form's local activity) in one,
+    the activities in the other, on the same task queue (worker.py, ``--role``)."""
+    return {
+        "worker": [python, "worker.py", "--role", "workflows"],
+        "worker-activities": [python, "worker.py", "--role", "activities"],
+    }
+
+
+def activities_metrics_address(address: str) -> str:
+    """The activities worker's Prometheus endpoint on one machine: the next port after the
+    workflow worker's (WORKER_METRICS_ADDRESS); empty (no metrics) stays empty."""
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit():
+        return address.strip()
+    return f"{host}:{int(port) + 1}"
+
+
+def spawn(name: str, command: list[str], extra_env: dict[str, str] | None = None) -> Child:
     say(f"starting {name}: {' '.join(command)}")
     # Children get our environment; unbuffered so their logs show up as they happen, not at exit.
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **(extra_env or {}), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(  # noqa: S603 - our own fixed command lines
         command,
         cwd=ROOT,
@@ -331,7 +351,12 @@ def run(stop_event: threading.Event) -> int:
         )
         say("Temporal is ready")
 
-        children.append(spawn("worker", [sys.executable, "worker.py"]))
+        workers = worker_commands(sys.executable)
+        children.append(spawn("worker", workers["worker"]))
+        metrics = activities_metrics_address(settings.worker_metrics_address)
+        children.append(
+            spawn("worker-activities", workers["worker-activities"], {"WORKER_METRICS_ADDRESS": metrics})
+        )
         children.append(spawn("web", [
             sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
             "--host", WEB_HOST, "--port", str(WEB_PORT),

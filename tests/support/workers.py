@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 
 from portnet.models import Invoice
 from portnet.settings import get_settings
-from worker import ACTIVITIES, WORKFLOWS, build_worker
+from worker import ACTIVITIES, build_worker, role_options
 from workflows.payment import PaymentWorkflow
 from workflows.types import AmanpayPayer, AmanpaySettings, PayerInfo, PaymentInput, PaymentView
 
@@ -23,11 +23,15 @@ T = TypeVar("T")
 
 
 @asynccontextmanager
-async def running_worker(client: Client, task_queue: str | None = None) -> AsyncIterator[str]:
+async def running_worker(
+    client: Client, task_queue: str | None = None, role: str = "all"
+) -> AsyncIterator[str]:
     settings = get_settings()
     queue = task_queue or f"test-{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(max_workers=32) as executor:
-        worker = build_worker(client, settings.model_copy(update={"temporal_task_queue": queue}), executor)
+        worker = build_worker(
+            client, settings.model_copy(update={"temporal_task_queue": queue}), executor, role
+        )
         async with worker:
             yield queue
 
@@ -38,10 +42,15 @@ def activity_name(fn: Callable[..., Any]) -> str:
 
 @asynccontextmanager
 async def worker_with_fakes(
-    client: Client, fakes: list[Callable[..., Any]], task_queue: str | None = None, **options: Any
+    client: Client,
+    fakes: list[Callable[..., Any]],
+    task_queue: str | None = None,
+    role: str = "all",
+    **options: Any,
 ) -> AsyncIterator[str]:
-    """The worker's workflows and activities, each fake replacing the activity of its name; ``options``
-    go to the Worker (``max_cached_workflows=0``: a later worker on the same queue takes over at once)."""
+    """The worker's workflows and activities (or its ``role``'s part, worker.py), each fake replacing
+    the activity of its name; ``options`` go to the Worker (``max_cached_workflows=0``: a later
+    worker on the same queue takes over at once)."""
     replaced = {activity_name(fake) for fake in fakes}
     activities = [a for a in ACTIVITIES if activity_name(a) not in replaced] + fakes
     queue = task_queue or f"test-{uuid.uuid4().hex[:8]}"
@@ -49,8 +58,7 @@ async def worker_with_fakes(
         async with Worker(
             client,
             task_queue=queue,
-            workflows=WORKFLOWS,
-            activities=activities,
+            **role_options(role, activities),
             activity_executor=executor,
             **options,
         ):
