@@ -84,12 +84,12 @@ def role_options(role: str, activities: Sequence[Callable[..., Any]] = ACTIVITIE
     ``activities`` polls no workflow task. ``activities`` may hold test fakes under the real names."""
     if role not in ROLES:
         raise ValueError(f"unknown worker role {role!r}: one of {', '.join(ROLES)}")
-    local = {_activity_name(fn) for fn in LOCAL_ACTIVITIES}
+    if role == "workflows":
+        local = {_activity_name(fn) for fn in LOCAL_ACTIVITIES}
+        activities = [a for a in activities if _activity_name(a) in local]
     return {
         "workflows": [] if role == "activities" else WORKFLOWS,
-        "activities": [a for a in activities if _activity_name(a) in local]
-        if role == "workflows"
-        else activities,
+        "activities": activities,
         "no_remote_activities": role == "workflows",
     }
 
