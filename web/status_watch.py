@@ -89,6 +89,7 @@ class StatusWatch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._kick: asyncio.Event | None = None
+        self._arrived: asyncio.Event | None = None
         self._client: Any = None
 
     def waiting(self, payment_id: str | None = None) -> int:
@@ -97,6 +98,14 @@ class StatusWatch:
             entry = self._watched.get(payment_id)
             return entry.waiters if entry is not None else 0
         return sum(self._users.values())
+
+    async def until_waiting(self, payment_id: str, count: int) -> None:
+        """Until ``count`` requests wait on the payment: tests and benchmarks change it only then."""
+        self._bind()
+        assert self._arrived is not None
+        while self.waiting(payment_id) < count:
+            self._arrived.clear()
+            await self._arrived.wait()
 
     async def wait(
         self, client: Any, current: PaymentView, since: str, seconds: float, user_key: str
@@ -125,6 +134,8 @@ class StatusWatch:
             self._watched[current.id] = entry
         entry.waiters += 1
         self._users[user_key] += 1
+        assert self._arrived is not None
+        self._arrived.set()
         self._start()
         try:
             deadline = time.monotonic() + seconds
@@ -168,7 +179,7 @@ class StatusWatch:
         if self._loop is not loop:
             self._watched.clear()
             self._users.clear()
-            self._loop, self._task, self._kick = loop, None, asyncio.Event()
+            self._loop, self._task, self._kick, self._arrived = loop, None, asyncio.Event(), asyncio.Event()
 
     def _start(self) -> None:
         if self._task is None or self._task.done():

@@ -66,7 +66,9 @@ async def api(database_url: str, workflows: Workflows) -> AsyncIterator[httpx.As
     app.state.temporal = workflows
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://portal", timeout=60) as client:
-        response = await client.post("/api/v1/session", json={"username": "sataa", "password": "Portnet2026!"})
+        response = await client.post(
+            "/api/v1/session", json={"username": "sataa", "password": "Portnet2026!"}
+        )
         assert response.status_code == 200, response.text
         client.app = app  # type: ignore[attr-defined]
         yield client
@@ -79,16 +81,15 @@ def payment_id(db: Session, make_invoice: Callable[..., Invoice]) -> str:
 
 async def waiters(payment_id: str, count: int) -> None:
     """Until ``count`` requests wait on the payment (they get there through thread-pool reads)."""
-
-    async def joined() -> None:
-        while status_watch.WATCH.waiting(payment_id) < count:
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(joined(), 30)
+    await asyncio.wait_for(status_watch.WATCH.until_waiting(payment_id, count), 30)
 
 
-def waiting(api: httpx.AsyncClient, payment_id: str, since: str = "awaiting_payer") -> asyncio.Task[httpx.Response]:
-    return asyncio.ensure_future(api.get(f"/api/v1/payments/{payment_id}", params={"wait": 25, "since": since}))
+def waiting(
+    api: httpx.AsyncClient, payment_id: str, since: str = "awaiting_payer"
+) -> asyncio.Task[httpx.Response]:
+    return asyncio.ensure_future(
+        api.get(f"/api/v1/payments/{payment_id}", params={"wait": 25, "since": since})
+    )
 
 
 async def test_a_moved_status_is_answered_at_once(api: httpx.AsyncClient, payment_id: str) -> None:
