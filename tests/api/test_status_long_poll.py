@@ -147,9 +147,10 @@ async def test_bad_parameters_are_a_clear_422(
     api: httpx.AsyncClient, payment_id: str, params: dict[str, Any]
 ) -> None:
     response = await api.get(f"/api/v1/payments/{payment_id}", params=params)
-    assert response.status_code == 422
+    assert response.status_code == 422 and response.json()["code"] == "invalid_input"
     detail = response.json()["detail"]
-    assert ("wait" in detail or "since" in detail) and status_watch.WATCH.waiting() == 0
+    assert detail.startswith("Données invalides — ") and ("wait" in detail or "since" in detail)
+    assert status_watch.WATCH.waiting() == 0
 
 
 async def test_another_companys_payment_is_a_404(

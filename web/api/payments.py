@@ -6,6 +6,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
@@ -117,13 +118,13 @@ SINCE_DESCRIPTION = (
     "par défaut, l'état au moment de la requête."
 )
 WaitQuery = Annotated[int | None, Query(ge=1, le=status_watch.MAX_WAIT_SECONDS, description=WAIT_DESCRIPTION)]
-SINCE_WITHOUT_WAIT = N_("Le paramètre « since » ne s'emploie qu'avec « wait ».")
+SINCE_WITHOUT_WAIT = N_("ne s'emploie qu'avec le paramètre « wait »")
 
 
 @router.get(
     "/{payment_id}",
     response_model=PaymentOut,
-    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+    responses={404: {"model": ErrorOut}, 429: {"model": ErrorOut}},
 )
 async def get_payment(
     payment_id: PaymentIdPath,
@@ -138,8 +139,10 @@ async def get_payment(
     A waiting request holds neither a database connection nor a thread, and its workflow checks are
     shared with every other waiter of the payment in this process (web/status_watch.py).
     """
-    if since is not None and wait is None:
-        return JSONResponse({"detail": SINCE_WITHOUT_WAIT, "code": "invalid_parameters"}, status_code=422)
+    if since is not None and wait is None:  # answered as every other 422 (web/api/validation.py)
+        raise RequestValidationError(
+            [{"loc": ("query", "since"), "type": "value_error", "msg": SINCE_WITHOUT_WAIT, "input": since}]
+        )
     payment = await find_payment(db, user, payment_id)  # the connection is not held meanwhile
     if payment is None:
         raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
