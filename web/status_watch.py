@@ -132,6 +132,10 @@ class StatusWatch:
                 view=None if current.from_ledger else replace(current),
             )
             self._watched[current.id] = entry
+        elif current.status != entry.status and not current.from_ledger:
+            # This request read the workflow after the loop last did: its waiters hear of it now.
+            entry.queried_at = time.monotonic()
+            _seen(entry, current.status, replace(current))
         entry.waiters += 1
         self._users[user_key] += 1
         assert self._arrived is not None
@@ -180,6 +184,7 @@ class StatusWatch:
             self._watched.clear()
             self._users.clear()
             self._loop, self._task, self._kick, self._arrived = loop, None, asyncio.Event(), asyncio.Event()
+            self._client = None
 
     def _start(self) -> None:
         if self._task is None or self._task.done():

@@ -113,6 +113,25 @@ async def test_waiters_wake_on_the_change_this_process_made(
     assert status_watch.WATCH.waiting() == 0
 
 
+async def test_a_newer_read_wakes_the_earlier_waiters(
+    api: httpx.AsyncClient, payment_id: str, workflows: Workflows
+) -> None:
+    """A request that read the workflow after the loop did (its answer no longer shared) brings the news."""
+    first = waiting(api, payment_id)
+    await waiters(payment_id, 1)
+    workflows.status = "awaiting_confirmation"  # through another replica: nobody here woken
+    attempts._polled.pop(payment_id)  # the shared answer has aged
+    params = {"wait": 25, "since": "awaiting_confirmation"}
+    second = asyncio.ensure_future(api.get(f"/api/v1/payments/{payment_id}", params=params))
+    assert (await first).json()["status"] == "awaiting_confirmation"
+    await waiters(payment_id, 1)  # the second waits on from there
+    assert not second.done()
+    workflows.status = "succeeded"
+    forget_view(payment_id)
+    assert (await second).json()["status"] == "succeeded"
+    assert workflows.queries == 3
+
+
 async def test_a_final_status_in_the_ledger_ends_the_wait_without_a_query(
     api: httpx.AsyncClient, payment_id: str, workflows: Workflows, db: Session
 ) -> None:
@@ -137,6 +156,12 @@ async def test_an_unchanged_status_is_answered_after_the_wait(
     response = await api.get(f"/api/v1/payments/{payment_id}", params={"wait": 1})  # since: as it is now
     assert response.status_code == 200 and response.json()["status"] == "awaiting_payer"
     assert status_watch.WATCH.waiting() == 0
+    # Slow by design: timed in its own series, not in the plain reads' latency.
+    metrics = (await api.get("/metrics")).text
+    assert (
+        'portnet_http_request_seconds_count{method="GET",route="/api/v1/payments/{payment_id}?wait"'
+        in metrics
+    )
 
 
 @pytest.mark.parametrize(

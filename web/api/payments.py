@@ -22,6 +22,7 @@ from web.attempts import UNAVAILABLE, PaymentRefused, find_payment, payer_paymen
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.limits import PaymentIdPath
 from web.locale import request_language
+from web.metrics import ROUTE_VARIANT
 from web.payments import request_cancel, start_payment
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
@@ -111,7 +112,8 @@ def refusal(refused: PaymentRefused) -> JSONResponse:
 WAIT_DESCRIPTION = (
     "Attente longue (long-poll), en secondes : la réponse part dès que l'état du paiement diffère de "
     "`since`, au plus tard après `wait` secondes avec l'état inchangé. Sans `wait`, la réponse est "
-    "immédiate. 429 (avec Retry-After) au-delà des attentes simultanées permises par utilisateur."
+    "immédiate. 429 (avec Retry-After) au-delà de "
+    f"{status_watch.MAX_WAITERS_PER_USER} attentes simultanées par utilisateur."
 )
 SINCE_DESCRIPTION = (
     "L'état que le client connaît déjà (`status` de sa dernière réponse). Avec `wait` seulement ; "
@@ -150,6 +152,7 @@ async def get_payment(
     view = await read_view(client, payment, db, polling=True)
     if wait is None:
         return PaymentOut.of(view)
+    request.scope[ROUTE_VARIANT] = "/api/v1/payments/{payment_id}?wait"  # its own latency series
     known = since.value if since is not None else view.status
     try:
         seen = await status_watch.unless_gone(
