@@ -99,6 +99,23 @@ class StatusWatch:
             return entry.waiters if entry is not None else 0
         return sum(self._users.values())
 
+    def known(self, payment_id: str, ledger_status: str, since: str) -> PaymentView | None:
+        """The watcher's latest view of a watched attempt when it still shows ``since``, or None.
+
+        A new long-poll on a payment others already wait on starts from it rather than asking the
+        workflow again: it is as fresh as the loop's checks (a final status in the ledger, the
+        caller's ``ledger_status``, is never hidden by it). Any other answer than "unchanged" comes
+        from a read of the caller's own.
+        """
+        entry = self._watched.get(payment_id)
+        if entry is None or entry.view is None or self._loop is not asyncio.get_running_loop():
+            return None
+        if PaymentStatus(ledger_status).is_final or ledger_status != entry.ledger_status:
+            return None
+        if entry.status != since or entry.view.status != since:
+            return None
+        return replace(entry.view)
+
     async def until_waiting(self, payment_id: str, count: int) -> None:
         """Until ``count`` requests wait on the payment: tests and benchmarks change it only then."""
         self._bind()

@@ -101,14 +101,32 @@ async def test_a_moved_status_is_answered_at_once(api: httpx.AsyncClient, paymen
 async def test_waiters_wake_on_the_change_this_process_made(
     api: httpx.AsyncClient, payment_id: str, workflows: Workflows
 ) -> None:
-    pending = [waiting(api, payment_id) for _ in range(5)]
+    pending = [waiting(api, payment_id)]
+    await waiters(payment_id, 1)
+    pending += [waiting(api, payment_id) for _ in range(4)]
     await waiters(payment_id, 5)
     assert not any(task.done() for task in pending)
     workflows.status = "awaiting_confirmation"  # e.g. CMI's callback, through its Update
     forget_view(payment_id)
     answers = await asyncio.gather(*pending)
     assert {(r.status_code, r.json()["status"]) for r in answers} == {(200, "awaiting_confirmation")}
-    # One query for the first read (the others share it), one for all five waiters after the change.
+    # One query for the first read, one for all five waiters after the change.
+    assert workflows.queries == 2
+
+
+async def test_later_waiters_start_from_the_watchers_view(
+    api: httpx.AsyncClient, payment_id: str, workflows: Workflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not from the pollers' shared answer (none here): from what the first waiter's loop knows."""
+    monkeypatch.setattr(attempts, "POLL_SECONDS", 0.0)
+    first = waiting(api, payment_id)
+    await waiters(payment_id, 1)
+    later = [waiting(api, payment_id) for _ in range(3)]
+    await waiters(payment_id, 4)
+    assert workflows.queries == 1
+    workflows.status = "cancelled"
+    forget_view(payment_id)
+    assert {(await task).json()["status"] for task in [first, *later]} == {"cancelled"}
     assert workflows.queries == 2
     assert status_watch.WATCH.waiting() == 0
 

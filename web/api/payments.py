@@ -149,7 +149,10 @@ async def get_payment(
     if payment is None:
         raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
     client = await request.app.state.temporal.get()
-    view = await read_view(client, payment, db, polling=True)
+    shared = None
+    if wait is not None and since is not None:  # others may wait on it already: their loop's view
+        shared = status_watch.WATCH.known(payment.id, payment.status, since.value)
+    view = shared or await read_view(client, payment, db, polling=True)
     if wait is None:
         return PaymentOut.of(view)
     request.scope[ROUTE_VARIANT] = "/api/v1/payments/{payment_id}?wait"  # its own latency series
