@@ -125,11 +125,18 @@ class StatusWatch:
             await self._arrived.wait()
 
     async def wait(
-        self, client: Any, current: PaymentView, since: str, seconds: float, user_key: str
+        self,
+        client: Any,
+        current: PaymentView,
+        since: str,
+        seconds: float,
+        user_key: str,
+        ledger_status: str | None = None,
     ) -> PaymentView | None:
         """Until the status differs from ``since`` or ``seconds`` have passed.
 
-        ``current`` is the attempt as just read (``web.attempts.read_view``). Returns the view to
+        ``current`` is the attempt as just read (``web.attempts.read_view``), ``ledger_status`` its
+        row's status then (a live card attempt's row says ``started`` all along). Returns the view to
         answer with, or None when the attempt's final status was seen in the ledger: the caller
         reads the ledger's full view then.
         """
@@ -145,7 +152,7 @@ class StatusWatch:
             entry = _Watched(
                 workflow_id=current.workflow_id,
                 status=current.status,
-                ledger_status=current.status,
+                ledger_status=ledger_status or current.status,
                 view=None if current.from_ledger else replace(current),
             )
             self._watched[current.id] = entry

@@ -182,6 +182,19 @@ async def test_an_unchanged_status_is_answered_after_the_wait(
     )
 
 
+async def test_a_card_attempts_row_saying_started_asks_nothing_more(
+    api: httpx.AsyncClient, payment_id: str, workflows: Workflows, db: Session
+) -> None:
+    """The ledger keeps ``started`` while the workflow awaits the payer: not a change to look into."""
+    payment = db.get(Payment, payment_id)
+    assert payment is not None
+    payment.status = "started"
+    db.add(payment)
+    db.commit()
+    response = await api.get(f"/api/v1/payments/{payment_id}", params={"wait": 2, "since": "awaiting_payer"})
+    assert response.json()["status"] == "awaiting_payer" and workflows.queries == 1
+
+
 @pytest.mark.parametrize(
     "params",
     [{"wait": 0}, {"wait": 31}, {"wait": "soon"}, {"wait": 5, "since": "paid"}, {"since": "awaiting_payer"}],

@@ -159,7 +159,7 @@ async def get_payment(
     known = since.value if since is not None else view.status
     try:
         seen = await status_watch.unless_gone(
-            request, status_watch.WATCH.wait(client, view, known, wait, str(user.id))
+            request, status_watch.WATCH.wait(client, view, known, wait, str(user.id), payment.status)
         )
     except status_watch.ClientGone:
         return Response(status_code=204)  # nobody reads it
