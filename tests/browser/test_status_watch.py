@@ -56,6 +56,7 @@ async def test_the_page_waits_on_the_long_poll_and_reloads_once(
         await expect(page.get_by_text(LIVE)).to_be_visible()
         await expect(page.get_by_role("link", name="Actualiser")).to_be_visible()
         await assert_accessible(page, "status page waiting on the long-poll")
+        await scenario.screenshot("waiting on the long-poll")
         cancel(db, payment)
         await expect(page.locator(".status-card__status")).to_contain_text("Annulé", timeout=20_000)
         assert len(loads) == 2  # the page as opened, then one reload on the change: no reload meanwhile
