@@ -139,7 +139,7 @@ async def test_a_newer_read_wakes_the_earlier_waiters(
     await waiters(payment_id, 1)
     workflows.status = "awaiting_confirmation"  # through another replica: nobody here woken
     attempts._polled.pop(payment_id)  # the shared answer has aged
-    params = {"wait": 25, "since": "awaiting_confirmation"}
+    params: dict[str, str | int] = {"wait": 25, "since": "awaiting_confirmation"}
     second = asyncio.ensure_future(api.get(f"/api/v1/payments/{payment_id}", params=params))
     assert (await first).json()["status"] == "awaiting_confirmation"
     await waiters(payment_id, 1)  # the second waits on from there
