@@ -98,9 +98,9 @@ def settle_heap() -> None:
     """Moves everything loaded at start (modules, settings, the SDK) out of the collector's sight.
 
     The worker allocates in bursts (a sandboxed copy of the workflow module per payment, ORM rows,
-    PDF layout), so the collector runs often, and each full collection walked the whole heap of
-    imported modules: 0.3 s of held GIL each, about a tenth of the worker's CPU at 32 payers.
-    Frozen objects are never collected, which is right for what lives as long as the process.
+    PDF layout), so full collections come every few seconds under load, and each walked the 160,000
+    objects of the imports (about 0.1 s of CPU with the GIL held); after the freeze they walk what
+    the payments in flight hold (about 40,000). What lives as long as the process is never garbage.
     """
     gc.collect()
     gc.freeze()
