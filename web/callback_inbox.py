@@ -49,6 +49,7 @@ from portnet.i18n import N_
 from portnet.models import PartnerCallback, Payment, utcnow
 from portnet.protocols.fields import PAYMENT_ID
 from portnet.statuses import PaymentStatus
+from web.attempts import forget_view
 from workflows.payment import PaymentWorkflow
 
 log = logging.getLogger("portnet.callbacks")
@@ -397,5 +398,6 @@ async def release_early(request: Request, payment: Payment, reason: str) -> None
         return
     try:
         await client.get_workflow_handle(payment.workflow_id).signal(PaymentWorkflow.cancel, reason)
+        forget_view(payment.id)
     except RPCError as err:
         log.info("attempt %s not told to release early: %s", payment.id, err.status)
