@@ -103,7 +103,7 @@ def show(part: Part) -> None:
 
 
 def run(parts: list[Part], jobs: int) -> int:
-    waiting, running, done = list(parts), [], []
+    waiting, running, done = list(parts), list[Part](), list[Part]()
 
     def stop_all(signum: int, _frame: FrameType | None) -> None:
         for part in running:
