@@ -10,6 +10,7 @@ portal's (portnet/telemetry.py, portnet/logs.py).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -91,6 +92,20 @@ def runtime(settings: Settings) -> Runtime:
             "cannot serve metrics on %s; running without them", settings.worker_metrics_address, exc_info=True
         )
         return Runtime.default()
+
+
+def settle_heap() -> None:
+    """Moves everything loaded at start (modules, settings, the SDK) out of the collector's sight.
+
+    The worker allocates in bursts (a sandboxed copy of the workflow module per payment, ORM rows,
+    PDF layout), so full collections come every few seconds under load, and each walked the 160,000
+    objects of the imports (about 0.1 s of CPU with the GIL held); after the freeze they walk what
+    the payments in flight hold (about 40,000). What lives as long as the process is never garbage.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def stop_on_signals(worker: Worker) -> None:
     """SIGTERM (a redeploy, ``docker compose stop``) and SIGINT stop polling, let running activities
     finish within ``WORKER_SHUTDOWN_GRACE_SECONDS``, then cancel the rest, which Temporal retries on
@@ -132,6 +147,7 @@ async def main() -> None:
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         stop_on_signals(worker)
+        settle_heap()
         logging.getLogger("worker").info("polling task queue %s", settings.temporal_task_queue)
         try:
             await worker.run()

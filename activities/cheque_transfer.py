@@ -155,7 +155,7 @@ def renew_subscriptions(inp: RenewalInput) -> str | None:
                 payment_id=inp.payment_id,
                 dedupe_key=f"{inp.payment_id}:renew:{inv.id}",
             )
-            if logged is not None:
+            if logged:
                 company.subscription_end = candidate
                 session.add(company)
                 new_end = candidate

@@ -232,27 +232,36 @@ def settle_payment(inp: SettleInput) -> Settlement:
     with session_scope() as session:
         payment = session.get(Payment, inp.payment_id)
         assert payment is not None, inp.payment_id
-        links = session.exec(select(PaymentInvoice).where(PaymentInvoice.payment_id == payment.id)).all()
-        invoice_ids = [link.invoice_id for link in links]
-        rows = session.exec(
-            select(Invoice, Emitter)
-            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-            .where(col(Invoice.id).in_(invoice_ids))
-            .order_by(col(Invoice.number))
-        ).all()
+        # The invoices with their emitters, in one query (their links are updated by statement).
+        rows = [
+            (inv, em)
+            for inv, em, _ in session.exec(
+                select(Invoice, Emitter, PaymentInvoice)
+                .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+                .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+                .where(PaymentInvoice.payment_id == payment.id)
+                .order_by(col(Invoice.number))
+            ).all()
+        ]
+        invoice_ids = [inv.id or 0 for inv, _ in rows]
         awaiting: dict[str, list[str]] = {}
         if payment.status != PaymentStatus.SUCCEEDED.value and not _holds_its_invoices(session, payment):
             # Released meanwhile (an abandoned settle, a late retry): the invoices may already be in
             # another attempt, so nothing is marked paid; the money is kept for finance.
             unapplied_id = keep_unapplied_settlement(payment, inp)
             return Settlement(receipt_document_id=0, receipt_number=f"ENC-{unapplied_id:08d}", applied=False)
-        receipt = session.exec(
-            select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")
+        # Its id only: a retry does not read the stored PDF back.
+        receipt_id = session.exec(
+            select(Document.id).where(Document.payment_id == payment.id, Document.kind == "receipt")
         ).first()
         # The PDF is laid out before this transaction writes anything: on SQLite a transaction that
         # has written holds the database's only write lock until it commits, and fpdf2 takes tens of
         # milliseconds of CPU. The receipt is still stored with the settlement, in one commit.
-        pdf = None if receipt else render_receipt(session, payment, rows, inp, payment.paid_at or paid_at)
+        pdf = (
+            None
+            if receipt_id is not None
+            else render_receipt(session, payment, rows, inp, payment.paid_at or paid_at)
+        )
         if payment.status != PaymentStatus.SUCCEEDED.value:
             _log_declines(session, payment, invoice_ids, inp, function)
             payment.status = PaymentStatus.SUCCEEDED.value
@@ -260,9 +269,11 @@ def settle_payment(inp: SettleInput) -> Settlement:
             payment.paid_at = paid_at
             payment.updated_at = utcnow()
             session.add(payment)
-            for link in links:
-                link.in_force = True
-                session.add(link)
+            session.execute(
+                sa.update(PaymentInvoice)
+                .where(col(PaymentInvoice.payment_id) == payment.id)
+                .values(in_force=True)
+            )
             for inv, em in rows:
                 assert inv.id is not None
                 inv.status = InvoiceStatus.PAYMENT_CONFIRMED.value
@@ -302,20 +313,20 @@ def settle_payment(inp: SettleInput) -> Settlement:
             ):
                 awaiting.setdefault(em.code, []).append(inv.number)
 
-        if receipt is None:
+        if receipt_id is None:
             assert pdf is not None
-            receipt = store_receipt(session, payment, pdf)
-        assert receipt.id is not None
+            receipt_id = store_receipt(session, payment, pdf).id
+        assert receipt_id is not None
         return Settlement(
-            receipt_document_id=receipt.id,
+            receipt_document_id=receipt_id,
             receipt_number=receipt_number(payment.id),
             awaiting_emitters=awaiting,
         )
 
 
 def _holds_its_invoices(session: Session, payment: Payment) -> bool:
-    held = session.exec(select(InvoiceHold).where(InvoiceHold.payment_id == payment.id)).first()
-    return held is not None
+    held = session.exec(select(InvoiceHold.invoice_id).where(InvoiceHold.payment_id == payment.id).limit(1))
+    return held.first() is not None
 
 
 @activity.defn

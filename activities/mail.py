@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -166,18 +166,11 @@ def _verification(payment: Payment, public_base_url: str, secret_key: str) -> di
 
 
 def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
-    with session_scope() as session:
-        payment = session.get(Payment, payment_id)
-        user_id = payment.user_id if payment is not None else None
-    with i18n.use_locale(payer_language(user_id)):
-        return _compose_payment_confirmation(payment_id, to)
-
-
-def _compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
-    settings = get_settings()
+    """Read in one transaction (the payer's language with the rest), composed in that language."""
     with session_scope() as session:
         payment = session.get(Payment, payment_id)
         assert payment is not None and payment.paid_at is not None
+        payer = session.get(User, payment.user_id) if payment.user_id is not None else None
         company = session.get(Company, payment.company_id)
         rows = session.exec(
             select(Invoice, Emitter, PaymentInvoice)
@@ -189,6 +182,20 @@ def _compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
         receipt = session.exec(
             select(Document).where(Document.payment_id == payment_id, Document.kind == "receipt")
         ).first()
+    language = i18n.normalize(payer.language if payer else None) or i18n.DEFAULT_LANGUAGE
+    with i18n.use_locale(language):
+        return _compose_payment_confirmation(payment, company, rows, receipt, to)
+
+
+def _compose_payment_confirmation(
+    payment: Payment,
+    company: Company | None,
+    rows: Sequence[tuple[Invoice, Emitter, PaymentInvoice]],
+    receipt: Document | None,
+    to: str,
+) -> EmailMessage:
+    assert payment.paid_at is not None
+    settings = get_settings()
     context = {
         **_language_context(),
         "payment": payment,

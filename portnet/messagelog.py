@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from portnet.models import InvoiceMessage, utcnow
 
@@ -29,28 +29,40 @@ def append_message(
     payment_id: str | None = None,
     dedupe_key: str | None = None,
     at: datetime | None = None,
-) -> InvoiceMessage | None:
-    if dedupe_key is not None:
-        existing = session.exec(select(InvoiceMessage).where(InvoiceMessage.dedupe_key == dedupe_key)).first()
-        if existing is not None:
-            return None
-    last = session.exec(
-        select(sa.func.max(InvoiceMessage.seq)).where(InvoiceMessage.invoice_id == invoice_id)
-    ).one()
-    message = InvoiceMessage(
-        invoice_id=invoice_id,
-        seq=(last or 0) + 1,
-        function=function,
-        name=name,
-        state=state,
-        observations=observations,
-        user_name=user_name,
-        receiver=receiver,
-        needs_reply=needs_reply,
-        payment_id=payment_id,
-        dedupe_key=dedupe_key,
-        created_at=at or utcnow(),
+) -> bool:
+    """Writes the invoice's next line; False when ``dedupe_key`` was written already (a retry).
+
+    One query reads both the last number and whether the key is taken, and the line is a plain
+    INSERT (no ORM object to track): settling a card payment writes two lines per invoice, and the
+    unit of work's flushes were a good part of the settlement's CPU.
+    """
+    if any(isinstance(pending, InvoiceMessage) for pending in session.new):
+        session.flush()  # a line added as an object (the seed's first line) counts in the numbering
+    messages = InvoiceMessage.__table__  # type: ignore[attr-defined]
+    taken = (
+        sa.select(sa.literal(True)).where(messages.c.dedupe_key == dedupe_key).scalar_subquery()
+        if dedupe_key is not None
+        else sa.literal(False)
     )
-    session.add(message)
-    session.flush()
-    return message
+    last, already = session.execute(
+        sa.select(sa.func.max(messages.c.seq), taken).where(messages.c.invoice_id == invoice_id)
+    ).one()
+    if already:
+        return False
+    session.execute(
+        sa.insert(messages).values(
+            invoice_id=invoice_id,
+            seq=(last or 0) + 1,
+            function=function,
+            name=name,
+            state=state,
+            observations=observations,
+            user_name=user_name,
+            receiver=receiver,
+            needs_reply=needs_reply,
+            payment_id=payment_id,
+            dedupe_key=dedupe_key,
+            created_at=at or utcnow(),
+        )
+    )
+    return True

@@ -27,6 +27,7 @@ equalling another use of the same key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import io
@@ -96,8 +97,19 @@ def verification_page(public_base_url: str) -> str:
     return f"{public_base_url.rstrip('/')}{VERIFICATION_PATH}"
 
 
+@functools.lru_cache(maxsize=256)
+def qr_code(url: str) -> segno.QRCode:
+    """The QR code of ``url`` (error correction M), encoded once for the receipt and its e-mail.
+
+    Encoding is most of a receipt's QR cost (segno scores the eight masks in Python, a few ms each
+    time), and the settlement's PDF and the confirmation e-mail, moments later in the same worker,
+    carry the same URL. Read only: callers draw or save it, never change it.
+    """
+    return segno.make_qr(url, error="m", boost_error=False)
+
+
 def qr_png(url: str, scale: int = 4) -> bytes:
     """The QR code of ``url`` as a PNG (the e-mail's inline image; the PDF draws its own)."""
     out = io.BytesIO()
-    segno.make_qr(url, error="m", boost_error=False).save(out, kind="png", scale=scale, border=4)
+    qr_code(url).save(out, kind="png", scale=scale, border=4)
     return out.getvalue()

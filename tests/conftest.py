@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from portnet import db as portnet_db
 from portnet import settings as portnet_settings
+from portnet.launcher import TIMER_TIME_SHIFT
 from portnet.models import Company, Emitter, Invoice, LoginThrottle, PrestationLine
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.temporal_codec import data_converter
@@ -259,6 +260,8 @@ async def dev_env(database_url: str) -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=[
             "--dynamic-config-value",
             "history.transferProcessorMaxPollRPS=1000",
+            "--dynamic-config-value",
+            f'history.timerProcessorMaxTimeShift="{TIMER_TIME_SHIFT}"',
             "--log-level",
             "error",
         ],

@@ -12,17 +12,19 @@ import re
 import shlex
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from portnet.launcher import codec_endpoint, temporal_dev_command
+from portnet.launcher import TIMER_TIME_SHIFT, codec_endpoint, temporal_dev_command
 from portnet.production import SECRET_SETTINGS, production_problems
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.settings import ROOT, Settings
 from web.codec_server import PREFIX as CODEC_PREFIX
+from workflows.policies import CAPTURE_LOOKS
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -234,8 +236,17 @@ def test_temporal_dev_command_registers_search_attributes_and_pragmas() -> None:
         ("--namespace", "default"),
         ("--log-level", "warn"),
         ("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"),
+        ("--dynamic-config-value", 'history.timerProcessorMaxTimeShift="50ms"'),
     ]:
         assert (flag, value) in pairs, flag
+
+
+def test_the_servers_let_a_short_timer_fire_on_time(compose: dict[str, Any]) -> None:
+    """The card's first look at CMI's order is a 150 ms timer: the dev server and compose's server
+    both shift timers by TIMER_TIME_SHIFT, not the default second."""
+    config = yaml.safe_load(compose["configs"]["temporal-dynamic-config"]["content"])
+    assert config["history.timerProcessorMaxTimeShift"] == [{"value": TIMER_TIME_SHIFT}]
+    assert CAPTURE_LOOKS[0] > timedelta(milliseconds=int(TIMER_TIME_SHIFT.removesuffix("ms")))
 
 
 def test_temporal_ui_decodes_through_the_portal_and_is_read_only(compose: dict[str, Any]) -> None:

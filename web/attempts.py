@@ -22,6 +22,7 @@ from portnet.i18n import N_
 from portnet.models import Document, Emitter, Invoice, InvoiceMessage, Payment, PaymentInvoice, User
 from portnet.money import api_amount
 from portnet.statuses import InvoiceStatus, PaymentStatus, Role
+from web import status_watch
 from web.deps import company_scope
 from workflows.payment import PaymentWorkflow
 from workflows.types import PaymentView
@@ -114,8 +115,10 @@ async def read_view(
 
 
 def forget_view(payment_id: str) -> None:
-    """After this process changed the attempt (an Update, a Signal): its pollers ask afresh."""
+    """After this process changed the attempt (an Update, a Signal): its pollers ask afresh, and
+    its long-polling waiters (web/status_watch.py) at once."""
     _polled.pop(payment_id, None)
+    status_watch.wake(payment_id)
 
 
 def _remember(payment_id: str, at: float, view: PaymentView) -> None:

@@ -5,7 +5,9 @@ Each callback route (web/channels/<channel>.py, web/api/emitter_acks.py) does th
 ``read_capped`` (the body, capped), ``record`` (a ``partner_callback`` row before anything is judged),
 its own checks (fields, then signature, then our state), and ``judge`` (the verdict and the answer,
 written on that row; with a dedupe key, ``claim`` makes one delivery of a partner event the one that
-processes it, the others replaying its answer).
+processes it, the others replaying its answer). The card callback, the one a payer waits on, folds
+them: ``record`` with the verdict when fields or signature are refused, else ``arrive`` (the payment
+read, the row and its claim in one transaction), then ``judge``.
 
 The body as we keep it: read with a cap, card fields taken out, and its hash.
 
@@ -27,6 +29,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -46,6 +49,7 @@ from portnet.i18n import N_
 from portnet.models import PartnerCallback, Payment, utcnow
 from portnet.protocols.fields import PAYMENT_ID
 from portnet.statuses import PaymentStatus
+from web.attempts import forget_view
 from workflows.payment import PaymentWorkflow
 
 log = logging.getLogger("portnet.callbacks")
@@ -139,6 +143,30 @@ def _json_unescaped(text: str) -> str:
 # ------------------------------------------------------------------- record, claim, judge
 
 
+def _row(
+    partner: str,
+    payload: dict[str, str],
+    payment_id: str | None,
+    raw: RawBody | None,
+    verdict: str,
+    answer: str | None,
+    dedupe_key: str | None = None,
+) -> PartnerCallback:
+    """The call as kept. Only a well-formed order id is filed as the payment's."""
+    clean = {k: v for k, v in payload.items() if k.lower() not in NEVER_STORED}
+    return PartnerCallback(
+        partner=partner,
+        payment_id=payment_id if payment_id and PAYMENT_ID.fullmatch(payment_id) else None,
+        dedupe_key=dedupe_key,
+        verdict=verdict,
+        answer=answer,
+        payload=json.dumps(clean, ensure_ascii=False, sort_keys=True),
+        raw_body=raw.kept if raw is not None else None,
+        raw_sha256=raw.sha256 if raw is not None else None,
+        raw_truncated=raw.truncated if raw is not None else False,
+    )
+
+
 def _record(
     partner: str,
     payload: dict[str, str],
@@ -147,23 +175,14 @@ def _record(
     verdict: str = "received",
     answer: str | None = None,
 ) -> int:
-    """Keeps the call before it is judged. Only a well-formed order id is filed as the payment's."""
-    clean = {k: v for k, v in payload.items() if k.lower() not in NEVER_STORED}
+    """Keeps the call before it is judged, or with its verdict when judged on arrival (too large,
+    malformed, bad signature: nothing of ours was read to judge it)."""
     with Session(get_engine(), expire_on_commit=False) as db:
-        row = PartnerCallback(
-            partner=partner,
-            payment_id=payment_id if payment_id and PAYMENT_ID.fullmatch(payment_id) else None,
-            verdict=verdict,
-            answer=answer,
-            payload=json.dumps(clean, ensure_ascii=False, sort_keys=True),
-            raw_body=raw.kept if raw is not None else None,
-            raw_sha256=raw.sha256 if raw is not None else None,
-            raw_truncated=raw.truncated if raw is not None else False,
-        )
+        row = _row(partner, payload, payment_id, raw, verdict, answer)
         db.add(row)
         db.commit()
         assert row.id is not None
-    if verdict != "received":  # judged on arrival (too large): no later verdict will be written
+    if verdict != "received":  # judged on arrival: no later verdict will be written
         metrics.callback_verdict(partner, verdict)
     return row.id
 
@@ -302,6 +321,57 @@ async def judge(
     return None
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A genuine message (well-formed, signed) kept together with what our ledger makes of it."""
+
+    callback_id: int
+    payment: Payment | None
+    verdict: str  # "processing": this delivery is to process the event; anything else is final
+    answer: str | None
+    owner: bool  # "processing" and the row already holds the event's dedupe key
+
+
+# What a channel makes of a genuine message once its payment is read: a final verdict and answer,
+# or ("processing", None) to process the event.
+Verdict = Callable[[Payment | None], tuple[str, str | None]]
+
+
+def _arrive(
+    partner: str, payload: dict[str, str], order_id: str, raw: RawBody, verdict_of: Verdict, dedupe_key: str
+) -> Arrival:
+    """One thread hop and one write for a genuine message: the payment read, the row inserted with
+    its verdict, holding ``dedupe_key`` when the event is to be processed and nobody holds it yet.
+
+    What ``record`` + ``payment_of`` + ``claim`` did in three hops and two writes (one of them
+    waiting for SQLite's write lock again); the claim loop remains for a key already held."""
+    with Session(get_engine(), expire_on_commit=False) as db:
+        payment = db.get(Payment, order_id) if PAYMENT_ID.fullmatch(order_id) else None
+        verdict, answer = verdict_of(payment)
+        processing = verdict == "processing"
+        row = _row(partner, payload, order_id, raw, verdict, answer, dedupe_key if processing else None)
+        db.add(row)
+        try:
+            db.commit()
+            owner = processing
+        except IntegrityError:  # another delivery of the event holds the key: ``claim`` decides
+            db.rollback()
+            row = _row(partner, payload, order_id, raw, "received", None)
+            db.add(row)
+            db.commit()
+            owner = False
+        assert row.id is not None
+    if not processing:
+        metrics.callback_verdict(partner, verdict)
+    return Arrival(row.id, payment, verdict, answer, owner)
+
+
+async def arrive(
+    partner: str, payload: dict[str, str], order_id: str, raw: RawBody, verdict_of: Verdict, dedupe_key: str
+) -> Arrival:
+    return await run_in_threadpool(_arrive, partner, payload, order_id, raw, verdict_of, dedupe_key)
+
+
 def _payment(payment_id: str) -> Payment | None:
     with Session(get_engine(), expire_on_commit=False) as db:
         return db.get(Payment, payment_id)
@@ -328,5 +398,6 @@ async def release_early(request: Request, payment: Payment, reason: str) -> None
         return
     try:
         await client.get_workflow_handle(payment.workflow_id).signal(PaymentWorkflow.cancel, reason)
+        forget_view(payment.id)
     except RPCError as err:
         log.info("attempt %s not told to release early: %s", payment.id, err.status)

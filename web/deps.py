@@ -1,10 +1,18 @@
-"""FastAPI dependencies shared by the API and the portal: database, user, Temporal client."""
+"""FastAPI dependencies shared by the API and the portal: database, user, Temporal client.
+
+FastAPI runs a plain ``def`` dependency in a worker thread: a hop to the thread pool and back to the
+event loop, which under load cost more CPU than the check itself. Those that only look at values
+already in memory (settings, the user found, their role) are ``async def`` and run on the loop;
+those that read the ledger (``db_session``, ``optional_user``) stay in threads.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
@@ -18,12 +26,24 @@ from portnet.statuses import Role
 from web.sessions import user_of_request
 
 
-def db_session() -> Iterator[Session]:
-    with Session(get_engine(), expire_on_commit=False) as session:
+async def db_session() -> AsyncIterator[Session]:
+    """The request's session. Opening one touches no connection (the first query does), so it is
+    made on the loop; closing it gives a connection back to the pool (a rollback on it), so that is
+    done in a thread, and only when the request left a transaction open. The close gets its own
+    limiter and is shielded, as FastAPI does for a plain generator: a request cancelled, or a full
+    thread pool, never keeps a connection checked out."""
+    session = Session(get_engine(), expire_on_commit=False)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+        else:
+            session.close()
 
 
-def settings_dep(request: Request) -> Settings:
+async def settings_dep(request: Request) -> Settings:
     """The app's own settings (tests and benchmarks build apps with their own)."""
     settings: Settings = getattr(request.app.state, "settings", None) or get_settings()
     return settings
@@ -56,21 +76,21 @@ async def password_change_required_response(request: Request, exc: Exception) ->
     )
 
 
-def session_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+async def session_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     """Any logged-in user, even one who must still change their password (password change, logout)."""
     if user is None:
         raise HTTPException(status_code=401, detail=N_("Authentification requise."))
     return user
 
 
-def api_user(user: Annotated[User, Depends(session_user)]) -> User:
+async def api_user(user: Annotated[User, Depends(session_user)]) -> User:
     """A logged-in user who may use the API: a forced password change comes first (403)."""
     if user.must_change_password:
         raise PasswordChangeRequired
     return user
 
 
-def finance_user(user: Annotated[User, Depends(api_user)]) -> User:
+async def finance_user(user: Annotated[User, Depends(api_user)]) -> User:
     if user.role not in (Role.FINANCE.value, Role.ADMIN.value):
         raise HTTPException(status_code=403, detail=N_("Réservé au service financier."))
     return user

@@ -37,7 +37,7 @@ from portnet.models import (
 from portnet.money import api_amount
 from portnet.settings import Settings
 from portnet.statuses import Channel, InvoiceStatus, PaymentStatus
-from web.attempts import UNAVAILABLE, PaymentRefused
+from web.attempts import UNAVAILABLE, PaymentRefused, forget_view
 from web.payments import request_cancel
 from workflows.channels.cheque_transfer import OFFLINE_CHANNELS
 from workflows.payment import PaymentWorkflow
@@ -163,6 +163,7 @@ async def decide(
         verdict = await handle.execute_update(
             PaymentWorkflow.finance_decide, FinanceDecision(confirm, user.username, reason.strip()[:500])
         )
+        forget_view(payment.id)  # the payer's status page sees finance's verdict at once
     except WorkflowUpdateFailedError:
         raise no_longer from None
     except RPCError as err:

@@ -70,8 +70,11 @@ def storable(text: str) -> bool:
     return True
 
 
-def reject_unstorable_text(request: Request) -> None:
-    """An app-wide dependency: a URL (path or query) whose decoded text no database takes is a 422."""
+async def reject_unstorable_text(request: Request) -> None:
+    """An app-wide dependency: a URL (path or query) whose decoded text no database takes is a 422.
+
+    ``async`` although it awaits nothing: it runs on every request, and a plain ``def`` would be
+    sent to the thread pool and back each time."""
     if not storable(request.url.path) or not all(
         storable(key) and storable(value) for key, value in request.query_params.multi_items()
     ):

@@ -164,8 +164,16 @@ class RequestTimer:
             metrics.http_request(scope["method"], route_of(scope), status, time.perf_counter() - started)
 
 
+# A route's own series for a kind of answer that is slow by design (web/api/payments.py's long-poll,
+# ``…?wait``): set in the scope by the endpoint, so it does not hide in the route's plain latency.
+ROUTE_VARIANT = "portnet.route_variant"
+
+
 def route_of(scope: Scope) -> str:
     """The matched route's template; mounts by their prefix; anything else one ``unmatched`` series."""
+    variant = scope.get(ROUTE_VARIANT)
+    if isinstance(variant, str):
+        return variant
     route = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str):

@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from fastapi import Request, Response
-from sqlmodel import Session, col, delete
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, delete, select
 
 from portnet.models import User, UserSession, utcnow
 from portnet.settings import Settings, get_settings
@@ -137,14 +138,24 @@ def revoke_other_sessions(db: Session, user: User, keep_token: str | None) -> in
     return int(result.rowcount or 0)
 
 
+# The session and its user in one statement (every authenticated request runs it), built once so
+# that SQLAlchemy's compiled-statement cache finds it without working out its key again.
+_SESSION_AND_USER = (
+    select(UserSession, User)
+    .outerjoin(User, col(User.id) == col(UserSession.user_id))
+    .where(col(UserSession.token_hash) == bindparam("token_hash"))
+)
+
+
 def user_of_request(db: Session, request: Request) -> User | None:
     """The session's user, or None once the session ended (logout, 8 h, 30 min idle, revoked)."""
     token = session_token(request)
     if not token:
         return None
-    row = db.get(UserSession, _digest(token))
-    if row is None:
+    found = db.exec(_SESSION_AND_USER, params={"token_hash": _digest(token)}).first()  # type: ignore[call-overload]
+    if found is None:
         return None
+    row, user = found
     settings = request_settings(request)
     now = request_now(request)
     idle_limit = timedelta(seconds=settings.session_idle_timeout_seconds)
@@ -152,7 +163,6 @@ def user_of_request(db: Session, request: Request) -> User | None:
         db.delete(row)
         db.commit()
         return None
-    user = db.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
     if now - row.last_seen_at >= TOUCH_INTERVAL:

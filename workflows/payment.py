@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     # modules this one imports itself: the ledger's payloads must be among them.
     from activities.types import Reservation, Settlement  # noqa: F401
     from portnet.statuses import PaymentStatus
-    from workflows.attempt import CLOSING_RULE, Attempt
+    from workflows.attempt import CLOSING_RULE, CURRENT_RULES, Attempt
     from workflows.channels import channel_for
     from workflows.channels.base import Failed, Paid, Released
     from workflows.settlement import AfterSettlement
@@ -51,7 +51,7 @@ class PaymentWorkflow:
     def __init__(self, inp: PaymentInput) -> None:
         self._attempt = Attempt(inp)
         self._channel = channel_for(self._attempt)
-        self._after = AfterSettlement()
+        self._after = AfterSettlement(self._attempt.patched)
         # The confirmation e-mail and the notices have begun: an operator's cancel does not restart them.
         self._settled_steps_started = False
 
@@ -125,7 +125,9 @@ class PaymentWorkflow:
     @workflow.run
     async def run(self, inp: PaymentInput) -> PaymentView:
         view = self._attempt.begin()
-        if workflow.patched(CLOSING_RULE):
+        # Asked first, where the closing rule was: an attempt begun before it finds no marker here.
+        self._attempt.current_rules = workflow.patched(CURRENT_RULES)
+        if self._attempt.patched(CLOSING_RULE):
             self._attempt.closing_rule = True
             return await self._run_to_the_close(view)
         try:

@@ -43,6 +43,14 @@ CARD_FORM_TIMEOUT = timedelta(seconds=10)
 # use PARTNER_TIMEOUT and PARTNER_RETRY without a give-up: neither settling nor releasing is right
 # until CMI has said whether it holds the money.
 CAPTURE_FIRST_LOOK = timedelta(seconds=2)
+# Since ``cmi-capture-early-look`` the same grace is split into looks: CMI captures as soon as it has
+# read our answer (the sandbox on recording the callback's reply), so the first look, a moment after
+# the answer left, nearly always finds the capture and the attempt settles without waiting the whole
+# grace. While CMI shows an authorisation only, the attempt looks again, at growing intervals, and
+# captures through the API (PostAuth) only after the last: CMI still gets at least CAPTURE_FIRST_LOOK
+# to read our answer (the looks themselves take time too), so our PostAuth never races its capture.
+CAPTURE_LOOKS = tuple(timedelta(milliseconds=ms) for ms in (150, 250, 500, 1100))
+assert sum(CAPTURE_LOOKS, timedelta()) == CAPTURE_FIRST_LOOK, "the looks span CMI's whole grace"
 
 # CMI Fatourati's token, while the payer waits for the page (PARTNER_TIMEOUT and PARTNER_RETRY per call).
 TOKEN_GIVE_UP = timedelta(minutes=3)

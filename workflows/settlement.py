@@ -39,8 +39,10 @@ MAIL_AND_NOTICES_TOGETHER = "mail-and-notices-together"
 
 
 class AfterSettlement:
-    def __init__(self) -> None:
+    def __init__(self, patched: Callable[[str], bool] | None = None) -> None:
         self.acks: dict[str, EmitterAck] = {}
+        # How the owning workflow asks for a patch (a payment attempt answers for the rules it began on).
+        self.patched = patched or workflow.patched
 
     async def follow(
         self,
@@ -62,7 +64,7 @@ class AfterSettlement:
             else None
         )
         steps = [step for step in (mail_step, notices) if step is not None]
-        if workflow.patched(MAIL_AND_NOTICES_TOGETHER):
+        if self.patched(MAIL_AND_NOTICES_TOGETHER):
             await asyncio.gather(*steps)
             return
         for step in steps:  # attempts begun before the patch: the e-mail first, then the notices

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-import segno
-
-from portnet import i18n
+from portnet import i18n, receipt_codes
 from portnet.documents.layout import BLACK, MUTED, OK_GREEN, WHITE, PortnetPDF, drawable_language
 from portnet.documents.parties import ClientInfo, client_rows, require_decimal
 from portnet.documents.text import FONT, currency_label, mask_card_number, or_dash
@@ -172,7 +170,7 @@ def qr_matrix(url: str) -> tuple[tuple[bool, ...], ...]:
     """The QR code's modules (dark = True), quiet zone included: what the receipt draws."""
     return tuple(
         tuple(bool(module) for module in row)
-        for row in segno.make_qr(url, error="m", boost_error=False).matrix_iter(border=QR_BORDER)
+        for row in receipt_codes.qr_code(url).matrix_iter(border=QR_BORDER)
     )
 
 

@@ -47,6 +47,8 @@ _CLOSE_ASCII = {
     ord("\t"): " ",
 }
 _TRANSLATION = {**_SPACES, **_INVISIBLE, **_CLOSE_ASCII}
+# Unicode's control characters (category Cc) but the line feed, which the slow path keeps too.
+_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def _encodable(ch: str) -> bool:
@@ -64,6 +66,12 @@ def pdf_safe_text(text: str) -> str:
     unsupported letter loses its accent (``ş`` -> ``s``), and only what is left becomes ``?``.
     """
     text = unicodedata.normalize("NFC", text).translate(_TRANSLATION)
+    try:
+        text.encode(PDF_ENCODING)
+    except UnicodeEncodeError:
+        pass
+    else:  # the common case, every character drawable: only control characters to drop
+        return _CONTROLS.sub("", text)
     out: list[str] = []
     for ch in text:
         if ch == "\n":

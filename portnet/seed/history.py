@@ -183,7 +183,7 @@ def ensure_guide_attempts(session: Session, created: Counter[str]) -> None:
             dedupe_key=f"guide:{GUIDE_INVOICE}:attempt:{n}",
             at=at,
         )
-        if written is not None:
+        if written:
             created["invoice_messages"] += 1
 
 

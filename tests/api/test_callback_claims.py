@@ -9,14 +9,15 @@ PostgreSQL when deliveries race.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import timedelta
 
 import pytest
 from sqlmodel import Session
 
-from portnet.models import PartnerCallback, utcnow
+from portnet.models import PartnerCallback, Payment, utcnow
 from web import callback_inbox
-from web.callback_inbox import CallbackInFlight, claim, judge
+from web.callback_inbox import CallbackInFlight, arrive, claim, judge
 
 
 def delivery(db: Session, age: timedelta = timedelta(0)) -> int:
@@ -110,3 +111,60 @@ async def test_concurrent_deliveries_one_owner_no_deadlock(db: Session) -> None:
     assert [r.id for r in final if r.dedupe_key == "event:race"] == [owners[-1]]
     assert all(r.answer in ("OK", "FAILURE", None) for r in final)
     assert set(results) - {"owner"} <= {"replay:OK", "in_flight"}
+
+
+def _genuine_body() -> callback_inbox.RawBody:
+    body = b"oid=PN00000000C0DE&TransId=T1"
+    return callback_inbox.RawBody(
+        kept=body, sha256=hashlib.sha256(body).hexdigest(), truncated=False, scrubbed=False, received=body
+    )
+
+
+def _processing(payment: Payment | None) -> tuple[str, str | None]:
+    return "processing", None
+
+
+async def test_a_genuine_arrival_is_kept_and_holds_its_event_in_one_transaction(db: Session) -> None:
+    arrival = await arrive(
+        "cmi", {"oid": "PN00000000C0DE"}, "PN00000000C0DE", _genuine_body(), _processing, "event:arrival"
+    )
+    assert arrival.owner and arrival.payment is None
+    row = reloaded(db, arrival.callback_id)
+    assert (row.verdict, row.answer, row.dedupe_key) == ("processing", None, "event:arrival")
+    assert (row.payment_id, row.raw_body) == ("PN00000000C0DE", b"oid=PN00000000C0DE&TransId=T1")
+
+
+async def test_a_redelivery_arriving_while_its_event_is_held_waits_for_the_answer(db: Session) -> None:
+    first = await arrive("cmi", {}, "PN00000000C0DE", _genuine_body(), _processing, "event:held")
+    second = await arrive("cmi", {}, "PN00000000C0DE", _genuine_body(), _processing, "event:held")
+    assert first.owner and not second.owner
+    row = reloaded(db, second.callback_id)
+    assert (row.verdict, row.dedupe_key) == ("received", None)  # kept, the key left to its holder
+    waiting = asyncio.create_task(claim(second.callback_id, "event:held"))
+    await asyncio.sleep(0)
+    await judge(first.callback_id, "accepted", "ACTION=POSTAUTH", "event:held")
+    earlier = await asyncio.wait_for(waiting, timeout=callback_inbox.IN_FLIGHT_WAIT_SECONDS)
+    assert earlier is not None and earlier.id == first.callback_id
+    assert reloaded(db, second.callback_id).verdict == "replay"
+
+
+async def test_an_arrival_judged_on_our_state_holds_nothing(db: Session) -> None:
+    arrival = await arrive(
+        "cmi", {}, "PN00000000C0DE", _genuine_body(), lambda _: ("unknown_order", "APPROVED"), "event:unknown"
+    )
+    assert not arrival.owner and (arrival.verdict, arrival.answer) == ("unknown_order", "APPROVED")
+    row = reloaded(db, arrival.callback_id)
+    assert (row.verdict, row.answer, row.dedupe_key) == ("unknown_order", "APPROVED", None)
+
+
+async def test_concurrent_arrivals_of_one_event_give_it_one_owner(db: Session) -> None:
+    """Deliveries arriving together: one holds the event from its insert, the others are kept unheld."""
+    body = _genuine_body()
+    arrivals = await asyncio.gather(
+        *[arrive("cmi", {}, "PN00000000C0DE", body, _processing, "event:together") for _ in range(8)]
+    )
+    owners = [a for a in arrivals if a.owner]
+    assert len(owners) == 1
+    rows = [reloaded(db, a.callback_id) for a in arrivals]
+    assert [r.id for r in rows if r.dedupe_key == "event:together"] == [owners[0].callback_id]
+    assert sorted(r.verdict for r in rows) == ["processing"] + ["received"] * 7

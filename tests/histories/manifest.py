@@ -121,6 +121,30 @@ PATHS: tuple[RecordedPath, ...] = (
         ("cmi_result",),
         "approved, but CMI holds neither a capture nor an authorisation: not settled, invoices released",
     ),
+    _payment(
+        "payment_card_capture_seen_early",
+        "succeeded",
+        ("cmi_result",),
+        "approved; CMI's order shows the capture at the first look, soon after our answer: settled",
+    ),
+    _payment(
+        "payment_card_capture_seen_at_a_later_look",
+        "succeeded",
+        ("cmi_result",),
+        "approved; authorised only at two looks, captured at the third (CMI read our answer late): settled",
+    ),
+    _payment(
+        "payment_card_captured_through_api_after_the_looks",
+        "succeeded",
+        ("cmi_result",),
+        "approved; authorised only at every look of CMI's grace: captured by PostAuth after it, settled",
+    ),
+    _payment(
+        "payment_card_voided_during_the_looks",
+        "failed",
+        ("cmi_result",),
+        "approved; authorised at the first look, held no more at the second: not settled, invoices released",
+    ),
     # --- CMI Fatourati ----------------------------------------------------------------------------
     _payment("payment_fatourati_paid", "succeeded", ("fatourati_result",), "paid at a bank after 10 minutes"),
     _payment(

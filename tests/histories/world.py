@@ -115,6 +115,10 @@ class Plan:
     # What CMI holds for the approved card transaction when asked: captured (our POSTAUTH answer
     # reached it), authorised only (the answer was lost: PostAuth captures it), or nothing.
     cmi_holds: str = CAPTURED
+    # (n, state): what CMI holds becomes ``state`` just before its n-th status query (1 for the first):
+    # it read our POSTAUTH answer late (captured), or voided the authorisation.
+    cmi_changes_at_query: tuple[int, str] | None = None
+    cmi_queries: int = 0
     # Activities that wait, once started, until the scenario calls ``World.let_go``.
     held: set[str] = field(default_factory=set)
 
@@ -372,7 +376,11 @@ class World:
 
     @activity.defn(name="check_card_capture")
     async def check_card_capture(self, inp: CardOrderInput) -> CardOrderStatus:
-        state = self.plans[inp.payment_id].cmi_holds
+        plan = self.plans[inp.payment_id]
+        plan.cmi_queries += 1
+        if plan.cmi_changes_at_query is not None and plan.cmi_changes_at_query[0] == plan.cmi_queries:
+            plan.cmi_holds = plan.cmi_changes_at_query[1]
+        state = plan.cmi_holds
         return CardOrderStatus(state, {CAPTURED: "C", AUTHORISED: "A"}.get(state, "D"))
 
     @activity.defn(name="capture_card_payment")

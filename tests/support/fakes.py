@@ -134,7 +134,9 @@ class CmiBank:
 
     ``seen_by_capture`` keeps, for each PostAuth, what ``on_capture`` returned when it ran (a test
     reads the ledger there to prove the capture came before the settlement); ``answer_arrives`` makes
-    the merchant's late POSTAUTH answer land just before PostAuth, which CMI then refuses."""
+    the merchant's late POSTAUTH answer land just before PostAuth, which CMI then refuses;
+    ``changes_at_query`` = (n, state) changes what the bank holds just before its n-th status query (1
+    for the first): CMI read the merchant's answer late (captured) or voided the authorisation."""
 
     state: str = CAPTURED
     queries: list[str] = field(default_factory=list)
@@ -142,6 +144,7 @@ class CmiBank:
     on_capture: Callable[[str], object] | None = None
     seen_by_capture: list[object] = field(default_factory=list)
     answer_arrives: bool = False
+    changes_at_query: tuple[int, str] | None = None
 
     def activities(self) -> list[Callable[..., Any]]:
         bank = self
@@ -149,6 +152,8 @@ class CmiBank:
         @activity.defn(name="check_card_capture")
         def check_card_capture(inp: CardOrderInput) -> CardOrderStatus:
             bank.queries.append(inp.trans_id)
+            if bank.changes_at_query is not None and bank.changes_at_query[0] == len(bank.queries):
+                bank.state = bank.changes_at_query[1]
             return CardOrderStatus(bank.state, bank.state)
 
         @activity.defn(name="capture_card_payment")

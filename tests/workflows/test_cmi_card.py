@@ -7,10 +7,12 @@ tests/integration/test_card_payment.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from activities.cmi_card import AUTHORISED, CAPTURED, NOTHING
@@ -18,7 +20,11 @@ from portnet.models import Document, Invoice, InvoiceHold, InvoiceMessage, Payme
 from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.ledger import refreshed
 from tests.support.workers import payment_input, running_worker, start, wait_status, worker_with_fakes
+from workflows.attempt import CLOSING_RULE, CURRENT_RULES, IN_CURRENT_RULES
+from workflows.channels.cmi_card import CAPTURE_CONFIRMED, CAPTURE_EARLY_LOOK
 from workflows.payment import PaymentWorkflow
+from workflows.policies import CAPTURE_FIRST_LOOK, CAPTURE_LOOKS
+from workflows.settlement import MAIL_AND_NOTICES_TOGETHER
 from workflows.types import CmiResult, PaymentView
 
 
@@ -220,6 +226,14 @@ async def pay_while_cmi_holds(
     time_env: WorkflowEnvironment, bank: CmiBank, invoice: Invoice, trans_id: str
 ) -> tuple[PartnerFakes, str, PaymentView]:
     """An approved callback answered POSTAUTH; CMI's XML API then says what ``bank`` holds."""
+    fakes, payment_id, result, _ = await pay_and_trace(time_env, bank, invoice, trans_id)
+    return fakes, payment_id, result
+
+
+async def pay_and_trace(
+    time_env: WorkflowEnvironment, bank: CmiBank, invoice: Invoice, trans_id: str
+) -> tuple[PartnerFakes, str, PaymentView, WorkflowHistory]:
+    """``pay_while_cmi_holds``, with the attempt's history."""
     fakes = PartnerFakes()
     inp = payment_input(invoice.company_id, [invoice.id or 0])
     async with worker_with_fakes(time_env.client, fakes.silent_emitters() + bank.activities()) as queue:
@@ -228,7 +242,38 @@ async def pay_while_cmi_holds(
         decision = await handle.execute_update(PaymentWorkflow.cmi_result, card_approval(trans_id))
         assert decision.answer == "ACTION=POSTAUTH"
         result = await handle.result()
-    return fakes, inp.payment_id, result
+        history = await handle.fetch_history()
+    return fakes, inp.payment_id, result, history
+
+
+Step = tuple[str, timedelta | str]
+
+
+def after_approval(history: WorkflowHistory) -> list[Step]:
+    """What the workflow did after CMI's approval, in order: its timers (workflow time, as written in
+    its history) and the activities it scheduled."""
+    steps: list[Step] = []
+    approved = False
+    for event in history.events:
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            name = event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+            approved = approved or name == "cmi_result"
+        elif approved and event.HasField("timer_started_event_attributes"):
+            steps.append(("timer", event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()))
+        elif approved and event.HasField("activity_task_scheduled_event_attributes"):
+            steps.append(("activity", event.activity_task_scheduled_event_attributes.activity_type.name))
+    return steps
+
+
+def looks(count: int) -> list[Step]:
+    """The first ``count`` looks at CMI's order: each a timer of CAPTURE_LOOKS, then the status query."""
+    steps: list[Step] = []
+    for delay in CAPTURE_LOOKS[:count]:
+        steps += [("timer", delay), ("activity", "check_card_capture")]
+    return steps
+
+
+SETTLED: list[Step] = [("activity", "settle_payment"), ("activity", "send_payment_email")]
 
 
 async def test_approval_settles_once_cmi_confirms_the_capture(
@@ -271,7 +316,8 @@ async def test_capture_refused_because_the_answer_arrived_meanwhile_settles_on_c
     invoice = make_invoice()
     bank = CmiBank(state=AUTHORISED, answer_arrives=True)
     _, _, result = await pay_while_cmi_holds(time_env, bank, invoice, "T-RACE")
-    assert bank.queries == ["T-RACE", "T-RACE"] and bank.captures == ["T-RACE"]
+    # Authorised at every look of the grace, then the PostAuth (refused), then one more look.
+    assert bank.queries == ["T-RACE"] * (len(CAPTURE_LOOKS) + 1) and bank.captures == ["T-RACE"]
     assert result.status == "succeeded"
     assert refreshed(db, invoice).status == "paid"
 
@@ -282,6 +328,7 @@ async def test_no_authorisation_at_cmi_settles_nothing_and_gives_the_invoices_ba
     invoice = make_invoice()
     bank = CmiBank(state=NOTHING)
     fakes, payment_id, result = await pay_while_cmi_holds(time_env, bank, invoice, "T-NONE")
+    assert bank.queries == ["T-NONE"]  # nothing held at the first look: no looking further
     assert bank.captures == []  # nothing to capture
     assert result.status == "failed" and result.receipt_document_id is None
     assert fakes.mails == []  # no confirmation e-mail
@@ -291,3 +338,115 @@ async def test_no_authorisation_at_cmi_settles_nothing_and_gives_the_invoices_ba
     assert payment is not None and payment.status == "failed" and payment.paid_at is None
     assert payment.partner_transaction_id is None
     assert db.exec(select(Document).where(Document.payment_id == payment_id)).all() == []
+
+
+# --- when CMI is asked: soon after our answer, and the PostAuth only after CMI's whole grace ----------
+
+
+def test_the_looks_span_cmis_whole_grace_and_grow() -> None:
+    assert sum(CAPTURE_LOOKS, timedelta()) == CAPTURE_FIRST_LOOK
+    assert list(CAPTURE_LOOKS) == sorted(CAPTURE_LOOKS) and CAPTURE_LOOKS[0] < CAPTURE_FIRST_LOOK / 10
+
+
+async def test_capture_seen_at_the_first_look_settles_without_waiting_the_grace(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    invoice = make_invoice()
+    bank = CmiBank(state=CAPTURED)
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-EARLY")
+    steps = after_approval(history)
+    assert steps == looks(1) + SETTLED  # one short timer, one query, settled
+    assert bank.queries == ["T-EARLY"] and bank.captures == []
+    assert result.status == "succeeded"
+    assert refreshed(db, invoice).status == "paid"
+
+
+async def test_capture_seen_at_a_later_look_settles_without_capturing(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """CMI reads our answer only after two looks showed an authorisation only: the third look finds
+    the capture, and the attempt settles without a PostAuth and before the grace is over."""
+    invoice = make_invoice()
+    bank = CmiBank(state=AUTHORISED, changes_at_query=(3, CAPTURED))
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-LATER")
+    steps = after_approval(history)
+    assert steps == looks(3) + SETTLED
+    assert bank.queries == ["T-LATER"] * 3 and bank.captures == []
+    assert result.status == "succeeded" and result.transaction_id == "T-LATER"
+    assert refreshed(db, invoice).status == "paid"
+
+
+async def test_authorisation_alone_through_the_grace_is_captured_only_after_it(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """Our answer never reached CMI: every look shows an authorisation only. The PostAuth comes after
+    the last look, once the timers have spanned CMI's whole grace, and before the settlement."""
+    invoice = make_invoice()
+    bank = CmiBank(state=AUTHORISED)
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-GRACE")
+    steps = after_approval(history)
+    assert steps == looks(len(CAPTURE_LOOKS)) + [("activity", "capture_card_payment")] + SETTLED
+    waited = sum((d for kind, d in steps if kind == "timer" and isinstance(d, timedelta)), timedelta())
+    assert waited == CAPTURE_FIRST_LOOK  # every timer before the PostAuth: CMI's whole grace
+    assert bank.queries == ["T-GRACE"] * len(CAPTURE_LOOKS) and bank.captures == ["T-GRACE"]
+    assert result.status == "succeeded"
+    assert refreshed(db, invoice).status == "paid"
+
+
+async def test_authorisation_voided_at_a_later_look_settles_nothing(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """Neither captured nor authorised (voided) at the second look: not settled, as after the grace."""
+    invoice = make_invoice()
+    bank = CmiBank(state=AUTHORISED, changes_at_query=(2, NOTHING))
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-VOID")
+    steps = after_approval(history)
+    assert steps == looks(2) + [("activity", "release_invoices")]
+    assert bank.queries == ["T-VOID"] * 2 and bank.captures == []
+    assert result.status == "failed"
+    assert refreshed(db, invoice).status == "unpaid"
+
+
+# --- the rules an attempt begins on: one marker, and every status finance filters on --------------
+
+
+def test_the_current_rules_name_every_rule_patched_in_so_far() -> None:
+    assert IN_CURRENT_RULES == {
+        CLOSING_RULE,
+        CAPTURE_CONFIRMED,
+        CAPTURE_EARLY_LOOK,
+        MAIL_AND_NOTICES_TOGETHER,
+    }
+
+
+def patches_and_upserts(history: WorkflowHistory) -> tuple[list[str], list[tuple[str, object]]]:
+    """The patch ids the history records, and each search attribute upsert (name, value) in order."""
+    patches: list[str] = []
+    upserts: list[tuple[str, object]] = []
+    for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == "core_patch":
+                patches.append(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
+        if event.HasField("upsert_workflow_search_attributes_event_attributes"):
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            upserts += [(name, json.loads(payload.data)) for name, payload in fields.items()]
+    return patches, upserts
+
+
+async def test_a_new_attempt_records_its_rules_once_and_every_status_finance_filters_on(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice]
+) -> None:
+    """One patch marker and one TemporalChangeVersion upsert for all the rules (not one of each per
+    rule, two events apiece); ``PaymentStatus`` still upserted at each change of status."""
+    bank = CmiBank(state=CAPTURED)
+    _, _, result, history = await pay_and_trace(time_env, bank, make_invoice(), "T-RULES")
+    patches, upserts = patches_and_upserts(history)
+    assert patches == [CURRENT_RULES]
+    assert upserts == [
+        ("TemporalChangeVersion", [CURRENT_RULES]),
+        ("PaymentStatus", "awaiting_payer"),
+        ("PaymentStatus", "awaiting_confirmation"),
+        ("PaymentStatus", "succeeded"),
+    ]
+    assert result.status == "succeeded"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
@@ -14,12 +15,14 @@ from temporalio.service import RPCError
 
 from portnet.i18n import N_
 from portnet.models import Document
-from web import idempotency
+from portnet.statuses import PaymentStatus
+from web import idempotency, status_watch
 from web.api.schemas import ErrorOut, PaymentBody, PaymentOut
 from web.attempts import UNAVAILABLE, PaymentRefused, find_payment, payer_payment, payment_for_user, read_view
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.limits import PaymentIdPath
 from web.locale import request_language
+from web.metrics import ROUTE_VARIANT
 from web.payments import request_cancel, start_payment
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
@@ -106,13 +109,72 @@ def refusal(refused: PaymentRefused) -> JSONResponse:
     return JSONResponse({"detail": refused.message, "code": refused.code}, status_code=refused.status_code)
 
 
-@router.get("/{payment_id}", response_model=PaymentOut, responses={404: {"model": ErrorOut}})
-async def get_payment(payment_id: PaymentIdPath, user: CurrentUser, db: DB, request: Request) -> PaymentOut:
+WAIT_DESCRIPTION = (
+    "Attente longue (long-poll), en secondes : la réponse part dès que l'état du paiement diffère de "
+    "`since`, au plus tard après `wait` secondes avec l'état inchangé. Sans `wait`, la réponse est "
+    "immédiate. 429 (avec Retry-After) au-delà de "
+    f"{status_watch.MAX_WAITERS_PER_USER} attentes simultanées par utilisateur."
+)
+SINCE_DESCRIPTION = (
+    "L'état que le client connaît déjà (`status` de sa dernière réponse). Avec `wait` seulement ; "
+    "par défaut, l'état au moment de la requête."
+)
+WaitQuery = Annotated[int | None, Query(ge=1, le=status_watch.MAX_WAIT_SECONDS, description=WAIT_DESCRIPTION)]
+SINCE_WITHOUT_WAIT = N_("ne s'emploie qu'avec le paramètre « wait »")
+
+
+@router.get(
+    "/{payment_id}",
+    response_model=PaymentOut,
+    responses={404: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+)
+async def get_payment(
+    payment_id: PaymentIdPath,
+    user: CurrentUser,
+    db: DB,
+    request: Request,
+    wait: WaitQuery = None,
+    since: Annotated[PaymentStatus | None, Query(description=SINCE_DESCRIPTION)] = None,
+) -> PaymentOut | Response:
+    """The attempt: the ledger's once it is over, the workflow's while it lives; ``wait`` long-polls.
+
+    A waiting request holds neither a database connection nor a thread, and its workflow checks are
+    shared with every other waiter of the payment in this process (web/status_watch.py).
+    """
+    if since is not None and wait is None:  # answered as every other 422 (web/api/validation.py)
+        raise RequestValidationError(
+            [{"loc": ("query", "since"), "type": "value_error", "msg": SINCE_WITHOUT_WAIT, "input": since}]
+        )
     payment = await find_payment(db, user, payment_id)  # the connection is not held meanwhile
     if payment is None:
         raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
     client = await request.app.state.temporal.get()
-    return PaymentOut.of(await read_view(client, payment, db, polling=True))
+    shared = None
+    if wait is not None and since is not None:  # others may wait on it already: their loop's view
+        shared = status_watch.WATCH.known(payment.id, payment.status, since.value)
+    view = shared or await read_view(client, payment, db, polling=True)
+    if wait is None:
+        return PaymentOut.of(view)
+    request.scope[ROUTE_VARIANT] = "/api/v1/payments/{payment_id}?wait"  # its own latency series
+    known = since.value if since is not None else view.status
+    try:
+        seen = await status_watch.unless_gone(
+            request, status_watch.WATCH.wait(client, view, known, wait, str(user.id), payment.status)
+        )
+    except status_watch.ClientGone:
+        return Response(status_code=204)  # nobody reads it
+    except status_watch.WaitRefused as refused:
+        return JSONResponse(
+            {"detail": refused.message, "code": refused.code},
+            status_code=429,
+            headers={"Retry-After": str(status_watch.RETRY_AFTER_SECONDS)},
+        )
+    if seen is None:  # over, as the ledger said: its full view
+        payment = await find_payment(db, user, payment_id)
+        if payment is None:
+            raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
+        seen = await read_view(client, payment, db)
+    return PaymentOut.of(seen)
 
 
 @router.post(

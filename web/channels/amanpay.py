@@ -37,7 +37,7 @@ from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import Settings, get_settings
 from portnet.statuses import Channel
-from web.attempts import new_payment_id
+from web.attempts import forget_view, new_payment_id
 from web.callback_inbox import (
     BAD_SIGNATURE,
     MALFORMED,
@@ -246,6 +246,7 @@ async def amanpay_callback(request: Request) -> JSONResponse:
         decision = await client.get_workflow_handle(payment.workflow_id).execute_update(
             PaymentWorkflow.amanpay_result, update
         )
+        forget_view(payment.id)  # the payer's status page sees the decision at once
         accepted, reason = decision.accepted, decision.reason
     except WorkflowUpdateFailedError as err:
         accepted, reason = False, str(err.cause or err)

@@ -4,14 +4,19 @@ back from CMI's hosted page.
 The card needs no field of ours (CMI's page asks for it: card numbers never touch our servers) and
 no status-page part (the page's "Retourner au paiement CMI" form is any ``redirect_form`` action's).
 
-The callback goes through the callback inbox (web/callback_inbox.py): written to ``partner_callback``
-before anything else (raw body capped at 16 KB and hashed; a longer body is refused with 413), then
-judged in this order: every field against its rule (portnet/protocols/cmi.py), then the signature,
-then our own state. A malformed message, a bad signature, an unknown order, a wrong amount or a
-replay changes nothing but its own row, and gets a fixed answer. A genuine result goes to the
-workflow as an Update, because our plain-text answer (capture or not) depends on whether the attempt
-still waits for its payer, and only the workflow knows that without a race. CMI's browser returns
-are redirects to the status page, nothing more.
+The callback goes through the callback inbox (web/callback_inbox.py): its raw body capped at 16 KB
+and hashed (a longer body is refused with 413), then judged in this order: every field against its
+rule (portnet/protocols/cmi.py), then the signature, then our own state. Every call gets its
+``partner_callback`` row before any answer, and before anything of ours is read: a malformed or
+unsigned one is written with its verdict (those two checks read nothing but the body), a genuine one
+in one transaction with its payment's reading and, when it is to be processed, the claim on its
+event (``arrive``: one write before the Update where there were two, each queuing for SQLite's
+write lock under load).
+A malformed message, a bad signature, an unknown order, a wrong amount or a replay changes nothing
+but its own row, and gets a fixed answer. A genuine result goes to the workflow as an Update,
+because our plain-text answer (capture or not) depends on whether the attempt still waits for its
+payer, and only the workflow knows that without a race. CMI's browser returns are redirects to the
+status page, nothing more.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.i18n import N_
+from portnet.models import Payment
 from portnet.protocols import cmi as cmi_protocol
 from portnet.protocols.fields import MessageRejected, strict_form
 from portnet.settings import get_settings
 from portnet.statuses import Channel, PaymentStatus
 from web.attempts import PAYMENT_ID_IN_URL, forget_view
-from web.callback_inbox import CallbackInFlight, judge, payment_of, read_capped, record
+from web.callback_inbox import CallbackInFlight, arrive, claim, judge, payment_of, read_capped, record
 from web.channels.base import Choice, WebChannel
 from web.pages.rendering import redirect
 from workflows.payment import PaymentWorkflow
@@ -51,45 +57,52 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
     if raw.truncated:
         await record("cmi", {}, None, raw, "too_large", CMI_TOO_LARGE)
         return PlainTextResponse(CMI_TOO_LARGE, status_code=413)
-    try:
-        fields: dict[str, str] | None = strict_form(raw.received)
-    except MessageRejected:
-        fields = None
-    oid = (fields or {}).get("oid", "")
-    callback_id = await record("cmi", fields or {}, oid, raw)
     settings = get_settings()
+    fields: dict[str, str] = {}
+    try:  # every field against its rule, then the signature: nothing of ours is read before
+        fields = strict_form(raw.received)
+        callback = cmi_protocol.read_callback(fields, settings.cmi_client_id)
+        signed = cmi_protocol.verify_hash(fields, settings.cmi_store_key)
+    except MessageRejected as rejected:
+        # Acknowledged, not captured: asking again would not make it well-formed.
+        callback_id = await record("cmi", fields, fields.get("oid"), raw, "malformed", "APPROVED")
+        log.info("cmi callback %s rejected: %s", callback_id, rejected)
+        return PlainTextResponse("APPROVED")
+    except Exception:
+        await record("cmi", fields, fields.get("oid"), raw)  # kept even when judging it fails
+        raise
+    if not signed:
+        callback_id = await record("cmi", fields, callback.oid, raw, "bad_signature", "FAILURE")
+        log.info("cmi callback %s: bad_signature -> FAILURE", callback_id)
+        return PlainTextResponse("FAILURE")
 
-    async def answer(verdict: str, text: str, dedupe_key: str | None = None) -> PlainTextResponse:
-        earlier = await judge(callback_id, verdict, text, dedupe_key)
-        if earlier is not None:
-            log.info("cmi callback %s is a replay of %s", callback_id, earlier.id)
-            return PlainTextResponse(earlier.answer or "APPROVED")
+    def on_arrival(payment: Payment | None) -> tuple[str, str | None]:
+        if payment is None:
+            return "unknown_order", "APPROVED"
+        if callback.amount != payment.amount:
+            return "amount_mismatch", "APPROVED"
+        return "processing", None
+
+    dedupe = f"cmi:{callback.oid}:{callback.trans_id}:{callback.proc_return_code}"
+    arrival = await arrive("cmi", fields, callback.oid, raw, on_arrival, dedupe)
+    callback_id, payment = arrival.callback_id, arrival.payment
+
+    async def answer(verdict: str, text: str) -> PlainTextResponse:
+        await judge(callback_id, verdict, text, dedupe)
         log.info("cmi callback %s: %s -> %s", callback_id, verdict, text)
         return PlainTextResponse(text)
 
-    try:
-        if fields is None:
-            raise MessageRejected("body", "not a form")
-        callback = cmi_protocol.read_callback(fields, settings.cmi_client_id)
-    except MessageRejected as rejected:
-        log.info("cmi callback %s rejected: %s", callback_id, rejected)
-        # Acknowledged, not captured: asking again would not make it well-formed.
-        return await answer("malformed", "APPROVED")
-    if not cmi_protocol.verify_hash(fields, settings.cmi_store_key):
-        return await answer("bad_signature", "FAILURE")
-    payment = await payment_of(callback.oid)
-    if payment is None:
-        return await answer("unknown_order", "APPROVED")
-    if callback.amount != payment.amount:
-        return await answer("amount_mismatch", "APPROVED")
-
-    dedupe = f"cmi:{callback.oid}:{callback.trans_id}:{callback.proc_return_code}"
-    try:
-        earlier = await judge(callback_id, "processing", None, dedupe)
-    except CallbackInFlight:
-        return PlainTextResponse("FAILURE")  # CMI retries; the delivery in flight decides
-    if earlier is not None:
-        return PlainTextResponse(earlier.answer or "APPROVED")
+    if arrival.verdict != "processing" or payment is None:
+        log.info("cmi callback %s: %s -> %s", callback_id, arrival.verdict, arrival.answer)
+        return PlainTextResponse(arrival.answer or "APPROVED")
+    if not arrival.owner:
+        try:
+            earlier = await claim(callback_id, dedupe)
+        except CallbackInFlight:
+            return PlainTextResponse("FAILURE")  # CMI retries; the delivery in flight decides
+        if earlier is not None:
+            log.info("cmi callback %s is a replay of %s", callback_id, earlier.id)
+            return PlainTextResponse(earlier.answer or "APPROVED")
 
     result = CmiResult(
         callback_id=callback_id,
@@ -105,14 +118,14 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
     )
     client: Client | None = await request.app.state.temporal.get()
     if client is None:
-        return await answer("temporal_unavailable", "FAILURE", dedupe)
+        return await answer("temporal_unavailable", "FAILURE")
     try:
         decision = await client.get_workflow_handle(payment.workflow_id).execute_update(
             PaymentWorkflow.cmi_result, result
         )
         forget_view(payment.id)  # the payer's status polls see the decision at once
     except WorkflowUpdateFailedError:
-        return await answer("rejected", "APPROVED", dedupe)
+        return await answer("rejected", "APPROVED")
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             # The attempt is over: the ledger answers. Its accepted transaction is captured again
@@ -124,10 +137,10 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
                 and settled.status == PaymentStatus.SUCCEEDED.value
                 and settled.partner_transaction_id == callback.trans_id
             ):
-                return await answer("accepted", "ACTION=POSTAUTH", dedupe)
-            return await answer("late", "APPROVED", dedupe)
+                return await answer("accepted", "ACTION=POSTAUTH")
+            return await answer("late", "APPROVED")
         log.warning("cmi callback %s: Temporal error %s", callback_id, err.status)
-        return await answer("temporal_unavailable", "FAILURE", dedupe)
+        return await answer("temporal_unavailable", "FAILURE")
     verdict = (
         "accepted"
         if decision.answer.startswith("ACTION=POSTAUTH")
@@ -135,7 +148,7 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
         if not result.approved
         else "not_captured"
     )
-    return await answer(verdict, decision.answer, dedupe)
+    return await answer(verdict, decision.answer)
 
 
 async def _cmi_return(request: Request, payment_id: str) -> Response:

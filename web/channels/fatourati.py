@@ -38,6 +38,7 @@ from portnet.protocols.fields import MessageRejected, strict_json_object
 from portnet.settings import Settings, get_settings
 from portnet.statuses import Channel, PaymentStatus
 from portnet.unapplied import OTHER_AMOUNT_RELEASE, amount_differs, settled_by
+from web.attempts import forget_view
 from web.callback_inbox import (
     CallbackInFlight,
     as_payload,
@@ -209,6 +210,7 @@ async def fatourati_callback(request: Request) -> JSONResponse:
         decision = await client.get_workflow_handle(payment.workflow_id).execute_update(
             PaymentWorkflow.fatourati_result, result
         )
+        forget_view(payment.id)  # the payer's status page sees the decision at once
     except (WorkflowUpdateFailedError, RPCError) as err:
         if isinstance(err, RPCError) and err.status not in (
             RPCStatusCode.NOT_FOUND,

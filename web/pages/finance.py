@@ -41,7 +41,7 @@ router = APIRouter(prefix="/finance")
 log = logging.getLogger("portnet.web.finance")
 
 
-def finance_page_user(user: Annotated[User, Depends(page_user)]) -> User:
+async def finance_page_user(user: Annotated[User, Depends(page_user)]) -> User:
     if user.role not in (Role.FINANCE.value, Role.ADMIN.value):
         raise HTTPException(status_code=403, detail=N_("Réservé au service financier."))
     return user

@@ -47,7 +47,7 @@ def login_url(request: Request) -> str:
     return f"/connexion?next={quote(here, safe='/')}"
 
 
-def page_user(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> User:
+async def page_user(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise HTTPException(status_code=303, headers={"Location": login_url(request)})
     if user.must_change_password and request.url.path not in ALLOWED_BEFORE_PASSWORD_CHANGE:

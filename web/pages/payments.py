@@ -48,7 +48,9 @@ from workflows.types import PaymentView
 router = APIRouter()
 log = logging.getLogger("portnet.web.pages")
 
-# While the workflow is expected to move on its own within seconds, the status page reloads itself.
+# While the workflow is expected to move on its own within seconds, the status page follows it: portal.js
+# waits on the API's long-poll (web/status_watch.py) and reloads once the status changed; without
+# JavaScript the page reloads itself every 3 s.
 MOVING = {PaymentStatus.STARTED.value, PaymentStatus.AWAITING_CONFIRMATION.value}
 
 Row = tuple[Invoice, Emitter, Company]

@@ -204,7 +204,40 @@
     });
   }
 
+  // A live payment's status page: wait on the API's long-poll and reload once the status has changed
+  // (without this script, the page reloads itself every 3 s through its <noscript> refresh).
+  function statusWatch() {
+    var node = document.querySelector("[data-status-watch]");
+    if (!node || !window.fetch) return;
+    var url = node.getAttribute("data-status-watch");
+    var since = node.getAttribute("data-status");
+    var live = node.querySelector("[data-status-live]");
+    if (live) live.hidden = false;
+    var failures = 0;
+    function later(seconds) { window.setTimeout(watch, seconds * 1000); }
+    function watch() {
+      fetch(url + "?wait=25&since=" + encodeURIComponent(since), {
+        headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store"
+      }).then(function (r) {
+        if (r.status === 429) { later(Number(r.headers.get("Retry-After")) || 3); return; }
+        if (!r.ok) throw new Error(r.status);
+        return r.json().then(function (payment) {
+          failures = 0;
+          if (payment.status !== since) window.location.reload();
+          else later(0);
+        });
+      }).catch(function () {
+        // Offline, signed out, server restarting: a few retries, then the page as the server renders it.
+        failures += 1;
+        if (failures >= 3) window.location.reload();
+        else later(3);
+      });
+    }
+    watch();
+  }
+
   onReady(function () {
+    statusWatch();
     scrollableTables();
     terminalChoice();
     autosubmit();

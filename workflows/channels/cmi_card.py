@@ -8,7 +8,10 @@ not captured) otherwise.
 Answering POSTAUTH is not capturing: the answer may never reach CMI (our worker slow past CMI's
 10 s callback timeout, a redeploy), and CMI then holds an authorisation only. So the attempt settles
 only once CMI says it holds the money (``confirm_capture``): CMI's order status (ORDERHISTORY), and
-if it shows an authorisation only, our capture through CMI's API (PostAuth). If CMI holds neither
+if it shows an authorisation only, our capture through CMI's API (PostAuth). CMI captures as soon as
+it has read our answer, so the status is looked at a moment after it (the payer waits for it), and again
+while it shows an authorisation only; the PostAuth comes only once CMI's whole grace to read our answer
+has passed, so it never races CMI's own capture (workflows/policies.py). If CMI holds neither
 (declined, voided, unknown), the attempt does not settle: it ends ``failed`` and gives the invoices
 back. It does not go back to waiting for the payer: CMI's order already carries this transaction (it
 takes no other card once one was approved), and a payer who was shown an approval must not be asked,
@@ -23,17 +26,25 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities import cmi_card
-    from activities.cmi_card import AUTHORISED, CAPTURED, CardOrderInput, CmiFormInput
+    from activities.cmi_card import AUTHORISED, CAPTURED, CardOrderInput, CardOrderStatus, CmiFormInput
     from activities.types import Decline, Reservation
     from portnet.statuses import PaymentStatus
     from workflows.attempt import Approval, Attempt
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
-    from workflows.policies import CAPTURE_FIRST_LOOK, CARD_FORM_TIMEOUT, PARTNER_RETRY, PARTNER_TIMEOUT
+    from workflows.policies import (
+        CAPTURE_FIRST_LOOK,
+        CAPTURE_LOOKS,
+        CARD_FORM_TIMEOUT,
+        PARTNER_RETRY,
+        PARTNER_TIMEOUT,
+    )
     from workflows.types import CmiDecision, CmiResult
 
 
 # The attempts started before the capture was confirmed settle on the POSTAUTH answer alone.
 CAPTURE_CONFIRMED = "cmi-capture-confirmed"
+# The attempts started before it look at CMI's order once, after the whole grace (CAPTURE_FIRST_LOOK).
+CAPTURE_EARLY_LOOK = "cmi-capture-early-look"
 NOT_CAPTURED = "Paiement non confirmé par CMI : aucune autorisation à capturer"
 
 
@@ -66,21 +77,18 @@ class CmiCard(PaymentChannel):
             return Released(PaymentStatus.EXPIRED, reason)
         if attempt.approval is None:
             return Released(PaymentStatus.CANCELLED, attempt.cancel_reason or "Annulé")
-        if workflow.patched(CAPTURE_CONFIRMED):
+        if self.attempt.patched(CAPTURE_CONFIRMED):
             return await self.confirm_capture(attempt.approval)
         return Paid(attempt.approval)
 
     async def confirm_capture(self, approval: Approval) -> Outcome:
         """Settles only on CMI's word: captured (by our POSTAUTH answer, or by our PostAuth now)."""
         inp = CardOrderInput(self.attempt.inp.payment_id, approval.transaction_id)
-        await workflow.sleep(CAPTURE_FIRST_LOOK)  # CMI reads our answer, then captures
-        status = await workflow.execute_activity(
-            cmi_card.check_card_capture,
-            inp,
-            start_to_close_timeout=PARTNER_TIMEOUT,
-            retry_policy=PARTNER_RETRY,
-            summary="Vérification de la capture CMI",
-        )
+        if self.attempt.patched(CAPTURE_EARLY_LOOK):
+            status = await self.look_for_capture(inp)
+        else:
+            await workflow.sleep(CAPTURE_FIRST_LOOK)  # CMI reads our answer, then captures
+            status = await self.check_capture(inp)
         if status.state == AUTHORISED:
             # Our POSTAUTH answer never reached CMI: capture through its API.
             capture = await workflow.execute_activity(
@@ -93,13 +101,7 @@ class CmiCard(PaymentChannel):
             if capture.captured:
                 return Paid(approval)
             # Refused: our answer may have reached CMI meanwhile (captured), or CMI voided it.
-            status = await workflow.execute_activity(
-                cmi_card.check_card_capture,
-                inp,
-                start_to_close_timeout=PARTNER_TIMEOUT,
-                retry_policy=PARTNER_RETRY,
-                summary="Vérification de la capture CMI",
-            )
+            status = await self.check_capture(inp)
         if status.state == CAPTURED:
             return Paid(approval)
         workflow.logger.warning("CMI holds no capture for %s (%s): not settled", inp.payment_id, status.state)
@@ -109,9 +111,31 @@ class CmiCard(PaymentChannel):
         self.attempt.disown()
         return Released(PaymentStatus.FAILED, NOT_CAPTURED)
 
+    async def look_for_capture(self, inp: CardOrderInput) -> CardOrderStatus:
+        """CMI's order status, looked at soon after our answer and again while it shows an authorisation
+        only, until CMI's whole grace has passed (CAPTURE_LOOKS): captured, or any other state, ends
+        the looking at once; an authorisation still alone after the last look is ours to capture."""
+        status: CardOrderStatus | None = None
+        for delay in CAPTURE_LOOKS:
+            await workflow.sleep(delay)
+            status = await self.check_capture(inp)
+            if status.state != AUTHORISED:
+                break
+        assert status is not None
+        return status
+
+    async def check_capture(self, inp: CardOrderInput) -> CardOrderStatus:
+        return await workflow.execute_activity(
+            cmi_card.check_card_capture,
+            inp,
+            start_to_close_timeout=PARTNER_TIMEOUT,
+            retry_policy=PARTNER_RETRY,
+            summary="Vérification de la capture CMI",
+        )
+
     async def confirm(self, approval: Approval) -> Outcome:
         """An operator's cancel after CMI's approval settles only on CMI's word, as ``collect`` does."""
-        if workflow.patched(CAPTURE_CONFIRMED):
+        if self.attempt.patched(CAPTURE_CONFIRMED):
             return await self.confirm_capture(approval)
         return Paid(approval)
 

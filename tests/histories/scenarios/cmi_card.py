@@ -144,11 +144,15 @@ async def emitter_silent(r: Recording, path: RecordedPath) -> PaymentHandle:
     return handle
 
 
-def _approved_while_cmi_holds(cmi_holds: str, callback_id: int, trans_id: str) -> Scenario:
-    """An approval answered POSTAUTH, then CMI's order status says what it really holds."""
+def _approved_while_cmi_holds(
+    cmi_holds: str, callback_id: int, trans_id: str, changes_at_query: tuple[int, str] | None = None
+) -> Scenario:
+    """An approval answered POSTAUTH, then CMI's order status says what it really holds (from the
+    n-th status query on, what ``changes_at_query`` says)."""
 
     async def scenario(r: Recording, path: RecordedPath) -> PaymentHandle:
-        handle, view = await _start(r, path, plan=Plan([PORTNET_INVOICE.id], cmi_holds=cmi_holds))
+        plan = Plan([PORTNET_INVOICE.id], cmi_holds=cmi_holds, cmi_changes_at_query=changes_at_query)
+        handle, view = await _start(r, path, plan=plan)
         await r.skip(ON_CMI_PAGE)
         decision = await handle.execute_update(
             PaymentWorkflow.cmi_result, approval(view, callback_id, trans_id)
@@ -204,6 +208,17 @@ SCENARIOS: dict[str, Scenario] = {
     "payment_card_capture_confirmed": _approved_while_cmi_holds(CAPTURED, 108, "26333CAPT00961"),
     "payment_card_captured_through_api": _approved_while_cmi_holds(AUTHORISED, 109, "26333LOST00962"),
     "payment_card_not_captured": _approved_while_cmi_holds(NOTHING, 110, "26333NONE00963"),
+    # Recorded again once CMI's order is looked at soon after the answer, and again during its grace.
+    "payment_card_capture_seen_early": _approved_while_cmi_holds(CAPTURED, 111, "26333EARL00964"),
+    "payment_card_capture_seen_at_a_later_look": _approved_while_cmi_holds(
+        AUTHORISED, 112, "26333LATE00965", changes_at_query=(3, CAPTURED)
+    ),
+    "payment_card_captured_through_api_after_the_looks": _approved_while_cmi_holds(
+        AUTHORISED, 113, "26333GRAC00966"
+    ),
+    "payment_card_voided_during_the_looks": _approved_while_cmi_holds(
+        AUTHORISED, 114, "26333VOID00967", changes_at_query=(2, NOTHING)
+    ),
     "payment_card_approval_during_release": approval_during_release,
     "payment_card_operator_cancel_during_settlement": operator_cancel_during_settlement,
     # Recorded again once the e-mail and the notices went out side by side (the first one predates it).
