@@ -30,14 +30,16 @@ seed: migrate
 run: seed
 	$(PY) -m portnet.launcher
 
-## Sets everything up, then runs the whole suite on SQLite and on PostgreSQL, the short chaos run,
-## then ruff and mypy.
+## Sets everything up, then runs at once: the whole suite on SQLite, the whole suite on PostgreSQL,
+## the short chaos run, and ruff then mypy. Each part's output is shown whole when it ends (and kept
+## in var/test-logs/); any part failing fails `make test`. TEST_JOBS=1: one part at a time.
+TEST_JOBS ?= 0
 test: setup
-	$(PY) -m pytest -q
-	PORTNET_TEST_DATABASE=postgresql $(PY) -m pytest -q
-	$(PY) -m bench.chaos $(CHAOS_SHORT)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy .
+	$(PY) -m tests.support.concurrently --jobs $(TEST_JOBS) \
+		"SQLite=$(PY) -m pytest -q" \
+		"PostgreSQL=PORTNET_TEST_DATABASE=postgresql $(PY) -m pytest -q" \
+		"chaos=$(PY) -m bench.chaos $(CHAOS_SHORT)" \
+		"lint=$(VENV)/bin/ruff check . && $(VENV)/bin/mypy ."
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -35,10 +35,14 @@ from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.temporal_codec import data_converter
 from tests.support.api import Stack, free_port
 from tests.support.databases import fresh_database_url
+from tests.support.passwords import hash_at_the_suites_cost
 
 # The tests run the development configuration (sandboxes, sandbox secrets); production mode is
 # tested with Settings built explicitly for it.
 os.environ["PORTNET_ENV"] = "development"
+
+# argon2id at its smallest cost in this process (tests/support/passwords.py).
+hash_at_the_suites_cost()
 
 BIN = Path(sys.prefix) / "bin"
 

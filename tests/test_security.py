@@ -13,6 +13,7 @@ from portnet.security import (
     password_problems,
     verify_password,
 )
+from tests.support.passwords import PORTAL as PORTAL_HASHER
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,14 @@ def test_needs_rehash(stored: str) -> None:
     assert verify_password("Portnet2026!", weaker) is True
     assert needs_rehash(weaker) is True
     assert needs_rehash("garbage") is True
+
+
+def test_the_portals_hashes_cost_64_mib_3_passes_4_lanes() -> None:
+    """The suite hashes at argon2's smallest cost (tests/support/passwords.py); the portal at this one."""
+    stored = PORTAL_HASHER.hash("Portnet2026!")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert PORTAL_HASHER.verify("Portnet2026!", stored)
+    assert needs_rehash(stored) is True  # the suite's hasher sees other parameters: the mechanism works
 
 
 def test_generated_passwords_are_strong_and_distinct() -> None:

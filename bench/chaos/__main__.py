@@ -103,7 +103,9 @@ async def chaos(args: argparse.Namespace, tmp: Path, database_url: str | None) -
             postgres_restart = (
                 args.postgres_restart_command if args.restart_postgres and database_url else None
             )
-            crashes = Crashes(stack, rng, args.crash_every, args.max_down, postgres_restart)
+            crashes = Crashes(
+                stack, rng, args.crash_every, args.max_down, postgres_restart, within=args.duration
+            )
             stop = asyncio.Event()
             crashing = asyncio.create_task(crashes.run(stop))
             t0 = time.monotonic()

@@ -4,8 +4,11 @@ fault, and (only when asked) a restart of PostgreSQL.
 Crashes come at random moments (exponential gaps around ``mean_gap`` seconds, from the run's seed):
 the part is killed with SIGKILL (no shutdown hook, activities cut mid-flight), stays down a random
 moment, then starts again with the same command (the dev server on its own SQLite file, so its
-histories survive). PostgreSQL is a shared system service on a development machine: it is restarted
-only with ``--restart-postgres`` and the command given, never by default.
+histories survive). Every part the run is about goes down at least once while payments are still
+being started, whatever the draws: the first crashes take them in a random order, each early enough
+in ``within`` seconds (the paying time) for the others to follow. PostgreSQL is a shared system
+service on a development machine: it is restarted only with ``--restart-postgres`` and the command
+given, never by default.
 """
 
 from __future__ import annotations
@@ -73,14 +76,22 @@ class Crashes:
         mean_gap: float,
         max_down: float,
         postgres_restart: str | None,
+        within: float,
     ) -> None:
         self.stack = stack
         self.rng = rng
         self.mean_gap = mean_gap
         self.max_down = max_down
         self.postgres_restart = postgres_restart
+        self.within = within
         self.done: list[Disruption] = []
         self.started = time.monotonic()
+        # Each of these goes down once first, in a random order (see the module docstring).
+        self.owed = rng.sample(self._parts(), len(self._parts()))
+        self.owed_at_first = len(self.owed)
+
+    def _parts(self) -> list[str]:
+        return ["worker", "temporal", "postgres"] if self.postgres_restart else ["worker", "temporal"]
 
     def _targets(self) -> list[str]:
         # The worker crashes more often than the server: its workflow process or its activities one.
@@ -89,16 +100,28 @@ class Crashes:
             targets.append("postgres")
         return targets
 
+    def next_crash(self, elapsed: float) -> tuple[float, str]:
+        """The wait before the next crash, ``elapsed`` seconds into the run, and the part it takes.
+
+        A part still owed its crash goes down by its share of ``within`` (the k-th of n by
+        k / (n + 1) of it), however long the exponential draw."""
+        gap = min(self.rng.expovariate(1 / self.mean_gap), self.mean_gap * 3)
+        if not self.owed:
+            return gap, self.rng.choice(self._targets())
+        rank = self.owed_at_first - len(self.owed) + 1
+        latest = self.within * rank / (self.owed_at_first + 1)
+        return max(min(gap, latest - elapsed), 0.0), self.owed.pop(0)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: wait, crash one part, bring it back; a part that died alone comes back too."""
         while not stop.is_set():
-            gap = min(self.rng.expovariate(1 / self.mean_gap), self.mean_gap * 3)
+            gap, part = self.next_crash(time.monotonic() - self.started)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=gap)
                 return
             except TimeoutError:
                 pass
-            await self.crash(self.rng.choice(self._targets()))
+            await self.crash(part)
             await self.revive_dead()
 
     async def crash(self, part: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest_asyncio
 
-from tests.support.api import Stack, login
+from tests.support.api import TLS, Stack, login
 
 
 @pytest_asyncio.fixture
@@ -32,6 +32,6 @@ async def aska(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest_asyncio.fixture
 async def anonymous(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    client = httpx.AsyncClient(base_url=stack.base_url, timeout=30)
+    client = httpx.AsyncClient(base_url=stack.base_url, timeout=30, verify=TLS)
     yield client
     await client.aclose()

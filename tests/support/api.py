@@ -19,6 +19,10 @@ from portnet.protocols import fatourati as fatourati_protocol
 from portnet.settings import get_settings
 from tests.support.workers import eventually
 
+# One TLS context for the suite's HTTP clients: httpx builds one per client by default, parsing
+# certifi's bundle each time (about 30 ms of CPU), and these clients speak plain HTTP to 127.0.0.1.
+TLS = httpx.create_ssl_context()
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -43,7 +47,7 @@ def sandbox_url(path: str) -> str:
 
 
 async def login(base_url: str, username: str, password: str = "Portnet2026!") -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=base_url, timeout=30)
+    client = httpx.AsyncClient(base_url=base_url, timeout=30, verify=TLS)
     response = await client.post("/api/v1/session", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return client

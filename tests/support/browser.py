@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from playwright.async_api import Page, expect
 
+from tests.support.api import TLS
 from tests.support.workers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,9 +61,12 @@ class Scenario:
     steps: int = 0
 
     def __post_init__(self) -> None:
-        """An earlier run's pictures of this scenario at this width go: the folder shows this run."""
+        """An earlier run's pictures of this scenario at this width go: the folder shows this run.
+
+        `make test` runs the suite on both databases at once: the other run may be removing or
+        writing the same pictures, hence ``missing_ok`` here and the atomic rename in ``screenshot``."""
         for stale in SCREENSHOTS.glob(f"{self.name}-{self.viewport.name}-*.png"):
-            stale.unlink()
+            stale.unlink(missing_ok=True)
 
     async def screenshot(self, step: str, readme: str | None = None) -> None:
         """Only the picture (for a page that is about to reload itself).
@@ -74,11 +78,13 @@ class Scenario:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")
         path = SCREENSHOTS / f"{self.name}-{self.viewport.name}-{self.steps:02d}-{slug}.png"
-        await self.page.screenshot(path=str(path), full_page=True)
+        written = path.with_name(f".{os.getpid()}-{path.name}")
+        await self.page.screenshot(path=str(written), full_page=True)
         phone = self.viewport.is_phone
         if readme and WRITE_README_SCREENSHOTS and (not phone or readme in README_PHONE_SCREENS):
             README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, README_SCREENSHOTS / f"{readme}{'-phone' if phone else ''}.png")
+            shutil.copyfile(written, README_SCREENSHOTS / f"{readme}{'-phone' if phone else ''}.png")
+        os.replace(written, path)
 
     async def check(self, step: str, readme: str | None = None) -> None:
         """The page as a person sees it now: screenshot, no sideways scroll, no serious a11y issue."""
@@ -119,7 +125,7 @@ async def log_in(scenario: Scenario, username: str, password: str) -> None:
 
 async def last_mail_to(sandbox_url: str, address: str, subject_part: str) -> dict[str, Any]:
     """The newest mail the sandbox mailbox received for ``address`` whose subject says so."""
-    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10, verify=TLS) as client:
 
         async def probe() -> dict[str, Any] | None:
             mails = (await client.get("/sandbox/mail", params={"to": address})).json()

@@ -3,12 +3,13 @@ without capture, double, stuck, and when the run passes. No process is started."
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from bench.chaos.__main__ import parse_args
-from bench.chaos.disruptions import fault_settings
+from bench.chaos.disruptions import Crashes, fault_settings
 from bench.chaos.payers import PaymentRun
 from bench.chaos.tally import BankView, judge
 from sandbox.faults import FaultSettings
@@ -73,3 +74,21 @@ def test_postgres_restart_needs_the_ledger_on_postgres() -> None:
     with pytest.raises(SystemExit):
         parse_args(["--restart-postgres"])
     assert parse_args([]).restart_postgres is False and parse_args([]).postgres is None
+
+
+@pytest.mark.parametrize("postgres", [None, "true"])
+def test_every_part_goes_down_while_payments_are_started_whatever_the_draws(postgres: str | None) -> None:
+    """The crash schedule alone (no process): over many seeds, the worker and Temporal (and PostgreSQL
+    when asked) each go down once within the paying time, then crashes go on at random."""
+    parts = {"worker", "temporal"} | ({"postgres"} if postgres else set())
+    for seed in range(300):
+        crashes = Crashes(None, random.Random(seed), 20, 5, postgres, within=75)  # type: ignore[arg-type]
+        elapsed, taken = 0.0, []
+        while elapsed < 200:
+            gap, part = crashes.next_crash(elapsed)
+            elapsed += gap + 5  # the crash itself: down, then started again
+            taken.append((elapsed, part))
+        first = [part for _, part in taken[: len(parts)]]
+        assert set(first) == parts, (seed, taken)
+        assert taken[len(parts) - 1][0] <= 75 + 5, (seed, taken)
+        assert {part for _, part in taken[len(parts) :]} <= parts
