@@ -91,7 +91,9 @@ class Crashes:
         self.owed_at_first = len(self.owed)
 
     def _parts(self) -> list[str]:
-        return ["worker", "temporal", "postgres"] if self.postgres_restart else ["worker", "temporal"]
+        # Both worker processes (workflow tasks, activities) and the server.
+        parts = ["worker", "worker-activities", "temporal"]
+        return [*parts, "postgres"] if self.postgres_restart else parts
 
     def _targets(self) -> list[str]:
         # The worker crashes more often than the server: its workflow process or its activities one.

@@ -78,9 +78,9 @@ def test_postgres_restart_needs_the_ledger_on_postgres() -> None:
 
 @pytest.mark.parametrize("postgres", [None, "true"])
 def test_every_part_goes_down_while_payments_are_started_whatever_the_draws(postgres: str | None) -> None:
-    """The crash schedule alone (no process): over many seeds, the worker and Temporal (and PostgreSQL
-    when asked) each go down once within the paying time, then crashes go on at random."""
-    parts = {"worker", "temporal"} | ({"postgres"} if postgres else set())
+    """The crash schedule alone (no process): over many seeds, both worker processes and Temporal (and
+    PostgreSQL when asked) each go down once within the paying time, then crashes go on at random."""
+    parts = {"worker", "worker-activities", "temporal"} | ({"postgres"} if postgres else set())
     for seed in range(300):
         crashes = Crashes(None, random.Random(seed), 20, 5, postgres, within=75)  # type: ignore[arg-type]
         elapsed, taken = 0.0, []

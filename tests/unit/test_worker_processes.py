@@ -34,7 +34,7 @@ def test_the_chaos_run_starts_and_crashes_both_worker_processes(tmp_path: Path) 
     assert set(PARTS) == set(stack.commands)
     assert stack.commands["worker"][-2:] == ["--role", "workflows"]
     assert stack.commands["worker-activities"][-2:] == ["--role", "activities"]
-    crashes = Crashes(stack, random.Random(1), mean_gap=10.0, max_down=2.0, postgres_restart=None)
+    crashes = Crashes(stack, random.Random(1), mean_gap=10.0, max_down=2.0, postgres_restart=None, within=75)
     targets = crashes._targets()
     assert {"worker", "worker-activities"} <= set(targets)
     # The worker (either process) still crashes twice as often as the server.
