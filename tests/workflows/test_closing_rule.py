@@ -498,7 +498,9 @@ async def test_two_resends_accepted_together_send_one_code(
         outcomes = await asyncio.gather(*[(await r).result() for r in requests], return_exceptions=True)
         sent = [o for o in outcomes if not isinstance(o, BaseException)]
         refused = [o for o in outcomes if isinstance(o, WorkflowUpdateFailedError)]
-        assert len(sent) == 1 and len(refused) == 1, outcomes
+        # On failure, say why each request was refused (its cause: busy, resend_limit, wrong_state...).
+        why = [(o, getattr(o, "cause", None)) for o in outcomes]
+        assert len(sent) == 1 and len(refused) == 1, why
         assert isinstance(refused[0].cause, ApplicationError)
         assert refused[0].cause.type in ("busy", "resend_limit")
         await handle.signal(PaymentWorkflow.cancel, "fin du test")
