@@ -41,6 +41,7 @@ from portnet.models import (
     utcnow,
 )
 from portnet.money import total
+from portnet.queries import payment_invoices
 from portnet.statuses import (
     PAYABLE_STATUSES,
     Channel,
@@ -56,13 +57,7 @@ def _naive(iso: str) -> datetime:
 
 
 def _reservation_of(session: Session, payment: Payment) -> Reservation:
-    rows = session.exec(
-        select(Invoice, Emitter, PaymentInvoice)
-        .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-        .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
-        .where(PaymentInvoice.payment_id == payment.id)
-        .order_by(col(Invoice.number))
-    ).all()
+    rows = payment_invoices(session, payment.id)
     company = session.get(Company, payment.company_id)
     assert company is not None
     return Reservation(
@@ -233,16 +228,7 @@ def settle_payment(inp: SettleInput) -> Settlement:
         payment = session.get(Payment, inp.payment_id)
         assert payment is not None, inp.payment_id
         # The invoices with their emitters, in one query (their links are updated by statement).
-        rows = [
-            (inv, em)
-            for inv, em, _ in session.exec(
-                select(Invoice, Emitter, PaymentInvoice)
-                .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-                .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
-                .where(PaymentInvoice.payment_id == payment.id)
-                .order_by(col(Invoice.number))
-            ).all()
-        ]
+        rows = [(inv, em) for inv, em, _ in payment_invoices(session, payment.id)]
         invoice_ids = [inv.id or 0 for inv, _ in rows]
         awaiting: dict[str, list[str]] = {}
         if payment.status != PaymentStatus.SUCCEEDED.value and not _holds_its_invoices(session, payment):

@@ -249,3 +249,17 @@ def distinct_values(session: Session, column: sa.Column[str]) -> list[str]:
     )
     values = session.exec(select(walk.c.value).where(walk.c.value.is_not(None)).order_by(walk.c.value))
     return [v for v in values.all() if v]
+
+
+def payment_invoices(session: Session, payment_id: str) -> list[tuple[Invoice, Emitter, PaymentInvoice]]:
+    """A payment's invoices with their emitters and links, by number, in one query: what the
+    reservation, the settlement and the receipt's verification page each show."""
+    return list(
+        session.exec(
+            select(Invoice, Emitter, PaymentInvoice)
+            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
+            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
+            .where(PaymentInvoice.payment_id == payment_id)
+            .order_by(col(Invoice.number))
+        ).all()
+    )

@@ -22,13 +22,14 @@ from decimal import Decimal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from activities.receipts import receipt_number
 from portnet import i18n, receipt_codes, request_limit
 from portnet.i18n import N_
 from portnet.localtime import to_local
-from portnet.models import Emitter, Invoice, Payment, PaymentInvoice
+from portnet.models import Payment
+from portnet.queries import payment_invoices
 from portnet.settings import Settings
 from portnet.statuses import Channel, InvoiceStatus, PaymentStatus
 from web.api.session import client_address
@@ -84,13 +85,7 @@ def find_proof(db: Session, typed: str) -> ReceiptProof | None:
     ).first()
     if payment is None or payment.paid_at is None:
         return None
-    rows = db.exec(
-        select(Invoice, Emitter, PaymentInvoice)
-        .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-        .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
-        .where(PaymentInvoice.payment_id == payment.id)
-        .order_by(col(Invoice.number))
-    ).all()
+    rows = payment_invoices(db, payment.id)
     invoices = [
         ProvenInvoice(
             number=inv.number,
