@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -26,6 +25,7 @@ from portnet.models import Emitter, Invoice, Payment, PaymentChannelData, Paymen
 from portnet.money import to_money
 from portnet.protocols import fatourati as proto
 from portnet.protocols.fields import MessageRejected, strict_json_object
+from portnet.queries import payment_invoices
 from portnet.settings import get_settings
 from portnet.statuses import PaymentStatus
 
@@ -126,14 +126,7 @@ def _token_items(payment_id: str) -> tuple[str | None, list[tuple[Invoice, Emitt
         data = session.get(PaymentChannelData, payment_id)
         if data is not None and data.partner_reference and data.expires_at is not None:
             return data.partner_reference, []
-        rows = session.exec(
-            select(Invoice, Emitter, PaymentInvoice)
-            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
-            .where(PaymentInvoice.payment_id == payment_id)
-            .order_by(col(Invoice.number))
-        ).all()
-        return None, list(rows)
+        return None, payment_invoices(session, payment_id)
 
 
 def _keep_reference(inp: TokenInput, reference: str) -> None:

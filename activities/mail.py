@@ -24,7 +24,7 @@ from typing import Any
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import select
 from temporalio import activity
 
 from portnet import i18n, metrics, receipt_codes
@@ -45,6 +45,7 @@ from portnet.models import (
     utcnow,
 )
 from portnet.money import to_money
+from portnet.queries import payment_invoices
 from portnet.settings import get_settings
 from portnet.statuses import Channel
 
@@ -172,13 +173,7 @@ def compose_payment_confirmation(payment_id: str, to: str) -> EmailMessage:
         assert payment is not None and payment.paid_at is not None
         payer = session.get(User, payment.user_id) if payment.user_id is not None else None
         company = session.get(Company, payment.company_id)
-        rows = session.exec(
-            select(Invoice, Emitter, PaymentInvoice)
-            .join(Emitter, col(Emitter.id) == Invoice.emitter_id)
-            .join(PaymentInvoice, col(PaymentInvoice.invoice_id) == Invoice.id)
-            .where(PaymentInvoice.payment_id == payment_id)
-            .order_by(col(Invoice.number))
-        ).all()
+        rows = payment_invoices(session, payment_id)
         receipt = session.exec(
             select(Document).where(Document.payment_id == payment_id, Document.kind == "receipt")
         ).first()
