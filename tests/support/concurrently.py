@@ -27,6 +27,7 @@ from typing import IO
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "var" / "test-logs"
 STOP_GRACE_SECONDS = 10.0
+FAILURE_RECAP_LINES = 40
 
 
 @dataclass
@@ -132,8 +133,20 @@ def run(parts: list[Part], jobs: int) -> int:
         time.sleep(0.2)
     print("", flush=True)
     for part in done:
+        if part.status != 0:
+            recap_failure(part)
+    for part in done:
         print(f"make test: {part.summary()}", flush=True)
     return 0 if all(p.status == 0 for p in done) else 1
+
+
+def recap_failure(part: Part, lines: int = FAILURE_RECAP_LINES) -> None:
+    """A failed part's last lines again, just above the summaries: a CI report that keeps only the
+    end of the output still says why the part failed, not only that it did."""
+    with part.log_path.open("rb") as log:
+        tail = log.read().decode("utf-8", "replace").splitlines()[-lines:]
+    print(f"----- last {len(tail)} lines of {part.name} ({os.path.relpath(part.log_path, ROOT)})", flush=True)
+    print("\n".join(tail), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
