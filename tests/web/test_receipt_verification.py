@@ -155,11 +155,13 @@ async def test_the_qr_code_in_the_receipt_opens_the_page_with_what_the_receipt_p
         COMPANY,
         "290240",
         CARD,
-        "0010",
         settled.transaction_id,
         "654321",
     ):
         assert secret.lower() not in page.text.lower(), secret
+    # Nor the card's last four digits, in any masking ("****0010", "•••• 0010"); the same four digits
+    # inside a random id or code printed on the page are not the card's.
+    assert not re.search(r"(?<![\w-])0010(?![\w-])", page.text), "the card's last four digits"
     assert page.headers["cache-control"] == "no-store" and "noindex" in page.headers["x-robots-tag"]
     assert "set-cookie" not in page.headers  # no session, no tracking: a public page
 
