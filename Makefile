@@ -31,13 +31,24 @@ run: seed
 	$(PY) -m portnet.launcher
 
 ## Sets everything up, then runs at once: the whole suite on SQLite, the whole suite on PostgreSQL,
-## the short chaos run, and ruff then mypy. Each part's output is shown whole when it ends (and kept
+## the short chaos run, and ruff then mypy. Each suite runs as three pytest processes (the browser
+## scenarios with the API, sandbox and production tests; the integration tests; everything else): a
+## suite spends much of its time waiting on its servers and deadlines, and three processes fill those
+## waits where one would leave the cores idle. Each part's output is shown whole when it ends (and kept
 ## in var/test-logs/); any part failing fails `make test`. TEST_JOBS=1: one part at a time.
 TEST_JOBS ?= 0
+SUITE_BROWSER = tests/browser tests/api tests/sandbox tests/test_production.py
+SUITE_INTEGRATION = tests/integration
+SUITE_REST = $(foreach path,$(SUITE_BROWSER) $(SUITE_INTEGRATION),--ignore=$(path)) tests
+PG = PORTNET_TEST_DATABASE=postgresql
 test: setup
 	$(PY) -m tests.support.concurrently --jobs $(TEST_JOBS) \
-		"SQLite=$(PY) -m pytest -q" \
-		"PostgreSQL=PORTNET_TEST_DATABASE=postgresql $(PY) -m pytest -q" \
+		"SQLite-browser=$(PY) -m pytest -q $(SUITE_BROWSER)" \
+		"SQLite-integration=$(PY) -m pytest -q $(SUITE_INTEGRATION)" \
+		"SQLite-rest=$(PY) -m pytest -q $(SUITE_REST)" \
+		"PostgreSQL-browser=$(PG) $(PY) -m pytest -q $(SUITE_BROWSER)" \
+		"PostgreSQL-integration=$(PG) $(PY) -m pytest -q $(SUITE_INTEGRATION)" \
+		"PostgreSQL-rest=$(PG) $(PY) -m pytest -q $(SUITE_REST)" \
 		"chaos=$(PY) -m bench.chaos $(CHAOS_SHORT)" \
 		"lint=$(VENV)/bin/ruff check . && $(VENV)/bin/mypy ."
 

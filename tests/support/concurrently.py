@@ -1,12 +1,14 @@
 """``python -m tests.support.concurrently NAME=COMMAND ...``: `make test`'s parts at once.
 
-The suite on SQLite, the suite on PostgreSQL, the short chaos run and the linters share nothing but
-the machine (each suite has its own database, Temporal servers, ports and browser; the chaos run its
-own stack), and each of them spends much of its time waiting on servers: run one after the other
-they take about three times as long as together on two cores. Each command runs in a shell of its
+The suite's parts on SQLite and on PostgreSQL (three pytest processes each, see the Makefile), the
+short chaos run and the linters share nothing but the machine (each pytest process has its own
+database, Temporal servers, ports and browser; the chaos run its own stack), and each of them spends
+much of its time waiting on servers: run one after the other they take about three times as long as
+together on two cores. Each command runs in a shell of its
 own process group, its output into ``var/test-logs/NAME.log``, printed whole when it ends (two
 ``pytest -q`` progress lines interleaved would be unreadable). Every part runs to its end even when
-another fails; the exit status is 1 unless all of them succeeded. Ctrl-C or SIGTERM stops them all.
+another fails; the exit status is 1 unless all of them succeeded, and a failed part's last lines are
+repeated above the closing summary. Ctrl-C or SIGTERM stops them all.
 
 ``--jobs N`` (``make test TEST_JOBS=1``) caps how many run at once, in the order given.
 """
