@@ -68,7 +68,7 @@ async def test_marsa_maroc_request_progress_and_payment(scenario: Scenario, stac
     await page.get_by_role("button", name="Envoyer").click()
     await expect(page).to_have_url(re.compile(r"/factures/demande/MR[0-9A-F]{12}$"))
     await expect(page.get_by_text("Traitement en cours")).to_be_visible()
-    await scenario.screenshot("request in progress")  # the page reloads itself every 2 s
+    await scenario.screenshot("request in progress")  # portal.js reloads it once pages come in
     await expect(page.get_by_text(re.compile(r"Résultats \( 2[34] \)"))).to_be_visible(timeout=60_000)
     await expect(page.get_by_role("cell", name="02296945", exact=True)).to_be_visible()
     await expect(page.get_by_role("cell", name=re.compile("TMTA"))).to_have_count(20)

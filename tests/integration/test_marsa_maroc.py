@@ -249,7 +249,12 @@ async def test_portal_request_page_to_confirmation_with_cmi_channels_only(tmta: 
     first = await tmta.get(location)
     assert first.status_code == 200
     if "Traitement en cours" in first.text:
-        assert '<meta http-equiv="refresh"' in first.text
+        # portal.js follows the request through the API; without JavaScript the page reloads itself.
+        assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in first.text
+        request_id = location.rsplit("/", 1)[1]
+        assert f'data-request-watch="/api/v1/marsa-maroc/requests/{request_id}"' in first.text
+        followed = await tmta.get(f"/api/v1/marsa-maroc/requests/{request_id}")
+        assert followed.status_code == 200 and followed.json()["id"] == request_id
 
     async def listed() -> str | None:
         page = (await tmta.get(location)).text

@@ -236,8 +236,38 @@
     watch();
   }
 
+  // A MARSA MAROC request being retrieved: the API asked each second, the page shown again once a page
+  // of invoices has come in or the request has ended (without this script, it reloads itself every 2 s).
+  function requestWatch() {
+    var node = document.querySelector("[data-request-watch]");
+    if (!node || !window.fetch) return;
+    var url = node.getAttribute("data-request-watch");
+    var shown = node.getAttribute("data-request-progress");
+    var failures = 0;
+    function watch() {
+      fetch(url, {
+        headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store"
+      }).then(function (r) {
+        if (!r.ok) throw new Error(r.status);
+        return r.json().then(function (request) {
+          failures = 0;
+          var progress = request.progress.pages_done + "/" + request.progress.pages_total;
+          if (request.status !== "running" || progress !== shown) window.location.reload();
+          else window.setTimeout(watch, 1000);
+        });
+      }).catch(function () {
+        // Offline, signed out, server restarting: a few retries, then the page as the server renders it.
+        failures += 1;
+        if (failures >= 3) window.location.reload();
+        else window.setTimeout(watch, 2000);
+      });
+    }
+    window.setTimeout(watch, 1000);
+  }
+
   onReady(function () {
     statusWatch();
+    requestWatch();
     scrollableTables();
     terminalChoice();
     autosubmit();
