@@ -253,7 +253,8 @@ def distinct_values(session: Session, column: sa.Column[str]) -> list[str]:
 
 def payment_invoices(session: Session, payment_id: str) -> list[tuple[Invoice, Emitter, PaymentInvoice]]:
     """A payment's invoices with their emitters and links, by number, in one query: what the
-    reservation, the settlement and the receipt's verification page each show."""
+    reservation, the settlement, Fatourati's token, the confirmation e-mail and the receipt's
+    verification page each read."""
     return list(
         session.exec(
             select(Invoice, Emitter, PaymentInvoice)
