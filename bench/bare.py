@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 # What PaymentWorkflow runs for one PORTNET invoice paid by card (see workflows/payment.py).
 CARD_PAYMENT_REGULAR_ACTIVITIES = ("reserve_invoices", "settle_payment", "send_payment_email")
@@ -61,13 +61,16 @@ class BareWorkflow:
 
 
 def build_bare_worker(client: Client, task_queue: str) -> Worker:
-    # Same limits as worker.build_worker.
+    # Same limits and pollers as worker.build_worker.
+    pollers = PollerBehaviorAutoscaling(maximum=100)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[BareWorkflow],
         activities=BARE_ACTIVITIES,
         max_concurrent_activities=32,
+        workflow_task_poller_behavior=pollers,
+        activity_task_poller_behavior=pollers,
     )
 
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # On SIGTERM the worker stops polling and gives running activities this long to finish (compose's
     # stop_grace_period leaves it a few seconds more).
     worker_shutdown_grace_seconds: PositiveInt = 25
+    # Most task pollers the worker keeps per kind (workflow tasks, activity tasks); the server's
+    # feedback scales them between 1 and this (worker.build_worker).
+    worker_max_pollers: PositiveInt = 100
     temporal_deployment_name: str = ""
     temporal_build_id: str = ""
     # Where finance staff open a workflow; built into back-office links, so a remote UI works too.

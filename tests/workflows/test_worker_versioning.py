@@ -19,6 +19,7 @@ from temporalio.api.enums.v1 import VersioningBehavior as VersioningBehaviorProt
 from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import PollerBehaviorAutoscaling
 
 from portnet.models import Invoice
 from portnet.settings import Settings, get_settings
@@ -85,3 +86,13 @@ async def test_an_attempt_is_pinned_to_the_version_that_started_it(
                 )
             finally:
                 await handle.terminate("test over")
+
+
+async def test_workers_scale_their_pollers_up_to_the_setting(dev_env: WorkflowEnvironment) -> None:
+    """Fixed pollers left workflow tasks queued on the server while the worker had CPU to spare."""
+    settings = get_settings().model_copy(update={"worker_max_pollers": 7})
+    with ThreadPoolExecutor(max_workers=32) as executor:
+        for role in ("workflows", "activities"):
+            config = build_worker(dev_env.client, settings, executor, role).config()
+            for kind in ("workflow_task_poller_behavior", "activity_task_poller_behavior"):
+                assert config[kind] == PollerBehaviorAutoscaling(maximum=7)  # type: ignore[literal-required]
