@@ -29,6 +29,12 @@ WRITE_README_SCREENSHOTS = os.environ.get("PORTNET_README_SCREENSHOTS") == "1"
 # The README shows these screens at 390 px too (the others at desktop width only: they weigh).
 README_PHONE_SCREENS = ("accueil", "regler-des-factures", "cmi-page-carte")
 BLOCKING_IMPACTS = ("serious", "critical")
+# The page audits, a step's screenshot and its axe-core check, look at the HTML and CSS the portal
+# serves, which no more depend on the ledger's database than on the time of day; they are about a
+# third of the browser scenarios' CPU. `make test` runs them in the SQLite suite and sets
+# PORTNET_BROWSER_AUDITS=0 for the PostgreSQL suite, whose scenarios still take every step and check
+# everything else (the pages reached, their texts, no sideways scroll on a phone, the payments).
+AUDITS = os.environ.get("PORTNET_BROWSER_AUDITS", "1") != "0"
 PHONE_WIDTH = 390
 PAID = "Télécharger le reçu"  # the status page once the attempt succeeded (and no longer reloads)
 
@@ -75,6 +81,8 @@ class Scenario:
         ``<readme>-phone.png`` at 390 px for README_PHONE_SCREENS), rewritten when
         PORTNET_README_SCREENSHOTS=1 (`make screenshots`)."""
         self.steps += 1
+        if not AUDITS:
+            return
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")
         path = SCREENSHOTS / f"{self.name}-{self.viewport.name}-{self.steps:02d}-{slug}.png"
@@ -100,6 +108,9 @@ class Scenario:
 
 
 async def assert_accessible(page: Page, step: str) -> None:
+    """axe-core finds no serious or critical violation on the page (in the suite that audits: AUDITS)."""
+    if not AUDITS:
+        return
     from axe_playwright_python.async_playwright import Axe
 
     results = await Axe().run(page)

@@ -4,11 +4,16 @@ that keeps only the end of the output still shows them."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.concurrently import Part, run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_failed_part_fails_the_run_and_its_last_lines_are_repeated_at_the_end(
@@ -24,7 +29,7 @@ def test_a_failed_part_fails_the_run_and_its_last_lines_are_repeated_at_the_end(
     recap = out.rindex("----- last 2 lines of chaos")
     assert recap < summaries
     assert "lost 1, stuck 0" in out[recap:summaries]
-    assert "----- last" not in out[out.index("make test: chaos: FAILED"):]
+    assert "----- last" not in out[out.index("make test: chaos: FAILED") :]
     assert "make test: lint: ok" in out
     assert "last 1 lines of lint" not in out
 
@@ -37,3 +42,21 @@ def test_every_part_passing_passes_the_run_without_a_recap(
     assert run(parts, jobs=1) == 0
 
     assert "----- last" not in capsys.readouterr().out
+
+
+def test_make_test_runs_every_suite_on_both_databases_and_the_page_audits_once() -> None:
+    """Both databases get every test; the page audits (screenshots, axe-core) run in the SQLite suite."""
+    dry = subprocess.run(
+        ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True, env=_without_make_vars()
+    ).stdout
+    parts = dict(re.findall(r'"([A-Za-z]+-[a-z]+)=([^"]+)"', dry))
+    for suite in ("browser", "integration", "rest"):
+        sqlite, postgresql = parts[f"SQLite-{suite}"], parts[f"PostgreSQL-{suite}"]
+        assert "PORTNET_TEST_DATABASE=postgresql" in postgresql and "PORTNET_TEST_DATABASE" not in sqlite
+        assert sqlite.split(" -m pytest ")[1] == postgresql.split(" -m pytest ")[1]
+    audits_off = [name for name, command in parts.items() if "PORTNET_BROWSER_AUDITS=0" in command]
+    assert audits_off == ["PostgreSQL-browser"]
+
+
+def _without_make_vars() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
