@@ -62,7 +62,8 @@ class Payer:
             payment = await self._start(run)
             if payment is None:
                 return run
-            action = await self._next_action(run, payment)
+            payment = await self._next_action(run, payment)
+            action: dict[str, Any] = payment.get("next_action") or {}
             if run.channel == "card":
                 await self._card(run, action)
             elif run.channel == "fatourati":
@@ -103,16 +104,18 @@ class Payer:
             await asyncio.sleep(RETRY_PAUSE)
 
     async def _next_action(self, run: PaymentRun, payment: dict[str, Any]) -> dict[str, Any]:
-        """What the payer is asked to do; an answer without it (the attempt still starting when the
-        start was answered) is followed by reading the payment again, as the portal's page does."""
+        """The payment as last read, with what the payer is asked to do; an answer without it (the
+        attempt still starting when the start was answered) is followed by reading the payment again,
+        as the portal's page does. The payer pays what that read shows: an attempt still starting
+        shows no amount yet (0.00), which a cash counter refuses."""
         deadline = time.monotonic() + START_PATIENCE
         while True:
             action: dict[str, Any] = payment.get("next_action") or {}
             if action or payment.get("status") not in ("started", "awaiting_payer", None):
-                return action
+                return payment
             if time.monotonic() > deadline:
                 run.notes.append(f"no next action after {START_PATIENCE:.0f} s: {payment.get('status')}")
-                return action
+                return payment
             await asyncio.sleep(RETRY_PAUSE)
             try:
                 reply = await self.api.get(f"/api/v1/payments/{run.payment_id}")
