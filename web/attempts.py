@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 from portnet.db import get_engine
 from portnet.i18n import N_
 from portnet.models import Document, Emitter, Invoice, InvoiceMessage, Payment, PaymentInvoice, User
-from portnet.money import api_amount
+from portnet.money import api_amount, to_money
 from portnet.statuses import InvoiceStatus, PaymentStatus, Role
 from web import status_watch
 from web.deps import company_scope
@@ -107,11 +107,23 @@ async def read_view(
         try:
             view = await client.get_workflow_handle(payment.workflow_id).query(PaymentWorkflow.state)
             if view is not None:
+                view = with_reserved_amount(view, payment)
                 _remember(payment.id, now, view)
                 return view
         except (RPCError, WorkflowQueryFailedError):
             pass
     return await run_in_threadpool(ledger_view, payment, db, True)
+
+
+def with_reserved_amount(view: PaymentView, payment: Payment) -> PaymentView:
+    """The attempt's amount as the ledger holds it while the workflow shows none yet.
+
+    An attempt shows 0.00 until its workflow has read its reservation back; the reservation wrote the
+    ledger row the caller read (an idempotent retry of a start joins such an attempt). A payer shown
+    0.00 would pay 0.00: a cash counter refuses it, and the attempt waits for a payer who tried."""
+    if view.status == PaymentStatus.STARTED.value and payment.amount and not to_money(view.amount):
+        return replace(view, amount=api_amount(payment.amount))
+    return view
 
 
 def forget_view(payment_id: str) -> None:

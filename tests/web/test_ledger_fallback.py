@@ -1,4 +1,5 @@
-"""When no worker answers the workflow query, the page says it shows the ledger's state."""
+"""What the ledger adds to the workflow's answer: the whole state when no worker answers (and the page
+says so), the amount while the attempt is still starting."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from portnet.models import Payment
 from web.attempts import read_view
+from workflows.types import PaymentView
 
 
 class _Handle:
@@ -32,3 +34,36 @@ async def test_read_view_marks_the_ledger_fallback() -> None:
     )
     view = await read_view(_Client(), payment)  # type: ignore[arg-type]
     assert view.from_ledger and view.status == "started"
+
+
+class _Starting:
+    """A workflow that has not read its reservation back yet: its view shows no amount."""
+
+    def get_workflow_handle(self, workflow_id: str) -> Any:
+        class _Handle:
+            async def query(self, *_: Any) -> PaymentView:
+                return PaymentView(
+                    id=workflow_id.removeprefix("payment-"),
+                    workflow_id=workflow_id,
+                    status="started",
+                    channel="amanpay_code",
+                    amount="0.00",
+                    invoice_ids=[1],
+                )
+
+        return _Handle()
+
+
+async def test_an_attempt_still_starting_shows_the_amount_its_reservation_wrote() -> None:
+    """An idempotent retry of a start, or a poll, may find the attempt before its workflow has read
+    the reservation back: the payer is shown the ledger's amount, never 0.00 (which they would pay)."""
+    payment = Payment(
+        id="PN0123456789AC",
+        workflow_id="payment-PN0123456789AC",
+        channel="amanpay_code",
+        amount=Decimal("1920.00"),
+        company_id=1,
+        invoice_numbers="A1",
+    )
+    view = await read_view(_Starting(), payment)  # type: ignore[arg-type]
+    assert (view.status, view.amount, view.from_ledger) == ("started", "1920.00", False)
