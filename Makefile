@@ -64,7 +64,7 @@ bench: $(STAMP)
 
 ## Rewrites the README's pictures (docs/screenshots/) from the browser scenarios.
 screenshots: $(STAMP)
-	PORTNET_README_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
+	PORTNET_README_SCREENSHOTS=1 PORTNET_BROWSER_AUDITS=1 $(PY) -m pytest -q tests/browser
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,7 @@ class Workflows:
 
     def __init__(self, status: str = "awaiting_payer") -> None:
         self.status = status
+        self.amount = "120.00"
         self.queries = 0
 
     async def get(self) -> Workflows:
@@ -41,7 +42,7 @@ class Workflows:
                     workflow_id=workflow_id,
                     status=fake.status,
                     channel="cmi_card",
-                    amount="120.00",
+                    amount=fake.amount,
                     invoice_ids=[1],
                 )
 
@@ -166,6 +167,26 @@ async def test_a_final_status_in_the_ledger_ends_the_wait_without_a_query(
     assert workflows.queries == 1  # the first read only: the ledger told the end
     again = await api.get(f"/api/v1/payments/{payment_id}", params={"wait": 25, "since": "expired"})
     assert again.json()["status"] == "expired"  # a final status never changes: no wait
+
+
+async def test_an_attempt_still_starting_is_shown_with_its_reserved_amount(
+    api: httpx.AsyncClient, payment_id: str, workflows: Workflows, db: Session
+) -> None:
+    """Its workflow shows 0.00 until it has read its reservation back; the ledger row holds the amount.
+    Whether read afresh, shared with a later waiter, or the watch loop's view after the wait."""
+    workflows.status, workflows.amount = "started", "0.00"
+    payment = db.get(Payment, payment_id)
+    assert payment is not None
+    reserved = f"{payment.amount:.2f}"
+    params: dict[str, str | int] = {"wait": 2, "since": "started"}
+    first = asyncio.ensure_future(api.get(f"/api/v1/payments/{payment_id}", params=params))
+    await waiters(payment_id, 1)
+    forget_view(payment_id)  # the loop asks again: its own view is what later waiters start from
+    later = asyncio.ensure_future(api.get(f"/api/v1/payments/{payment_id}", params=params))
+    plain = await api.get(f"/api/v1/payments/{payment_id}")
+    answers = [plain, await first, await later]
+    assert [(r.json()["status"], r.json()["amount"]) for r in answers] == [("started", reserved)] * 3
+    assert workflows.queries >= 2
 
 
 async def test_an_unchanged_status_is_answered_after_the_wait(

@@ -69,8 +69,10 @@ class Scenario:
     def __post_init__(self) -> None:
         """An earlier run's pictures of this scenario at this width go: the folder shows this run.
 
-        `make test` runs the suite on both databases at once: the other run may be removing or
-        writing the same pictures, hence ``missing_ok`` here and the atomic rename in ``screenshot``."""
+        Two auditing runs at once (the suite started by hand on both databases) may remove or write
+        the same pictures, hence ``missing_ok`` here and the atomic rename in ``screenshot``."""
+        if not AUDITS:  # this run takes none: the pictures are the auditing run's
+            return
         for stale in SCREENSHOTS.glob(f"{self.name}-{self.viewport.name}-*.png"):
             stale.unlink(missing_ok=True)
 

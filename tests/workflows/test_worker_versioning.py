@@ -90,9 +90,17 @@ async def test_an_attempt_is_pinned_to_the_version_that_started_it(
 
 async def test_workers_scale_their_pollers_up_to_the_setting(dev_env: WorkflowEnvironment) -> None:
     """Fixed pollers left workflow tasks queued on the server while the worker had CPU to spare."""
-    settings = get_settings().model_copy(update={"worker_max_pollers": 7})
     with ThreadPoolExecutor(max_workers=32) as executor:
-        for role in ("workflows", "activities"):
-            config = build_worker(dev_env.client, settings, executor, role).config()
-            for kind in ("workflow_task_poller_behavior", "activity_task_poller_behavior"):
-                assert config[kind] == PollerBehaviorAutoscaling(maximum=7)  # type: ignore[literal-required]
+        for most, initial in ((7, 5), (2, 2)):  # the SDK's initial five, never above the maximum
+            for role in ("workflows", "activities"):
+                settings = get_settings().model_copy(
+                    update={
+                        "worker_max_pollers": most,
+                        "temporal_task_queue": f"pollers-{uuid.uuid4().hex[:8]}",
+                    }
+                )
+                # Built by the SDK's core, which refuses an initial count above the maximum.
+                worker = build_worker(dev_env.client, settings, executor, role)
+                expected = PollerBehaviorAutoscaling(maximum=most, initial=initial)
+                for kind in ("workflow_task_poller_behavior", "activity_task_poller_behavior"):
+                    assert worker.config()[kind] == expected  # type: ignore[literal-required]

@@ -18,7 +18,15 @@ from portnet.models import Document
 from portnet.statuses import PaymentStatus
 from web import idempotency, status_watch
 from web.api.schemas import ErrorOut, PaymentBody, PaymentOut
-from web.attempts import UNAVAILABLE, PaymentRefused, find_payment, payer_payment, payment_for_user, read_view
+from web.attempts import (
+    UNAVAILABLE,
+    PaymentRefused,
+    find_payment,
+    payer_payment,
+    payment_for_user,
+    read_view,
+    with_reserved_amount,
+)
 from web.deps import DB, AppSettings, CurrentUser, Temporal
 from web.limits import PaymentIdPath
 from web.locale import request_language
@@ -152,7 +160,12 @@ async def get_payment(
     shared = None
     if wait is not None and since is not None:  # others may wait on it already: their loop's view
         shared = status_watch.WATCH.known(payment.id, payment.status, since.value)
-    view = shared or await read_view(client, payment, db, polling=True)
+    # A view shared by the watch loop was queried without the ledger's amount: added here.
+    view = (
+        with_reserved_amount(shared, payment)
+        if shared
+        else await read_view(client, payment, db, polling=True)
+    )
     if wait is None:
         return PaymentOut.of(view)
     request.scope[ROUTE_VARIANT] = "/api/v1/payments/{payment_id}?wait"  # its own latency series
@@ -174,7 +187,7 @@ async def get_payment(
         if payment is None:
             raise HTTPException(status_code=404, detail=N_("Paiement introuvable."))
         seen = await read_view(client, payment, db)
-    return PaymentOut.of(seen)
+    return PaymentOut.of(with_reserved_amount(seen, payment))
 
 
 @router.post(
