@@ -23,15 +23,20 @@ class _Client:
         return _Handle()
 
 
-async def test_read_view_marks_the_ledger_fallback() -> None:
-    payment = Payment(
-        id="PN0123456789AB",
-        workflow_id="payment-PN0123456789AB",
-        channel="amanpay_paydirect",
-        amount=Decimal("120.00"),
+def _ledger_row(payment_id: str, channel: str, amount: str) -> Payment:
+    """The attempt's ledger row, as its reservation wrote it."""
+    return Payment(
+        id=payment_id,
+        workflow_id=f"payment-{payment_id}",
+        channel=channel,
+        amount=Decimal(amount),
         company_id=1,
         invoice_numbers="A1",
     )
+
+
+async def test_read_view_marks_the_ledger_fallback() -> None:
+    payment = _ledger_row("PN0123456789AB", "amanpay_paydirect", "120.00")
     view = await read_view(_Client(), payment)  # type: ignore[arg-type]
     assert view.from_ledger and view.status == "started"
 
@@ -57,13 +62,6 @@ class _Starting:
 async def test_an_attempt_still_starting_shows_the_amount_its_reservation_wrote() -> None:
     """An idempotent retry of a start, or a poll, may find the attempt before its workflow has read
     the reservation back: the payer is shown the ledger's amount, never 0.00 (which they would pay)."""
-    payment = Payment(
-        id="PN0123456789AC",
-        workflow_id="payment-PN0123456789AC",
-        channel="amanpay_code",
-        amount=Decimal("1920.00"),
-        company_id=1,
-        invoice_numbers="A1",
-    )
+    payment = _ledger_row("PN0123456789AC", "amanpay_code", "1920.00")
     view = await read_view(_Starting(), payment)  # type: ignore[arg-type]
     assert (view.status, view.amount, view.from_ledger) == ("started", "1920.00", False)
