@@ -170,7 +170,7 @@ async def benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         say(f"stack up in {time.perf_counter() - t:.1f} s: {' '.join(c.name for c in stack.children)}")
         children = stack.children
 
-        # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout, so that a request
+        # Idle connections are dropped well before the portal's keep-alive timeout, so that a request
         # never goes out on a connection the server is closing (an httpx ReadError, not a failure).
         limits = httpx.Limits(
             max_connections=args.concurrency * 2,

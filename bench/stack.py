@@ -30,6 +30,7 @@ from bench._common import (
     free_ports,
     spawn,
 )
+from portnet.http_keep_alive import SERVER_KEEP_ALIVE_SECONDS
 
 SATAA = "290240"
 PORTNET_EMITTER = "6110DOO116"
@@ -219,6 +220,8 @@ async def start_stack(stack: Stack) -> Client:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--timeout-keep-alive",
+                str(SERVER_KEEP_ALIVE_SECONDS),
             ],  # fmt: skip
             env,
             stack.tmp,

@@ -122,7 +122,7 @@ async def benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         await start_stack(stack)
         say(f"stack up: {' '.join(c.name for c in stack.children)}")
         for name in names:
-            # Idle connections dropped before uvicorn's 5 s keep-alive ends them: never a request
+            # Idle connections dropped before the portal's keep-alive ends them: never a request
             # sent on a connection the server is closing.
             limits = httpx.Limits(keepalive_expiry=4.0)
             http = httpx.AsyncClient(base_url=stack.base_url, timeout=WAIT_SECONDS + 10, limits=limits)

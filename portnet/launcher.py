@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from temporalio.client import Client
 
+from portnet.http_keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.settings import ROOT, VAR, Settings, get_settings
 from portnet.temporal_codec import data_converter
@@ -147,6 +148,16 @@ def worker_commands(python: str) -> dict[str, list[str]]:
         "worker": [python, "worker.py", "--role", "workflows"],
         "worker-activities": [python, "worker.py", "--role", "activities"],
     }
+
+
+def web_command(python: str) -> list[str]:
+    """The portal under uvicorn; idle connections kept longer than any client keeps them
+    (portnet/http_keep_alive.py)."""
+    return [
+        python, "-m", "uvicorn", "web.app:create_app", "--factory",
+        "--host", WEB_HOST, "--port", str(WEB_PORT),
+        "--timeout-keep-alive", str(SERVER_KEEP_ALIVE_SECONDS),
+    ]  # fmt: skip
 
 
 def activities_metrics_address(address: str) -> str:
@@ -357,10 +368,7 @@ def run(stop_event: threading.Event) -> int:
         children.append(
             spawn("worker-activities", workers["worker-activities"], {"WORKER_METRICS_ADDRESS": metrics})
         )
-        children.append(spawn("web", [
-            sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
-            "--host", WEB_HOST, "--port", str(WEB_PORT),
-        ]))  # fmt: skip
+        children.append(spawn("web", web_command(sys.executable)))
         wait_until(
             lambda: http_ready(sandbox_host, sandbox_port, "/sandbox/healthz"),
             f"the sandboxes at {settings.sandbox_base_url}/sandbox/healthz",

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
+from portnet.http_keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from portnet.settings import get_settings
 
 
@@ -21,6 +22,7 @@ def main() -> None:
         host=address.hostname or "127.0.0.1",
         port=address.port or 8001,
         log_level="info",
+        timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
     )
 
 

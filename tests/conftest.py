@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from portnet import db as portnet_db
 from portnet import settings as portnet_settings
+from portnet.http_keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from portnet.launcher import TIMER_TIME_SHIFT
 from portnet.models import Company, Emitter, Invoice, LoginThrottle, PrestationLine
 from portnet.search_attributes import SEARCH_ATTRIBUTES
@@ -140,7 +141,12 @@ def sandbox_server(database_url: str) -> Iterator[str]:
     host, port = address.rsplit(":", 1)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_sandbox_app(settings), host=host, port=int(port), log_level="warning", lifespan="on"
+            create_sandbox_app(settings),
+            host=host,
+            port=int(port),
+            log_level="warning",
+            lifespan="on",
+            timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
         )
     )
     thread = threading.Thread(target=server.run, name="sandbox-server", daemon=True)
@@ -283,7 +289,14 @@ async def stack(
         settings = portnet_settings.get_settings().model_copy(update={"temporal_task_queue": queue})
         app = create_app(settings, temporal_client=dev_env.client)
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=web_port, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=web_port,
+                log_level="warning",
+                lifespan="on",
+                timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+            )
         )
         task = asyncio.create_task(server.serve())
         while not server.started:

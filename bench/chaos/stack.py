@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from bench._common import Child, free_ports, spawn, stop
 from bench.stack import stack_env
+from portnet.http_keep_alive import SERVER_KEEP_ALIVE_SECONDS
 
 STARTUP_TIMEOUT = 90.0
 # The worker is two processes (portnet.launcher.worker_commands): workflow tasks, activities.
@@ -85,7 +86,8 @@ class ChaosStack:
         python = sys.executable
         web_port = self.base_url.rsplit(":", 1)[1]
         web = [python, "-m", "uvicorn", "web.app:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", web_port, "--log-level", "info"]  # fmt: skip
+               "--port", web_port, "--log-level", "info",
+               "--timeout-keep-alive", str(SERVER_KEEP_ALIVE_SECONDS)]  # fmt: skip
         return {
             "temporal": temporal,
             "sandbox": [python, "-m", "sandbox"],

@@ -33,6 +33,7 @@ from activities.fatourati import TokenInput
 from activities.paydirect import PayDirectStartInput, PayDirectVerifyInput
 from activities.types import PayerInfo
 from portnet import settings as portnet_settings
+from portnet.http_keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from portnet.models import Invoice, Payment, PaymentChannelData
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols import fatourati as fproto
@@ -84,7 +85,14 @@ async def partner(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ScriptedPart
     scripted = ScriptedPartner()
     port = free_port()
     scripted.base_url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(scripted.app(), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        scripted.app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
