@@ -10,8 +10,11 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
-from portnet.http_keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from portnet.settings import get_settings
+
+# Idle connections kept longer than any client keeps them, as the portal does (its rule and why:
+# portnet/http_keep_alive.py; a partner's server owes us nothing of our code, so the value is its own).
+KEEP_ALIVE_SECONDS = 65
 
 
 def main() -> None:
@@ -22,7 +25,7 @@ def main() -> None:
         host=address.hostname or "127.0.0.1",
         port=address.port or 8001,
         log_level="info",
-        timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

@@ -46,4 +46,4 @@ def test_the_sandboxes_keep_idle_connections_that_long(monkeypatch: pytest.Monke
     seen: dict[str, Any] = {}
     monkeypatch.setattr(sandbox_main.uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
     sandbox_main.main()
-    assert seen["timeout_keep_alive"] == SERVER_KEEP_ALIVE_SECONDS
+    assert seen["timeout_keep_alive"] == sandbox_main.KEEP_ALIVE_SECONDS == SERVER_KEEP_ALIVE_SECONDS
