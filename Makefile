@@ -38,7 +38,8 @@ run: seed
 ## in var/test-logs/); any part failing fails `make test`. TEST_JOBS=1: one part at a time. The
 ## browser scenarios' page audits (screenshots, axe-core) look at HTML that does not depend on the
 ## database: the SQLite suite runs them, the PostgreSQL suite every other step and check
-## (tests/support/browser.py AUDITS).
+## (tests/support/browser.py AUDITS). So does the phone width's layout: the SQLite suite runs each
+## scenario at both widths, the PostgreSQL suite at the desktop width (SCENARIO_VIEWPORTS).
 TEST_JOBS ?= 0
 SUITE_BROWSER = tests/browser tests/api tests/sandbox tests/test_production.py
 SUITE_INTEGRATION = tests/integration
@@ -49,7 +50,7 @@ test: setup
 		"SQLite-browser=$(PY) -m pytest -q $(SUITE_BROWSER)" \
 		"SQLite-integration=$(PY) -m pytest -q $(SUITE_INTEGRATION)" \
 		"SQLite-rest=$(PY) -m pytest -q $(SUITE_REST)" \
-		"PostgreSQL-browser=$(PG) PORTNET_BROWSER_AUDITS=0 $(PY) -m pytest -q $(SUITE_BROWSER)" \
+		"PostgreSQL-browser=$(PG) PORTNET_BROWSER_AUDITS=0 PORTNET_BROWSER_VIEWPORTS=desktop $(PY) -m pytest -q $(SUITE_BROWSER)" \
 		"PostgreSQL-integration=$(PG) $(PY) -m pytest -q $(SUITE_INTEGRATION)" \
 		"PostgreSQL-rest=$(PG) $(PY) -m pytest -q $(SUITE_REST)" \
 		"chaos=$(PY) -m bench.chaos $(CHAOS_SHORT)" \

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from tests.support.api import Stack
-from tests.support.browser import VIEWPORTS, Scenario, Viewport
+from tests.support.browser import SCENARIO_VIEWPORTS, VIEWPORTS, Scenario, Viewport
 
 CHROMIUM = "/usr/bin/chromium"
 REQUIRED = os.environ.get("PORTNET_REQUIRE_BROWSER") == "1"
@@ -76,7 +76,7 @@ async def chromium(chromium_path: str) -> AsyncIterator[object]:
             await browser.close()
 
 
-@pytest.fixture(params=sorted(VIEWPORTS), ids=sorted(VIEWPORTS))
+@pytest.fixture(params=SCENARIO_VIEWPORTS, ids=SCENARIO_VIEWPORTS)
 def viewport(request: pytest.FixtureRequest) -> Viewport:
     return VIEWPORTS[request.param]
 

@@ -54,6 +54,16 @@ VIEWPORTS = {
     "desktop": Viewport("desktop", 1366, 900),
     "phone": Viewport("phone", PHONE_WIDTH, 844),
 }
+# The widths each scenario runs at. The phone width checks the layout (no sideways scroll, touch)
+# and its page audits, which no more depend on the ledger's database than the audits do: `make test`
+# runs both widths in the SQLite suite and sets PORTNET_BROWSER_VIEWPORTS=desktop for the PostgreSQL
+# suite, where every scenario still runs every step against PostgreSQL (half the suite's chromium).
+SCENARIO_VIEWPORTS = sorted(
+    {name.strip() for name in os.environ.get("PORTNET_BROWSER_VIEWPORTS", ",".join(VIEWPORTS)).split(",")}
+)
+assert SCENARIO_VIEWPORTS and set(SCENARIO_VIEWPORTS) <= VIEWPORTS.keys(), (
+    f"PORTNET_BROWSER_VIEWPORTS: a comma-separated list of {sorted(VIEWPORTS)}, not {SCENARIO_VIEWPORTS}"
+)
 
 
 @dataclass

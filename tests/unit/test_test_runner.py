@@ -45,7 +45,8 @@ def test_every_part_passing_passes_the_run_without_a_recap(
 
 
 def test_make_test_runs_every_suite_on_both_databases_and_the_page_audits_once() -> None:
-    """Both databases get every test; the page audits (screenshots, axe-core) run in the SQLite suite."""
+    """Both databases get every test; the page audits (screenshots, axe-core) and the phone width run in
+    the SQLite suite."""
     dry = subprocess.run(
         ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True, env=_without_make_vars()
     ).stdout
@@ -56,6 +57,10 @@ def test_make_test_runs_every_suite_on_both_databases_and_the_page_audits_once()
         assert sqlite.split(" -m pytest ")[1] == postgresql.split(" -m pytest ")[1]
     audits_off = [name for name, command in parts.items() if "PORTNET_BROWSER_AUDITS=0" in command]
     assert audits_off == ["PostgreSQL-browser"]
+    # The phone width (layout and its audits) in the auditing suite; the desktop width in both.
+    one_width = {name: command for name, command in parts.items() if "PORTNET_BROWSER_VIEWPORTS" in command}
+    assert list(one_width) == ["PostgreSQL-browser"]
+    assert "PORTNET_BROWSER_VIEWPORTS=desktop " in one_width["PostgreSQL-browser"]
 
 
 def _without_make_vars() -> dict[str, str]:
