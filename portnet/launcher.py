@@ -56,7 +56,7 @@ def codec_endpoint(settings: Settings) -> str:
 
 
 # The Temporal server's timer queue puts no timer before now + this shift (its default, 1 s, makes a
-# 150 ms timer fire after about 1 s); docker-compose.yml gives the server the same value.
+# 50 ms timer fire after about 1 s); docker-compose.yml gives the server the same value.
 TIMER_TIME_SHIFT = "50ms"
 
 
@@ -70,7 +70,7 @@ def temporal_dev_command(
     upserts them. Payloads are encrypted, so the Web UI asks the portal's codec endpoint to decode
     them (for a finance session only). The timer queue's time shift, 1 s by default, is also the
     least a timer waits: the card channel's first look at CMI's order (workflows/policies.py,
-    CAPTURE_LOOKS) would wait 1 s instead of 0.15 s; ``TIMER_TIME_SHIFT`` lets it fire on time.
+    CAPTURE_PROMPT_LOOKS) would wait 1 s instead of 0.05 s; ``TIMER_TIME_SHIFT`` lets it fire on time.
     """
     command = [
         binary, "server", "start-dev",

@@ -39,13 +39,36 @@ CLOSING_RULE = "one-closing-rule"
 
 # Every rule patched in so far, under one marker. Each ``workflow.patched`` id writes a marker and a
 # TemporalChangeVersion search attribute upsert (two history events) into every attempt that asks;
-# an attempt begun on these rules records this one id and asks none of those below (``Attempt.patched``).
-# Attempts begun before it still ask, and take, each rule as they did. A rule patched in later is asked
-# by its own id until a new set names it too (the old sets staying for the attempts begun on them).
-CURRENT_RULES = "payment-rules-2026-11"
-IN_CURRENT_RULES = frozenset(
-    {CLOSING_RULE, "cmi-capture-confirmed", "cmi-capture-early-look", "mail-and-notices-together"}
-)
+# an attempt begun on a set records that set's id and asks none of its rules (``Attempt.patched``).
+# Attempts begun before any set still ask, and take, each rule as they did. A rule patched in later
+# comes with a new set naming every rule so far; the older sets stay, newest first, for the attempts
+# begun on them, until none of those can still be running (the longest, a cheque: 30 days + 7).
+RULE_SETS: dict[str, frozenset[str]] = {
+    "payment-rules-2026-12": frozenset(
+        {
+            CLOSING_RULE,
+            "cmi-capture-confirmed",
+            "cmi-capture-early-look",
+            "mail-and-notices-together",
+            "cmi-capture-prompt-look",
+        }
+    ),
+    "payment-rules-2026-11": frozenset(
+        {CLOSING_RULE, "cmi-capture-confirmed", "cmi-capture-early-look", "mail-and-notices-together"}
+    ),
+}
+CURRENT_RULES = next(iter(RULE_SETS))
+IN_CURRENT_RULES = RULE_SETS[CURRENT_RULES]
+
+
+def rules_begun_on() -> frozenset[str]:
+    """The rules of the set this attempt began on (none before the sets). Asked newest first at the
+    start of the run: a new attempt records the current set's marker only; one begun on an older set
+    replays without the newer markers and finds its own."""
+    for name, rules in RULE_SETS.items():
+        if workflow.patched(name):
+            return rules
+    return frozenset()
 
 SA_CHANNEL = SearchAttributeKey.for_keyword("PaymentChannel")
 SA_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
@@ -97,8 +120,8 @@ class Attempt:
         self.ready = False
         # The closing rule applies (set by the workflow's run from ``workflow.patched``).
         self.closing_rule = False
-        # Begun on CURRENT_RULES (set by the workflow's run): every rule of IN_CURRENT_RULES applies.
-        self.current_rules = False
+        # The rules of the set the attempt began on (set by the workflow's run: ``rules_begun_on``).
+        self.rules: frozenset[str] = frozenset()
         # Set, before anything awaits, once a release or a partner cancel is about to start: from then
         # on no handler calls a partner or accepts money (an approval already accepted still settles).
         self.closing = False
@@ -131,9 +154,9 @@ class Attempt:
         return self.approval is not None or self.cancel_reason is not None
 
     def patched(self, rule: str) -> bool:
-        """``workflow.patched(rule)``, without a marker of its own on an attempt begun on CURRENT_RULES
-        when they include ``rule``: the same answer, two history events fewer per rule."""
-        if self.current_rules and rule in IN_CURRENT_RULES:
+        """``workflow.patched(rule)``, without a marker of its own on an attempt begun on a rule set
+        that includes ``rule`` (RULE_SETS): the same answer, two history events fewer per rule."""
+        if rule in self.rules:
             return True
         return workflow.patched(rule)
 

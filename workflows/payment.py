@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     # modules this one imports itself: the ledger's payloads must be among them.
     from activities.types import Reservation, Settlement  # noqa: F401
     from portnet.statuses import PaymentStatus
-    from workflows.attempt import CLOSING_RULE, CURRENT_RULES, Attempt
+    from workflows.attempt import CLOSING_RULE, Attempt, rules_begun_on
     from workflows.channels import channel_for
     from workflows.channels.base import Failed, Paid, Released
     from workflows.settlement import AfterSettlement
@@ -126,7 +126,7 @@ class PaymentWorkflow:
     async def run(self, inp: PaymentInput) -> PaymentView:
         view = self._attempt.begin()
         # Asked first, where the closing rule was: an attempt begun before it finds no marker here.
-        self._attempt.current_rules = workflow.patched(CURRENT_RULES)
+        self._attempt.rules = rules_begun_on()
         if self._attempt.patched(CLOSING_RULE):
             self._attempt.closing_rule = True
             return await self._run_to_the_close(view)

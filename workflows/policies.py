@@ -51,6 +51,19 @@ CAPTURE_FIRST_LOOK = timedelta(seconds=2)
 # to read our answer (the looks themselves take time too), so our PostAuth never races its capture.
 CAPTURE_LOOKS = tuple(timedelta(milliseconds=ms) for ms in (150, 250, 500, 1100))
 assert sum(CAPTURE_LOOKS, timedelta()) == CAPTURE_FIRST_LOOK, "the looks span CMI's whole grace"
+# Since ``cmi-capture-prompt-look``, when CMI's callback reached the workflow within PROMPT_CALLBACK
+# of reaching the portal (nothing queueing), the first look comes 50 ms after our answer left (the
+# least a timer waits on our servers: TIMER_TIME_SHIFT): CMI has read the answer by then (the sandbox
+# records the capture a few milliseconds after it), and the payer sees "Réussi" sooner
+# (bench.e2e_card at concurrency 1: callback -> succeeded p50 256 -> 129 ms). Under load our answer
+# reaches CMI later too, a look at 50 ms would find an authorisation only and cost one look more
+# (+8 % CPU per payment at 64 payers): a callback that waited takes CAPTURE_LOOKS. A first look too
+# early costs one look and the time it takes: the second comes about when the first used to, and
+# either way the looks span CMI's whole grace before any PostAuth.
+PROMPT_CALLBACK = timedelta(milliseconds=100)
+CAPTURE_PROMPT_LOOKS = tuple(timedelta(milliseconds=ms) for ms in (50, 100, 250, 500, 1100))
+assert sum(CAPTURE_PROMPT_LOOKS, timedelta()) == CAPTURE_FIRST_LOOK, "the looks span CMI's whole grace"
+assert sum(CAPTURE_PROMPT_LOOKS[:2], timedelta()) == CAPTURE_LOOKS[0], "a missed first look costs one look"
 
 # CMI Fatourati's token, while the payer waits for the page (PARTNER_TIMEOUT and PARTNER_RETRY per call).
 TOKEN_GIVE_UP = timedelta(minutes=3)

@@ -77,6 +77,10 @@ class CmiResult:
     masked_pan: str | None = None
     err_msg: str | None = None
     transaction_date: str | None = None
+    # When the portal received the callback (ISO 8601, its clock). An Update that reaches the
+    # workflow promptly says the portal is not queueing: CMI will read our answer at once, and the
+    # workflow looks at CMI's order sooner (workflows/channels/cmi_card.py). None from older portals.
+    received_at: str | None = None
 
 
 @dataclass

@@ -145,6 +145,12 @@ PATHS: tuple[RecordedPath, ...] = (
         ("cmi_result",),
         "approved; authorised at the first look, held no more at the second: not settled, invoices released",
     ),
+    _payment(
+        "payment_card_capture_after_a_queued_callback",
+        "succeeded",
+        ("cmi_result",),
+        "approved by a callback that queued a second at the portal: first look at 150 ms, not 50: settled",
+    ),
     # --- CMI Fatourati ----------------------------------------------------------------------------
     _payment("payment_fatourati_paid", "succeeded", ("fatourati_result",), "paid at a bank after 10 minutes"),
     _payment(

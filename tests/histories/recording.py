@@ -71,6 +71,11 @@ class Recording:
         if self.env.supports_time_skipping:
             await self.env.sleep(duration)
 
+    async def received_now(self, queued: timedelta = timedelta(0)) -> str:
+        """The server's time now, as the portal stamps a callback it receives (``received_at``); one
+        that ``queued`` at the portal was stamped that long before."""
+        return (await self.env.get_current_time() - queued).isoformat()
+
     @asynccontextmanager
     async def time_running(self) -> AsyncIterator[None]:
         """Lets the server skip to its next timer whenever the workflows are idle."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ from sqlmodel import Session, select
 from portnet.models import Invoice, PartnerCallback
 from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import get_settings
+from portnet.temporal_codec import payload_codec
 from tests.support.api import (
     VISA,
     Stack,
@@ -22,6 +25,7 @@ from tests.support.api import (
     status_of,
     until_status,
 )
+from tests.support.payloads import history_payload_texts
 from tests.support.workers import eventually
 
 DECLINED = {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123"}
@@ -83,6 +87,14 @@ async def test_guide_invoice_paid_by_visa(
         return ids or None
 
     assert f"payment-{payment['id']}" in await eventually(listed, timeout=30)
+
+    # The Update carried the time the portal received CMI's callback: the workflow sees how long it
+    # queued, and looks at CMI's order sooner when it did not (workflows/policies.py PROMPT_CALLBACK).
+    history = (await stack.env.client.get_workflow_handle(payment["workflow_id"]).fetch_history()).to_json()
+    payloads = await history_payload_texts(history, payload_codec(get_settings()))
+    received = [json.loads(p)["received_at"] for p in payloads if '"callback_id"' in p]
+    assert len(received) == 1
+    assert datetime.now(UTC) - timedelta(minutes=5) < datetime.fromisoformat(received[0]) < datetime.now(UTC)
 
 
 async def test_declines_then_approval_end_paid(

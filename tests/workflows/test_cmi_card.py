@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHistory
@@ -21,9 +21,9 @@ from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.ledger import refreshed
 from tests.support.workers import payment_input, running_worker, start, wait_status, worker_with_fakes
 from workflows.attempt import CLOSING_RULE, CURRENT_RULES, IN_CURRENT_RULES
-from workflows.channels.cmi_card import CAPTURE_CONFIRMED, CAPTURE_EARLY_LOOK
+from workflows.channels.cmi_card import CAPTURE_CONFIRMED, CAPTURE_EARLY_LOOK, CAPTURE_PROMPT_LOOK
 from workflows.payment import PaymentWorkflow
-from workflows.policies import CAPTURE_FIRST_LOOK, CAPTURE_LOOKS
+from workflows.policies import CAPTURE_FIRST_LOOK, CAPTURE_LOOKS, CAPTURE_PROMPT_LOOKS, PROMPT_CALLBACK
 from workflows.settlement import MAIL_AND_NOTICES_TOGETHER
 from workflows.types import CmiResult, PaymentView
 
@@ -210,7 +210,7 @@ async def test_a_card_callback_for_an_attempt_of_another_channel_captures_nothin
 # --- capture confirmed with CMI, not assumed ------------------------------------------------------
 
 
-def card_approval(trans_id: str, callback_id: int = 20) -> CmiResult:
+def card_approval(trans_id: str, callback_id: int = 20, received_at: datetime | None = None) -> CmiResult:
     return CmiResult(
         callback_id=callback_id,
         approved=True,
@@ -219,6 +219,7 @@ def card_approval(trans_id: str, callback_id: int = 20) -> CmiResult:
         amount="120.00",
         auth_code="614207",
         masked_pan="400000***0010",
+        received_at=received_at.isoformat() if received_at else None,
     )
 
 
@@ -231,15 +232,22 @@ async def pay_while_cmi_holds(
 
 
 async def pay_and_trace(
-    time_env: WorkflowEnvironment, bank: CmiBank, invoice: Invoice, trans_id: str
+    time_env: WorkflowEnvironment,
+    bank: CmiBank,
+    invoice: Invoice,
+    trans_id: str,
+    queued: timedelta = timedelta(0),
 ) -> tuple[PartnerFakes, str, PaymentView, WorkflowHistory]:
-    """``pay_while_cmi_holds``, with the attempt's history."""
+    """``pay_while_cmi_holds``, with the attempt's history. The callback reached the portal
+    ``queued`` before its Update is sent (the portal's stamp, ``received_at``)."""
     fakes = PartnerFakes()
     inp = payment_input(invoice.company_id, [invoice.id or 0])
     async with worker_with_fakes(time_env.client, fakes.silent_emitters() + bank.activities()) as queue:
         handle = await start(time_env.client, inp, queue)
         await wait_status(handle, "awaiting_payer")
-        decision = await handle.execute_update(PaymentWorkflow.cmi_result, card_approval(trans_id))
+        received_at = await time_env.get_current_time() - queued
+        approval = card_approval(trans_id, received_at=received_at)
+        decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval)
         assert decision.answer == "ACTION=POSTAUTH"
         result = await handle.result()
         history = await handle.fetch_history()
@@ -265,10 +273,11 @@ def after_approval(history: WorkflowHistory) -> list[Step]:
     return steps
 
 
-def looks(count: int) -> list[Step]:
-    """The first ``count`` looks at CMI's order: each a timer of CAPTURE_LOOKS, then the status query."""
+def looks(count: int, schedule: tuple[timedelta, ...] = CAPTURE_PROMPT_LOOKS) -> list[Step]:
+    """The first ``count`` looks at CMI's order: each a timer of ``schedule``, then the status query
+    (attempts begun on older rules take CAPTURE_LOOKS: their recorded histories replay them)."""
     steps: list[Step] = []
-    for delay in CAPTURE_LOOKS[:count]:
+    for delay in schedule[:count]:
         steps += [("timer", delay), ("activity", "check_card_capture")]
     return steps
 
@@ -317,7 +326,7 @@ async def test_capture_refused_because_the_answer_arrived_meanwhile_settles_on_c
     bank = CmiBank(state=AUTHORISED, answer_arrives=True)
     _, _, result = await pay_while_cmi_holds(time_env, bank, invoice, "T-RACE")
     # Authorised at every look of the grace, then the PostAuth (refused), then one more look.
-    assert bank.queries == ["T-RACE"] * (len(CAPTURE_LOOKS) + 1) and bank.captures == ["T-RACE"]
+    assert bank.queries == ["T-RACE"] * (len(CAPTURE_PROMPT_LOOKS) + 1) and bank.captures == ["T-RACE"]
     assert result.status == "succeeded"
     assert refreshed(db, invoice).status == "paid"
 
@@ -344,8 +353,12 @@ async def test_no_authorisation_at_cmi_settles_nothing_and_gives_the_invoices_ba
 
 
 def test_the_looks_span_cmis_whole_grace_and_grow() -> None:
-    assert sum(CAPTURE_LOOKS, timedelta()) == CAPTURE_FIRST_LOOK
-    assert list(CAPTURE_LOOKS) == sorted(CAPTURE_LOOKS) and CAPTURE_LOOKS[0] < CAPTURE_FIRST_LOOK / 10
+    for schedule in (CAPTURE_LOOKS, CAPTURE_PROMPT_LOOKS):
+        assert sum(schedule, timedelta()) == CAPTURE_FIRST_LOOK
+        assert list(schedule) == sorted(schedule) and schedule[0] < CAPTURE_FIRST_LOOK / 10
+    # A first look too early costs one look: the second comes when the first used to.
+    assert CAPTURE_PROMPT_LOOKS[0] + CAPTURE_PROMPT_LOOKS[1] == CAPTURE_LOOKS[0]
+    assert CAPTURE_PROMPT_LOOKS[2:] == CAPTURE_LOOKS[1:]
 
 
 async def test_capture_seen_at_the_first_look_settles_without_waiting_the_grace(
@@ -359,6 +372,22 @@ async def test_capture_seen_at_the_first_look_settles_without_waiting_the_grace(
     assert bank.queries == ["T-EARLY"] and bank.captures == []
     assert result.status == "succeeded"
     assert refreshed(db, invoice).status == "paid"
+
+
+async def test_a_callback_that_queued_first_looks_when_cmi_has_surely_read_the_answer(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """The callback reached the workflow a second after the portal: we are under load, our answer
+    reaches CMI late too, and a look at 50 ms would only cost a look more. The first look comes at
+    150 ms (CAPTURE_LOOKS); a prompt callback (the other tests) gets the 50 ms one."""
+    invoice = make_invoice()
+    bank = CmiBank(state=CAPTURED)
+    _, _, result, history = await pay_and_trace(
+        time_env, bank, invoice, "T-QUEUED", queued=timedelta(seconds=1)
+    )
+    assert after_approval(history) == looks(1, CAPTURE_LOOKS) + SETTLED
+    assert PROMPT_CALLBACK < timedelta(seconds=1)
+    assert result.status == "succeeded"
 
 
 async def test_capture_seen_at_a_later_look_settles_without_capturing(
@@ -385,10 +414,10 @@ async def test_authorisation_alone_through_the_grace_is_captured_only_after_it(
     bank = CmiBank(state=AUTHORISED)
     _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-GRACE")
     steps = after_approval(history)
-    assert steps == looks(len(CAPTURE_LOOKS)) + [("activity", "capture_card_payment")] + SETTLED
+    assert steps == looks(len(CAPTURE_PROMPT_LOOKS)) + [("activity", "capture_card_payment")] + SETTLED
     waited = sum((d for kind, d in steps if kind == "timer" and isinstance(d, timedelta)), timedelta())
     assert waited == CAPTURE_FIRST_LOOK  # every timer before the PostAuth: CMI's whole grace
-    assert bank.queries == ["T-GRACE"] * len(CAPTURE_LOOKS) and bank.captures == ["T-GRACE"]
+    assert bank.queries == ["T-GRACE"] * len(CAPTURE_PROMPT_LOOKS) and bank.captures == ["T-GRACE"]
     assert result.status == "succeeded"
     assert refreshed(db, invoice).status == "paid"
 
@@ -416,6 +445,7 @@ def test_the_current_rules_name_every_rule_patched_in_so_far() -> None:
         CAPTURE_CONFIRMED,
         CAPTURE_EARLY_LOOK,
         MAIL_AND_NOTICES_TOGETHER,
+        CAPTURE_PROMPT_LOOK,
     }
 
 

@@ -22,6 +22,7 @@ status page, nothing more.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -53,6 +54,7 @@ CMI_TOO_LARGE = "FAILURE"
 
 @api_routes.post("/cmi", response_class=PlainTextResponse)
 async def cmi_callback(request: Request) -> PlainTextResponse:
+    received_at = datetime.now(UTC).isoformat()  # the workflow sees how long the callback queued
     raw = await read_capped(request)
     if raw.truncated:
         await record("cmi", {}, None, raw, "too_large", CMI_TOO_LARGE)
@@ -115,6 +117,7 @@ async def cmi_callback(request: Request) -> PlainTextResponse:
         masked_pan=callback.masked_pan,
         err_msg=callback.err_msg,
         transaction_date=callback.transaction_date,
+        received_at=received_at,
     )
     client: Client | None = await request.app.state.temporal.get()
     if client is None:

@@ -20,7 +20,7 @@ on the same page, to pay again; a new attempt starts clean and finance sees why 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -34,9 +34,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import (
         CAPTURE_FIRST_LOOK,
         CAPTURE_LOOKS,
+        CAPTURE_PROMPT_LOOKS,
         CARD_FORM_TIMEOUT,
         PARTNER_RETRY,
         PARTNER_TIMEOUT,
+        PROMPT_CALLBACK,
     )
     from workflows.types import CmiDecision, CmiResult
 
@@ -45,6 +47,9 @@ with workflow.unsafe.imports_passed_through():
 CAPTURE_CONFIRMED = "cmi-capture-confirmed"
 # The attempts started before it look at CMI's order once, after the whole grace (CAPTURE_FIRST_LOOK).
 CAPTURE_EARLY_LOOK = "cmi-capture-early-look"
+# The attempts that reached their looks before it take CAPTURE_LOOKS (first at 150 ms); the others
+# CAPTURE_PROMPT_LOOKS (first at 50 ms) when CMI's callback reached them promptly (PROMPT_CALLBACK).
+CAPTURE_PROMPT_LOOK = "cmi-capture-prompt-look"
 NOT_CAPTURED = "Paiement non confirmé par CMI : aucune autorisation à capturer"
 
 
@@ -53,6 +58,8 @@ class CmiCard(PaymentChannel):
         super().__init__(attempt)
         # CMI disowned the approval we answered POSTAUTH to: a replay of it is no longer captured.
         self.capture_refused = False
+        # The approval's callback reached the workflow within PROMPT_CALLBACK of reaching the portal.
+        self.approved_promptly = False
 
     async def start(self, reservation: Reservation) -> PayerAction | Failed:
         inp = self.attempt.inp
@@ -113,10 +120,12 @@ class CmiCard(PaymentChannel):
 
     async def look_for_capture(self, inp: CardOrderInput) -> CardOrderStatus:
         """CMI's order status, looked at soon after our answer and again while it shows an authorisation
-        only, until CMI's whole grace has passed (CAPTURE_LOOKS): captured, or any other state, ends
-        the looking at once; an authorisation still alone after the last look is ours to capture."""
+        only, until CMI's whole grace has passed (CAPTURE_PROMPT_LOOKS or CAPTURE_LOOKS): captured, or
+        any other state, ends the looking at once; an authorisation still alone after the last look is
+        ours to capture."""
         status: CardOrderStatus | None = None
-        for delay in CAPTURE_LOOKS:
+        prompt = self.attempt.patched(CAPTURE_PROMPT_LOOK) and self.approved_promptly
+        for delay in CAPTURE_PROMPT_LOOKS if prompt else CAPTURE_LOOKS:
             await workflow.sleep(delay)
             status = await self.check_capture(inp)
             if status.state != AUTHORISED:
@@ -158,4 +167,19 @@ class CmiCard(PaymentChannel):
             )
             return CmiDecision("APPROVED", "decline recorded; the payer may try again")
         attempt.approve(Approval(result.trans_id, result.auth_code, result.masked_pan))
+        self.approved_promptly = _reached_promptly(result)
         return CmiDecision("ACTION=POSTAUTH", "approved")
+
+
+def _reached_promptly(result: CmiResult) -> bool:
+    """The callback's Update came within PROMPT_CALLBACK of the portal receiving it (workflow time,
+    from history: the same answer on replay)."""
+    if result.received_at is None:
+        return False
+    try:
+        received = datetime.fromisoformat(result.received_at)
+    except ValueError:
+        return False
+    if received.tzinfo is None:
+        return False
+    return workflow.now() - received <= PROMPT_CALLBACK

@@ -17,8 +17,9 @@ from workflows.types import CmiResult, EmitterAck, PaymentView
 ON_CMI_PAGE = timedelta(minutes=2)
 
 
-def approval(view: PaymentView, callback_id: int, trans_id: str) -> CmiResult:
-    """CMI's approved callback as web/channels/cmi_card.py turns it into the Update's argument."""
+def approval(view: PaymentView, callback_id: int, trans_id: str, received_at: str | None = None) -> CmiResult:
+    """CMI's approved callback as web/channels/cmi_card.py turns it into the Update's argument
+    (``received_at``: the portal's stamp, Recording.received_now)."""
     return CmiResult(
         callback_id=callback_id,
         approved=True,
@@ -30,6 +31,7 @@ def approval(view: PaymentView, callback_id: int, trans_id: str) -> CmiResult:
         masked_pan="400000***0010",
         err_msg=None,
         transaction_date="20261129 10:42:17",
+        received_at=received_at,
     )
 
 
@@ -62,7 +64,9 @@ async def _start(
 async def approved(r: Recording, path: RecordedPath) -> PaymentHandle:
     handle, view = await _start(r, path)
     await r.skip(ON_CMI_PAGE)
-    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 101, "26333KXQB04127"))
+    decision = await handle.execute_update(
+        PaymentWorkflow.cmi_result, approval(view, 101, "26333KXQB04127", await r.received_now())
+    )
     expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
     return handle
 
@@ -73,7 +77,9 @@ async def declined_then_approved(r: Recording, path: RecordedPath) -> PaymentHan
     first = await handle.execute_update(PaymentWorkflow.cmi_result, decline(view, 102, "26333PLMZ00311"))
     expect(first.answer == "APPROVED", f"a decline must not be captured: {first}")
     await r.skip(ON_CMI_PAGE)
-    second = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 103, "26333PLNA00312"))
+    second = await handle.execute_update(
+        PaymentWorkflow.cmi_result, approval(view, 103, "26333PLNA00312", await r.received_now())
+    )
     expect(second.answer == "ACTION=POSTAUTH", f"approval not captured: {second}")
     return handle
 
@@ -118,7 +124,9 @@ async def invoice_already_held(r: Recording, path: RecordedPath) -> PaymentHandl
 async def emitter_acknowledged(r: Recording, path: RecordedPath) -> PaymentHandle:
     handle, view = await _start(r, path, [PORTNET_OTHER, ANP_INVOICE])
     await r.skip(ON_CMI_PAGE)
-    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 105, "26333ANPX00950"))
+    decision = await handle.execute_update(
+        PaymentWorkflow.cmi_result, approval(view, 105, "26333ANPX00950", await r.received_now())
+    )
     expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
     await r.world.noticed(view.id)
     # ANP's acknowledgement, as web/api/emitter_acks.emitter_ack signals it.
@@ -138,24 +146,31 @@ async def emitter_acknowledged(r: Recording, path: RecordedPath) -> PaymentHandl
 async def emitter_silent(r: Recording, path: RecordedPath) -> PaymentHandle:
     handle, view = await _start(r, path, [ANP_INVOICE])
     await r.skip(ON_CMI_PAGE)
-    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 107, "26333ANPY00951"))
+    decision = await handle.execute_update(
+        PaymentWorkflow.cmi_result, approval(view, 107, "26333ANPY00951", await r.received_now())
+    )
     expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
     await r.world.noticed(view.id)
     return handle
 
 
 def _approved_while_cmi_holds(
-    cmi_holds: str, callback_id: int, trans_id: str, changes_at_query: tuple[int, str] | None = None
+    cmi_holds: str,
+    callback_id: int,
+    trans_id: str,
+    changes_at_query: tuple[int, str] | None = None,
+    queued: timedelta = timedelta(0),
 ) -> Scenario:
     """An approval answered POSTAUTH, then CMI's order status says what it really holds (from the
-    n-th status query on, what ``changes_at_query`` says)."""
+    n-th status query on, what ``changes_at_query`` says). The callback reached the portal
+    ``queued`` before its Update."""
 
     async def scenario(r: Recording, path: RecordedPath) -> PaymentHandle:
         plan = Plan([PORTNET_INVOICE.id], cmi_holds=cmi_holds, cmi_changes_at_query=changes_at_query)
         handle, view = await _start(r, path, plan=plan)
         await r.skip(ON_CMI_PAGE)
         decision = await handle.execute_update(
-            PaymentWorkflow.cmi_result, approval(view, callback_id, trans_id)
+            PaymentWorkflow.cmi_result, approval(view, callback_id, trans_id, await r.received_now(queued))
         )
         expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
         return handle
@@ -173,7 +188,9 @@ async def approval_during_release(r: Recording, path: RecordedPath) -> PaymentHa
     await r.skip(ON_CMI_PAGE)
     await handle.signal(PaymentWorkflow.cancel, f"Annulé par {USER_NAME}")
     await r.world.reached("release_invoices", view.id)
-    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 108, "26333LATE00960"))
+    decision = await handle.execute_update(
+        PaymentWorkflow.cmi_result, approval(view, 108, "26333LATE00960", await r.received_now())
+    )
     expect(decision.answer == "APPROVED", f"an approval during the release was captured: {decision}")
     r.world.let_go("release_invoices", view.id)
     return handle
@@ -187,7 +204,9 @@ async def operator_cancel_during_settlement(r: Recording, path: RecordedPath) ->
         inp, invoices, Plan([i.id for i in invoices], held={"settle_payment"})
     )
     await r.skip(ON_CMI_PAGE)
-    decision = await handle.execute_update(PaymentWorkflow.cmi_result, approval(view, 109, "26333SETL00961"))
+    decision = await handle.execute_update(
+        PaymentWorkflow.cmi_result, approval(view, 109, "26333SETL00961", await r.received_now())
+    )
     expect(decision.answer == "ACTION=POSTAUTH", f"approval not captured: {decision}")
     await r.world.reached("settle_payment", view.id)
     await handle.cancel()
@@ -218,6 +237,9 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "payment_card_voided_during_the_looks": _approved_while_cmi_holds(
         AUTHORISED, 114, "26333VOID00967", changes_at_query=(2, NOTHING)
+    ),
+    "payment_card_capture_after_a_queued_callback": _approved_while_cmi_holds(
+        CAPTURED, 115, "26333QUED00968", queued=timedelta(seconds=1)
     ),
     "payment_card_approval_during_release": approval_during_release,
     "payment_card_operator_cancel_during_settlement": operator_cancel_during_settlement,
