@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
@@ -21,7 +22,12 @@ from tests.support.fakes import CmiBank, PartnerFakes
 from tests.support.ledger import refreshed
 from tests.support.workers import payment_input, running_worker, start, wait_status, worker_with_fakes
 from workflows.attempt import CLOSING_RULE, CURRENT_RULES, IN_CURRENT_RULES
-from workflows.channels.cmi_card import CAPTURE_CONFIRMED, CAPTURE_EARLY_LOOK, CAPTURE_PROMPT_LOOK
+from workflows.channels.cmi_card import (
+    CAPTURE_CONFIRMED,
+    CAPTURE_EARLY_LOOK,
+    CAPTURE_PROMPT_LOOK,
+    reached_promptly,
+)
 from workflows.payment import PaymentWorkflow
 from workflows.policies import CAPTURE_FIRST_LOOK, CAPTURE_LOOKS, CAPTURE_PROMPT_LOOKS, PROMPT_CALLBACK
 from workflows.settlement import MAIL_AND_NOTICES_TOGETHER
@@ -275,7 +281,7 @@ def after_approval(history: WorkflowHistory) -> list[Step]:
 
 def looks(count: int, schedule: tuple[timedelta, ...] = CAPTURE_PROMPT_LOOKS) -> list[Step]:
     """The first ``count`` looks at CMI's order: each a timer of ``schedule``, then the status query
-    (attempts begun on older rules take CAPTURE_LOOKS: their recorded histories replay them)."""
+    (a callback that queued, or an attempt already looking when the rule came, takes CAPTURE_LOOKS)."""
     steps: list[Step] = []
     for delay in schedule[:count]:
         steps += [("timer", delay), ("activity", "check_card_capture")]
@@ -388,6 +394,25 @@ async def test_a_callback_that_queued_first_looks_when_cmi_has_surely_read_the_a
     assert after_approval(history) == looks(1, CAPTURE_LOOKS) + SETTLED
     assert PROMPT_CALLBACK < timedelta(seconds=1)
     assert result.status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("received_at", "prompt"),
+    [
+        ("2026-11-30T12:00:00.000+00:00", True),  # no wait
+        ("2026-11-30T11:59:59.900+00:00", True),  # PROMPT_CALLBACK exactly
+        ("2026-11-30T12:59:59.950+01:00", True),  # another time zone, 50 ms
+        ("2026-11-30T11:59:59.899+00:00", False),  # queued a moment too long
+        ("2026-11-30T12:00:00.010+00:00", False),  # after the workflow's now: the clocks disagree
+        ("2026-11-30T12:00:00", False),  # no time zone
+        ("not a time", False),
+        (None, False),  # an older portal
+    ],
+)
+def test_a_callback_is_prompt_only_when_its_stamp_says_so(received_at: str | None, prompt: bool) -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert PROMPT_CALLBACK == timedelta(milliseconds=100)
+    assert reached_promptly(received_at, now) is prompt
 
 
 async def test_capture_seen_at_a_later_look_settles_without_capturing(

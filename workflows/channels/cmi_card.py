@@ -167,19 +167,21 @@ class CmiCard(PaymentChannel):
             )
             return CmiDecision("APPROVED", "decline recorded; the payer may try again")
         attempt.approve(Approval(result.trans_id, result.auth_code, result.masked_pan))
-        self.approved_promptly = _reached_promptly(result)
+        self.approved_promptly = reached_promptly(result.received_at, workflow.now())
         return CmiDecision("ACTION=POSTAUTH", "approved")
 
 
-def _reached_promptly(result: CmiResult) -> bool:
-    """The callback's Update came within PROMPT_CALLBACK of the portal receiving it (workflow time,
-    from history: the same answer on replay)."""
-    if result.received_at is None:
+def reached_promptly(received_at: str | None, now: datetime) -> bool:
+    """The callback's Update reached the workflow (``now``: workflow time, from history, so the same
+    answer on replay) within PROMPT_CALLBACK of the portal receiving it (``received_at``, the
+    portal's clock). Anything else takes the looks as before: no stamp (an older portal), one that
+    does not parse or has no time zone, or one after ``now`` (the two clocks disagree)."""
+    if received_at is None:
         return False
     try:
-        received = datetime.fromisoformat(result.received_at)
+        received = datetime.fromisoformat(received_at)
     except ValueError:
         return False
     if received.tzinfo is None:
         return False
-    return workflow.now() - received <= PROMPT_CALLBACK
+    return timedelta(0) <= now - received <= PROMPT_CALLBACK
