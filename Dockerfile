@@ -26,12 +26,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# Our modules compiled at build time: the code is read-only at run time and PYTHONDONTWRITEBYTECODE
-# is set, and Temporal's workflow sandbox imports the workflow modules afresh for every workflow run
-# (without their .pyc it compiles them each time: 13 ms of CPU per run on a 2-core box).
 COPY . .
 RUN pip install . \
-    && python -m compileall -q /app \
     && useradd --system --no-create-home --home-dir /app --shell /usr/sbin/nologin portnet \
     && mkdir -p /app/var \
     && chown portnet:portnet /app/var

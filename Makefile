@@ -16,15 +16,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Our modules compiled to bytecode (__pycache__), whatever PYTHONDONTWRITEBYTECODE says: Temporal's
-# workflow sandbox imports the workflow modules afresh for every workflow run, and without their .pyc
-# it compiles them each time (13 ms of CPU per run here). Only changed files are compiled again.
-COMPILE = $(PY) -m compileall -q -j 0 portnet web workflows activities sandbox bench tests worker.py
-
-# The message catalogs (fr, ar, en) compiled from their .po (portnet/i18n.py), and our bytecode.
+# The message catalogs (fr, ar, en) compiled from their .po (portnet/i18n.py).
 setup: $(STAMP)
 	$(PY) -m portnet.i18n
-	$(COMPILE)
 
 migrate: setup
 	$(PY) -m portnet.cli migrate
@@ -67,7 +61,6 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy .
 
 bench: $(STAMP)
-	$(COMPILE)
 	$(PY) -m bench.run_all
 
 ## Rewrites the README's pictures (docs/screenshots/) from the browser scenarios.
@@ -76,15 +69,12 @@ screenshots: $(STAMP)
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache
-	find portnet web workflows activities sandbox bench tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
 ## Payments under kill -9 of the worker and Temporal, and 30 % partner faults (bench/chaos), 10 minutes.
 chaos: $(STAMP)
-	$(COMPILE)
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 ## The short chaos run (about 3 minutes), part of `make test`.
 CHAOS_SHORT = --duration 75 --concurrency 6 --crash-every 20 --reconcile-every 15 --settle 120 $(CHAOS_ARGS)
 chaos-short: $(STAMP)
-	$(COMPILE)
 	$(PY) -m bench.chaos $(CHAOS_SHORT)

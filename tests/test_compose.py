@@ -221,16 +221,6 @@ def test_workers_run_worker_py_one_role_each(compose: dict[str, Any]) -> None:
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
-def test_the_image_ships_our_bytecode_compiled_before_the_code_turns_read_only() -> None:
-    """PYTHONDONTWRITEBYTECODE is set and the code is read-only to the app's user: without .pyc
-    built into the image, Temporal's workflow sandbox would compile the workflow modules again for
-    every workflow run."""
-    text = DOCKERFILE.read_text()
-    assert "PYTHONDONTWRITEBYTECODE=1" in text
-    compiled = text.index("python -m compileall -q /app")
-    assert text.index("COPY . .") < compiled < text.index("USER portnet")
-
-
 def test_dockerfile_runs_the_portal_as_non_root() -> None:
     lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
     cmd = next(line for line in lines if line.startswith("CMD "))

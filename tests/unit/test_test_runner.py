@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -66,13 +65,3 @@ def test_make_test_runs_every_suite_on_both_databases_and_the_page_audits_once()
 
 def _without_make_vars() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-
-
-def test_setup_compiles_our_bytecode_for_the_workflow_sandbox() -> None:
-    """`make setup` (under `make run` and `make test`) compiles the workflow modules, which Temporal's
-    sandbox imports for every workflow run, whatever PYTHONDONTWRITEBYTECODE says."""
-    options: dict[str, Any] = {"cwd": ROOT, "capture_output": True, "text": True, "check": True}
-    done = subprocess.run(["make", "-n", "setup"], env=_without_make_vars(), **options)
-    compile_line = next(line for line in done.stdout.splitlines() if "-m compileall" in line)
-    for package in ("workflows", "activities", "portnet", "web"):
-        assert f" {package} " in compile_line
