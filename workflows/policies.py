@@ -57,7 +57,7 @@ assert sum(CAPTURE_LOOKS, timedelta()) == CAPTURE_FIRST_LOOK, "the looks span CM
 # records the capture a few milliseconds after it), and the payer sees "Réussi" sooner
 # (bench.e2e_card at concurrency 1: callback -> succeeded p50 256 -> 129 ms). Under load our answer
 # reaches CMI later too, a look at 50 ms would find an authorisation only and cost one look more
-# (+8 % CPU per payment at 64 payers): a callback that waited takes CAPTURE_LOOKS. A first look too
+# (3 to 8 % more CPU per payment at 64 payers): a callback that waited takes CAPTURE_LOOKS. A first look too
 # early costs one look and the time it takes: the second comes about when the first used to, and
 # either way the looks span CMI's whole grace before any PostAuth.
 PROMPT_CALLBACK = timedelta(milliseconds=100)
