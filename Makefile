@@ -39,11 +39,21 @@ run: seed
 ## browser scenarios' page audits (screenshots, axe-core) look at HTML that does not depend on the
 ## database: the SQLite suite runs them, the PostgreSQL suite every other step and check
 ## (tests/support/browser.py AUDITS). So does the phone width's layout: the SQLite suite runs each
-## scenario at both widths, the PostgreSQL suite at the desktop width (SCENARIO_VIEWPORTS).
+## scenario at both widths, the PostgreSQL suite at the desktop width (SCENARIO_VIEWPORTS). The
+## modules of SUITE_NO_DATABASE touch no database (no session, no model, no ledger fixture: checked by
+## tests/unit/test_test_runner.py): replaying the recorded histories, the layout, compose, the PDFs'
+## layout, the catalogs, the protocols' pure rules. The SQLite suite runs them; running them again
+## on PostgreSQL would test nothing more.
 TEST_JOBS ?= 0
 SUITE_BROWSER = tests/browser tests/api tests/sandbox tests/test_production.py
 SUITE_INTEGRATION = tests/integration
 SUITE_REST = $(foreach path,$(SUITE_BROWSER) $(SUITE_INTEGRATION),--ignore=$(path)) tests
+SUITE_NO_DATABASE = tests/workflows/test_replay.py tests/test_layout.py tests/test_compose.py \
+	tests/test_documents.py tests/i18n/test_catalogs.py tests/unit/test_chaos_payers.py \
+	tests/unit/test_chaos_verdict.py tests/unit/test_cheque_transfer.py tests/unit/test_cmi_api.py \
+	tests/unit/test_cmi_protocol.py tests/unit/test_fatourati.py tests/unit/test_http_keep_alive.py \
+	tests/unit/test_money.py tests/unit/test_partner_clients.py tests/unit/test_partner_rules.py \
+	tests/unit/test_temporal_codec.py tests/unit/test_test_runner.py tests/unit/test_workflow_details.py
 PG = PORTNET_TEST_DATABASE=postgresql
 test: setup
 	$(PY) -m tests.support.concurrently --jobs $(TEST_JOBS) \
@@ -52,7 +62,7 @@ test: setup
 		"SQLite-rest=$(PY) -m pytest -q $(SUITE_REST)" \
 		"PostgreSQL-browser=$(PG) PORTNET_BROWSER_AUDITS=0 PORTNET_BROWSER_VIEWPORTS=desktop $(PY) -m pytest -q $(SUITE_BROWSER)" \
 		"PostgreSQL-integration=$(PG) $(PY) -m pytest -q $(SUITE_INTEGRATION)" \
-		"PostgreSQL-rest=$(PG) $(PY) -m pytest -q $(SUITE_REST)" \
+		"PostgreSQL-rest=$(PG) $(PY) -m pytest -q $(foreach path,$(SUITE_NO_DATABASE),--ignore=$(path)) $(SUITE_REST)" \
 		"chaos=$(PY) -m bench.chaos $(CHAOS_SHORT)" \
 		"lint=$(VENV)/bin/ruff check . && $(VENV)/bin/mypy ."
 
