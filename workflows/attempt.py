@@ -44,6 +44,16 @@ CLOSING_RULE = "one-closing-rule"
 # comes with a new set naming every rule so far; the older sets stay, newest first, for the attempts
 # begun on them, until none of those can still be running (the longest, a cheque: 30 days + 7).
 RULE_SETS: dict[str, frozenset[str]] = {
+    "payment-rules-2026-12b": frozenset(
+        {
+            CLOSING_RULE,
+            "cmi-capture-confirmed",
+            "cmi-capture-early-look",
+            "mail-and-notices-together",
+            "cmi-capture-prompt-look",
+            "cmi-capture-watch",
+        }
+    ),
     "payment-rules-2026-12": frozenset(
         {
             CLOSING_RULE,

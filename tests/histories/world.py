@@ -26,6 +26,7 @@ from activities.cheque_transfer import DecisionLogInput, RenewalInput
 from activities.cmi_card import (
     AUTHORISED,
     CAPTURED,
+    CaptureWatchInput,
     CardCapture,
     CardOrderInput,
     CardOrderStatus,
@@ -60,6 +61,7 @@ from activities.unapplied import MarkAppliedInput, UnappliedHold, UnappliedHoldI
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import Settings
+from tests.support.fakes import watch_on_a_virtual_clock
 
 PORTNET = ("6110DOO116", "PORTNET")
 ANP = ("611AGEN001", "ANP")
@@ -200,6 +202,7 @@ class World:
             self.mark_invoices_paid,
             self.build_card_form,
             self.check_card_capture,
+            self.watch_card_capture,
             self.capture_card_payment,
             self.send_payment_email,
             self.send_settlement_notice,
@@ -382,6 +385,11 @@ class World:
             plan.cmi_holds = plan.cmi_changes_at_query[1]
         state = plan.cmi_holds
         return CardOrderStatus(state, {CAPTURED: "C", AUTHORISED: "A"}.get(state, "D"))
+
+    @activity.defn(name="watch_card_capture")
+    async def watch_card_capture(self, inp: CaptureWatchInput) -> CardOrderStatus:
+        order = CardOrderInput(inp.payment_id, inp.trans_id)
+        return await watch_on_a_virtual_clock(lambda: self.check_card_capture(order), inp)
 
     @activity.defn(name="capture_card_payment")
     async def capture_card_payment(self, inp: CardOrderInput) -> CardCapture:

@@ -9,15 +9,23 @@ orders cancelled, cash codes mailed; emitters take settlement notices and never 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity
 
 from activities.amanpay import AmanpayOrder, AmanpayOrderInput
-from activities.cmi_card import AUTHORISED, CAPTURED, CardCapture, CardOrderInput, CardOrderStatus
+from activities.cmi_card import (
+    AUTHORISED,
+    CAPTURED,
+    CaptureWatchInput,
+    CardCapture,
+    CardOrderInput,
+    CardOrderStatus,
+    watch_for_capture,
+)
 from activities.emitters import EmitterNoticeInput
 from activities.fatourati import FatouratiToken, TokenInput
 from activities.ledger import mark_awaiting_partner
@@ -26,6 +34,7 @@ from activities.paydirect import PayDirectStart, PayDirectStartInput, PayDirectV
 from portnet.db import session_scope
 from portnet.models import PaymentChannelData
 from portnet.protocols import emitter as emitter_protocol
+from workflows.policies import CAPTURE_FIRST_LOOK
 
 CASH_CODE = "18 0857 637-947"
 
@@ -127,6 +136,21 @@ class PartnerFakes:
         ]
 
 
+async def watch_on_a_virtual_clock(
+    look: Callable[[], Awaitable[CardOrderStatus]], inp: CaptureWatchInput
+) -> CardOrderStatus:
+    """``watch_card_capture``'s own loop (``watch_for_capture``), its clock starting at our answer
+    (the end of grace less CAPTURE_FIRST_LOOK) and moved by its pauses instead of waiting them: the
+    same looks, in no time."""
+    grace_until = datetime.fromisoformat(inp.grace_until)
+    clock = [grace_until - CAPTURE_FIRST_LOOK]
+
+    async def pause(seconds: float) -> None:
+        clock[0] += timedelta(seconds=seconds)
+
+    return await watch_for_capture(look, grace_until, lambda: clock[0], pause)
+
+
 @dataclass
 class CmiBank:
     """CMI's XML API as a workflow test scripts it: ``state`` is what the bank holds for the approved
@@ -145,6 +169,7 @@ class CmiBank:
     seen_by_capture: list[object] = field(default_factory=list)
     answer_arrives: bool = False
     changes_at_query: tuple[int, str] | None = None
+    watches: list[CaptureWatchInput] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., Any]]:
         bank = self
@@ -155,6 +180,15 @@ class CmiBank:
             if bank.changes_at_query is not None and bank.changes_at_query[0] == len(bank.queries):
                 bank.state = bank.changes_at_query[1]
             return CardOrderStatus(bank.state, bank.state)
+
+        @activity.defn(name="watch_card_capture")
+        async def watch_card_capture(inp: CaptureWatchInput) -> CardOrderStatus:
+            bank.watches.append(inp)
+
+            async def look() -> CardOrderStatus:
+                return check_card_capture(CardOrderInput(inp.payment_id, inp.trans_id))
+
+            return await watch_on_a_virtual_clock(look, inp)
 
         @activity.defn(name="capture_card_payment")
         def capture_card_payment(inp: CardOrderInput) -> CardCapture:
@@ -168,4 +202,4 @@ class CmiBank:
             bank.state = CAPTURED
             return CardCapture(True, f"PA{len(bank.captures)}", "00")
 
-        return [check_card_capture, capture_card_payment]
+        return [check_card_capture, watch_card_capture, capture_card_payment]

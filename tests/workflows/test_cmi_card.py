@@ -16,9 +16,17 @@ from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from activities.cmi_card import AUTHORISED, CAPTURED, NOTHING
+from activities.cmi_card import (
+    AUTHORISED,
+    CAPTURED,
+    NOTHING,
+    WATCH_PAUSES,
+    CaptureWatchInput,
+    CardOrderStatus,
+    watch_for_capture,
+)
 from portnet.models import Document, Invoice, InvoiceHold, InvoiceMessage, Payment
-from tests.support.fakes import CmiBank, PartnerFakes
+from tests.support.fakes import CmiBank, PartnerFakes, watch_on_a_virtual_clock
 from tests.support.ledger import refreshed
 from tests.support.workers import payment_input, running_worker, start, wait_status, worker_with_fakes
 from workflows.attempt import CLOSING_RULE, CURRENT_RULES, IN_CURRENT_RULES
@@ -26,6 +34,7 @@ from workflows.channels.cmi_card import (
     CAPTURE_CONFIRMED,
     CAPTURE_EARLY_LOOK,
     CAPTURE_PROMPT_LOOK,
+    CAPTURE_WATCH,
     reached_promptly,
 )
 from workflows.payment import PaymentWorkflow
@@ -279,16 +288,28 @@ def after_approval(history: WorkflowHistory) -> list[Step]:
     return steps
 
 
-def looks(count: int, schedule: tuple[timedelta, ...] = CAPTURE_PROMPT_LOOKS) -> list[Step]:
-    """The first ``count`` looks at CMI's order: each a timer of ``schedule``, then the status query
-    (a callback that queued, or an attempt already looking when the rule came, takes CAPTURE_LOOKS)."""
-    steps: list[Step] = []
-    for delay in schedule[:count]:
-        steps += [("timer", delay), ("activity", "check_card_capture")]
-    return steps
-
-
 SETTLED: list[Step] = [("activity", "settle_payment"), ("activity", "send_payment_email")]
+# Since ``cmi-capture-watch``: every look at CMI's order, in one activity.
+WATCHED: list[Step] = [("activity", "watch_card_capture")]
+
+
+async def full_watch() -> list[timedelta]:
+    """When each look of a watch begins, from our answer, while CMI shows an authorisation only."""
+    answered = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    began: list[timedelta] = []
+    clock: list[datetime] = []
+
+    async def look() -> CardOrderStatus:
+        began.append(clock[0] - answered)
+        return CardOrderStatus(AUTHORISED, "A")
+
+    async def pause(seconds: float) -> None:
+        clock[0] += timedelta(seconds=seconds)
+
+    clock.append(answered)
+    status = await watch_for_capture(look, answered + CAPTURE_FIRST_LOOK, lambda: clock[0], pause)
+    assert status.state == AUTHORISED
+    return began
 
 
 async def test_approval_settles_once_cmi_confirms_the_capture(
@@ -332,7 +353,7 @@ async def test_capture_refused_because_the_answer_arrived_meanwhile_settles_on_c
     bank = CmiBank(state=AUTHORISED, answer_arrives=True)
     _, _, result = await pay_while_cmi_holds(time_env, bank, invoice, "T-RACE")
     # Authorised at every look of the grace, then the PostAuth (refused), then one more look.
-    assert bank.queries == ["T-RACE"] * (len(CAPTURE_PROMPT_LOOKS) + 1) and bank.captures == ["T-RACE"]
+    assert bank.queries == ["T-RACE"] * (len(await full_watch()) + 1) and bank.captures == ["T-RACE"]
     assert result.status == "succeeded"
     assert refreshed(db, invoice).status == "paid"
 
@@ -358,13 +379,57 @@ async def test_no_authorisation_at_cmi_settles_nothing_and_gives_the_invoices_ba
 # --- when CMI is asked: soon after our answer, and the PostAuth only after CMI's whole grace ----------
 
 
-def test_the_looks_span_cmis_whole_grace_and_grow() -> None:
+def test_the_looks_of_the_older_rules_span_cmis_whole_grace_and_grow() -> None:
+    """The timers of the attempts begun before ``cmi-capture-watch`` (their histories replay them)."""
     for schedule in (CAPTURE_LOOKS, CAPTURE_PROMPT_LOOKS):
         assert sum(schedule, timedelta()) == CAPTURE_FIRST_LOOK
         assert list(schedule) == sorted(schedule) and schedule[0] < CAPTURE_FIRST_LOOK / 10
     # A first look too early costs one look: the second comes when the first used to.
     assert CAPTURE_PROMPT_LOOKS[0] + CAPTURE_PROMPT_LOOKS[1] == CAPTURE_LOOKS[0]
     assert CAPTURE_PROMPT_LOOKS[2:] == CAPTURE_LOOKS[1:]
+
+
+async def test_the_watch_looks_at_once_then_less_often_and_last_when_the_grace_is_over() -> None:
+    """An authorisation alone at every look: the first look at once, pauses that double up to the
+    longest, and a last look that begins exactly when CMI's grace is over; none after it."""
+    began = await full_watch()
+    ms = [round(t / timedelta(milliseconds=1)) for t in began]
+    assert ms == [0, 10, 30, 70, 150, 310, 630, 1270, 1910, 2000]
+    assert began[-1] == CAPTURE_FIRST_LOOK and began[-2] < CAPTURE_FIRST_LOOK
+    assert max(b - a for a, b in zip(began, began[1:], strict=False)) == WATCH_PAUSES[-1]
+
+
+@pytest.mark.parametrize(("state", "looks"), [(CAPTURED, 1), (NOTHING, 1)])
+async def test_the_watch_ends_at_the_first_look_that_is_not_an_authorisation_alone(
+    state: str, looks: int
+) -> None:
+    seen: list[str] = []
+
+    async def look() -> CardOrderStatus:
+        seen.append(state)
+        return CardOrderStatus(state, state)
+
+    inp = CaptureWatchInput("P1", "T1", (datetime.now(UTC) + CAPTURE_FIRST_LOOK).isoformat())
+    assert (await watch_on_a_virtual_clock(look, inp)).state == state
+    assert len(seen) == looks
+
+
+async def test_a_watch_retried_after_the_grace_looks_once_and_leaves_the_capture_to_us() -> None:
+    """Temporal retries a watch that failed (a CMI outage) with the same end of grace: once it is over,
+    one look decides; the grace never starts again."""
+    grace_until = datetime(2026, 12, 1, 9, 0, 2, tzinfo=UTC)
+    looks: list[datetime] = []
+    now = grace_until + timedelta(seconds=40)
+
+    async def look() -> CardOrderStatus:
+        looks.append(now)
+        return CardOrderStatus(AUTHORISED, "A")
+
+    async def pause(seconds: float) -> None:
+        raise AssertionError("no pause once the grace is over")
+
+    assert (await watch_for_capture(look, grace_until, lambda: now, pause)).state == AUTHORISED
+    assert looks == [now]
 
 
 async def test_capture_seen_at_the_first_look_settles_without_waiting_the_grace(
@@ -374,25 +439,27 @@ async def test_capture_seen_at_the_first_look_settles_without_waiting_the_grace(
     bank = CmiBank(state=CAPTURED)
     _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-EARLY")
     steps = after_approval(history)
-    assert steps == looks(1) + SETTLED  # one short timer, one query, settled
+    assert steps == WATCHED + SETTLED  # no timer: one watch, one query, settled
     assert bank.queries == ["T-EARLY"] and bank.captures == []
     assert result.status == "succeeded"
     assert refreshed(db, invoice).status == "paid"
 
 
-async def test_a_callback_that_queued_first_looks_when_cmi_has_surely_read_the_answer(
+async def test_the_grace_counts_from_our_answer_not_from_the_callbacks_arrival(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
-    """The callback reached the workflow a second after the portal: we are under load, our answer
-    reaches CMI late too, and a look at 50 ms would only cost a look more. The first look comes at
-    150 ms (CAPTURE_LOOKS); a prompt callback (the other tests) gets the 50 ms one."""
+    """The callback reached the portal a second before its Update reached the workflow: CMI's grace
+    starts when the workflow answered POSTAUTH (workflow time), which is what CMI waits for."""
     invoice = make_invoice()
     bank = CmiBank(state=CAPTURED)
+    before = await time_env.get_current_time()
     _, _, result, history = await pay_and_trace(
         time_env, bank, invoice, "T-QUEUED", queued=timedelta(seconds=1)
     )
-    assert after_approval(history) == looks(1, CAPTURE_LOOKS) + SETTLED
-    assert PROMPT_CALLBACK < timedelta(seconds=1)
+    assert after_approval(history) == WATCHED + SETTLED
+    (watch,) = bank.watches
+    answered = datetime.fromisoformat(watch.grace_until) - CAPTURE_FIRST_LOOK
+    assert before <= answered <= await time_env.get_current_time()
     assert result.status == "succeeded"
 
 
@@ -410,6 +477,7 @@ async def test_a_callback_that_queued_first_looks_when_cmi_has_surely_read_the_a
     ],
 )
 def test_a_callback_is_prompt_only_when_its_stamp_says_so(received_at: str | None, prompt: bool) -> None:
+    """For the attempts begun on the 2026-12 rules (first look at 50 or 150 ms)."""
     now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     assert PROMPT_CALLBACK == timedelta(milliseconds=100)
     assert reached_promptly(received_at, now) is prompt
@@ -424,7 +492,7 @@ async def test_capture_seen_at_a_later_look_settles_without_capturing(
     bank = CmiBank(state=AUTHORISED, changes_at_query=(3, CAPTURED))
     _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-LATER")
     steps = after_approval(history)
-    assert steps == looks(3) + SETTLED
+    assert steps == WATCHED + SETTLED
     assert bank.queries == ["T-LATER"] * 3 and bank.captures == []
     assert result.status == "succeeded" and result.transaction_id == "T-LATER"
     assert refreshed(db, invoice).status == "paid"
@@ -434,15 +502,13 @@ async def test_authorisation_alone_through_the_grace_is_captured_only_after_it(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
     """Our answer never reached CMI: every look shows an authorisation only. The PostAuth comes after
-    the last look, once the timers have spanned CMI's whole grace, and before the settlement."""
+    the watch, whose last look began once CMI's whole grace was over, and before the settlement."""
     invoice = make_invoice()
     bank = CmiBank(state=AUTHORISED)
     _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-GRACE")
     steps = after_approval(history)
-    assert steps == looks(len(CAPTURE_PROMPT_LOOKS)) + [("activity", "capture_card_payment")] + SETTLED
-    waited = sum((d for kind, d in steps if kind == "timer" and isinstance(d, timedelta)), timedelta())
-    assert waited == CAPTURE_FIRST_LOOK  # every timer before the PostAuth: CMI's whole grace
-    assert bank.queries == ["T-GRACE"] * len(CAPTURE_PROMPT_LOOKS) and bank.captures == ["T-GRACE"]
+    assert steps == WATCHED + [("activity", "capture_card_payment")] + SETTLED
+    assert bank.queries == ["T-GRACE"] * len(await full_watch()) and bank.captures == ["T-GRACE"]
     assert result.status == "succeeded"
     assert refreshed(db, invoice).status == "paid"
 
@@ -455,7 +521,7 @@ async def test_authorisation_voided_at_a_later_look_settles_nothing(
     bank = CmiBank(state=AUTHORISED, changes_at_query=(2, NOTHING))
     _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-VOID")
     steps = after_approval(history)
-    assert steps == looks(2) + [("activity", "release_invoices")]
+    assert steps == WATCHED + [("activity", "release_invoices")]
     assert bank.queries == ["T-VOID"] * 2 and bank.captures == []
     assert result.status == "failed"
     assert refreshed(db, invoice).status == "unpaid"
@@ -471,6 +537,7 @@ def test_the_current_rules_name_every_rule_patched_in_so_far() -> None:
         CAPTURE_EARLY_LOOK,
         MAIL_AND_NOTICES_TOGETHER,
         CAPTURE_PROMPT_LOOK,
+        CAPTURE_WATCH,
     }
 
 

@@ -26,7 +26,14 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities import cmi_card
-    from activities.cmi_card import AUTHORISED, CAPTURED, CardOrderInput, CardOrderStatus, CmiFormInput
+    from activities.cmi_card import (
+        AUTHORISED,
+        CAPTURED,
+        CaptureWatchInput,
+        CardOrderInput,
+        CardOrderStatus,
+        CmiFormInput,
+    )
     from activities.types import Decline, Reservation
     from portnet.statuses import PaymentStatus
     from workflows.attempt import Approval, Attempt
@@ -50,6 +57,9 @@ CAPTURE_EARLY_LOOK = "cmi-capture-early-look"
 # The attempts that reached their looks before it take CAPTURE_LOOKS (first at 150 ms); the others
 # CAPTURE_PROMPT_LOOKS (first at 50 ms) when CMI's callback reached them promptly (PROMPT_CALLBACK).
 CAPTURE_PROMPT_LOOK = "cmi-capture-prompt-look"
+# The attempts that reached their looks before it look with a timer and an activity per look; the
+# others in one activity that watches CMI's order until the grace is over (watch_card_capture).
+CAPTURE_WATCH = "cmi-capture-watch"
 NOT_CAPTURED = "Paiement non confirmé par CMI : aucune autorisation à capturer"
 
 
@@ -60,6 +70,8 @@ class CmiCard(PaymentChannel):
         self.capture_refused = False
         # The approval's callback reached the workflow within PROMPT_CALLBACK of reaching the portal.
         self.approved_promptly = False
+        # When the workflow answered the approval POSTAUTH (workflow time): CMI's grace starts then.
+        self.answered_at: datetime | None = None
 
     async def start(self, reservation: Reservation) -> PayerAction | Failed:
         inp = self.attempt.inp
@@ -91,7 +103,9 @@ class CmiCard(PaymentChannel):
     async def confirm_capture(self, approval: Approval) -> Outcome:
         """Settles only on CMI's word: captured (by our POSTAUTH answer, or by our PostAuth now)."""
         inp = CardOrderInput(self.attempt.inp.payment_id, approval.transaction_id)
-        if self.attempt.patched(CAPTURE_EARLY_LOOK):
+        if self.attempt.patched(CAPTURE_WATCH):
+            status = await self.watch_capture(inp)
+        elif self.attempt.patched(CAPTURE_EARLY_LOOK):
             status = await self.look_for_capture(inp)
         else:
             await workflow.sleep(CAPTURE_FIRST_LOOK)  # CMI reads our answer, then captures
@@ -117,6 +131,19 @@ class CmiCard(PaymentChannel):
         # (the closing rule would otherwise settle an accepted approval).
         self.attempt.disown()
         return Released(PaymentStatus.FAILED, NOT_CAPTURED)
+
+    async def watch_capture(self, inp: CardOrderInput) -> CardOrderStatus:
+        """CMI's order status, watched by one activity from our answer until CMI's grace is over:
+        captured, or any other state, ends the watch at once; an authorisation still alone at a look
+        begun after the grace is ours to capture."""
+        answered_at = self.answered_at or workflow.now()
+        return await workflow.execute_activity(
+            cmi_card.watch_card_capture,
+            CaptureWatchInput(inp.payment_id, inp.trans_id, (answered_at + CAPTURE_FIRST_LOOK).isoformat()),
+            start_to_close_timeout=PARTNER_TIMEOUT,
+            retry_policy=PARTNER_RETRY,
+            summary="Vérification de la capture CMI",
+        )
 
     async def look_for_capture(self, inp: CardOrderInput) -> CardOrderStatus:
         """CMI's order status, looked at soon after our answer and again while it shows an authorisation
@@ -167,6 +194,7 @@ class CmiCard(PaymentChannel):
             )
             return CmiDecision("APPROVED", "decline recorded; the payer may try again")
         attempt.approve(Approval(result.trans_id, result.auth_code, result.masked_pan))
+        self.answered_at = workflow.now()
         self.approved_promptly = reached_promptly(result.received_at, workflow.now())
         return CmiDecision("ACTION=POSTAUTH", "approved")
 
