@@ -4,8 +4,8 @@ Building the form is pure computation with a secret (the store key), so it is an
 must stay out of workflow code) and a local one (no server round trip for a few microseconds of work).
 
 After the workflow answered ``ACTION=POSTAUTH``, it asks CMI what CMI actually holds
-(``watch_card_capture``: ORDERHISTORY queries until CMI shows the capture or its grace to read our
-answer is over; ``check_card_capture``, one query) and captures an authorisation our answer never
+(``watch_card_capture``: ORDERHISTORY queries in the moments after our answer, until CMI shows the
+capture; ``check_card_capture``, one query) and captures an authorisation our answer never
 reached (``capture_card_payment``, PostAuth). Both are harmless to repeat (a query; a capture CMI
 makes once and refuses the second time), so every failure is left to Temporal's retry policy: a
 network error, an error answer, an answer failing a field rule (which is no answer).
@@ -156,48 +156,48 @@ async def check_card_capture(inp: CardOrderInput) -> CardOrderStatus:
 class CaptureWatchInput:
     payment_id: str
     trans_id: str  # the approved callback's TransId
-    # When CMI's grace to read our POSTAUTH answer ends (ISO 8601 with its zone): the answer's time in
-    # workflow time plus CAPTURE_FIRST_LOOK. Fixed by the workflow, so a retried watch keeps it.
-    grace_until: str
+    # When the watch stops looking (ISO 8601 with its zone): our answer's time, in workflow time, plus
+    # CAPTURE_WATCH_SPAN. Fixed by the workflow, so a retried watch keeps it.
+    until: str
 
 
-# The pauses between two looks while CMI shows an authorisation only, then the last one again until
-# the grace is over. CMI records the capture a few milliseconds after reading our answer (the
-# sandbox: as it records the callback's reply): alone, the first or second look finds it; under load
-# our answer reaches CMI later, and the pauses grow so that a slow answer costs a few queries to CMI,
-# not a Temporal timer and activity per look.
-WATCH_PAUSES = tuple(timedelta(milliseconds=ms) for ms in (10, 20, 40, 80, 160, 320, 640))
+# The pauses between two looks while CMI shows an authorisation only. CMI records the capture a few
+# milliseconds after reading our answer (the sandbox: as it records the callback's reply): alone,
+# the first or second look finds it; under load our answer reaches CMI later, and the pauses grow.
+WATCH_PAUSES = tuple(timedelta(milliseconds=ms) for ms in (10, 20, 40, 80, 160))
 
 
 async def watch_for_capture(
     look: Callable[[], Awaitable[CardOrderStatus]],
-    grace_until: datetime,
+    until: datetime,
     now: Callable[[], datetime],
     sleep: Callable[[float], Awaitable[object]],
 ) -> CardOrderStatus:
     """Looks at CMI's order until it shows anything but an authorisation alone, or until a look that
-    began once the grace was over still shows one: only then is the authorisation ours to capture
-    (PostAuth), so our capture never races CMI's. The clock and the pause are passed in so the
-    workflow tests' fakes run the same loop without waiting."""
+    began at ``until`` or later still shows one: the workflow's timers take over from there. The
+    clock and the pause are passed in so the workflow tests' fakes run the same loop without
+    waiting."""
     pauses = iter(WATCH_PAUSES)
     while True:
         began = now()
         status = await look()
-        if status.state != AUTHORISED or began >= grace_until:
+        if status.state != AUTHORISED or began >= until:
             return status
-        pause = min(next(pauses, WATCH_PAUSES[-1]), grace_until - now())
+        pause = min(next(pauses, WATCH_PAUSES[-1]), until - now())
         await sleep(max(pause.total_seconds(), 0.0))
 
 
 @activity.defn
 async def watch_card_capture(inp: CaptureWatchInput) -> CardOrderStatus:
-    """ORDERHISTORY, again while CMI shows an authorisation only, until its grace is over: one activity
-    for every look (the pauses are milliseconds, cheaper here than as Temporal timers). A failed
-    query fails the watch, which Temporal retries with the same end of grace."""
-    grace_until = datetime.fromisoformat(inp.grace_until)
+    """ORDERHISTORY in the moments after our answer, again while CMI shows an authorisation only: one
+    activity for these looks, milliseconds apart, where each would otherwise be a Temporal timer and
+    activity. Short (CAPTURE_WATCH_SPAN), so an answer CMI reads late holds an activity slot briefly:
+    the later looks are the workflow's timers. A failed query fails the watch, which Temporal retries
+    with the same end."""
+    until = datetime.fromisoformat(inp.until)
     order = CardOrderInput(inp.payment_id, inp.trans_id)
     return await watch_for_capture(
-        lambda: check_card_capture(order), grace_until, lambda: datetime.now(UTC), asyncio.sleep
+        lambda: check_card_capture(order), until, lambda: datetime.now(UTC), asyncio.sleep
     )
 
 

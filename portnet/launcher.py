@@ -69,8 +69,9 @@ def temporal_dev_command(
     from being the bottleneck of the benchmarks; the search attributes must exist before any workflow
     upserts them. Payloads are encrypted, so the Web UI asks the portal's codec endpoint to decode
     them (for a finance session only). The timer queue's time shift, 1 s by default, is also the
-    least a timer waits: the card channel's first look at CMI's order (workflows/policies.py,
-    CAPTURE_PROMPT_LOOKS) would wait 1 s instead of 0.05 s; ``TIMER_TIME_SHIFT`` lets it fire on time.
+    least a timer waits: the first look at CMI's order of a card attempt begun on the 2026-12 rules
+    (workflows/policies.py, CAPTURE_PROMPT_LOOKS) would wait 1 s instead of 0.05 s;
+    ``TIMER_TIME_SHIFT`` lets it fire on time.
     """
     command = [
         binary, "server", "start-dev",

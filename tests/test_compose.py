@@ -251,7 +251,8 @@ def test_temporal_dev_command_registers_search_attributes_and_pragmas() -> None:
 
 
 def test_the_servers_let_a_short_timer_fire_on_time(compose: dict[str, Any]) -> None:
-    """The card's first look at CMI's order is a 50 ms timer (150 ms after a callback that queued):
+    """The first look at CMI's order of a card attempt begun on the 2026-12 rules is a 50 ms timer
+    (150 ms after a callback that queued):
     the dev server and compose's server both shift timers by TIMER_TIME_SHIFT, not the default
     second."""
     config = yaml.safe_load(compose["configs"]["temporal-dynamic-config"]["content"])

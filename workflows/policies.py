@@ -39,7 +39,10 @@ PARTNER_RETRY = RetryPolicy(
 CARD_FORM_TIMEOUT = timedelta(seconds=10)
 
 # After answering CMI's callback ``ACTION=POSTAUTH``, the card channel gives CMI this long to read
-# the answer before asking (ORDERHISTORY) what it holds; its query and its capture (PostAuth) then
+# the answer before capturing an authorisation it still shows alone (since ``cmi-capture-watch``,
+# one activity watches CMI's order until then: activities/cmi_card.py WATCH_PAUSES; the looks below
+# are those of the attempts begun on older rules). Before ``cmi-capture-early-look`` it waited the
+# whole grace, then asked (ORDERHISTORY) what CMI holds; its query and its capture (PostAuth) then
 # use PARTNER_TIMEOUT and PARTNER_RETRY without a give-up: neither settling nor releasing is right
 # until CMI has said whether it holds the money.
 CAPTURE_FIRST_LOOK = timedelta(seconds=2)
@@ -64,6 +67,18 @@ PROMPT_CALLBACK = timedelta(milliseconds=100)
 CAPTURE_PROMPT_LOOKS = tuple(timedelta(milliseconds=ms) for ms in (50, 100, 250, 500, 1100))
 assert sum(CAPTURE_PROMPT_LOOKS, timedelta()) == CAPTURE_FIRST_LOOK, "the looks span CMI's whole grace"
 assert sum(CAPTURE_PROMPT_LOOKS[:2], timedelta()) == CAPTURE_LOOKS[0], "a missed first look costs one look"
+
+# Since ``cmi-capture-watch``, one activity (``watch_card_capture``) looks at CMI's order at once and
+# again milliseconds apart (activities/cmi_card.py WATCH_PAUSES) for CAPTURE_WATCH_SPAN after our
+# answer: alone, CMI has read it within a few milliseconds, and the payer sees "Réussi" without a
+# timer's wait (bench.e2e_card at concurrency 1: callback -> succeeded p50 150 -> 82 ms). While CMI
+# still shows an authorisation only, the workflow looks again at CAPTURE_LATER_LOOKS after the
+# answer, each a timer and a ``check_card_capture``: a durable timer holds no activity slot, where a
+# watch over the whole grace would hold one for 2 s when CMI reads answers late (under load, or
+# never). The last look is at CAPTURE_FIRST_LOOK, so the PostAuth still waits CMI's whole grace.
+CAPTURE_WATCH_SPAN = timedelta(milliseconds=400)
+CAPTURE_LATER_LOOKS = (timedelta(milliseconds=900), CAPTURE_FIRST_LOOK)
+assert CAPTURE_WATCH_SPAN < CAPTURE_LATER_LOOKS[0] and CAPTURE_LATER_LOOKS[-1] == CAPTURE_FIRST_LOOK
 
 # CMI Fatourati's token, while the payer waits for the page (PARTNER_TIMEOUT and PARTNER_RETRY per call).
 TOKEN_GIVE_UP = timedelta(minutes=3)

@@ -34,7 +34,7 @@ from activities.paydirect import PayDirectStart, PayDirectStartInput, PayDirectV
 from portnet.db import session_scope
 from portnet.models import PaymentChannelData
 from portnet.protocols import emitter as emitter_protocol
-from workflows.policies import CAPTURE_FIRST_LOOK
+from workflows.policies import CAPTURE_WATCH_SPAN
 
 CASH_CODE = "18 0857 637-947"
 
@@ -140,15 +140,15 @@ async def watch_on_a_virtual_clock(
     look: Callable[[], Awaitable[CardOrderStatus]], inp: CaptureWatchInput
 ) -> CardOrderStatus:
     """``watch_card_capture``'s own loop (``watch_for_capture``), its clock starting at our answer
-    (the end of grace less CAPTURE_FIRST_LOOK) and moved by its pauses instead of waiting them: the
-    same looks, in no time."""
-    grace_until = datetime.fromisoformat(inp.grace_until)
-    clock = [grace_until - CAPTURE_FIRST_LOOK]
+    (its end less CAPTURE_WATCH_SPAN) and moved by its pauses instead of waiting them: the same
+    looks, in no time."""
+    until = datetime.fromisoformat(inp.until)
+    clock = [until - CAPTURE_WATCH_SPAN]
 
     async def pause(seconds: float) -> None:
         clock[0] += timedelta(seconds=seconds)
 
-    return await watch_for_capture(look, grace_until, lambda: clock[0], pause)
+    return await watch_for_capture(look, until, lambda: clock[0], pause)
 
 
 @dataclass

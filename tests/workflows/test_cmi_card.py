@@ -38,7 +38,14 @@ from workflows.channels.cmi_card import (
     reached_promptly,
 )
 from workflows.payment import PaymentWorkflow
-from workflows.policies import CAPTURE_FIRST_LOOK, CAPTURE_LOOKS, CAPTURE_PROMPT_LOOKS, PROMPT_CALLBACK
+from workflows.policies import (
+    CAPTURE_FIRST_LOOK,
+    CAPTURE_LATER_LOOKS,
+    CAPTURE_LOOKS,
+    CAPTURE_PROMPT_LOOKS,
+    CAPTURE_WATCH_SPAN,
+    PROMPT_CALLBACK,
+)
 from workflows.settlement import MAIL_AND_NOTICES_TOGETHER
 from workflows.types import CmiResult, PaymentView
 
@@ -288,9 +295,31 @@ def after_approval(history: WorkflowHistory) -> list[Step]:
     return steps
 
 
+def scheduled_after_the_answer(history: WorkflowHistory, activity_name: str) -> timedelta:
+    """How long after CMI's approval was accepted (its Update) the activity was first scheduled, in
+    the history's own time (the time-skipping server's, timers included)."""
+    answered: datetime | None = None
+    for event in history.events:
+        if answered is None and event.HasField("workflow_execution_update_accepted_event_attributes"):
+            update = event.workflow_execution_update_accepted_event_attributes.accepted_request.input
+            if update.name == "cmi_result":
+                answered = event.event_time.ToDatetime()
+        elif answered is not None and event.HasField("activity_task_scheduled_event_attributes"):
+            if event.activity_task_scheduled_event_attributes.activity_type.name == activity_name:
+                return event.event_time.ToDatetime() - answered
+    raise AssertionError(f"{activity_name} never scheduled after the approval")
+
+
+def kinds(steps: list[Step]) -> list[Step]:
+    """The steps with each timer's length left out (it depends on how long the watch took)."""
+    return [("timer", "") if kind == "timer" else (kind, what) for kind, what in steps]
+
+
 SETTLED: list[Step] = [("activity", "settle_payment"), ("activity", "send_payment_email")]
-# Since ``cmi-capture-watch``: every look at CMI's order, in one activity.
+# Since ``cmi-capture-watch``: the looks in the moments after our answer, in one activity...
 WATCHED: list[Step] = [("activity", "watch_card_capture")]
+# ...then one timer and one look at each of CAPTURE_LATER_LOOKS while CMI shows an authorisation only.
+LATER_LOOK: list[Step] = [("timer", ""), ("activity", "check_card_capture")]
 
 
 async def full_watch() -> list[timedelta]:
@@ -307,7 +336,7 @@ async def full_watch() -> list[timedelta]:
         clock[0] += timedelta(seconds=seconds)
 
     clock.append(answered)
-    status = await watch_for_capture(look, answered + CAPTURE_FIRST_LOOK, lambda: clock[0], pause)
+    status = await watch_for_capture(look, answered + CAPTURE_WATCH_SPAN, lambda: clock[0], pause)
     assert status.state == AUTHORISED
     return began
 
@@ -353,7 +382,8 @@ async def test_capture_refused_because_the_answer_arrived_meanwhile_settles_on_c
     bank = CmiBank(state=AUTHORISED, answer_arrives=True)
     _, _, result = await pay_while_cmi_holds(time_env, bank, invoice, "T-RACE")
     # Authorised at every look of the grace, then the PostAuth (refused), then one more look.
-    assert bank.queries == ["T-RACE"] * (len(await full_watch()) + 1) and bank.captures == ["T-RACE"]
+    looks = len(await full_watch()) + len(CAPTURE_LATER_LOOKS)
+    assert bank.queries == ["T-RACE"] * (looks + 1) and bank.captures == ["T-RACE"]
     assert result.status == "succeeded"
     assert refreshed(db, invoice).status == "paid"
 
@@ -389,14 +419,16 @@ def test_the_looks_of_the_older_rules_span_cmis_whole_grace_and_grow() -> None:
     assert CAPTURE_PROMPT_LOOKS[2:] == CAPTURE_LOOKS[1:]
 
 
-async def test_the_watch_looks_at_once_then_less_often_and_last_when_the_grace_is_over() -> None:
+async def test_the_watch_looks_at_once_then_less_often_and_last_at_its_end() -> None:
     """An authorisation alone at every look: the first look at once, pauses that double up to the
-    longest, and a last look that begins exactly when CMI's grace is over; none after it."""
+    longest, and a last look that begins exactly at the watch's end; none after it. The watch ends
+    well before the first later look, and the last later look is at the end of CMI's grace."""
     began = await full_watch()
     ms = [round(t / timedelta(milliseconds=1)) for t in began]
-    assert ms == [0, 10, 30, 70, 150, 310, 630, 1270, 1910, 2000]
-    assert began[-1] == CAPTURE_FIRST_LOOK and began[-2] < CAPTURE_FIRST_LOOK
+    assert ms == [0, 10, 30, 70, 150, 310, 400]
+    assert began[-1] == CAPTURE_WATCH_SPAN and began[-2] < CAPTURE_WATCH_SPAN
     assert max(b - a for a, b in zip(began, began[1:], strict=False)) == WATCH_PAUSES[-1]
+    assert CAPTURE_WATCH_SPAN < CAPTURE_LATER_LOOKS[0] and CAPTURE_LATER_LOOKS[-1] == CAPTURE_FIRST_LOOK
 
 
 @pytest.mark.parametrize(("state", "looks"), [(CAPTURED, 1), (NOTHING, 1)])
@@ -409,26 +441,26 @@ async def test_the_watch_ends_at_the_first_look_that_is_not_an_authorisation_alo
         seen.append(state)
         return CardOrderStatus(state, state)
 
-    inp = CaptureWatchInput("P1", "T1", (datetime.now(UTC) + CAPTURE_FIRST_LOOK).isoformat())
+    inp = CaptureWatchInput("P1", "T1", (datetime.now(UTC) + CAPTURE_WATCH_SPAN).isoformat())
     assert (await watch_on_a_virtual_clock(look, inp)).state == state
     assert len(seen) == looks
 
 
-async def test_a_watch_retried_after_the_grace_looks_once_and_leaves_the_capture_to_us() -> None:
-    """Temporal retries a watch that failed (a CMI outage) with the same end of grace: once it is over,
-    one look decides; the grace never starts again."""
-    grace_until = datetime(2026, 12, 1, 9, 0, 2, tzinfo=UTC)
+async def test_a_watch_retried_after_its_end_looks_once() -> None:
+    """Temporal retries a watch that failed (a CMI outage) with the same end: once it is past, one
+    look, and the workflow's later looks take over; the watch never starts again."""
+    until = datetime(2026, 12, 1, 9, 0, 0, 400000, tzinfo=UTC)
     looks: list[datetime] = []
-    now = grace_until + timedelta(seconds=40)
+    now = until + timedelta(seconds=40)
 
     async def look() -> CardOrderStatus:
         looks.append(now)
         return CardOrderStatus(AUTHORISED, "A")
 
     async def pause(seconds: float) -> None:
-        raise AssertionError("no pause once the grace is over")
+        raise AssertionError("no pause once the watch's end is past")
 
-    assert (await watch_for_capture(look, grace_until, lambda: now, pause)).state == AUTHORISED
+    assert (await watch_for_capture(look, until, lambda: now, pause)).state == AUTHORISED
     assert looks == [now]
 
 
@@ -458,7 +490,7 @@ async def test_the_grace_counts_from_our_answer_not_from_the_callbacks_arrival(
     )
     assert after_approval(history) == WATCHED + SETTLED
     (watch,) = bank.watches
-    answered = datetime.fromisoformat(watch.grace_until) - CAPTURE_FIRST_LOOK
+    answered = datetime.fromisoformat(watch.until) - CAPTURE_WATCH_SPAN
     assert before <= answered <= await time_env.get_current_time()
     assert result.status == "succeeded"
 
@@ -498,17 +530,37 @@ async def test_capture_seen_at_a_later_look_settles_without_capturing(
     assert refreshed(db, invoice).status == "paid"
 
 
+async def test_capture_seen_after_the_watch_at_a_later_look_settles_without_capturing(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """CMI reads our answer late (under load): the watch ends on an authorisation alone, and the first
+    later look, a timer away, finds the capture."""
+    invoice = make_invoice()
+    watched = len(await full_watch())
+    bank = CmiBank(state=AUTHORISED, changes_at_query=(watched + 1, CAPTURED))
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-SLOW")
+    assert kinds(after_approval(history)) == WATCHED + LATER_LOOK + SETTLED
+    later = scheduled_after_the_answer(history, "check_card_capture")
+    assert CAPTURE_LATER_LOOKS[0] <= later < CAPTURE_LATER_LOOKS[1]
+    assert bank.queries == ["T-SLOW"] * (watched + 1) and bank.captures == []
+    assert result.status == "succeeded"
+
+
 async def test_authorisation_alone_through_the_grace_is_captured_only_after_it(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
     """Our answer never reached CMI: every look shows an authorisation only. The PostAuth comes after
-    the watch, whose last look began once CMI's whole grace was over, and before the settlement."""
+    the watch and the later looks, the last of them once CMI's whole grace was over, and before the
+    settlement."""
     invoice = make_invoice()
     bank = CmiBank(state=AUTHORISED)
     _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-GRACE")
-    steps = after_approval(history)
-    assert steps == WATCHED + [("activity", "capture_card_payment")] + SETTLED
-    assert bank.queries == ["T-GRACE"] * len(await full_watch()) and bank.captures == ["T-GRACE"]
+    steps = kinds(after_approval(history))
+    captured: list[Step] = [("activity", "capture_card_payment")]
+    assert steps == WATCHED + LATER_LOOK * len(CAPTURE_LATER_LOOKS) + captured + SETTLED
+    assert scheduled_after_the_answer(history, "capture_card_payment") >= CAPTURE_FIRST_LOOK
+    looks = len(await full_watch()) + len(CAPTURE_LATER_LOOKS)
+    assert bank.queries == ["T-GRACE"] * looks and bank.captures == ["T-GRACE"]
     assert result.status == "succeeded"
     assert refreshed(db, invoice).status == "paid"
 

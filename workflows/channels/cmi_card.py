@@ -9,9 +9,10 @@ Answering POSTAUTH is not capturing: the answer may never reach CMI (our worker 
 10 s callback timeout, a redeploy), and CMI then holds an authorisation only. So the attempt settles
 only once CMI says it holds the money (``confirm_capture``): CMI's order status (ORDERHISTORY), and
 if it shows an authorisation only, our capture through CMI's API (PostAuth). CMI captures as soon as
-it has read our answer, so the status is looked at a moment after it (the payer waits for it), and again
-while it shows an authorisation only; the PostAuth comes only once CMI's whole grace to read our answer
-has passed, so it never races CMI's own capture (workflows/policies.py). If CMI holds neither
+it has read our answer, so the status is looked at as soon as we answered (the payer waits for it), and
+again while it shows an authorisation only, by one activity (``watch_card_capture``); the PostAuth
+comes only once CMI's whole grace to read our answer has passed, so it never races CMI's own capture
+(workflows/policies.py). If CMI holds neither
 (declined, voided, unknown), the attempt does not settle: it ends ``failed`` and gives the invoices
 back. It does not go back to waiting for the payer: CMI's order already carries this transaction (it
 takes no other card once one was approved), and a payer who was shown an approval must not be asked,
@@ -40,8 +41,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.channels.base import Failed, Outcome, Paid, PayerAction, PaymentChannel, Released
     from workflows.policies import (
         CAPTURE_FIRST_LOOK,
+        CAPTURE_LATER_LOOKS,
         CAPTURE_LOOKS,
         CAPTURE_PROMPT_LOOKS,
+        CAPTURE_WATCH_SPAN,
         CARD_FORM_TIMEOUT,
         PARTNER_RETRY,
         PARTNER_TIMEOUT,
@@ -58,7 +61,8 @@ CAPTURE_EARLY_LOOK = "cmi-capture-early-look"
 # CAPTURE_PROMPT_LOOKS (first at 50 ms) when CMI's callback reached them promptly (PROMPT_CALLBACK).
 CAPTURE_PROMPT_LOOK = "cmi-capture-prompt-look"
 # The attempts that reached their looks before it look with a timer and an activity per look; the
-# others in one activity that watches CMI's order until the grace is over (watch_card_capture).
+# others first through one activity that watches CMI's order for CAPTURE_WATCH_SPAN after our answer
+# (watch_card_capture), then at CAPTURE_LATER_LOOKS.
 CAPTURE_WATCH = "cmi-capture-watch"
 NOT_CAPTURED = "Paiement non confirmé par CMI : aucune autorisation à capturer"
 
@@ -133,17 +137,27 @@ class CmiCard(PaymentChannel):
         return Released(PaymentStatus.FAILED, NOT_CAPTURED)
 
     async def watch_capture(self, inp: CardOrderInput) -> CardOrderStatus:
-        """CMI's order status, watched by one activity from our answer until CMI's grace is over:
-        captured, or any other state, ends the watch at once; an authorisation still alone at a look
-        begun after the grace is ours to capture."""
-        answered_at = self.answered_at or workflow.now()
-        return await workflow.execute_activity(
+        """CMI's order status, watched by one activity in the moments after our answer
+        (CAPTURE_WATCH_SPAN), then looked at again at CAPTURE_LATER_LOOKS after it while it shows an
+        authorisation only: captured, or any other state, ends the looking at once; an authorisation
+        still alone at the last look, once CMI's whole grace has passed, is ours to capture."""
+        answered = self.answered_at or workflow.now()
+        status = await workflow.execute_activity(
             cmi_card.watch_card_capture,
-            CaptureWatchInput(inp.payment_id, inp.trans_id, (answered_at + CAPTURE_FIRST_LOOK).isoformat()),
+            CaptureWatchInput(inp.payment_id, inp.trans_id, (answered + CAPTURE_WATCH_SPAN).isoformat()),
             start_to_close_timeout=PARTNER_TIMEOUT,
             retry_policy=PARTNER_RETRY,
             summary="Vérification de la capture CMI",
         )
+        for after in CAPTURE_LATER_LOOKS:
+            if status.state != AUTHORISED:
+                break
+            # Workflow time, from history: the same waits on replay.
+            wait = answered + after - workflow.now()
+            if wait > timedelta(0):
+                await workflow.sleep(wait)
+            status = await self.check_capture(inp)
+        return status
 
     async def look_for_capture(self, inp: CardOrderInput) -> CardOrderStatus:
         """CMI's order status, looked at soon after our answer and again while it shows an authorisation
