@@ -40,8 +40,8 @@ CARD_FORM_TIMEOUT = timedelta(seconds=10)
 
 # After answering CMI's callback ``ACTION=POSTAUTH``, the card channel gives CMI this long to read
 # the answer before capturing an authorisation it still shows alone (since ``cmi-capture-watch``,
-# one activity watches CMI's order until then: activities/cmi_card.py WATCH_PAUSES; the looks below
-# are those of the attempts begun on older rules). Before ``cmi-capture-early-look`` it waited the
+# CAPTURE_WATCH_SPAN and CAPTURE_LATER_LOOKS below; CAPTURE_LOOKS and CAPTURE_PROMPT_LOOKS are the
+# looks of the attempts begun on older rules). Before ``cmi-capture-early-look`` it waited the
 # whole grace, then asked (ORDERHISTORY) what CMI holds; its query and its capture (PostAuth) then
 # use PARTNER_TIMEOUT and PARTNER_RETRY without a give-up: neither settling nor releasing is right
 # until CMI has said whether it holds the money.
