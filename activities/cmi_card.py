@@ -161,6 +161,20 @@ class CaptureWatchInput:
     until: str
 
 
+@dataclass
+class CaptureWatch(CardOrderStatus):
+    """What the watch's last look found, and when Temporal scheduled the watch (ISO 8601 with its
+    zone, the server's clock): the workflow task that answered CMI POSTAUTH scheduled it as it
+    completed, so our answer left no earlier. Flat (str fields only): the workflow sandbox decodes
+    a nested dataclass's forward reference without the module's names."""
+
+    scheduled_at: str
+
+
+# The most a watch looks for by the worker's own clock, whatever the workflow's ``until`` says: a
+# worker whose clock is behind the server's would otherwise watch for as long as it is behind.
+WATCH_LIMIT = timedelta(seconds=1)
+
 # The pauses between two looks while CMI shows an authorisation only. CMI records the capture a few
 # milliseconds after reading our answer (the sandbox: as it records the callback's reply): alone,
 # the first or second look finds it; under load our answer reaches CMI later, and the pauses grow.
@@ -187,18 +201,26 @@ async def watch_for_capture(
         await sleep(max(pause.total_seconds(), 0.0))
 
 
+def scheduled_at() -> str:
+    """When Temporal scheduled the running activity (its first attempt), from the server's clock."""
+    scheduled = activity.info().scheduled_time
+    return (scheduled if scheduled.tzinfo else scheduled.replace(tzinfo=UTC)).isoformat()
+
+
 @activity.defn
-async def watch_card_capture(inp: CaptureWatchInput) -> CardOrderStatus:
+async def watch_card_capture(inp: CaptureWatchInput) -> CaptureWatch:
     """ORDERHISTORY in the moments after our answer, again while CMI shows an authorisation only: one
     activity for these looks, milliseconds apart, where each would otherwise be a Temporal timer and
     activity. Short (CAPTURE_WATCH_SPAN), so an answer CMI reads late holds an activity slot briefly:
     the later looks are the workflow's timers. A failed query fails the watch, which Temporal retries
-    with the same end."""
-    until = datetime.fromisoformat(inp.until)
+    with the same end (a retry after it looks once). It answers when it was scheduled too: the
+    workflow counts CMI's grace from then."""
+    until = min(datetime.fromisoformat(inp.until), datetime.now(UTC) + WATCH_LIMIT)
     order = CardOrderInput(inp.payment_id, inp.trans_id)
-    return await watch_for_capture(
+    status = await watch_for_capture(
         lambda: check_card_capture(order), until, lambda: datetime.now(UTC), asyncio.sleep
     )
+    return CaptureWatch(status.state, status.detail, scheduled_at())
 
 
 @activity.defn

@@ -26,6 +26,7 @@ from activities.cheque_transfer import DecisionLogInput, RenewalInput
 from activities.cmi_card import (
     AUTHORISED,
     CAPTURED,
+    CaptureWatch,
     CaptureWatchInput,
     CardCapture,
     CardOrderInput,
@@ -61,7 +62,7 @@ from activities.unapplied import MarkAppliedInput, UnappliedHold, UnappliedHoldI
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols import cmi as cmi_protocol
 from portnet.settings import Settings
-from tests.support.fakes import watch_on_a_virtual_clock
+from tests.support.fakes import fake_watch
 
 PORTNET = ("6110DOO116", "PORTNET")
 ANP = ("611AGEN001", "ANP")
@@ -387,9 +388,9 @@ class World:
         return CardOrderStatus(state, {CAPTURED: "C", AUTHORISED: "A"}.get(state, "D"))
 
     @activity.defn(name="watch_card_capture")
-    async def watch_card_capture(self, inp: CaptureWatchInput) -> CardOrderStatus:
+    async def watch_card_capture(self, inp: CaptureWatchInput) -> CaptureWatch:
         order = CardOrderInput(inp.payment_id, inp.trans_id)
-        return await watch_on_a_virtual_clock(lambda: self.check_card_capture(order), inp)
+        return await fake_watch(lambda: self.check_card_capture(order), inp)
 
     @activity.defn(name="capture_card_payment")
     async def capture_card_payment(self, inp: CardOrderInput) -> CardCapture:

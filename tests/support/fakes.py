@@ -8,6 +8,7 @@ orders cancelled, cash codes mailed; emitters take settlement notices and never 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,10 +21,12 @@ from activities.amanpay import AmanpayOrder, AmanpayOrderInput
 from activities.cmi_card import (
     AUTHORISED,
     CAPTURED,
+    CaptureWatch,
     CaptureWatchInput,
     CardCapture,
     CardOrderInput,
     CardOrderStatus,
+    scheduled_at,
     watch_for_capture,
 )
 from activities.emitters import EmitterNoticeInput
@@ -151,6 +154,12 @@ async def watch_on_a_virtual_clock(
     return await watch_for_capture(look, until, lambda: clock[0], pause)
 
 
+async def fake_watch(look: Callable[[], Awaitable[CardOrderStatus]], inp: CaptureWatchInput) -> CaptureWatch:
+    """What ``watch_card_capture`` answers, its looks on a virtual clock (``watch_on_a_virtual_clock``)."""
+    status = await watch_on_a_virtual_clock(look, inp)
+    return CaptureWatch(status.state, status.detail, scheduled_at())
+
+
 @dataclass
 class CmiBank:
     """CMI's XML API as a workflow test scripts it: ``state`` is what the bank holds for the approved
@@ -170,6 +179,8 @@ class CmiBank:
     answer_arrives: bool = False
     changes_at_query: tuple[int, str] | None = None
     watches: list[CaptureWatchInput] = field(default_factory=list)
+    # Seconds of real time each watch takes besides its looks (a slow CMI, a retried watch).
+    watch_takes: float = 0.0
 
     def activities(self) -> list[Callable[..., Any]]:
         bank = self
@@ -182,13 +193,14 @@ class CmiBank:
             return CardOrderStatus(bank.state, bank.state)
 
         @activity.defn(name="watch_card_capture")
-        async def watch_card_capture(inp: CaptureWatchInput) -> CardOrderStatus:
+        async def watch_card_capture(inp: CaptureWatchInput) -> CaptureWatch:
             bank.watches.append(inp)
+            await asyncio.sleep(bank.watch_takes)
 
             async def look() -> CardOrderStatus:
                 return check_card_capture(CardOrderInput(inp.payment_id, inp.trans_id))
 
-            return await watch_on_a_virtual_clock(look, inp)
+            return await fake_watch(look, inp)
 
         @activity.defn(name="capture_card_payment")
         def capture_card_payment(inp: CardOrderInput) -> CardCapture:

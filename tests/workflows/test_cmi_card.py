@@ -480,13 +480,13 @@ async def test_capture_seen_at_the_first_look_settles_without_waiting_the_grace(
 async def test_the_grace_counts_from_our_answer_not_from_the_callbacks_arrival(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
-    """The callback reached the portal a second before its Update reached the workflow: CMI's grace
-    starts when the workflow answered POSTAUTH (workflow time), which is what CMI waits for."""
+    """The callback reached the portal an hour before its Update reached the workflow: the watch
+    counts from when the workflow answered POSTAUTH (workflow time), which is what CMI waits for."""
     invoice = make_invoice()
     bank = CmiBank(state=CAPTURED)
     before = await time_env.get_current_time()
     _, _, result, history = await pay_and_trace(
-        time_env, bank, invoice, "T-QUEUED", queued=timedelta(seconds=1)
+        time_env, bank, invoice, "T-QUEUED", queued=timedelta(hours=1)
     )
     assert after_approval(history) == WATCHED + SETTLED
     (watch,) = bank.watches
@@ -543,6 +543,22 @@ async def test_capture_seen_after_the_watch_at_a_later_look_settles_without_capt
     later = scheduled_after_the_answer(history, "check_card_capture")
     assert CAPTURE_LATER_LOOKS[0] <= later < CAPTURE_LATER_LOOKS[1]
     assert bank.queries == ["T-SLOW"] * (watched + 1) and bank.captures == []
+    assert result.status == "succeeded"
+
+
+async def test_a_slow_watch_skips_the_later_look_it_outlasted_but_never_the_last(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """The watch took a second (CMI slow to answer, or a retry): the look at 900 ms is past and
+    skipped, the watch having just looked; the last look still waits for the end of CMI's grace,
+    counted from when the watch was scheduled, and only then comes the PostAuth."""
+    invoice = make_invoice()
+    bank = CmiBank(state=AUTHORISED, watch_takes=1.0)
+    _, _, result, history = await pay_and_trace(time_env, bank, invoice, "T-SLOWWATCH")
+    captured: list[Step] = [("activity", "capture_card_payment")]
+    assert kinds(after_approval(history)) == WATCHED + LATER_LOOK + captured + SETTLED
+    assert scheduled_after_the_answer(history, "check_card_capture") >= CAPTURE_FIRST_LOOK
+    assert bank.queries == ["T-SLOWWATCH"] * (len(await full_watch()) + 1)
     assert result.status == "succeeded"
 
 

@@ -74,7 +74,8 @@ class CmiCard(PaymentChannel):
         self.capture_refused = False
         # The approval's callback reached the workflow within PROMPT_CALLBACK of reaching the portal.
         self.approved_promptly = False
-        # When the workflow answered the approval POSTAUTH (workflow time): CMI's grace starts then.
+        # When the workflow last answered the approval POSTAUTH (the start of that workflow task, in
+        # workflow time): CMI's grace starts about then (``watch_capture``).
         self.answered_at: datetime | None = None
 
     async def start(self, reservation: Reservation) -> PayerAction | Failed:
@@ -142,20 +143,29 @@ class CmiCard(PaymentChannel):
         authorisation only: captured, or any other state, ends the looking at once; an authorisation
         still alone at the last look, once CMI's whole grace has passed, is ours to capture."""
         answered = self.answered_at or workflow.now()
-        status = await workflow.execute_activity(
+        watch = await workflow.execute_activity(
             cmi_card.watch_card_capture,
             CaptureWatchInput(inp.payment_id, inp.trans_id, (answered + CAPTURE_WATCH_SPAN).isoformat()),
             start_to_close_timeout=PARTNER_TIMEOUT,
             retry_policy=PARTNER_RETRY,
             summary="Vérification de la capture CMI",
         )
+        status: CardOrderStatus = watch
+        # ``answered`` is when the workflow task that answered began; the answer left as it completed,
+        # which is when it scheduled the watch (the server's time, from history): CMI's grace counts
+        # from the later of the two.
+        left = max(answered, datetime.fromisoformat(watch.scheduled_at))
         for after in CAPTURE_LATER_LOOKS:
             if status.state != AUTHORISED:
                 break
+            # A redelivered approval answered POSTAUTH again meanwhile: its answer counts.
+            since = max(left, self.answered_at or left)
             # Workflow time, from history: the same waits on replay.
-            wait = answered + after - workflow.now()
+            wait = since + after - workflow.now()
             if wait > timedelta(0):
                 await workflow.sleep(wait)
+            elif after != CAPTURE_LATER_LOOKS[-1]:
+                continue  # the watch (slow, or retried) has just looked; the last look is never skipped
             status = await self.check_capture(inp)
         return status
 
@@ -196,6 +206,8 @@ class CmiCard(PaymentChannel):
             approval = attempt.approval
             replayed = approval is not None and result.approved and result.trans_id == approval.transaction_id
             if replayed and not self.capture_refused:
+                # CMI may capture on this answer: its grace starts again (CAPTURE_LATER_LOOKS).
+                self.answered_at = workflow.now()
                 return CmiDecision("ACTION=POSTAUTH", "replay of the accepted approval")
             state = "closing" if attempt.closing else (view.status if view else "starting")
             return CmiDecision("APPROVED", f"attempt is {state}: not captured")
