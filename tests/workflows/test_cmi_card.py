@@ -562,6 +562,31 @@ async def test_a_slow_watch_skips_the_later_look_it_outlasted_but_never_the_last
     assert result.status == "succeeded"
 
 
+async def test_an_approval_redelivered_during_the_looks_gives_cmi_its_whole_grace_again(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """CMI timed out on our first answer and sent the approval again 800 ms later, while the attempt
+    waited for its later looks: the redelivery is answered POSTAUTH again, and CMI may capture on that
+    answer, so the PostAuth waits CMI's whole grace from it, not from the first."""
+    invoice = make_invoice()
+    bank = CmiBank(state=AUTHORISED)
+    fakes = PartnerFakes()
+    inp = payment_input(invoice.company_id, [invoice.id or 0])
+    async with worker_with_fakes(time_env.client, fakes.silent_emitters() + bank.activities()) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_payer")
+        approval = card_approval("T-AGAIN", received_at=await time_env.get_current_time())
+        assert (await handle.execute_update(PaymentWorkflow.cmi_result, approval)).answer == "ACTION=POSTAUTH"
+        await time_env.sleep(timedelta(milliseconds=800))
+        again = card_approval("T-AGAIN", callback_id=21, received_at=await time_env.get_current_time())
+        assert (await handle.execute_update(PaymentWorkflow.cmi_result, again)).answer == "ACTION=POSTAUTH"
+        result = await handle.result()
+        history = await handle.fetch_history()
+    assert result.status == "succeeded" and bank.captures == ["T-AGAIN"]
+    redelivered = timedelta(milliseconds=800)
+    assert scheduled_after_the_answer(history, "capture_card_payment") >= redelivered + CAPTURE_FIRST_LOOK
+
+
 async def test_authorisation_alone_through_the_grace_is_captured_only_after_it(
     time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
 ) -> None:
