@@ -19,12 +19,14 @@ from activities import (
     mail,
     marsa_maroc,
     paydirect,
+    receipts,
     reconciliation,
     unapplied,
 )
 
 ACTIVITIES: list[Callable[..., Any]] = [
     *ledger.ACTIVITIES,
+    *receipts.ACTIVITIES,
     *mail.ACTIVITIES,
     *emitters.ACTIVITIES,
     *cmi_card.ACTIVITIES,

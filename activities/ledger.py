@@ -242,10 +242,12 @@ def settle_payment(inp: SettleInput) -> Settlement:
         ).first()
         # The PDF is laid out before this transaction writes anything: on SQLite a transaction that
         # has written holds the database's only write lock until it commits, and fpdf2 takes tens of
-        # milliseconds of CPU. The receipt is still stored with the settlement, in one commit.
+        # milliseconds of CPU. The receipt is then stored with the settlement, in one commit, unless
+        # ``issue_receipt`` issues it after the settlement (``receipt_after``): the payer sees
+        # "succeeded" without waiting for the layout.
         pdf = (
             None
-            if receipt_id is not None
+            if receipt_id is not None or inp.receipt_after
             else render_receipt(session, payment, rows, inp, payment.paid_at or paid_at)
         )
         if payment.status != PaymentStatus.SUCCEEDED.value:
@@ -299,12 +301,11 @@ def settle_payment(inp: SettleInput) -> Settlement:
             ):
                 awaiting.setdefault(em.code, []).append(inv.number)
 
-        if receipt_id is None:
-            assert pdf is not None
+        if receipt_id is None and pdf is not None:
             receipt_id = store_receipt(session, payment, pdf).id
-        assert receipt_id is not None
         return Settlement(
-            receipt_document_id=receipt_id,
+            # 0 when the receipt is issued after the settlement and not yet stored.
+            receipt_document_id=receipt_id or 0,
             receipt_number=receipt_number(payment.id),
             awaiting_emitters=awaiting,
         )

@@ -1,25 +1,33 @@
-"""The payment receipt: its number, its verification code, and the PDF stored with the settlement.
+"""The payment receipt: its number, its verification code, and the PDF that proves the payment.
 
-A module of its own beside the ledger's activities: the settlement lays the PDF out before it writes
-anything, then stores it in its own transaction; the Fatourati channel quotes the number in its
-answer to CMI. Issuing the receipt records its verification code's hash on the payment
-(portnet/receipt_codes.py), in the same transaction as the PDF that prints the code: a receipt that
-exists can be verified.
+A module of its own beside the ledger's activities. Attempts begun on rule ``receipt-after-settlement``
+get their receipt from ``issue_receipt``, an activity of its own run after the settlement committed:
+laying a receipt out takes fpdf2 tens of milliseconds of CPU, which the payer no longer waits for
+before seeing "succeeded". Older attempts and unapplied money still get it from the settlement, which
+lays the PDF out before it writes anything and stores it in the same transaction. The Fatourati
+channel quotes the number in its answer to CMI. Issuing the receipt records its verification code's
+hash on the payment (portnet/receipt_codes.py), in the same transaction as the PDF that prints the
+code: a receipt that exists can be verified.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.types import SettleInput
+from activities.types import IssuedReceipt, SettleInput
 from portnet import documents, i18n, receipt_codes
+from portnet.db import session_scope
 from portnet.localtime import to_local
 from portnet.models import Company, Document, Emitter, Invoice, Payment, User
+from portnet.queries import payment_invoices
 from portnet.settings import get_settings
-from portnet.statuses import Channel
+from portnet.statuses import Channel, PaymentStatus
 
 
 def receipt_number(payment_id: str) -> str:
@@ -87,3 +95,37 @@ def store_receipt(session: Session, payment: Payment, pdf: bytes) -> Document:
     session.add(doc)
     session.flush()
     return doc
+
+
+@activity.defn
+def issue_receipt(inp: SettleInput) -> IssuedReceipt:
+    """The receipt of a settled payment, laid out and stored once the settlement has committed.
+
+    ``inp`` is what the settlement was given (the transaction, the card, the payer): the receipt
+    prints it. Idempotent: a retry after a commit whose completion was never reported finds the
+    receipt stored and returns it. The PDF is laid out before anything is written, so no write lock
+    is held (SQLite has one) while fpdf2 works. A payment that was never settled gets no receipt.
+    """
+    with session_scope() as session:
+        payment = session.get(Payment, inp.payment_id)
+        if payment is None:
+            raise ApplicationError(f"payment {inp.payment_id} not found", non_retryable=True)
+        stored = session.exec(
+            select(Document.id).where(Document.payment_id == payment.id, Document.kind == "receipt")
+        ).first()
+        if stored is not None:
+            return IssuedReceipt(document_id=stored, receipt_number=receipt_number(payment.id))
+        if payment.status != PaymentStatus.SUCCEEDED.value or payment.paid_at is None:
+            raise ApplicationError(
+                f"payment {payment.id} is {payment.status}: no receipt before a settlement",
+                type="BusinessRefusal",
+                non_retryable=True,
+            )
+        rows = [(inv, em) for inv, em, _ in payment_invoices(session, payment.id)]
+        pdf = render_receipt(session, payment, rows, inp, payment.paid_at)
+        doc = store_receipt(session, payment, pdf)
+        assert doc.id is not None
+        return IssuedReceipt(document_id=doc.id, receipt_number=receipt_number(payment.id))
+
+
+ACTIVITIES: list[Callable[..., Any]] = [issue_receipt]

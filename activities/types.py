@@ -92,6 +92,18 @@ class SettleInput:
     paid_at: str  # ISO 8601, from workflow time
     payer: PayerInfo
     declines: list[Decline] = field(default_factory=list)
+    # True: the settlement writes no receipt; ``issue_receipt`` lays it out and stores it after the
+    # settlement has committed (attempts begun on rule ``receipt-after-settlement``). False: the
+    # receipt is stored with the settlement, as for attempts begun before and for unapplied money.
+    receipt_after: bool = False
+
+
+@dataclass
+class IssuedReceipt:
+    """The receipt issued after a settlement: the document the payer downloads."""
+
+    document_id: int
+    receipt_number: str
 
 
 @dataclass

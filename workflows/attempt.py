@@ -16,9 +16,10 @@ from datetime import datetime
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import ledger
+    from activities import ledger, receipts
     from activities.types import (
         Decline,
         NextAction,
@@ -30,12 +31,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from portnet.statuses import PaymentStatus
     from workflows import details
-    from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT
+    from workflows.policies import LEDGER_RETRY, LEDGER_TIMEOUT, RECEIPT_GIVE_UP
     from workflows.types import PaymentInput, PaymentView
 
 # The patch behind the closing rule (see ``Attempt.close``): attempts started before it keep the old
 # behaviour when they replay.
 CLOSING_RULE = "one-closing-rule"
+# Since this rule the settlement writes no receipt: ``issue_receipt`` lays it out and stores it just
+# after, so "succeeded" no longer waits for fpdf2 (see ``Attempt._settle``).
+RECEIPT_AFTER_SETTLEMENT = "receipt-after-settlement"
 
 # Every rule patched in so far, under one marker. Each ``workflow.patched`` id writes a marker and a
 # TemporalChangeVersion search attribute upsert (two history events) into every attempt that asks;
@@ -44,6 +48,17 @@ CLOSING_RULE = "one-closing-rule"
 # comes with a new set naming every rule so far; the older sets stay, newest first, for the attempts
 # begun on them, until none of those can still be running (the longest, a cheque: 30 days + 7).
 RULE_SETS: dict[str, frozenset[str]] = {
+    "payment-rules-2026-12c": frozenset(
+        {
+            CLOSING_RULE,
+            "cmi-capture-confirmed",
+            "cmi-capture-early-look",
+            "mail-and-notices-together",
+            "cmi-capture-prompt-look",
+            "cmi-capture-watch",
+            RECEIPT_AFTER_SETTLEMENT,
+        }
+    ),
     "payment-rules-2026-12b": frozenset(
         {
             CLOSING_RULE,
@@ -79,6 +94,7 @@ def rules_begun_on() -> frozenset[str]:
         if workflow.patched(name):
             return rules
     return frozenset()
+
 
 SA_CHANNEL = SearchAttributeKey.for_keyword("PaymentChannel")
 SA_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
@@ -328,19 +344,22 @@ class Attempt:
         view.next_action = None
         view.transaction_id = approval.transaction_id
         self.settled_at = workflow.now().isoformat()
+        receipt_after = self.patched(RECEIPT_AFTER_SETTLEMENT)
+        settled = SettleInput(
+            payment_id=inp.payment_id,
+            channel=inp.channel,
+            user_name=inp.user_name,
+            transaction_id=approval.transaction_id,
+            auth_code=approval.auth_code,
+            masked_pan=approval.masked_pan,
+            paid_at=self.settled_at,
+            payer=inp.payer,
+            declines=self.declines,
+            receipt_after=receipt_after,
+        )
         settlement = await workflow.execute_activity(
             ledger.settle_payment,
-            SettleInput(
-                payment_id=inp.payment_id,
-                channel=inp.channel,
-                user_name=inp.user_name,
-                transaction_id=approval.transaction_id,
-                auth_code=approval.auth_code,
-                masked_pan=approval.masked_pan,
-                paid_at=self.settled_at,
-                payer=inp.payer,
-                declines=self.declines,
-            ),
+            settled,
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
             summary=details.settling(inp.channel),
@@ -352,7 +371,28 @@ class Attempt:
             view.error = f"Paiement reçu après la libération des factures ({settlement.receipt_number})"
             self.set_status(PaymentStatus.FAILED)
             return settlement
-        view.receipt_document_id = settlement.receipt_document_id
+        view.receipt_document_id = settlement.receipt_document_id or None
         view.awaiting_emitters = sorted(settlement.awaiting_emitters)
         self.set_status(PaymentStatus.SUCCEEDED)
+        if receipt_after:
+            view.receipt_document_id = await self._issue_receipt(settled)
         return settlement
+
+    async def _issue_receipt(self, settled: SettleInput) -> int | None:
+        """The receipt, once the settlement has committed (the payer already sees "succeeded"); the
+        confirmation e-mail, which attaches it, waits for it. Nothing here can undo the settlement: a
+        receipt that still cannot be issued after a day is left to finance (the Web UI shows the
+        failed activity), and the e-mail goes without it."""
+        try:
+            issued = await workflow.execute_activity(
+                receipts.issue_receipt,
+                settled,
+                start_to_close_timeout=LEDGER_TIMEOUT,
+                schedule_to_close_timeout=RECEIPT_GIVE_UP,
+                retry_policy=LEDGER_RETRY,
+                summary=details.issuing_receipt(),
+            )
+        except ActivityError:
+            workflow.logger.warning("receipt of %s not issued", settled.payment_id)
+            return None
+        return issued.document_id

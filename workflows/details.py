@@ -288,6 +288,10 @@ def settling(channel: str) -> str:
     return f"Règlement des factures ({channel_label(channel)})"
 
 
+def issuing_receipt() -> str:
+    return "Émission du reçu de paiement"
+
+
 def notice_to(emitter_code: str) -> str:
     return f"Avis au partenaire {emitter_code}"
 

@@ -24,6 +24,10 @@ LEDGER_RETRY = RetryPolicy(
     non_retryable_error_types=["BusinessRefusal"],
 )
 
+# The receipt issued after a settlement (rule ``receipt-after-settlement``): retried like the
+# ledger, but given up after a day: the money is in whatever happens to its receipt.
+RECEIPT_GIVE_UP = timedelta(days=1)
+
 # Partners and SMTP when nobody waits on the answer (the confirmation e-mail, the emitters' notices,
 # cancelling an Amanpay order): they may be down for a while, so back off up to a minute, for a day.
 PARTNER_TIMEOUT = timedelta(seconds=30)

@@ -29,7 +29,7 @@ from portnet.models import Document, Invoice, InvoiceHold, InvoiceMessage, Payme
 from tests.support.fakes import CmiBank, PartnerFakes, watch_on_a_virtual_clock
 from tests.support.ledger import refreshed
 from tests.support.workers import payment_input, running_worker, start, wait_status, worker_with_fakes
-from workflows.attempt import CLOSING_RULE, CURRENT_RULES, IN_CURRENT_RULES
+from workflows.attempt import CLOSING_RULE, CURRENT_RULES, IN_CURRENT_RULES, RECEIPT_AFTER_SETTLEMENT
 from workflows.channels.cmi_card import (
     CAPTURE_CONFIRMED,
     CAPTURE_EARLY_LOOK,
@@ -315,7 +315,12 @@ def kinds(steps: list[Step]) -> list[Step]:
     return [("timer", "") if kind == "timer" else (kind, what) for kind, what in steps]
 
 
-SETTLED: list[Step] = [("activity", "settle_payment"), ("activity", "send_payment_email")]
+# Since ``receipt-after-settlement`` the receipt is issued by its own activity once the money is settled.
+SETTLED: list[Step] = [
+    ("activity", "settle_payment"),
+    ("activity", "issue_receipt"),
+    ("activity", "send_payment_email"),
+]
 # Since ``cmi-capture-watch``: the looks in the moments after our answer, in one activity...
 WATCHED: list[Step] = [("activity", "watch_card_capture")]
 # ...then one timer and one look at each of CAPTURE_LATER_LOOKS while CMI shows an authorisation only.
@@ -631,6 +636,7 @@ def test_the_current_rules_name_every_rule_patched_in_so_far() -> None:
         MAIL_AND_NOTICES_TOGETHER,
         CAPTURE_PROMPT_LOOK,
         CAPTURE_WATCH,
+        RECEIPT_AFTER_SETTLEMENT,
     }
 
 

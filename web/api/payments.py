@@ -222,6 +222,13 @@ def receipt(payment_id: PaymentIdPath, user: CurrentUser, db: DB) -> Response:
         select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")
     ).first()
     if doc is None or doc.content is None:
+        if payment.status == PaymentStatus.SUCCEEDED.value:
+            # Issued just after the settlement (activities/receipts.py): ask again in a moment.
+            raise HTTPException(
+                status_code=404,
+                detail=N_("Reçu en cours d'émission : réessayez dans quelques secondes."),
+                headers={"Retry-After": "2"},
+            )
         raise HTTPException(status_code=404, detail=N_("Reçu disponible une fois le paiement réussi."))
     return Response(
         doc.content,

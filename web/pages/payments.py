@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +24,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from portnet.i18n import N_
-from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User
+from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User, utcnow
 from portnet.money import total
 from portnet.queries import invoices_for_user
 from portnet.statuses import (
@@ -52,6 +53,9 @@ log = logging.getLogger("portnet.web.pages")
 # waits on the API's long-poll (web/status_watch.py) and reloads once the status changed; without
 # JavaScript the page reloads itself every 3 s.
 MOVING = {PaymentStatus.STARTED.value, PaymentStatus.AWAITING_CONFIRMATION.value}
+# The receipt is issued just after the settlement (activities/receipts.py): a page shown in between
+# says so and reloads itself, for this long after the payment at most.
+RECEIPT_SOON = timedelta(minutes=2)
 
 Row = tuple[Invoice, Emitter, Company]
 
@@ -329,6 +333,12 @@ def _can_cancel(user: User, payment: Payment, view: PaymentView) -> bool:
     )
 
 
+def _just_paid(payment: Payment) -> bool:
+    """Settled less than RECEIPT_SOON ago: its receipt, issued just after the settlement, is worth
+    waiting for on the page (it reloads itself); later, a missing receipt is finance's to see to."""
+    return payment.paid_at is not None and utcnow() - payment.paid_at < RECEIPT_SOON
+
+
 @router.get("/paiements/{payment_id}")
 async def status_page(
     request: Request, payment_id: str, db: DB, user: PageUser, settings: AppSettings
@@ -343,6 +353,8 @@ async def status_page(
     resumable = awaiting and action is not None and action.type == "redirect_form" and bool(action.url)
     resume = action if resumable else None
     refresh = view.status in MOVING or (awaiting and retour == "ok")
+    succeeded = view.status == PaymentStatus.SUCCEEDED.value
+    receipt_ready = succeeded and bool(view.receipt_document_id)
     ctx: dict[str, Any] = {
         "payment": payment,
         "view": view,
@@ -352,9 +364,9 @@ async def status_page(
         "refresh": refresh,
         "can_cancel": _can_cancel(user, payment, view),
         "resume": resume if is_client(user) else None,
-        "receipt_url": f"/api/v1/payments/{quote(payment.id)}/receipt"
-        if view.status == PaymentStatus.SUCCEEDED.value
-        else None,
+        "receipt_url": f"/api/v1/payments/{quote(payment.id)}/receipt" if receipt_ready else None,
+        "receipt_pending": succeeded and not receipt_ready,
+        "receipt_soon": succeeded and not receipt_ready and _just_paid(payment),
         "ledger_only": client is None or view.from_ledger,
         "sandbox_pages": sandbox_pages(settings),
         "channel_part": None,

@@ -1,0 +1,169 @@
+"""The receipt issued after the settlement (rule ``receipt-after-settlement``): the ledger says
+"succeeded" first, ``issue_receipt`` stores the PDF just after; the status page and the receipt's
+address say the receipt is coming in between, then offer it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlmodel import Session, select
+from temporalio.exceptions import ApplicationError
+
+from activities.ledger import reserve_invoices, settle_payment
+from activities.receipts import issue_receipt
+from activities.types import PayerInfo, ReserveInput, SettleInput
+from portnet import receipt_codes
+from portnet.models import Document, Invoice, Payment
+from portnet.settings import get_settings
+from tests.support.pages import logged_in
+from web.app import create_app
+
+PENDING_NOTE = "Reçu en cours d'émission : il sera proposé ici et joint à l'e-mail de confirmation."
+
+
+class NoTemporal:
+    async def get(self) -> None:
+        return None
+
+
+@pytest_asyncio.fixture
+async def portal(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app()
+    app.state.temporal = NoTemporal()  # a finished attempt is read from the ledger alone
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as client:
+        await logged_in(client, "sataa")
+        yield client
+
+
+def reserved(invoice: Invoice) -> str:
+    payment_id = "PN" + secrets.token_hex(6).upper()
+    reservation = reserve_invoices(
+        ReserveInput(
+            payment_id=payment_id,
+            workflow_id=f"payment-{payment_id}",
+            channel="cmi_card",
+            company_id=invoice.company_id,
+            user_id=None,
+            user_name="sataa",
+            invoice_ids=[invoice.id or 0],
+            payer_email="payeur@example.ma",
+        )
+    )
+    assert reservation.ok, reservation
+    return payment_id
+
+
+def settled_input(payment_id: str) -> SettleInput:
+    return SettleInput(
+        payment_id=payment_id,
+        channel="cmi_card",
+        user_name="sataa",
+        transaction_id="T-" + payment_id,
+        auth_code="123456",
+        masked_pan="400000******0010",
+        paid_at=datetime.now(UTC).isoformat(),
+        payer=PayerInfo("Payeur Sataa", "payeur@example.ma"),
+        receipt_after=True,
+    )
+
+
+def receipts_of(db: Session, payment_id: str) -> list[Document]:
+    db.expire_all()
+    return list(
+        db.exec(select(Document).where(Document.payment_id == payment_id, Document.kind == "receipt"))
+    )
+
+
+def test_the_settlement_leaves_the_receipt_to_issue_receipt(
+    db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    payment_id = reserved(make_invoice())
+    inp = settled_input(payment_id)
+
+    settlement = settle_payment(inp)
+
+    payment = db.get(Payment, payment_id)
+    assert payment is not None and payment.status == "succeeded" and payment.paid_at is not None
+    assert settlement.applied and settlement.receipt_document_id == 0
+    assert settlement.receipt_number == f"REC-{payment_id}"  # Fatourati quotes it before the PDF exists
+    assert receipts_of(db, payment_id) == [] and payment.receipt_code_hash is None
+
+    issued = issue_receipt(inp)
+    again = issue_receipt(inp)  # a retry after a commit whose completion was lost
+
+    stored = receipts_of(db, payment_id)
+    assert [doc.id for doc in stored] == [issued.document_id] and again == issued
+    assert issued.receipt_number == settlement.receipt_number
+    assert stored[0].content is not None and stored[0].content.startswith(b"%PDF")
+    db.refresh(payment)
+    code = receipt_codes.receipt_code(payment_id, get_settings().secret_key)
+    assert payment.receipt_code_hash == receipt_codes.code_hash(code)  # the printed code verifies
+    assert stored[0].created_at == payment.paid_at
+
+
+def test_no_receipt_before_a_settlement(db: Session, make_invoice: Callable[..., Invoice]) -> None:
+    payment_id = reserved(make_invoice())
+
+    with pytest.raises(ApplicationError) as refused:
+        issue_receipt(settled_input(payment_id))
+
+    assert refused.value.type == "BusinessRefusal" and refused.value.non_retryable
+    assert receipts_of(db, payment_id) == []
+
+
+async def test_between_the_settlement_and_the_receipt_the_payer_is_told_it_is_coming(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    payment_id = reserved(make_invoice())
+    inp = settled_input(payment_id)
+    settle_payment(inp)
+
+    page = await portal.get(f"/paiements/{payment_id}")
+    api = (await portal.get(f"/api/v1/payments/{payment_id}")).json()
+    early = await portal.get(f"/api/v1/payments/{payment_id}/receipt")
+
+    assert page.status_code == 200 and PENDING_NOTE in page.text
+    assert "Télécharger le reçu" not in page.text
+    assert '<meta http-equiv="refresh" content="2">' in page.text  # paid just now: the page reloads
+    assert api["status"] == "succeeded" and api["receipt_url"] is None
+    assert early.status_code == 404 and early.headers["retry-after"] == "2"
+    assert early.json()["detail"] == "Reçu en cours d'émission : réessayez dans quelques secondes."
+
+    issue_receipt(inp)
+
+    page = await portal.get(f"/paiements/{payment_id}")
+    api = (await portal.get(f"/api/v1/payments/{payment_id}")).json()
+    pdf = await portal.get(f"/api/v1/payments/{payment_id}/receipt")
+    assert "Télécharger le reçu" in page.text and PENDING_NOTE not in page.text
+    assert 'http-equiv="refresh"' not in page.text
+    assert api["receipt_url"] == f"/api/v1/payments/{payment_id}/receipt"
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+async def test_a_receipt_still_missing_long_after_the_payment_stops_the_reloads(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    payment_id = reserved(make_invoice())
+    inp = settled_input(payment_id)
+    inp.paid_at = "2026-11-01T08:00:00+00:00"
+    settle_payment(inp)
+
+    page = await portal.get(f"/paiements/{payment_id}")
+
+    assert PENDING_NOTE in page.text and 'http-equiv="refresh"' not in page.text
+
+
+async def test_an_attempt_not_settled_has_no_receipt_yet(
+    portal: httpx.AsyncClient, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    payment_id = reserved(make_invoice())
+
+    early = await portal.get(f"/api/v1/payments/{payment_id}/receipt")
+
+    assert early.status_code == 404 and "retry-after" not in early.headers
+    assert early.json()["detail"] == "Reçu disponible une fois le paiement réussi."
