@@ -4,16 +4,20 @@ by the test once the page waits, as the workflow's release would write it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from playwright.async_api import expect
 from sqlmodel import Session
 
+from activities.ledger import settle_payment
+from activities.receipts import issue_receipt
 from portnet.models import Invoice, Payment
 from tests.support.api import Stack
 from tests.support.browser import VIEWPORTS, Scenario, assert_accessible, log_in
 from tests.support.pages import PASSWORD
 from tests.support.partners import new_attempt
+from tests.support.settlements import reserved, settled_input
 
 LIVE = "Cette page se met à jour dès que l'état du paiement change."
 
@@ -85,5 +89,35 @@ async def test_without_javascript_the_refresh_link_shows_the_change(
         await page.get_by_role("link", name="Actualiser").click()
         await expect(page.locator(".status-card__status")).to_contain_text("Annulé")
         await expect(page.get_by_role("link", name="Actualiser")).to_have_count(0)
+    finally:
+        await context.close()
+
+
+async def test_a_receipt_issued_after_the_page_opened_is_offered_without_a_click(
+    chromium: object, stack: Stack, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    """The ledger says "succeeded" a moment before the receipt is stored: a page opened in between
+    says the receipt is coming, asks the API, and reloads once, when the receipt is there."""
+    payment_id = reserved(make_invoice())
+    settled = settled_input(payment_id)
+    settle_payment(settled)
+    context = await chromium.new_context(locale="fr-MA", timezone_id="Africa/Casablanca")  # type: ignore[attr-defined]
+    try:
+        page = await context.new_page()
+        scenario = Scenario(
+            page=page, viewport=VIEWPORTS["desktop"], name="receipt_watch", base_url=stack.base_url
+        )
+        await log_in(scenario, "sataa", PASSWORD)
+        loads: list[str] = []
+        page.on("load", lambda _: loads.append(page.url))
+        await page.goto(f"{stack.base_url}/paiements/{payment_id}")
+        await expect(page.locator(".status-card__status")).to_contain_text("Réussi")
+        await expect(page.get_by_text("Reçu en cours d'émission")).to_be_visible()
+        await expect(page.get_by_role("link", name="Télécharger le reçu")).to_have_count(0)
+        await assert_accessible(page, "status page waiting for the receipt")
+        await asyncio.to_thread(issue_receipt, settled)
+        await expect(page.get_by_role("link", name="Télécharger le reçu")).to_be_visible(timeout=20_000)
+        assert len(loads) == 2  # the page as opened, then one reload once the receipt was there
+        await expect(page.get_by_text("Reçu en cours d'émission")).to_have_count(0)
     finally:
         await context.close()

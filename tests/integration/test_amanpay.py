@@ -17,7 +17,15 @@ from sqlmodel import Session, select
 from portnet.models import Invoice, PartnerCallback, UnappliedPayment
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.settings import get_settings
-from tests.support.api import CONTRACT, Stack, last_sms_code, sandbox_url, start_amanpay, until_status
+from tests.support.api import (
+    CONTRACT,
+    Stack,
+    last_sms_code,
+    sandbox_url,
+    start_amanpay,
+    until_receipt,
+    until_status,
+)
 from tests.support.workers import eventually
 
 
@@ -66,7 +74,8 @@ async def test_cash_code_paid_at_tashilat_settles_and_mails_the_code(
     assert again.json()["reason"] == "already_paid"
 
     done = await until_status(sataa, payment["id"], "succeeded")
-    assert done["transaction_id"].startswith("TSH") and done["receipt_url"]
+    assert done["transaction_id"].startswith("TSH")
+    assert (await until_receipt(sataa, payment["id"]))["receipt_url"]
     detail = (await sataa.get(f"/api/v1/invoices/{invoice.id}")).json()
     assert detail["status"] in ("paid", "payment_confirmed")
 
@@ -233,7 +242,8 @@ async def test_paydirect_wrong_code_then_right_code(
     ok = await sataa.post(url, json={"code": code})
     assert ok.status_code == 200, ok.text
     done = await until_status(sataa, payment["id"], "succeeded")
-    assert done["transaction_id"].startswith("BP") and done["receipt_url"]
+    assert done["transaction_id"].startswith("BP")
+    assert (await until_receipt(sataa, payment["id"]))["receipt_url"]
     used = await sataa.post(url, json={"code": code})
     assert used.status_code == 409
 

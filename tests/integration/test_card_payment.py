@@ -23,6 +23,7 @@ from tests.support.api import (
     sandbox_url,
     start_card_payment,
     status_of,
+    until_receipt,
     until_status,
 )
 from tests.support.payloads import history_payload_texts
@@ -59,7 +60,8 @@ async def test_guide_invoice_paid_by_visa(
     assert result["callback_answer"] == "ACTION=POSTAUTH"
 
     done = await until_status(aska, payment["id"], "succeeded")
-    assert done["transaction_id"] and done["receipt_url"]
+    assert done["transaction_id"]
+    done = await until_receipt(aska, payment["id"])  # issued a moment after the settlement
     detail = (await aska.get(f"/api/v1/invoices/{invoice['id']}")).json()
     assert detail["status"] == "paid" and detail["status_label"] == "Facture payée"
     assert [p["in_force"] for p in detail["payments"] if p["payment_id"] == payment["id"]] == [True]

@@ -61,6 +61,17 @@ async def until_status(client: httpx.AsyncClient, payment_id: str, *statuses: st
     return await eventually(probe, timeout=30)
 
 
+async def until_receipt(client: httpx.AsyncClient, payment_id: str) -> dict[str, Any]:
+    """A succeeded attempt once its receipt is issued (a moment after the settlement, by its own
+    activity): ``receipt_url`` is null until then."""
+
+    async def probe() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await client.get(f"/api/v1/payments/{payment_id}")).json()
+        return body if body["status"] == "succeeded" and body["receipt_url"] else None
+
+    return await eventually(probe, timeout=30)
+
+
 async def status_of(client: httpx.AsyncClient, invoice_id: int) -> str:
     """An invoice's status as the API shows it."""
     body: dict[str, Any] = (await client.get(f"/api/v1/invoices/{invoice_id}")).json()

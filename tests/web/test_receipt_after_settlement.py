@@ -4,9 +4,8 @@ address say the receipt is coming in between, then offer it."""
 
 from __future__ import annotations
 
-import secrets
+import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -14,14 +13,15 @@ import pytest_asyncio
 from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import reserve_invoices, settle_payment
+from activities.ledger import settle_payment
 from activities.receipts import issue_receipt
-from activities.types import PayerInfo, ReserveInput, SettleInput
 from portnet import receipt_codes
 from portnet.models import Document, Invoice, Payment
 from portnet.settings import get_settings
 from tests.support.pages import logged_in
+from tests.support.settlements import reserved, settled_input
 from web.app import create_app
+from web.pages import receipt_wait
 
 PENDING_NOTE = "Reçu en cours d'émission : il sera proposé ici et joint à l'e-mail de confirmation."
 
@@ -38,38 +38,6 @@ async def portal(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as client:
         await logged_in(client, "sataa")
         yield client
-
-
-def reserved(invoice: Invoice) -> str:
-    payment_id = "PN" + secrets.token_hex(6).upper()
-    reservation = reserve_invoices(
-        ReserveInput(
-            payment_id=payment_id,
-            workflow_id=f"payment-{payment_id}",
-            channel="cmi_card",
-            company_id=invoice.company_id,
-            user_id=None,
-            user_name="sataa",
-            invoice_ids=[invoice.id or 0],
-            payer_email="payeur@example.ma",
-        )
-    )
-    assert reservation.ok, reservation
-    return payment_id
-
-
-def settled_input(payment_id: str) -> SettleInput:
-    return SettleInput(
-        payment_id=payment_id,
-        channel="cmi_card",
-        user_name="sataa",
-        transaction_id="T-" + payment_id,
-        auth_code="123456",
-        masked_pan="400000******0010",
-        paid_at=datetime.now(UTC).isoformat(),
-        payer=PayerInfo("Payeur Sataa", "payeur@example.ma"),
-        receipt_after=True,
-    )
 
 
 def receipts_of(db: Session, payment_id: str) -> list[Document]:
@@ -129,7 +97,9 @@ async def test_between_the_settlement_and_the_receipt_the_payer_is_told_it_is_co
 
     assert page.status_code == 200 and PENDING_NOTE in page.text
     assert "Télécharger le reçu" not in page.text
-    assert '<meta http-equiv="refresh" content="2">' in page.text  # paid just now: the page reloads
+    # Paid just now: the page looks again (portal.js), or reloads itself without JavaScript.
+    assert f'data-receipt-watch="/api/v1/payments/{payment_id}"' in page.text
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page.text
     assert api["status"] == "succeeded" and api["receipt_url"] is None
     assert early.status_code == 404 and early.headers["retry-after"] == "2"
     assert early.json()["detail"] == "Reçu en cours d'émission : réessayez dans quelques secondes."
@@ -156,6 +126,7 @@ async def test_a_receipt_still_missing_long_after_the_payment_stops_the_reloads(
     page = await portal.get(f"/paiements/{payment_id}")
 
     assert PENDING_NOTE in page.text and 'http-equiv="refresh"' not in page.text
+    assert "data-receipt-watch" not in page.text
 
 
 async def test_an_attempt_not_settled_has_no_receipt_yet(
@@ -167,3 +138,23 @@ async def test_an_attempt_not_settled_has_no_receipt_yet(
 
     assert early.status_code == 404 and "retry-after" not in early.headers
     assert early.json()["detail"] == "Reçu disponible une fois le paiement réussi."
+
+
+async def test_a_page_shown_just_after_the_settlement_waits_a_moment_for_the_receipt(
+    portal: httpx.AsyncClient,
+    db: Session,
+    make_invoice: Callable[..., Invoice],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The status page reloads as soon as the ledger says "succeeded", often a few tens of
+    milliseconds before the receipt is stored: it waits for it instead of saying it is coming."""
+    monkeypatch.setattr(receipt_wait, "RECEIPT_WAIT", 30.0)  # however slow this machine lays a PDF out
+    payment_id = reserved(make_invoice())
+    inp = settled_input(payment_id)
+    settle_payment(inp)
+
+    page, issued = await asyncio.gather(
+        portal.get(f"/paiements/{payment_id}"), asyncio.to_thread(issue_receipt, inp)
+    )
+
+    assert issued.document_id and "Télécharger le reçu" in page.text and PENDING_NOTE not in page.text

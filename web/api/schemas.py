@@ -202,7 +202,10 @@ class PaymentOut(BaseModel):
     deadline: str | None
     declines: int
     last_decline: str | None
-    receipt_url: str | None
+    receipt_url: str | None = Field(
+        description="The receipt's PDF once issued: null before the payment succeeds, and for a "
+        "moment after (the receipt is laid out just after the settlement); ask again."
+    )
 
     @classmethod
     def of(cls, view: PaymentView) -> PaymentOut:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +23,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from portnet.i18n import N_
-from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User, utcnow
+from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User
 from portnet.money import total
 from portnet.queries import invoices_for_user
 from portnet.statuses import (
@@ -41,6 +40,7 @@ from web.channels import CHOICES, chosen_web_channel, web_channel
 from web.channels.base import sandbox_pages
 from web.deps import DB, AppSettings, company_scope
 from web.locale import request_language
+from web.pages import receipt_wait
 from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
 from web.pages.rendering import redirect, render
 from web.payments import MAX_INVOICES, request_cancel, start_payment
@@ -53,9 +53,6 @@ log = logging.getLogger("portnet.web.pages")
 # waits on the API's long-poll (web/status_watch.py) and reloads once the status changed; without
 # JavaScript the page reloads itself every 3 s.
 MOVING = {PaymentStatus.STARTED.value, PaymentStatus.AWAITING_CONFIRMATION.value}
-# The receipt is issued just after the settlement (activities/receipts.py): a page shown in between
-# says so and reloads itself, for this long after the payment at most.
-RECEIPT_SOON = timedelta(minutes=2)
 
 Row = tuple[Invoice, Emitter, Company]
 
@@ -333,12 +330,6 @@ def _can_cancel(user: User, payment: Payment, view: PaymentView) -> bool:
     )
 
 
-def _just_paid(payment: Payment) -> bool:
-    """Settled less than RECEIPT_SOON ago: its receipt, issued just after the settlement, is worth
-    waiting for on the page (it reloads itself); later, a missing receipt is finance's to see to."""
-    return payment.paid_at is not None and utcnow() - payment.paid_at < RECEIPT_SOON
-
-
 @router.get("/paiements/{payment_id}")
 async def status_page(
     request: Request, payment_id: str, db: DB, user: PageUser, settings: AppSettings
@@ -354,6 +345,8 @@ async def status_page(
     resume = action if resumable else None
     refresh = view.status in MOVING or (awaiting and retour == "ok")
     succeeded = view.status == PaymentStatus.SUCCEEDED.value
+    if succeeded and not view.receipt_document_id and receipt_wait.just_paid(payment):
+        view.receipt_document_id = await receipt_wait.receipt_issued(payment.id)
     receipt_ready = succeeded and bool(view.receipt_document_id)
     ctx: dict[str, Any] = {
         "payment": payment,
@@ -366,7 +359,7 @@ async def status_page(
         "resume": resume if is_client(user) else None,
         "receipt_url": f"/api/v1/payments/{quote(payment.id)}/receipt" if receipt_ready else None,
         "receipt_pending": succeeded and not receipt_ready,
-        "receipt_soon": succeeded and not receipt_ready and _just_paid(payment),
+        "receipt_soon": succeeded and not receipt_ready and receipt_wait.just_paid(payment),
         "ledger_only": client is None or view.from_ledger,
         "sandbox_pages": sandbox_pages(settings),
         "channel_part": None,

@@ -265,9 +265,35 @@
     window.setTimeout(watch, 1000);
   }
 
+  // A payment that has just succeeded, its receipt laid out a moment after the settlement: the API
+  // asked every second, the page shown again once it offers the receipt (without this script, it
+  // reloads itself every 3 s; the server stops asking for either a while after the payment).
+  function receiptWatch() {
+    var node = document.querySelector("[data-receipt-watch]");
+    if (!node || !window.fetch) return;
+    var url = node.getAttribute("data-receipt-watch");
+    var looks = 0;
+    function watch() {
+      looks += 1;
+      fetch(url, {
+        headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store"
+      }).then(function (r) {
+        if (!r.ok) throw new Error(r.status);
+        return r.json().then(function (payment) {
+          if (payment.receipt_url) window.location.reload();
+          else if (looks < 120) window.setTimeout(watch, 1000);
+        });
+      }).catch(function () {
+        if (looks < 120) window.setTimeout(watch, 3000);
+      });
+    }
+    window.setTimeout(watch, 1000);
+  }
+
   onReady(function () {
     statusWatch();
     requestWatch();
+    receiptWatch();
     scrollableTables();
     terminalChoice();
     autosubmit();
