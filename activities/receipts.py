@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -123,6 +124,20 @@ def issue_receipt(inp: SettleInput) -> IssuedReceipt:
             )
         rows = [(inv, em) for inv, em, _ in payment_invoices(session, payment.id)]
         pdf = render_receipt(session, payment, rows, inp, payment.paid_at)
+        # The first write takes the payment's row (PostgreSQL) or the database (SQLite) for this
+        # transaction; a run that overlaps this one (a retry started after a timeout while this one
+        # waited for the lock) then finds, looking again, the receipt the other stored.
+        code = receipt_codes.receipt_code(payment.id, get_settings().secret_key)
+        session.execute(
+            sa.update(Payment)
+            .where(col(Payment.id) == payment.id)
+            .values(receipt_code_hash=receipt_codes.code_hash(code))
+        )
+        stored = session.exec(
+            select(Document.id).where(Document.payment_id == payment.id, Document.kind == "receipt")
+        ).first()
+        if stored is not None:
+            return IssuedReceipt(document_id=stored, receipt_number=receipt_number(payment.id))
         doc = store_receipt(session, payment, pdf)
         assert doc.id is not None
         return IssuedReceipt(document_id=doc.id, receipt_number=receipt_number(payment.id))

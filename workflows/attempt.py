@@ -159,6 +159,8 @@ class Attempt:
         self.reserving: asyncio.Task[Reservation] | None = None
         self.releasing: asyncio.Task[None] | None = None
         self.settling: asyncio.Task[Settlement] | None = None
+        # The receipt issued after the settlement (rule ``receipt-after-settlement``), while it runs.
+        self.receipt: asyncio.Task[None] | None = None
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -344,7 +346,9 @@ class Attempt:
         view.next_action = None
         view.transaction_id = approval.transaction_id
         self.settled_at = workflow.now().isoformat()
-        receipt_after = self.patched(RECEIPT_AFTER_SETTLEMENT)
+        # Only attempts begun on a set that includes the rule: it adds no marker to older attempts,
+        # which keep the receipt stored with their settlement wherever they are.
+        receipt_after = RECEIPT_AFTER_SETTLEMENT in self.rules
         settled = SettleInput(
             payment_id=inp.payment_id,
             channel=inp.channel,
@@ -375,14 +379,15 @@ class Attempt:
         view.awaiting_emitters = sorted(settlement.awaiting_emitters)
         self.set_status(PaymentStatus.SUCCEEDED)
         if receipt_after:
-            view.receipt_document_id = await self._issue_receipt(settled)
+            # Its own task: the emitters' notices (their "paid") do not wait for the PDF; only the
+            # confirmation e-mail, which attaches it, does (``receipt_issued``).
+            self.receipt = asyncio.ensure_future(self._issue_receipt(settled))
         return settlement
 
-    async def _issue_receipt(self, settled: SettleInput) -> int | None:
-        """The receipt, once the settlement has committed (the payer already sees "succeeded"); the
-        confirmation e-mail, which attaches it, waits for it. Nothing here can undo the settlement: a
-        receipt that still cannot be issued after a day is left to finance (the Web UI shows the
-        failed activity), and the e-mail goes without it."""
+    async def _issue_receipt(self, settled: SettleInput) -> None:
+        """The receipt, once the settlement has committed (the payer already sees "succeeded"). Nothing
+        here can undo the settlement: a receipt that still cannot be issued after a day of retries is
+        left to finance (the Web UI shows the failed activity), and the e-mail goes without it."""
         try:
             issued = await workflow.execute_activity(
                 receipts.issue_receipt,
@@ -394,5 +399,11 @@ class Attempt:
             )
         except ActivityError:
             workflow.logger.warning("receipt of %s not issued", settled.payment_id)
-            return None
-        return issued.document_id
+            return
+        self.shown.receipt_document_id = issued.document_id
+
+    async def receipt_issued(self) -> None:
+        """Returns once the receipt issued after the settlement is stored (or given up); nothing to
+        wait for on older rules. Shielded: an operator's cancel does not interrupt the receipt."""
+        if self.receipt is not None:
+            await asyncio.shield(self.receipt)

@@ -178,10 +178,24 @@ class PaymentWorkflow:
                     await attempt.release(confirmed.status, confirmed.reason)
                     return False
                 await self._settle_and_confirm()
+            else:
+                await self._receipt_and_mail_after_cancel()
             return True
         if attempt.holding:
             await attempt.release(PaymentStatus.CANCELLED, "Tentative annulée par l'opérateur")
         return False
+
+    async def _receipt_and_mail_after_cancel(self) -> None:
+        """Cancelled by the operator after the settlement's steps began: the notices already out are
+        not restarted, but a receipt issued after the settlement is let finish, and the e-mail that
+        was waiting for it still goes."""
+        attempt = self._attempt
+        if attempt.receipt is None:
+            return
+        await attempt.receipt_issued()
+        email = attempt.inp.payer.email
+        if email and not self._after.mail_begun:
+            await self._after.confirm_by_mail(attempt.inp.payment_id, email)
 
     async def _settle_and_confirm(self) -> None:
         attempt = self._attempt
@@ -199,7 +213,9 @@ class PaymentWorkflow:
             inp.emitter_ack_deadline_seconds,
             still_awaiting=attempt.emitters_awaited,
             paid_at=attempt.settled_at,
+            before_mail=attempt.receipt_issued,
         )
+        await attempt.receipt_issued()  # the attempt ends with its receipt, e-mail or not
 
     async def _pay(self) -> None:
         attempt, channel = self._attempt, self._channel

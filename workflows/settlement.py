@@ -10,7 +10,7 @@ activities, their options, their order) are what recorded histories hold: change
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -41,6 +41,8 @@ MAIL_AND_NOTICES_TOGETHER = "mail-and-notices-together"
 class AfterSettlement:
     def __init__(self, patched: Callable[[str], bool] | None = None) -> None:
         self.acks: dict[str, EmitterAck] = {}
+        # The confirmation e-mail's activity has been scheduled (it may wait for the receipt first).
+        self.mail_begun = False
         # How the owning workflow asks for a patch (a payment attempt answers for the rules it began on).
         self.patched = patched or workflow.patched
 
@@ -53,9 +55,13 @@ class AfterSettlement:
         ack_deadline_seconds: int,
         still_awaiting: Callable[[list[str]], None],
         paid_at: str | None = None,
+        before_mail: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """The e-mail (when there is an address) and the emitters' notices, for a settled payment."""
-        mail_step = self.confirm_by_mail(payment_id, email) if email else None
+        """The e-mail (when there is an address) and the emitters' notices, for a settled payment.
+
+        ``before_mail``: what the e-mail waits for (the receipt it attaches, issued after the
+        settlement); the notices do not wait for it."""
+        mail_step = self.confirm_by_mail(payment_id, email, before_mail) if email else None
         notices = (
             self.notify_emitters(
                 payment_id, awaiting, transaction_id, ack_deadline_seconds, still_awaiting, paid_at
@@ -74,7 +80,12 @@ class AfterSettlement:
         """An emitter's acknowledgement (the first one per emitter counts), whenever it arrives."""
         self.acks.setdefault(ack.emitter_code, ack)
 
-    async def confirm_by_mail(self, payment_id: str, email: str) -> None:
+    async def confirm_by_mail(
+        self, payment_id: str, email: str, before_mail: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        if before_mail is not None:
+            await before_mail()
+        self.mail_begun = True
         try:
             await workflow.execute_activity(
                 mail.send_payment_email,

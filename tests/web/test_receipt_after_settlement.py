@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -20,9 +21,10 @@ from portnet.models import Document, Invoice, Payment
 from portnet.settings import get_settings
 from tests.support.pages import logged_in
 from tests.support.settlements import reserved, settled_input
+from web import receipt_wait
 from web.app import create_app
-from web.pages import receipt_wait
 
+NO_RECEIPT = "Aucun reçu n'est disponible pour ce paiement : contactez le service finance."
 PENDING_NOTE = "Reçu en cours d'émission : il sera proposé ici et joint à l'e-mail de confirmation."
 
 
@@ -124,9 +126,12 @@ async def test_a_receipt_still_missing_long_after_the_payment_stops_the_reloads(
     settle_payment(inp)
 
     page = await portal.get(f"/paiements/{payment_id}")
+    late = await portal.get(f"/api/v1/payments/{payment_id}/receipt")
 
-    assert PENDING_NOTE in page.text and 'http-equiv="refresh"' not in page.text
-    assert "data-receipt-watch" not in page.text
+    assert NO_RECEIPT in page.text and PENDING_NOTE not in page.text
+    assert 'http-equiv="refresh"' not in page.text and "data-receipt-watch" not in page.text
+    assert late.status_code == 404 and "retry-after" not in late.headers
+    assert late.json()["detail"] == NO_RECEIPT
 
 
 async def test_an_attempt_not_settled_has_no_receipt_yet(
@@ -158,3 +163,16 @@ async def test_a_page_shown_just_after_the_settlement_waits_a_moment_for_the_rec
     )
 
     assert issued.document_id and "Télécharger le reçu" in page.text and PENDING_NOTE not in page.text
+
+
+def test_overlapping_runs_store_one_receipt(db: Session, make_invoice: Callable[..., Invoice]) -> None:
+    """A retry Temporal started after a timeout while the first run still waited for the write lock:
+    both lay the PDF out, one stores it, the other finds it once it has the lock."""
+    payment_id = reserved(make_invoice())
+    inp = settled_input(payment_id)
+    settle_payment(inp)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(issue_receipt, [inp, inp])
+
+    assert first == second and [doc.id for doc in receipts_of(db, payment_id)] == [first.document_id]

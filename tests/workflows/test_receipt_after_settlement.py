@@ -20,7 +20,14 @@ from portnet.models import Document, Invoice, Payment
 from tests.support.fakes import PartnerFakes
 from tests.support.gates import Gate, activity_spans, taken_in
 from tests.support.ledger import invoice_status as status_of
-from tests.support.workers import offline_input, start, wait_status, worker_with_fakes
+from tests.support.workers import (
+    activity_name,
+    eventually,
+    offline_input,
+    start,
+    wait_status,
+    worker_with_fakes,
+)
 from workflows.payment import PaymentWorkflow
 from workflows.types import FinanceDecision
 
@@ -124,3 +131,34 @@ async def test_an_operator_cancel_while_the_receipt_is_issued_changes_nothing(
     assert len(issued) == 1 and receipt.calls == 1  # issued once, not restarted by the cancel
     assert "payment_confirmed" in [kind for kind, _ in fakes.mails]
     assert status_of(db, invoice) in ("payment_confirmed", "paid")
+
+
+async def test_the_emitters_notices_do_not_wait_for_the_receipt(
+    time_env: WorkflowEnvironment, make_invoice: Callable[..., Invoice], db: Session
+) -> None:
+    """ANP's notice (its "paid" follows its acknowledgement) goes out while the receipt is still being
+    laid out: a receipt that takes long, or fails for a day, never holds an emitter's "paid" back."""
+    invoice = make_invoice(emitter_code="611AGEN001")
+    inp = offline_input(invoice.company_id, [invoice.id or 0], channel="cheque")
+    fakes = PartnerFakes()
+    mail_and_tokens = [f for f in fakes.fatourati_and_mail() if activity_name(f) != "send_payment_email"]
+    receipt = Gate()
+    async with worker_with_fakes(
+        time_env.client, [*mail_and_tokens, *fakes.silent_emitters(), gated_receipt(receipt)]
+    ) as queue:
+        handle = await start(time_env.client, inp, queue)
+        await wait_status(handle, "awaiting_confirmation")
+        assert (await handle.execute_update(PaymentWorkflow.finance_decide, CONFIRMED)).accepted
+        await receipt.reached()
+
+        async def notice_sent() -> bool:
+            spans = await activity_spans(handle, "send_settlement_notice")
+            return len(spans) == 1 and spans[0][1] < 1 << 62
+
+        await eventually(notice_sent)
+        assert status_of(db, invoice) == "awaiting_partner"  # the notice went out, the receipt not yet
+        assert "payment_confirmed" not in [kind for kind, _ in fakes.mails]  # the e-mail waits for it
+        receipt.open()
+        result = await handle.result()
+    assert result.status == "succeeded" and result.receipt_document_id is not None
+    assert "payment_confirmed" in [kind for kind, _ in fakes.mails]

@@ -16,7 +16,7 @@ from temporalio.service import RPCError
 from portnet.i18n import N_
 from portnet.models import Document
 from portnet.statuses import PaymentStatus
-from web import idempotency, status_watch
+from web import idempotency, receipt_wait, status_watch
 from web.api.schemas import ErrorOut, PaymentBody, PaymentOut
 from web.attempts import (
     UNAVAILABLE,
@@ -34,6 +34,9 @@ from web.metrics import ROUTE_VARIANT
 from web.payments import request_cancel, start_payment
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
+# A payment that succeeded a while ago with no receipt: seeded history, or a receipt that could not be
+# issued (the Web UI shows the failed activity).
+NO_RECEIPT = N_("Aucun reçu n'est disponible pour ce paiement : contactez le service finance.")
 log = logging.getLogger("portnet.payments")
 
 ERRORS = {code: {"model": ErrorOut} for code in (403, 404, 409, 422, 503)}
@@ -222,13 +225,15 @@ def receipt(payment_id: PaymentIdPath, user: CurrentUser, db: DB) -> Response:
         select(Document).where(Document.payment_id == payment.id, Document.kind == "receipt")
     ).first()
     if doc is None or doc.content is None:
-        if payment.status == PaymentStatus.SUCCEEDED.value:
+        if payment.status == PaymentStatus.SUCCEEDED.value and receipt_wait.just_paid(payment):
             # Issued just after the settlement (activities/receipts.py): ask again in a moment.
             raise HTTPException(
                 status_code=404,
                 detail=N_("Reçu en cours d'émission : réessayez dans quelques secondes."),
                 headers={"Retry-After": "2"},
             )
+        if payment.status == PaymentStatus.SUCCEEDED.value:
+            raise HTTPException(status_code=404, detail=NO_RECEIPT)
         raise HTTPException(status_code=404, detail=N_("Reçu disponible une fois le paiement réussi."))
     return Response(
         doc.content,

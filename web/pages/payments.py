@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -34,13 +34,12 @@ from portnet.statuses import (
     PaymentMethod,
     PaymentStatus,
 )
-from web import idempotency
+from web import idempotency, receipt_wait
 from web.attempts import PAYMENT_ID_IN_URL, UNAVAILABLE, PaymentRefused, payment_for_user, read_view
 from web.channels import CHOICES, chosen_web_channel, web_channel
 from web.channels.base import sandbox_pages
 from web.deps import DB, AppSettings, company_scope
 from web.locale import request_language
-from web.pages import receipt_wait
 from web.pages.guards import CheckedForm, PageUser, form_ids, form_str, is_client
 from web.pages.rendering import redirect, render
 from web.payments import MAX_INVOICES, request_cancel, start_payment
@@ -330,6 +329,23 @@ def _can_cancel(user: User, payment: Payment, view: PaymentView) -> bool:
     )
 
 
+async def _receipt_part(db: Session, payment: Payment, view: PaymentView) -> dict[str, Any]:
+    """The receipt's place on the status page: its link, or, for the moment between the settlement
+    and the receipt (web/receipt_wait.py), a short wait and then a note that it is coming."""
+    if view.status != PaymentStatus.SUCCEEDED.value:
+        return {"receipt_url": None, "receipt_pending": False, "receipt_soon": False}
+    soon = receipt_wait.just_paid(payment)
+    if not view.receipt_document_id and soon:
+        await run_in_threadpool(db.close)  # everything is read: no connection held while waiting
+        view.receipt_document_id = await receipt_wait.receipt_issued(payment.id)
+    ready = bool(view.receipt_document_id)
+    return {
+        "receipt_url": f"/api/v1/payments/{quote(payment.id)}/receipt" if ready else None,
+        "receipt_pending": not ready,
+        "receipt_soon": not ready and soon,
+    }
+
+
 @router.get("/paiements/{payment_id}")
 async def status_page(
     request: Request, payment_id: str, db: DB, user: PageUser, settings: AppSettings
@@ -344,10 +360,6 @@ async def status_page(
     resumable = awaiting and action is not None and action.type == "redirect_form" and bool(action.url)
     resume = action if resumable else None
     refresh = view.status in MOVING or (awaiting and retour == "ok")
-    succeeded = view.status == PaymentStatus.SUCCEEDED.value
-    if succeeded and not view.receipt_document_id and receipt_wait.just_paid(payment):
-        view.receipt_document_id = await receipt_wait.receipt_issued(payment.id)
-    receipt_ready = succeeded and bool(view.receipt_document_id)
     ctx: dict[str, Any] = {
         "payment": payment,
         "view": view,
@@ -357,9 +369,6 @@ async def status_page(
         "refresh": refresh,
         "can_cancel": _can_cancel(user, payment, view),
         "resume": resume if is_client(user) else None,
-        "receipt_url": f"/api/v1/payments/{quote(payment.id)}/receipt" if receipt_ready else None,
-        "receipt_pending": succeeded and not receipt_ready,
-        "receipt_soon": succeeded and not receipt_ready and receipt_wait.just_paid(payment),
         "ledger_only": client is None or view.from_ledger,
         "sandbox_pages": sandbox_pages(settings),
         "channel_part": None,
@@ -370,6 +379,7 @@ async def status_page(
         ctx.update(part.context, channel_part=part.template)
     if web is not None and web.waits_for_finance:
         ctx["refresh"] = False  # finance may take days: no self-reloading page
+    ctx.update(await _receipt_part(db, payment, view))
     return render(
         request,
         "payments/status.html",

@@ -278,6 +278,8 @@
       fetch(url, {
         headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store"
       }).then(function (r) {
+        // Signed out, or the payment not this user's: nothing more to ask.
+        if (r.status >= 400 && r.status < 500 && r.status !== 429) return;
         if (!r.ok) throw new Error(r.status);
         return r.json().then(function (payment) {
           if (payment.receipt_url) window.location.reload();
