@@ -47,7 +47,7 @@ from bench._common import (
     stop,
     write_results,
 )
-from bench.bare import CARD_PAYMENT_LOCAL_ACTIVITIES, CARD_PAYMENT_REGULAR_ACTIVITIES
+from bench.bare import BARE_ACTIVITIES, CARD_PAYMENT_LOCAL_ACTIVITIES, CARD_PAYMENT_REGULAR_ACTIVITIES
 from bench.load import (
     MACHINE,
     PAYMENT_TIMEOUT,
@@ -268,7 +268,7 @@ async def benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "local": list(CARD_PAYMENT_LOCAL_ACTIVITIES),
                 "updates": ["ready", "cmi_result"],
             },
-            "bare_workflow": {"regular_activities": len(CARD_PAYMENT_REGULAR_ACTIVITIES), "signals": 1},
+            "bare_workflow": {"regular_activities": len(BARE_ACTIVITIES), "signals": 1},
             "scenarios": [o.summary() for o in outcomes],
             "ratio_e2e_over_bare": round(ratio, 3),
             "ratio_closed": None if closed_ratio is None else round(closed_ratio, 3),
