@@ -22,7 +22,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -188,18 +189,51 @@ def parse_role(argv: list[str] | None = None) -> str:
     return str(parser.parse_args(argv).role)
 
 
+# A worker (re)started while Temporal itself restarts waits this long for it, instead of exiting at
+# once and leaving the payments' tasks unpolled until something starts it again.
+CONNECT_PATIENCE = timedelta(seconds=60)
+CONNECT_PAUSES = (0.2, 0.5, 1.0, 2.0)  # then 2 s between tries
+
+
+async def connect_patiently(
+    connect: Callable[[], Awaitable[Client]],
+    patience: timedelta = CONNECT_PATIENCE,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Client:
+    """``connect()``, tried again while Temporal refuses connections, for up to ``patience``; the
+    last refusal is raised after that (an orchestrator restarts the worker and alerts on it)."""
+    deadline = clock() + patience.total_seconds()
+    tries = 0
+    while True:
+        try:
+            return await connect()
+        except RuntimeError as err:  # the SDK's "Failed client connect: ..."
+            if clock() >= deadline:
+                raise
+            pause = CONNECT_PAUSES[min(tries, len(CONNECT_PAUSES) - 1)]
+            tries += 1
+            logging.getLogger("worker").warning(
+                "Temporal not reachable yet (%s); trying again in %s s", err, pause
+            )
+            await sleep(pause)
+
+
 async def main(role: str = "all") -> None:
     settings = get_settings()
     configure_logging(settings, "portnet-worker")
     attempt_counts.install()
     refuse_unsafe_production(settings)
     tracing = telemetry.tracer_provider(settings, "portnet-worker")
-    client = await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings),
-        interceptors=telemetry.temporal_interceptors(tracing),
-        runtime=runtime(settings),
+    temporal_runtime = runtime(settings)
+    client = await connect_patiently(
+        lambda: Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=data_converter(settings),
+            interceptors=telemetry.temporal_interceptors(tracing),
+            runtime=temporal_runtime,
+        )
     )
     # Reconciliation's Schedule, created or brought to the current settings (idempotent). A refusal
     # (say, a namespace without schedules) is logged and the worker still serves the payments.
