@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
+from portnet.settings import get_settings
+from portnet.temporal_codec import data_converter
 from worker import CONNECT_PATIENCE, connect_patiently
 
 
@@ -71,7 +73,7 @@ async def test_what_the_sdk_raises_when_nothing_listens_is_what_the_worker_waits
 
     with pytest.raises(RuntimeError, match="Failed client connect"):
         await connect_patiently(
-            lambda: Client.connect(f"127.0.0.1:{port}"),
+            lambda: Client.connect(f"127.0.0.1:{port}", data_converter=data_converter(get_settings())),
             patience=timedelta(seconds=1),
             sleep=clock.sleep,
             clock=clock,
