@@ -15,17 +15,13 @@ import pytest
 import pytest_asyncio
 
 from portnet.settings import get_settings
+from tests.support.pages import NoTemporal
 from web.app import create_app
 from web.security import CROSS_SITE_CODE, origin_of
 
 EVIL = "https://portnet-paiements.example"
 CREDENTIALS = b'{"username":"sataa","password":"Portnet2026!"}'
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class NoTemporal:
-    async def get(self) -> None:
-        return None
 
 
 class InertTemporal:

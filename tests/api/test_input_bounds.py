@@ -9,16 +9,12 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from tests.support.pages import NoTemporal
 from web.app import create_app
 from web.limits import MAX_PAGE, MAX_ROW_ID, page_number, row_id
 
 HUGE = str(10**19)  # beyond SQLite's 64-bit INTEGER and any OFFSET
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class NoTemporal:
-    async def get(self) -> None:
-        return None
 
 
 class InertTemporal:

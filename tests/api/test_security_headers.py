@@ -14,13 +14,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from portnet.settings import Settings
+from tests.support.pages import NoTemporal
 from web.app import create_app
 from web.security import SecurityHeaders
-
-
-class NoTemporal:
-    async def get(self) -> None:
-        return None
 
 
 @pytest_asyncio.fixture

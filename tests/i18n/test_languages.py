@@ -25,17 +25,12 @@ from portnet import documents
 from portnet.models import Company, Invoice, Payment, PaymentInvoice, User
 from portnet.security import hash_password
 from tests.support.fonts import require_arabic_font
-from tests.support.pages import PASSWORD, logged_in, login, token_of
+from tests.support.pages import PASSWORD, NoTemporal, logged_in, login, token_of
 from web.app import create_app
 from workflows.types import NextAction, PaymentView
 
 HTML_TAG = re.compile(r"<html lang=\"(\w+)\" dir=\"(\w+)\">")
 ARABIC = re.compile(r"[\u0600-\u06ff]")
-
-
-class NoTemporal:
-    async def get(self) -> None:
-        return None
 
 
 @pytest_asyncio.fixture

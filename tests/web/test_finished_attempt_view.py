@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from activities.ledger import reserve_invoices, settle_payment
-from activities.types import Decline, PayerInfo, ReserveInput, SettleInput
+from activities.ledger import settle_payment
+from activities.types import Decline, PayerInfo, SettleInput
 from portnet.models import Document, Invoice, Payment
+from tests.support.settlements import reserved
 from web.attempts import read_view
 
 
@@ -24,21 +24,7 @@ class _NotAsked:
 
 
 def _settled(db: Session, invoice: Invoice, decline: Decline | None = None) -> tuple[Payment, int]:
-    payment_id = "PN" + secrets.token_hex(6).upper()
-    assert invoice.id is not None
-    reserved = reserve_invoices(
-        ReserveInput(
-            payment_id=payment_id,
-            workflow_id=f"payment-{payment_id}",
-            channel="cmi_card",
-            company_id=invoice.company_id,
-            user_id=None,
-            user_name="sataa",
-            invoice_ids=[invoice.id],
-            payer_email="payeur@example.ma",
-        )
-    )
-    assert reserved.ok, reserved
+    payment_id = reserved(invoice)
     settlement = settle_payment(
         SettleInput(
             payment_id=payment_id,

@@ -19,20 +19,13 @@ from sqlmodel import Session, select
 
 from portnet.models import Company, Invoice, Payment, PaymentInvoice, User
 from portnet.security import hash_password
-from tests.support.pages import PASSWORD, logged_in, login, token_of
+from tests.support.pages import PASSWORD, NoTemporal, logged_in, login, token_of
 from web.app import create_app
 from workflows.types import NextAction, PaymentView
 
 NNBSP = "\u202f"
 COUNT = re.compile(r"Résultats \( (\d+) \)")
 ROW_LINK = re.compile(r'<a href="/factures/(\d+)" class="mono strong">')
-
-
-class NoTemporal:
-    """Temporal is down: what ``app.state.temporal`` answers then."""
-
-    async def get(self) -> None:
-        return None
 
 
 class InertTemporal:

@@ -19,18 +19,13 @@ from activities.receipts import issue_receipt
 from portnet import receipt_codes
 from portnet.models import Document, Invoice, Payment
 from portnet.settings import get_settings
-from tests.support.pages import logged_in
+from tests.support.pages import NoTemporal, logged_in
 from tests.support.settlements import reserved, settled_input
 from web import receipt_wait
 from web.app import create_app
 
 NO_RECEIPT = "Aucun reçu n'est disponible pour ce paiement : contactez le service finance."
 PENDING_NOTE = "Reçu en cours d'émission : il sera proposé ici et joint à l'e-mail de confirmation."
-
-
-class NoTemporal:
-    async def get(self) -> None:
-        return None
 
 
 @pytest_asyncio.fixture

@@ -11,14 +11,9 @@ import pytest_asyncio
 from sqlmodel import Session
 
 from portnet.models import Invoice, Payment
-from tests.support.pages import logged_in
+from tests.support.pages import NoTemporal, logged_in
 from tests.support.partners import new_attempt
 from web.app import create_app
-
-
-class NoTemporal:
-    async def get(self) -> None:
-        return None
 
 
 @pytest_asyncio.fixture

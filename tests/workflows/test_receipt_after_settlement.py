@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,7 +31,7 @@ from tests.support.workers import (
     worker_with_fakes,
 )
 from workflows.payment import PaymentWorkflow
-from workflows.types import FinanceDecision
+from workflows.types import FinanceDecision, PaymentInput
 
 CONFIRMED = FinanceDecision(True, "finance", "chèque encaissé")
 
@@ -41,6 +43,20 @@ def gated_receipt(gate: Gate) -> Callable[..., object]:
         return await asyncio.to_thread(receipts.issue_receipt, inp)
 
     return issue_receipt
+
+
+async def confirmed_by_finance(
+    env: WorkflowEnvironment, inp: PaymentInput, queue: str
+) -> WorkflowHandle[Any, Any]:
+    """The declared cheque or transfer confirmed by finance: the attempt settles from here."""
+    handle = await start(env.client, inp, queue)
+    await wait_status(handle, "awaiting_confirmation")
+    assert (await handle.execute_update(PaymentWorkflow.finance_decide, CONFIRMED)).accepted
+    return handle
+
+
+def mailed(fakes: PartnerFakes) -> list[str]:
+    return [kind for kind, _ in fakes.mails]
 
 
 def stored_receipt(db: Session, payment_id: str) -> Document | None:
@@ -60,10 +76,7 @@ async def test_the_payment_succeeds_before_its_receipt_and_the_email_waits_for_i
     async with worker_with_fakes(
         time_env.client, [*fakes.fatourati_and_mail(), gated_receipt(receipt)]
     ) as queue:
-        handle = await start(time_env.client, inp, queue)
-        await wait_status(handle, "awaiting_confirmation")
-        verdict = await handle.execute_update(PaymentWorkflow.finance_decide, CONFIRMED)
-        assert verdict.accepted
+        handle = await confirmed_by_finance(time_env, inp, queue)
         await receipt.reached()
         # The ledger already says "succeeded" (what the API and the status page read); no receipt yet,
         # and the confirmation e-mail, which attaches it, has not gone.
@@ -72,7 +85,7 @@ async def test_the_payment_succeeds_before_its_receipt_and_the_email_waits_for_i
         db.refresh(payment)
         assert payment.status == "succeeded" and status_of(db, invoice) in ("payment_confirmed", "paid")
         assert stored_receipt(db, inp.payment_id) is None
-        assert "payment_confirmed" not in [kind for kind, _ in fakes.mails]
+        assert "payment_confirmed" not in mailed(fakes)
         receipt.open()
         result = await handle.result()
         issued, mail = (
@@ -97,13 +110,11 @@ async def test_a_receipt_that_cannot_be_issued_leaves_the_payment_succeeded(
         raise ApplicationError("the receipt's layout refused its lines", non_retryable=True)
 
     async with worker_with_fakes(time_env.client, [*fakes.fatourati_and_mail(), issue_receipt]) as queue:
-        handle = await start(time_env.client, inp, queue)
-        await wait_status(handle, "awaiting_confirmation")
-        assert (await handle.execute_update(PaymentWorkflow.finance_decide, CONFIRMED)).accepted
+        handle = await confirmed_by_finance(time_env, inp, queue)
         result = await handle.result()
     assert result.status == "succeeded" and result.receipt_document_id is None
     assert status_of(db, invoice) in ("payment_confirmed", "paid")
-    assert "payment_confirmed" in [kind for kind, _ in fakes.mails]  # the e-mail goes without it
+    assert "payment_confirmed" in mailed(fakes)  # the e-mail goes without it
     assert stored_receipt(db, inp.payment_id) is None
 
 
@@ -117,9 +128,7 @@ async def test_an_operator_cancel_while_the_receipt_is_issued_changes_nothing(
     async with worker_with_fakes(
         time_env.client, [*fakes.fatourati_and_mail(), gated_receipt(receipt)]
     ) as queue:
-        handle = await start(time_env.client, inp, queue)
-        await wait_status(handle, "awaiting_confirmation")
-        assert (await handle.execute_update(PaymentWorkflow.finance_decide, CONFIRMED)).accepted
+        handle = await confirmed_by_finance(time_env, inp, queue)
         await receipt.reached()
         await handle.cancel()
         await taken_in(handle, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED)
@@ -129,7 +138,7 @@ async def test_an_operator_cancel_while_the_receipt_is_issued_changes_nothing(
     doc = stored_receipt(db, inp.payment_id)
     assert result.status == "succeeded" and doc is not None and result.receipt_document_id == doc.id
     assert len(issued) == 1 and receipt.calls == 1  # issued once, not restarted by the cancel
-    assert "payment_confirmed" in [kind for kind, _ in fakes.mails]
+    assert "payment_confirmed" in mailed(fakes)
     assert status_of(db, invoice) in ("payment_confirmed", "paid")
 
 
@@ -146,9 +155,7 @@ async def test_the_emitters_notices_do_not_wait_for_the_receipt(
     async with worker_with_fakes(
         time_env.client, [*mail_and_tokens, *fakes.silent_emitters(), gated_receipt(receipt)]
     ) as queue:
-        handle = await start(time_env.client, inp, queue)
-        await wait_status(handle, "awaiting_confirmation")
-        assert (await handle.execute_update(PaymentWorkflow.finance_decide, CONFIRMED)).accepted
+        handle = await confirmed_by_finance(time_env, inp, queue)
         await receipt.reached()
 
         async def notice_sent() -> bool:
@@ -157,8 +164,8 @@ async def test_the_emitters_notices_do_not_wait_for_the_receipt(
 
         await eventually(notice_sent)
         assert status_of(db, invoice) == "awaiting_partner"  # the notice went out, the receipt not yet
-        assert "payment_confirmed" not in [kind for kind, _ in fakes.mails]  # the e-mail waits for it
+        assert "payment_confirmed" not in mailed(fakes)  # the e-mail waits for it
         receipt.open()
         result = await handle.result()
     assert result.status == "succeeded" and result.receipt_document_id is not None
-    assert "payment_confirmed" in [kind for kind, _ in fakes.mails]
+    assert "payment_confirmed" in mailed(fakes)
