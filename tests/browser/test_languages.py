@@ -82,10 +82,11 @@ async def test_switch_to_arabic_and_english(scenario: Scenario, db: Session) -> 
 
 
 CARD_PAYMENT = {
-    # language: (the status "succeeded" as the page reads it, the confirmation e-mail's subject)
-    "fr": ("Réussi", "Paiement confirmé"),
-    "ar": ("ناجح", "تم تأكيد الأداء"),
-    "en": ("Succeeded", "Payment confirmed"),
+    # language: (the status "succeeded" as the page reads it, the confirmation e-mail's subject, the
+    # receipt's link: issued a moment after the settlement, the page reloads itself to offer it)
+    "fr": ("Réussi", "Paiement confirmé", "Télécharger le reçu"),
+    "ar": ("ناجح", "تم تأكيد الأداء", "تنزيل الوصل"),
+    "en": ("Succeeded", "Payment confirmed", "Download the receipt"),
 }
 
 
@@ -97,7 +98,7 @@ async def test_card_payment_in_each_language(
 ) -> None:
     """The whole card payment in the user's language: the search, the confirmation, CMI's page (which
     receives ``lang``), the status page and the confirmation e-mail."""
-    succeeded, subject = CARD_PAYMENT[language]
+    succeeded, subject, receipt = CARD_PAYMENT[language]
     user = new_user(db, language)
     invoice = make_invoice(ht="4404.00", tva="880.80", methods="cmi")
     page = scenario.page
@@ -123,6 +124,7 @@ async def test_card_payment_in_each_language(
     await expect(page).to_have_url(re.compile(r"/paiements/PN[0-9A-F]{12}"), timeout=30_000)
     await expect(html).to_have_attribute("lang", language)
     await expect(page.locator(".status-card__status")).to_contain_text(succeeded, timeout=30_000)
+    await expect(page.get_by_role("link", name=receipt)).to_be_visible(timeout=30_000)
     await scenario.check(f"payment succeeded in {language}")
     mail = await last_mail_to(stack.sandbox_url, user.email or "", subject)
     assert subject in mail["subject"]
