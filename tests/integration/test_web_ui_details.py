@@ -66,9 +66,13 @@ async def test_card_payment_reads_in_french_from_start_to_settlement(
     for personal in ("Yassine", "Alaoui", "tresorerie@sataa.ma"):
         assert personal not in summary + static
 
-    # The attempt's deadline (CMI_PAYMENT_DEADLINE_SECONDS, 20 min) in Casablanca time.
-    deadline = to_local(datetime.fromisoformat(payment["deadline"])).strftime("%H:%M")
-    assert await current_details(handle) == f"En attente du payeur — expire à {deadline}"
+    # The attempt's deadline (CMI_PAYMENT_DEADLINE_SECONDS, 20 min) in Casablanca time, with its date
+    # when it falls on the next day (an attempt begun in the 20 minutes before local midnight).
+    deadline = datetime.fromisoformat(payment["deadline"])
+    begun = deadline - timedelta(seconds=get_settings().cmi_payment_deadline_seconds)
+    same_day = to_local(begun).date() == to_local(deadline).date()
+    shown = to_local(deadline).strftime("%H:%M" if same_day else "%d/%m à %H:%M")
+    assert await current_details(handle) == f"En attente du payeur — expire à {shown}"
 
     await open_cmi_page(anonymous, payment)
     declined = await pay(anonymous, payment["id"], DECLINED)
