@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -38,6 +37,7 @@ from activities import ACTIVITIES
 from activities.cmi_card import build_card_form
 from activities.http import close_partner_clients
 from portnet import attempt_counts, telemetry
+from portnet.heap import settle_heap
 from portnet.logs import configure_logging
 from portnet.metrics import PARTNER_CALLS
 from portnet.production import refuse_unsafe_production
@@ -149,18 +149,6 @@ def runtime(settings: Settings) -> Runtime:
             "cannot serve metrics on %s; running without them", settings.worker_metrics_address, exc_info=True
         )
         return Runtime.default()
-
-
-def settle_heap() -> None:
-    """Moves everything loaded at start (modules, settings, the SDK) out of the collector's sight.
-
-    The worker allocates in bursts (a sandboxed copy of the workflow module per payment, ORM rows,
-    PDF layout), so full collections come every few seconds under load, and each walked the 160,000
-    objects of the imports (about 0.1 s of CPU with the GIL held); after the freeze they walk what
-    the payments in flight hold (about 40,000). What lives as long as the process is never garbage.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def stop_on_signals(worker: Worker) -> None:

@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from portnet import db as portnet_db
 from portnet import settings as portnet_settings
+from portnet.heap import settle_heap
 from portnet.http_keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from portnet.launcher import TIMER_TIME_SHIFT
 from portnet.models import Company, Emitter, Invoice, LoginThrottle, PrestationLine
@@ -56,6 +57,14 @@ SA_TYPES = {
     "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
     "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The suite's process hosts the portal, the workers and their workflows for hours of tests:
+    what the imports and the collected tests hold leaves the collector's sight, as in every served
+    process (portnet/heap.py). A full collection of that heap, on a box busy with the other suites,
+    once held a workflow's query past the SDK's 2 s deadlock limit."""
+    settle_heap()
 
 
 def reset_caches() -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client, Interceptor
 
 from portnet import telemetry
+from portnet.heap import settle_heap
 from portnet.logs import RequestScope, configure_logging
 from portnet.production import refuse_unsafe_production
 from portnet.settings import Settings, get_settings
@@ -77,6 +79,14 @@ class TemporalConnection:
         return self._client
 
 
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[None]:
+    """Once the portal is built and its server starts: what it loaded leaves the collector's sight
+    (portnet/heap.py)."""
+    settle_heap()
+    yield
+
+
 def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
     refuse_unsafe_production(settings)
@@ -91,6 +101,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
         # default since FastAPI 0.132 (pinned in pyproject.toml); stated here so it cannot drift.
         strict_content_type=True,
         dependencies=[Depends(reject_unstorable_text)],
+        lifespan=served,
     )
     app.state.settings = settings
     interceptors = telemetry.temporal_interceptors(tracing)
