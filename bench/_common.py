@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import random
 import signal
 import socket
 import subprocess
@@ -26,19 +27,29 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+# Servers of a benchmark, the chaos run or a test suite listen on ports below the kernel's ephemeral
+# range (32768 to 60999 on Linux), where no outgoing connection is given one between our check and
+# the server's bind. A port the kernel handed out (bind to port 0) was once taken by another process
+# in that moment, with `make test`'s seven parts running at once, and a suite's sandbox never started.
+LISTEN_PORTS = range(20_000, 32_000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now, picked at random so that parallel runs rarely try the same."""
+    return free_ports(1)[0]
 
 
 def free_ports(count: int) -> list[int]:
     """Distinct ports: each socket stays bound until all are chosen."""
-    sockets = []
+    sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
+        while len(sockets) < count:
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", random.choice(LISTEN_PORTS)))
+            except OSError:
+                s.close()
+                continue
             sockets.append(s)
         return [int(s.getsockname()[1]) for s in sockets]
     finally:

@@ -1,6 +1,7 @@
 """The collector and what a process loads at start: out of its sight once the process is ready.
 
-Every long-running process here (the portal, the workers, the sandboxes) loads at start what it keeps
+Every long-running process here (the portal, the workers; the sandboxes, which import nothing of ours,
+do the same in sandbox/__main__.py) loads at start what it keeps
 until it stops: modules, settings, Jinja templates, ORM mappers, the catalogs, the Temporal SDK. The
 cyclic collector's full collections walk every tracked object each time, and under load they come
 every few seconds: at 64 concurrent payers the portal held 220,000 objects and paused up to 440 ms

@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from portnet.heap import settle_heap
 from portnet.settings import Settings, get_settings
 from sandbox import (
     amanpay,
@@ -51,7 +50,6 @@ def create_sandbox_app(settings: Settings | None = None, mail_sink: bool = True)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with running(sandbox, mail_sink=mail_sink):
-            settle_heap()
             yield
 
     app = FastAPI(

@@ -27,6 +27,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
+from bench._common import free_port
 from portnet import db as portnet_db
 from portnet import settings as portnet_settings
 from portnet.heap import settle_heap
@@ -35,7 +36,7 @@ from portnet.launcher import TIMER_TIME_SHIFT
 from portnet.models import Company, Emitter, Invoice, LoginThrottle, PrestationLine
 from portnet.search_attributes import SEARCH_ATTRIBUTES
 from portnet.temporal_codec import data_converter
-from tests.support.api import Stack, free_port
+from tests.support.api import Stack
 from tests.support.databases import fresh_database_url
 from tests.support.passwords import hash_at_the_suites_cost
 

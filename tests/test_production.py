@@ -10,7 +10,6 @@ import base64
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from bench._common import free_port
 from portnet.production import (
     MIN_SECRET_LENGTH,
     SECRET_SETTINGS,
@@ -184,12 +184,6 @@ async def test_a_plain_cookie_name_is_not_a_session_in_production(portal: httpx.
 # ------------------------------------------------------------------ the real command line
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _uvicorn(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory", "--port", str(port)],
@@ -207,7 +201,7 @@ def _clean_environment(database_url: str) -> dict[str, str]:
 
 
 def test_uvicorn_with_defaults_exits_naming_each_variable(database_url: str) -> None:
-    process = _uvicorn(_clean_environment(database_url), _free_port())
+    process = _uvicorn(_clean_environment(database_url), free_port())
     output, _ = process.communicate(timeout=60)
     assert process.returncode != 0
     for variable in ALL_SECRET_VARIABLES:
@@ -219,7 +213,7 @@ def test_uvicorn_with_every_secret_starts_without_sandbox(database_url: str) -> 
     env = _clean_environment(database_url)
     env.update({name.upper(): value for name, value in real_secrets("cli-").items()})
     env["TEMPORAL_ADDRESS"] = "127.0.0.1:9"  # the portal starts without Temporal (/readyz says so)
-    port = _free_port()
+    port = free_port()
     process = _uvicorn(env, port)
     try:
         deadline = time.monotonic() + 60

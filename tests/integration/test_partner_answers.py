@@ -32,13 +32,13 @@ from activities.amanpay import AmanpayOrderInput
 from activities.fatourati import TokenInput
 from activities.paydirect import PayDirectStartInput, PayDirectVerifyInput
 from activities.types import PayerInfo
+from bench._common import free_port
 from portnet import settings as portnet_settings
 from portnet.http_keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from portnet.models import Invoice, Payment, PaymentChannelData
 from portnet.protocols import amanpay as amanpay_protocol
 from portnet.protocols import fatourati as fproto
 from portnet.settings import get_settings
-from tests.support.api import free_port
 
 Message = amanpay_protocol.Message
 

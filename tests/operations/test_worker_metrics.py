@@ -10,12 +10,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from bench._common import free_port
 from portnet import attempt_counts
 from portnet.metrics import TEMPORAL_SDK_SERIES
 from portnet.models import Invoice
 from portnet.partner_http import MeasuredTransport
 from portnet.settings import get_settings
-from tests.support.api import free_port
 from tests.support.metrics import value
 from tests.support.workers import eventually, payment_input, running_worker, start, wait_status
 from worker import runtime

@@ -16,10 +16,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from bench._common import free_port
 from portnet.settings import Settings
 from sandbox.app import create_sandbox_app, running
 from sandbox.context import Sandbox
-from tests.support.sandbox import Receiver, free_port, sandbox_client
+from tests.support.sandbox import Receiver, sandbox_client
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import aiosmtplib
 import httpx
 import pytest
 
+from bench._common import free_port
 from portnet import launcher
 from portnet.settings import ROOT, Settings
 from sandbox.app import create_sandbox_app, running
@@ -35,7 +36,6 @@ from tests.support.sandbox import (
     Receiver,
     amanpay_order,
     assert_french_page,
-    free_port,
     open_session,
     sandbox_client,
     signed_json,

@@ -6,7 +6,6 @@ a status until it changes.
 from __future__ import annotations
 
 import re
-import socket
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,12 +21,6 @@ from tests.support.workers import eventually
 # One TLS context for the suite's HTTP clients: httpx builds one per client by default, parsing
 # certifi's bundle each time (about 30 ms of CPU), and these clients speak plain HTTP to 127.0.0.1.
 TLS = httpx.create_ssl_context()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -38,12 +37,6 @@ def assert_french_page(reply: httpx.Response, text: str) -> None:
     assert reply.status_code == 200, reply.url
     assert reply.headers["content-type"].startswith("text/html"), reply.url
     assert text in reply.text and '<html lang="fr">' in reply.text, reply.url
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
