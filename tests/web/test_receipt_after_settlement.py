@@ -17,12 +17,15 @@ from temporalio.exceptions import ApplicationError
 from activities.ledger import settle_payment
 from activities.receipts import issue_receipt
 from portnet import receipt_codes
+from portnet.db import get_engine
 from portnet.models import Document, Invoice, Payment
 from portnet.settings import get_settings
 from tests.support.pages import NoTemporal, logged_in
 from tests.support.settlements import reserved, settled_input
 from web import receipt_wait
 from web.app import create_app
+from web.attempts import ledger_view
+from workflows.types import PaymentView
 
 NO_RECEIPT = "Aucun reçu n'est disponible pour ce paiement : contactez le service finance."
 PENDING_NOTE = "Reçu en cours d'émission : il sera proposé ici et joint à l'e-mail de confirmation."
@@ -171,3 +174,40 @@ def test_overlapping_runs_store_one_receipt(db: Session, make_invoice: Callable[
         first, second = pool.map(issue_receipt, [inp, inp])
 
     assert first == second and [doc.id for doc in receipts_of(db, payment_id)] == [first.document_id]
+
+
+class SettledWhileAsked:
+    """Temporal whose workflow settles the attempt between the page's read of the ledger and its
+    query, then answers "succeeded": the moment a status page reloading itself may fall in."""
+
+    def __init__(self, payment_id: str) -> None:
+        self.inp = settled_input(payment_id)
+        self.payment_id = payment_id
+
+    async def get(self) -> SettledWhileAsked:
+        return self
+
+    def get_workflow_handle(self, workflow_id: str) -> SettledWhileAsked:
+        return self
+
+    async def query(self, _query: object) -> PaymentView:
+        await asyncio.to_thread(settle_payment, self.inp)
+        with Session(get_engine()) as session:
+            row = session.get(Payment, self.payment_id)
+            assert row is not None
+            return ledger_view(row, session, False)
+
+
+async def test_a_page_that_read_the_ledger_before_the_settlement_still_waits_for_the_receipt(
+    database_url: str, db: Session, make_invoice: Callable[..., Invoice]
+) -> None:
+    payment_id = reserved(make_invoice())
+    app = create_app()
+    app.state.temporal = SettledWhileAsked(payment_id)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as client:
+        await logged_in(client, "sataa")
+        page = await client.get(f"/paiements/{payment_id}")
+
+    assert page.status_code == 200 and "Réussi" in page.text
+    assert PENDING_NOTE in page.text and NO_RECEIPT not in page.text
+    assert f'data-receipt-watch="/api/v1/payments/{payment_id}"' in page.text
