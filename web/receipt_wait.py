@@ -37,6 +37,19 @@ def _receipt_id(payment_id: str) -> int | None:
         ).first()
 
 
+def _row(payment_id: str) -> Payment | None:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        return session.get(Payment, payment_id)
+
+
+async def read_again(payment: Payment) -> Payment:
+    """The row as it is now, for a page that read it before the settlement the workflow then
+    reported: its payment date decides whether the receipt is worth waiting for (without it, a
+    receipt a moment away read "contactez le service finance"). Its own session, in a worker
+    thread: the request's session keeps its objects (the user) loaded."""
+    return await run_in_threadpool(_row, payment.id) or payment
+
+
 async def receipt_issued(payment_id: str) -> int | None:
     """The receipt's document id, waited for up to RECEIPT_WAIT; each read in a worker thread, no
     connection held between them."""

@@ -5,6 +5,7 @@ address say the receipt is coming in between, then offer it."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -211,3 +212,5 @@ async def test_a_page_that_read_the_ledger_before_the_settlement_still_waits_for
     assert page.status_code == 200 and "Réussi" in page.text
     assert PENDING_NOTE in page.text and NO_RECEIPT not in page.text
     assert f'data-receipt-watch="/api/v1/payments/{payment_id}"' in page.text
+    paid_on = re.search(r"Date de paiement</dt>\s*<dd>([^<]*)</dd>", page.text)
+    assert paid_on and re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", paid_on.group(1).strip())

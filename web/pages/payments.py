@@ -310,13 +310,6 @@ def _owned_payment(db: DB, user: User, payment_id: str) -> Payment:
     return payment
 
 
-def _read_again(db: DB, payment: Payment) -> Payment:
-    """Read before the settlement the workflow reported: its date decides the receipt's wait."""
-    db.rollback()  # a new transaction: SQLite would show the first read's snapshot
-    db.refresh(payment)
-    return payment
-
-
 def _covered_invoices(db: DB, payment: Payment) -> list[tuple[Invoice, PaymentInvoice]]:
     return list(
         db.exec(
@@ -362,7 +355,7 @@ async def status_page(
     client: Client | None = await request.app.state.temporal.get()
     view = await read_view(client, payment, db)
     if PaymentStatus(view.status).is_final and view.status != payment.status:
-        payment = await run_in_threadpool(_read_again, db, payment)
+        payment = await receipt_wait.read_again(payment)
     retour = request.query_params.get("retour")
     action = view.next_action
     awaiting = view.status == PaymentStatus.AWAITING_PAYER.value
