@@ -61,7 +61,7 @@ SA_TYPES = {
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The suite's process hosts the portal, the workers and their workflows for hours of tests:
+    """The suite's process hosts the portal, the workers and their workflows for minutes of tests:
     what the imports and the collected tests hold leaves the collector's sight, as in every served
     process (portnet/heap.py). A full collection of that heap, on a box busy with the other suites,
     once held a workflow's query past the SDK's 2 s deadlock limit."""
