@@ -15,9 +15,10 @@ What keeps the run safe for the rest of the suite, which shares the database and
 - the client's session is never closed by a fuzzed logout (``DELETE /api/v1/session``, fuzzed
   without a session).
 
-Bounded: ``EXAMPLES`` per operation, mode and caller (deterministic, ``derandomize``; set
-``PORTNET_FUZZ_EXAMPLES`` for a deeper run: 60 on SQLite and 40 on PostgreSQL found no 5xx), a few
-thousand requests in all, well under a minute per database.
+Bounded: ``EXAMPLES`` requests per operation and mode (deterministic, ``derandomize``; set
+``PORTNET_FUZZ_EXAMPLES`` for a deeper run: 60 on SQLite and 40 on PostgreSQL found no 5xx),
+generated once and sent as each caller the mode applies to: a few thousand requests in all, well
+under a minute per database.
 """
 
 from __future__ import annotations
@@ -67,17 +68,34 @@ def modes_for(caller: Caller, method: str, path: str) -> list[GenerationMode]:
     return [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 
 
-def fuzz(schema: schemathesis.BaseSchema, base_url: str, caller: Caller) -> list[str]:
-    """Runs every operation for one caller; returns the 5xx answers seen (at most 3 per operation)."""
+def fuzz(schema: schemathesis.BaseSchema, base_url: str, callers: list[Caller]) -> list[str]:
+    """Runs every operation as every caller; returns the 5xx answers seen (at most 3 per operation,
+    mode and caller).
+
+    Each operation's requests are generated once per mode and sent as each caller that mode applies
+    to: generation is derandomized, so every caller got the same requests anyway, and generating
+    them (hypothesis, jsonschema) is most of the test's work."""
     failures: list[str] = []
-    with requests.Session() as http:
-        http.cookies.update(caller.cookies)
+    sessions = {caller.name: requests.Session() for caller in callers}
+    try:
+        for caller in callers:
+            sessions[caller.name].cookies.update(caller.cookies)
         for result in schema.get_all_operations():
             # An operation the schema describes wrongly is a failure too, not something to skip.
             assert isinstance(result, Ok), result.err()
             operation = result.ok()
-            for mode in modes_for(caller, operation.method.upper(), operation.path):
-                failures += fuzz_operation(operation, mode, http, base_url, f"{caller.name} / {mode.value}")
+            method = operation.method.upper()
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                senders = [caller for caller in callers if mode in modes_for(caller, method, operation.path)]
+                if not senders:
+                    continue
+                cases = generated_cases(operation, mode)
+                for caller in senders:
+                    label = f"{caller.name} / {mode.value}"
+                    failures += send_cases(operation, cases, sessions[caller.name], base_url, label)
+    finally:
+        for http in sessions.values():
+            http.close()
     return failures
 
 
@@ -90,14 +108,10 @@ def readiness_says_not_ready(status: int, body: str) -> bool:
     return status == 503 and '"degraded"' in body
 
 
-def fuzz_operation(
-    operation: schemathesis.APIOperation,
-    mode: GenerationMode,
-    http: requests.Session,
-    base_url: str,
-    label: str,
-) -> list[str]:
-    seen: list[str] = []
+def generated_cases(operation: schemathesis.APIOperation, mode: GenerationMode) -> list[schemathesis.Case]:
+    """``EXAMPLES`` requests for one operation in one mode; none in negative mode for an operation
+    that takes no input (nothing to break)."""
+    cases: list[schemathesis.Case] = []
 
     @settings(
         max_examples=EXAMPLES,
@@ -108,20 +122,33 @@ def fuzz_operation(
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy(generation_mode=mode))
-    def call(case: schemathesis.Case) -> None:
+    def collect(case: schemathesis.Case) -> None:
+        cases.append(case)
+
+    try:
+        collect()
+    except Unsatisfiable:
+        pass
+    return cases
+
+
+def send_cases(
+    operation: schemathesis.APIOperation,
+    cases: list[schemathesis.Case],
+    http: requests.Session,
+    base_url: str,
+    label: str,
+) -> list[str]:
+    seen: list[str] = []
+    for case in cases:
         response = case.call(base_url=base_url, session=http, timeout=30)
         if operation.path == READINESS and readiness_says_not_ready(response.status_code, response.text):
-            return
+            continue
         if response.status_code >= 500 and len(seen) < 3:
             seen.append(
                 f"{label}: {operation.label} -> {response.status_code} {response.text[:200]!r}\n"
                 f"    {case.as_curl_command()}"
             )
-
-    try:
-        call()
-    except Unsatisfiable:
-        pass  # negative mode, nothing to break: the operation takes no input
     return seen
 
 
@@ -164,8 +191,6 @@ async def test_no_operation_answers_a_server_error(stack: Stack, db: Session) ->
             Caller("client", client_cookies, valid_unsafe=True),
             Caller("finance", finance_cookies, valid_unsafe=False),
         ]
-        failures: list[str] = []
-        for caller in callers:
-            # In a thread: the server under test runs on this event loop.
-            failures += await asyncio.to_thread(fuzz, schema, stack.base_url, caller)
+        # In a thread: the server under test runs on this event loop.
+        failures = await asyncio.to_thread(fuzz, schema, stack.base_url, callers)
     assert not failures, "5xx answers:\n" + "\n".join(failures)
