@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from portnet import receipt_codes
 from portnet.messagelog import append_message
-from portnet.models import Company, Emitter, Invoice, Payment, PaymentInvoice, User
+from portnet.models import Company, Emitter, Invoice, InvoiceMessage, Payment, PaymentInvoice, User
 from portnet.seed.catalogue import BENCH_NUMBER_OFFSET, PROFILES
 from portnet.settings import get_settings
 from portnet.statuses import Channel, InvoiceStatus, PaymentStatus
@@ -73,7 +73,11 @@ def _demo_numbers() -> Any:
 
 def ensure_paid_history(session: Session, created: Counter[str]) -> None:
     """A payment and its message lines for every paid demo invoice that has none (not the
-    benchmarks' bulk invoices: a million payments is not what they measure)."""
+    benchmarks' bulk invoices: a million payments is not what they measure).
+
+    Written in bulk: one flush for the payments and their links, one read of the invoices' last
+    line numbers, one multi-row insert of the lines. Line by line (``append_message``), this was
+    most of the seed's time, and the suite seeds a database in every test process."""
     linked = select(PaymentInvoice.invoice_id)
     rows = session.exec(
         select(Invoice, Emitter)
@@ -88,6 +92,7 @@ def ensure_paid_history(session: Session, created: Counter[str]) -> None:
         for u in session.exec(select(User).where(User.role == "client").order_by(col(User.id).desc())).all()
     }
     secret_key = get_settings().secret_key
+    lines: list[dict[str, Any]] = []
     for invoice, emitter in rows:
         assert invoice.id is not None
         methods = [m for m in invoice.payment_methods.split(",") if m in METHOD_CHANNEL]
@@ -121,43 +126,70 @@ def ensure_paid_history(session: Session, created: Counter[str]) -> None:
                 payment_id=payment_id, invoice_id=invoice.id, amount_ttc=invoice.amount_ttc, in_force=True
             )
         )
-        session.flush()
         user_name = payer.username if payer else None
-        lines = (
-            (f"{function}_PAY_REQ", InvoiceStatus.UNPAID, f"Reglement des factures: {invoice.number}", -3),
+        receiver = RECEIVER.get(function)
+        # In the order a live payment writes them: request, confirmation, then the invoice paid.
+        for name, state, observations, minutes, line_user, line_receiver, line_function in (
+            (
+                f"{function}_PAY_REQ",
+                InvoiceStatus.UNPAID,
+                f"Reglement des factures: {invoice.number}",
+                -3,
+                user_name,
+                receiver,
+                function,
+            ),
             (
                 f"{function}_PAY_OK",
                 InvoiceStatus.PAYMENT_CONFIRMED,
                 f"Paiement confirmé, transaction T{payment_id[2:]}",
                 0,
+                user_name,
+                receiver,
+                function,
             ),
-        )
-        for name, state, observations, minutes in lines:
-            append_message(
-                session,
-                invoice.id,
-                function=function,
-                name=name,
-                state=state.value,
-                observations=observations,
-                user_name=user_name,
-                receiver=RECEIVER.get(function),
-                payment_id=payment_id,
-                at=paid_at + timedelta(minutes=minutes),
+            ("INV_PAID", InvoiceStatus.PAID, "Facture payée", 1, None, emitter.name, "INV"),
+        ):
+            lines.append(
+                {
+                    "invoice_id": invoice.id,
+                    "function": line_function,
+                    "name": name,
+                    "state": state.value,
+                    "observations": observations,
+                    "user_name": line_user,
+                    "receiver": line_receiver,
+                    "needs_reply": False,
+                    "payment_id": payment_id,
+                    "dedupe_key": None,
+                    "created_at": paid_at + timedelta(minutes=minutes),
+                }
             )
-        append_message(
-            session,
-            invoice.id,
-            function="INV",
-            name="INV_PAID",
-            state=InvoiceStatus.PAID.value,
-            observations="Facture payée",
-            receiver=emitter.name,
-            payment_id=payment_id,
-            at=paid_at + timedelta(minutes=1),
+    session.flush()
+    _number_after_the_last(session, lines)
+    session.execute(sa.insert(InvoiceMessage.__table__), lines)  # type: ignore[attr-defined]
+    created["payments"] += len(rows)
+    created["invoice_messages"] += len(lines)
+
+
+def _number_after_the_last(session: Session, lines: list[dict[str, Any]]) -> None:
+    """Each line's ``seq``: its invoice's next numbers after the lines already written (gap-free,
+    as ``portnet.messagelog.append_message`` numbers them)."""
+    messages = InvoiceMessage.__table__  # type: ignore[attr-defined]
+    invoice_ids = sorted({line["invoice_id"] for line in lines})
+    last: dict[int, int] = {}
+    for chunk in range(0, len(invoice_ids), 500):
+        ids = invoice_ids[chunk : chunk + 500]
+        last.update(
+            session.execute(
+                sa.select(messages.c.invoice_id, sa.func.max(messages.c.seq))
+                .where(messages.c.invoice_id.in_(ids))
+                .group_by(messages.c.invoice_id)
+            ).all()
         )
-        created["payments"] += 1
-        created["invoice_messages"] += 3
+    for line in lines:
+        last[line["invoice_id"]] = last.get(line["invoice_id"], 0) + 1
+        line["seq"] = last[line["invoice_id"]]
 
 
 def ensure_guide_attempts(session: Session, created: Counter[str]) -> None:
