@@ -56,7 +56,7 @@ SUITE_NO_DATABASE = tests/workflows/test_replay.py tests/test_layout.py tests/te
 	tests/unit/test_temporal_codec.py tests/unit/test_test_runner.py tests/unit/test_workflow_details.py \
 	tests/operations/test_alert_rules.py tests/test_security.py tests/test_temporal_clients.py \
 	tests/unit/test_cmi_capture_watch.py tests/unit/test_worker_connect.py tests/unit/test_heap.py \
-	tests/unit/test_listen_ports.py \
+	tests/unit/test_listen_ports.py tests/unit/test_text_wrap.py \
 	tests/unit/test_worker_processes.py tests/web/test_channel_choices.py
 PG = PORTNET_TEST_DATABASE=postgresql
 test: setup

@@ -19,6 +19,7 @@ from fpdf.util import Padding
 
 from portnet import i18n
 from portnet.documents.text import FONT, PDF_ENCODING, pdf_safe_text
+from portnet.documents.wrap import WordWidths, wrap_words
 from portnet.i18n import N_
 from portnet.i18n import gettext as _
 
@@ -48,6 +49,7 @@ GRID_COLUMNS = (22, 28, 22, 28)
 GRID_FONT_SIZE = 8.5
 GRID_LINE = 5.0
 GRID_PADDING = (1.2, 2.0)
+WORD_WIDTHS = WordWidths()
 
 
 def clip(value: str, limit: int = 240) -> str:
@@ -226,7 +228,7 @@ class PortnetPDF(FPDF):
         inner = width - 5
         self.set_xy(x + 2.5, self.get_y() + 1.5)
         self.set_font(FONT, "B", 10)
-        self.multi_cell(inner, 5, name, align=self.start, new_x="LEFT", new_y="NEXT")
+        self.text_block(inner, 5, name)
         self.ln(0.5)
         label_w = 27.0
         for label, value in rows:
@@ -242,7 +244,7 @@ class PortnetPDF(FPDF):
             self.set_text_color(*BLACK)
             self.set_font(FONT, "", 9)
             self.set_xy(value_x, row_y)
-            self.multi_cell(inner - label_w, 4.6, value, align=self.start, new_x="LEFT", new_y="NEXT")
+            self.text_block(inner - label_w, 4.6, value)
             self.set_x(x + 2.5)
         return self.get_y()
 
@@ -402,5 +404,29 @@ class PortnetPDF(FPDF):
     def paragraph(self, text: str, size: float = 9, color: tuple[int, int, int] = BLACK) -> None:
         self.set_font(FONT, "", size)
         self.set_text_color(*color)
-        self.multi_cell(0, 4.8, text, align=self.start, new_x="LMARGIN", new_y="NEXT")
+        self.text_block(0, 4.8, text, new_x="LMARGIN")
         self.set_text_color(*BLACK)
+
+    def text_block(self, width: float, line_height: float, text: str, new_x: str = "LEFT") -> None:
+        """``multi_cell(width, line_height, text, align=start, new_y="NEXT")``, the same lines drawn
+        as plain cells when the text runs left to right (portnet/documents/wrap.py says why)."""
+        width = width or self.w - self.r_margin - self.x
+        lines = None
+        if not self.rtl:
+            text = pdf_safe_text(text)  # what cell() draws of it (normalize_text encodes it further)
+            font = (self.font_family, self.font_style, self.font_size_pt)
+            lines = wrap_words(
+                text, width - 2 * self.c_margin, lambda word: WORD_WIDTHS.width(font, word, self._measured)
+            )
+        if lines is None:
+            self.multi_cell(width, line_height, text, align=self.start, new_x=new_x, new_y="NEXT")
+            return
+        x = self.get_x()
+        for line in lines:
+            self.set_x(x)
+            self.cell(width, line_height, line, align=self.start, new_x="LEFT", new_y="NEXT")
+        if new_x == "LMARGIN":
+            self.set_x(self.l_margin)
+
+    def _measured(self, word: str) -> float:
+        return self.get_string_width(word)

@@ -208,7 +208,7 @@ def _verification_box(pdf: PortnetPDF, doc: ReceiptDocument) -> None:
     draw_qr(pdf, doc.verification_url, qr_x, top, QR_SIZE)
     pdf.set_xy(text_x, top + 2)
     pdf.set_font(FONT, "", 9)
-    pdf.multi_cell(
+    pdf.text_block(
         width,
         4.8,
         _(
@@ -217,9 +217,6 @@ def _verification_box(pdf: PortnetPDF, doc: ReceiptDocument) -> None:
             "l'état du paiement à ce jour, sans donnée personnelle."
         )
         % {"page": doc.verification_page or doc.verification_url},
-        align=pdf.start,
-        new_x="LEFT",
-        new_y="NEXT",
     )
     if doc.verification_code:
         pdf.set_xy(text_x, pdf.get_y() + 1.5)
