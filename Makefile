@@ -32,7 +32,8 @@ run: seed
 
 ## Sets everything up, then runs at once: the whole suite on SQLite, the whole suite on PostgreSQL,
 ## the short chaos run, and ruff then mypy. Each suite runs as three pytest processes (the browser
-## scenarios with the API, sandbox and production tests; the integration tests; everything else): a
+## scenarios with the sandbox and production tests; the integration and API tests; everything else,
+## parts of about the same CPU, so that none is left running alone at the end): a
 ## suite spends much of its time waiting on its servers and deadlines, and three processes fill those
 ## waits where one would leave the cores idle. Each part's output is shown whole when it ends (and kept
 ## in var/test-logs/); any part failing fails `make test`. TEST_JOBS=1: one part at a time. The
@@ -45,8 +46,8 @@ run: seed
 ## layout, the catalogs, the protocols' pure rules. The SQLite suite runs them; running them again
 ## on PostgreSQL would test nothing more.
 TEST_JOBS ?= 0
-SUITE_BROWSER = tests/browser tests/api tests/sandbox tests/test_production.py
-SUITE_INTEGRATION = tests/integration
+SUITE_BROWSER = tests/browser tests/sandbox tests/test_production.py
+SUITE_INTEGRATION = tests/integration tests/api
 SUITE_REST = $(foreach path,$(SUITE_BROWSER) $(SUITE_INTEGRATION),--ignore=$(path)) tests
 SUITE_NO_DATABASE = tests/workflows/test_replay.py tests/test_layout.py tests/test_compose.py \
 	tests/test_documents.py tests/i18n/test_catalogs.py tests/unit/test_chaos_payers.py \
