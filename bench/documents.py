@@ -4,7 +4,8 @@ Every settled payment lays its receipt out in the ``issue_receipt`` activity, an
 mail carries it: its layout is part of each payment's CPU. This lays out, in this process and
 nothing else, the receipt of one invoice in French, English and Arabic, the receipt of twelve
 invoices, and the guide's invoice, ``--count`` times each, and reports the CPU per document (the
-process's CPU clock around each layout: what a worker thread would spend).
+process's CPU clock around each layout: what a worker thread would spend). The least of them is
+the steadiest figure on a shared box, whose neighbours slow some layouts down.
 
     python -m bench.documents [--count 100]
 
@@ -100,12 +101,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             start = time.process_time()
             lay_out()
             cpu_ms.append((time.process_time() - start) * 1000)
-        p50, p95 = percentile(cpu_ms, 50), percentile(cpu_ms, 95)
-        rows.append([name, args.count, p50, p95, size])
+        least, p50, p95 = min(cpu_ms), percentile(cpu_ms, 50), percentile(cpu_ms, 95)
+        rows.append([name, args.count, least, p50, p95, size])
         results.append(
-            {"document": name, "count": args.count, "p50_cpu_ms": p50, "p95_cpu_ms": p95, "bytes": size}
+            {
+                "document": name,
+                "count": args.count,
+                "min_cpu_ms": least,
+                "p50_cpu_ms": p50,
+                "p95_cpu_ms": p95,
+                "bytes": size,
+            }
         )
-    say(markdown_table(["document", "count", "CPU ms p50", "CPU ms p95", "bytes"], rows))
+    say(markdown_table(["document", "count", "CPU ms min", "CPU ms p50", "CPU ms p95", "bytes"], rows))
     path = write_results("documents", {"documents": results}, argv)
     say(f"results written to {path}")
     return {"ok": True, "documents": results}
