@@ -414,7 +414,14 @@ class PortnetPDF(FPDF):
         lines = None
         if not self.rtl:
             text = pdf_safe_text(text)  # what cell() draws of it (normalize_text encodes it further)
-            font = (self.font_family, self.font_style, self.font_size_pt)
+            font = (
+                self.font_family,
+                self.font_style,
+                self.font_size_pt,
+                self.font_stretching,
+                self.char_spacing,
+                self.k,
+            )
             lines = wrap_words(
                 text, width - 2 * self.c_margin, lambda word: WORD_WIDTHS.width(font, word, self._measured)
             )

@@ -14,7 +14,10 @@ from collections.abc import Callable
 
 Measure = Callable[[str], float]
 UNPLAIN = ("\n", "\r", "\t", "\u00ad")
-Font = tuple[str, str, float]  # family, style, size in points
+# A line this close to its room is left to fpdf2, which measures the whole line with a tolerance.
+CLOSE = 1e-6
+# Family, style, size in points, stretching, character spacing, points per unit: what a width depends on.
+Font = tuple[str, str, float, float, float, float]
 
 
 def wrap_words(text: str, room: float, measure: Measure) -> list[str] | None:
@@ -29,13 +32,16 @@ def wrap_words(text: str, room: float, measure: Measure) -> list[str] | None:
     width = 0.0
     for word in text.split(" "):
         word_width = measure(word)
+        wider = width + space + word_width if words else word_width
+        if abs(wider - room) < CLOSE:
+            return None  # a sum of widths may round either side of fpdf2's measure of the line
         if word_width > room:
             return None
-        if words and width + space + word_width > room:
+        if words and wider > room:
             lines.append(" ".join(words))
             words, width = [word], word_width
         else:
-            width = width + space + word_width if words else word_width
+            width = wider
             words.append(word)
     lines.append(" ".join(words))
     return lines

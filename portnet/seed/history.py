@@ -76,7 +76,7 @@ def ensure_paid_history(session: Session, created: Counter[str]) -> None:
     benchmarks' bulk invoices: a million payments is not what they measure).
 
     Written in bulk: one flush for the payments and their links, one read of the invoices' last
-    line numbers, one multi-row insert of the lines. Line by line (``append_message``), this was
+    line numbers, one executemany insert of the lines. Line by line (``append_message``), this was
     most of the seed's time, and the suite seeds a database in every test process."""
     linked = select(PaymentInvoice.invoice_id)
     rows = session.exec(
