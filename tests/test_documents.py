@@ -11,9 +11,8 @@ from decimal import Decimal
 import pypdf
 import pytest
 
+from bench.documents import CLIENT, INVOICE
 from portnet.documents import (
-    ClientInfo,
-    EmitterInfo,
     InvoiceDocument,
     PaidInvoiceItem,
     PrestationItem,
@@ -26,44 +25,11 @@ from portnet.documents import (
 
 FULL_PAN = "4000000000000002"
 
-CLIENT = ClientInfo(
-    name="SATAA IMPORT EXPORT SARL AU",
-    customs_code="290240",
-    ice="001525987000045",
-    address="12 rue de l'Industrie, Aïn Sebaâ, Casablanca",
-)
-
 
 @pytest.fixture
 def invoice() -> InvoiceDocument:
-    return InvoiceDocument(
-        number="00069321",
-        type_label="Principale",
-        emitter=EmitterInfo(
-            name="PORTNET",
-            code="PORTNET",
-            rc_centre="Casablanca",
-            rc_number="294435",
-            ifu="40189256",
-            address="Bd Zerktouni, Casablanca",
-        ),
-        client=CLIENT,
-        invoice_date=datetime(2017, 10, 31),
-        due_date=datetime(2017, 12, 30),
-        status_label="Non réglée",
-        amount_ht=Decimal("3000.00"),
-        amount_tva=Decimal("600.00"),
-        amount_ttc=Decimal("3600.00"),
-        lines=[
-            PrestationItem(
-                prestation="Abonnement Portnet",
-                operation_type="Abonnement PORTNET",
-                reference="Abonnement annuel IMP",
-                end_date=datetime(2018, 10, 31),
-            )
-        ],
-        description="Abonnement annuel au Guichet Unique PORTNET, profil importateur.",
-    )
+    """The guide's invoice 00069321 to SATAA, as the documents benchmark lays it out."""
+    return INVOICE
 
 
 @pytest.fixture
